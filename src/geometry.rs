@@ -1,0 +1,372 @@
+//! The resolved geometry of one convolution call: every shape formula of the
+//! crate lives here (output size, the `'same'` split, the crop of negative
+//! padding), together with the checks that need the input's shape.
+
+use crate::config::{Conv2dConfig, Padding, PaddingMode};
+use crate::error::{Conv2dError, Result};
+
+/// Largest spatial size, padding or channel count accepted; keeps every derived
+/// quantity far inside `i64` and the GPU's 32-bit indices meaningful.
+const DIM_LIMIT: usize = 1 << 40;
+
+/// One spatial axis (height or width) of a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Axis {
+    /// Input size along this axis.
+    pub input: usize,
+    /// Kernel size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Dilation.
+    pub dilation: usize,
+    /// Padding before (top / left); negative crops.
+    pub pad_before: i64,
+    /// Padding after (bottom / right); negative crops.
+    pub pad_after: i64,
+    /// Output size along this axis.
+    pub output: usize,
+}
+
+impl Axis {
+    /// Extent of the dilated kernel: `d·(k−1)+1`.
+    pub fn dilated_kernel(&self) -> usize {
+        self.dilation * (self.kernel - 1) + 1
+    }
+
+    /// Size of the padded input.
+    pub fn padded(&self) -> i64 {
+        self.input as i64 + self.pad_before + self.pad_after
+    }
+
+    /// Rows/columns of real padding before the data (negative padding becomes 0).
+    pub fn lead(&self) -> usize {
+        self.pad_before.max(0) as usize
+    }
+
+    /// The part of the input the padding mode sees, `(first, len)`: negative
+    /// padding crops first, as PyTorch's `F.pad` does.
+    pub fn source_window(&self) -> (usize, i64) {
+        let first = (-self.pad_before).max(0);
+        let len = self.input as i64 - first - (-self.pad_after).max(0);
+        (first as usize, len)
+    }
+
+    /// `(in + pad_before + pad_after − (d·(k−1)+1)) / s + 1`, PyTorch's
+    /// `conv_output_size`; `None` when the window does not fit.
+    fn output_len(&self) -> Option<usize> {
+        let span = self.padded() - self.dilated_kernel() as i64;
+        (span >= 0).then(|| (span as usize) / self.stride + 1)
+    }
+}
+
+/// Padding per side for one axis. `explicit` is this axis' value of
+/// `Padding::Explicit`; `'same'` puts the extra unit of an odd total at the end
+/// (bottom/right), dilation included.
+fn axis_padding(padding: Padding, explicit: i64, kernel: usize, dilation: usize) -> (i64, i64) {
+    match padding {
+        Padding::Valid => (0, 0),
+        Padding::Explicit { .. } => (explicit, explicit),
+        Padding::Same => {
+            let total = (dilation * (kernel - 1)) as i64;
+            let before = total / 2;
+            (before, total - before)
+        }
+    }
+}
+
+/// Everything a kernel needs to know about one forward call, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv2dGeometry {
+    /// Batch size (1 for unbatched input).
+    pub batch: usize,
+    /// Whether the input was 3-D `(C, H, W)`; the output then is too.
+    pub unbatched: bool,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels of the layer (the output tensor has 0 channels when `in_channels == 0`).
+    pub out_channels: usize,
+    /// Channel groups.
+    pub groups: usize,
+    /// Height axis.
+    pub height: Axis,
+    /// Width axis.
+    pub width: Axis,
+    /// Padding mode.
+    pub padding_mode: PaddingMode,
+}
+
+impl Conv2dGeometry {
+    /// Resolves `config` against an input shape, running PyTorch's forward checks
+    /// in PyTorch's order (for non-`zeros` modes the explicit pad comes first).
+    pub fn new(config: &Conv2dConfig, input_shape: &[usize]) -> Result<Self> {
+        config.validate()?;
+        let (batch, unbatched, channels, in_h, in_w) = match *input_shape {
+            [c, h, w] => (1, true, c, h, w),
+            [n, c, h, w] => (n, false, c, h, w),
+            _ => return Err(Conv2dError::InputRank(input_shape.to_vec())),
+        };
+        if let Some(&big) = input_shape.iter().find(|&&d| d > DIM_LIMIT) {
+            return Err(Conv2dError::ValueTooLarge {
+                what: "input dimension",
+                value: big.to_string(),
+            });
+        }
+        let (explicit_h, explicit_w) = match config.padding {
+            Padding::Explicit { h, w } => (h, w),
+            _ => (0, 0),
+        };
+        let (k, d) = (config.kernel_size, config.dilation);
+        let (pad_top, pad_bottom) = axis_padding(config.padding, explicit_h, k.h, d.h);
+        let (pad_left, pad_right) = axis_padding(config.padding, explicit_w, k.w, d.w);
+        let mut height = Axis {
+            input: in_h,
+            kernel: config.kernel_size.h,
+            stride: config.stride.h,
+            dilation: config.dilation.h,
+            pad_before: pad_top,
+            pad_after: pad_bottom,
+            output: 0,
+        };
+        let mut width = Axis {
+            input: in_w,
+            kernel: config.kernel_size.w,
+            stride: config.stride.w,
+            dilation: config.dilation.w,
+            pad_before: pad_left,
+            pad_after: pad_right,
+            output: 0,
+        };
+
+        if config.padding_mode != PaddingMode::Zeros {
+            check_explicit_pad(config.padding_mode, input_shape, &height, &width)?;
+        }
+
+        let expected = config.in_channels;
+        if channels != expected {
+            return Err(Conv2dError::ChannelMismatch {
+                groups: config.groups,
+                weight_shape: config.weight_shape().to_vec(),
+                input_shape: batched_shape(input_shape),
+                expected,
+                got: channels,
+            });
+        }
+
+        match (height.output_len(), width.output_len()) {
+            (Some(oh), Some(ow)) => {
+                height.output = oh;
+                width.output = ow;
+            }
+            _ => {
+                return Err(Conv2dError::KernelTooLarge {
+                    padded: (height.padded(), width.padded()),
+                    kernel: (height.dilated_kernel(), width.dilated_kernel()),
+                });
+            }
+        }
+
+        if batch > 0 && channels > 0 && (in_h == 0 || in_w == 0) {
+            return Err(Conv2dError::EmptySpatial(batched_shape(input_shape)));
+        }
+
+        Ok(Self {
+            batch,
+            unbatched,
+            in_channels: channels,
+            out_channels: config.out_channels,
+            groups: config.groups,
+            height,
+            width,
+            padding_mode: config.padding_mode,
+        })
+    }
+
+    /// Input channels per group.
+    pub fn in_channels_per_group(&self) -> usize {
+        self.in_channels / self.groups
+    }
+
+    /// Output channels per group.
+    pub fn out_channels_per_group(&self) -> usize {
+        self.out_channels / self.groups
+    }
+
+    /// Channels of the output tensor: PyTorch gives 0 when the input has 0 channels.
+    pub fn output_channels(&self) -> usize {
+        if self.in_channels == 0 {
+            0
+        } else {
+            self.out_channels
+        }
+    }
+
+    /// The input shape as 4-D `(N, C, H, W)`.
+    pub fn input_shape_4d(&self) -> [usize; 4] {
+        [
+            self.batch,
+            self.in_channels,
+            self.height.input,
+            self.width.input,
+        ]
+    }
+
+    /// The output shape as 4-D `(N, C_out, OH, OW)`.
+    pub fn output_shape_4d(&self) -> [usize; 4] {
+        [
+            self.batch,
+            self.output_channels(),
+            self.height.output,
+            self.width.output,
+        ]
+    }
+
+    /// The output shape with the input's rank (3-D for unbatched input).
+    pub fn output_shape(&self) -> Vec<usize> {
+        let s = self.output_shape_4d();
+        if self.unbatched {
+            s[1..].to_vec()
+        } else {
+            s.to_vec()
+        }
+    }
+
+    /// Multiply-adds of the whole call: `N·C_out·OH·OW·(C_in/G)·kH·kW`.
+    pub fn macs(&self) -> u64 {
+        [
+            self.batch,
+            self.output_channels(),
+            self.height.output,
+            self.width.output,
+            self.in_channels_per_group(),
+            self.height.kernel,
+            self.width.kernel,
+        ]
+        .iter()
+        .fold(1u64, |acc, &d| acc.saturating_mul(d as u64))
+    }
+
+    /// Floating-point operations, counted as `2 · macs`.
+    pub fn flops(&self) -> u64 {
+        self.macs().saturating_mul(2)
+    }
+}
+
+/// A 3-D shape gets its batch dimension back, as PyTorch prints it after `batchify`.
+fn batched_shape(shape: &[usize]) -> Vec<usize> {
+    if shape.len() == 3 {
+        std::iter::once(1).chain(shape.iter().copied()).collect()
+    } else {
+        shape.to_vec()
+    }
+}
+
+/// The checks `F.pad` runs before the convolution for reflect / replicate / circular.
+fn check_explicit_pad(
+    mode: PaddingMode,
+    shape: &[usize],
+    height: &Axis,
+    width: &Axis,
+) -> Result<()> {
+    let rank = shape.len();
+    if mode != PaddingMode::Circular && shape[rank - 3..].contains(&0) {
+        return Err(Conv2dError::PadEmptyInput(shape.to_vec()));
+    }
+    // PyTorch checks the width (last dimension) first.
+    for (axis, dim) in [(width, rank - 1), (height, rank - 2)] {
+        let pad = (axis.pad_before, axis.pad_after);
+        let (_, len) = axis.source_window();
+        let positive = pad.0.max(pad.1);
+        let input_shape = shape.to_vec();
+        if len <= 0 && axis.input > 0 {
+            return Err(Conv2dError::CropEmpties {
+                pad,
+                dim,
+                input_shape,
+            });
+        }
+        match mode {
+            PaddingMode::Reflect if positive >= len => {
+                return Err(Conv2dError::ReflectPadTooLarge {
+                    pad,
+                    dim,
+                    input_shape,
+                });
+            }
+            PaddingMode::Circular if positive > len.max(0) => {
+                return Err(Conv2dError::CircularPadTooLarge {
+                    pad,
+                    dim,
+                    input_shape,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geo(config: Conv2dConfig, shape: &[usize]) -> Result<Conv2dGeometry> {
+        Conv2dGeometry::new(&config, shape)
+    }
+
+    #[test]
+    fn same_puts_the_extra_pad_at_the_end() {
+        // [verified 2.15] k=4 -> (1, 2); k=4, d=2 -> (3, 3); k=(2,5), d=(2,1) -> H (1,1), W (2,2).
+        let g = geo(
+            Conv2dConfig::new(1, 1, 4).with_padding(Padding::Same),
+            &[1, 1, 5, 5],
+        )
+        .unwrap();
+        assert_eq!((g.height.pad_before, g.height.pad_after), (1, 2));
+        assert_eq!(g.output_shape(), vec![1, 1, 5, 5]);
+        let g = geo(
+            Conv2dConfig::new(1, 1, 4)
+                .with_padding(Padding::Same)
+                .with_dilation(2),
+            &[1, 1, 5, 5],
+        )
+        .unwrap();
+        assert_eq!((g.width.pad_before, g.width.pad_after), (3, 3));
+        let g = geo(
+            Conv2dConfig::new(1, 1, (2, 5))
+                .with_padding(Padding::Same)
+                .with_dilation((2, 1)),
+            &[1, 1, 5, 5],
+        )
+        .unwrap();
+        assert_eq!((g.height.pad_before, g.height.pad_after), (1, 1));
+        assert_eq!((g.width.pad_before, g.width.pad_after), (2, 2));
+    }
+
+    #[test]
+    fn output_size_is_floored() {
+        let g = geo(Conv2dConfig::new(3, 2, 3).with_stride(2), &[3, 7, 7]).unwrap();
+        assert_eq!(g.output_shape(), vec![2, 3, 3]);
+        let g = geo(Conv2dConfig::new(1, 1, 3).with_stride(2), &[1, 1, 6, 6]).unwrap();
+        assert_eq!(g.output_shape(), vec![1, 1, 2, 2]);
+    }
+
+    #[test]
+    fn zero_input_channels_give_zero_output_channels() {
+        let g = geo(Conv2dConfig::new(0, 33, 3).with_stride(2), &[2, 0, 50, 100]).unwrap();
+        assert_eq!(g.output_shape(), vec![2, 0, 24, 49]);
+    }
+
+    #[test]
+    fn negative_padding_crops_in_non_zero_modes() {
+        let g = geo(
+            Conv2dConfig::new(1, 1, 3)
+                .with_padding(-1)
+                .with_padding_mode(PaddingMode::Reflect),
+            &[1, 1, 6, 6],
+        )
+        .unwrap();
+        assert_eq!(g.output_shape(), vec![1, 1, 2, 2]);
+        assert_eq!(g.height.source_window(), (1, 4));
+    }
+}

@@ -1,0 +1,183 @@
+//! Buffer helpers: upload, output, read-back, limits, dispatch size and error scopes.
+
+use std::future::Future;
+
+use bytemuck::Pod;
+
+use super::context::GpuContext;
+use crate::error::{Conv2dError, Result};
+
+/// Bindings must not be empty, so zero-element tensors still get 4 bytes.
+const MIN_BYTES: u64 = 4;
+
+fn byte_len(elements: usize) -> u64 {
+    (elements as u64 * 4).max(MIN_BYTES)
+}
+
+/// A storage buffer holding `data`.
+pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
+    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: byte_len(data.len()),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    if !data.is_empty() {
+        ctx.queue()
+            .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
+    }
+    buffer
+}
+
+/// A uniform buffer holding `value`.
+pub(crate) fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
+    let bytes = bytemuck::bytes_of(value);
+    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.len() as u64,
+        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    ctx.queue().write_buffer(&buffer, 0, bytes);
+    buffer
+}
+
+/// An uninitialised storage buffer for `elements` results.
+pub(crate) fn output(ctx: &GpuContext, label: &str, elements: usize) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: byte_len(elements),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// A mappable buffer to copy `elements` results into.
+pub(crate) fn staging(ctx: &GpuContext, elements: usize) -> wgpu::Buffer {
+    ctx.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback"),
+        size: byte_len(elements),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Maps `staging` (already filled by a submitted copy) and returns its first `elements` values.
+pub(crate) async fn read_mapped(
+    ctx: &GpuContext,
+    staging: &wgpu::Buffer,
+    elements: usize,
+) -> Result<Vec<f32>> {
+    let slice = staging.slice(..);
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        sender.send(result).ok();
+    });
+    ctx.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| gpu_failure(ctx, e.to_string()))?;
+    match receiver.receive().await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => return Err(gpu_failure(ctx, format!("mapping the result failed: {e}"))),
+        None => {
+            return Err(gpu_failure(
+                ctx,
+                "mapping the result never completed".into(),
+            ));
+        }
+    }
+    let data = {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| gpu_failure(ctx, format!("reading the result failed: {e}")))?;
+        bytemuck::cast_slice::<u8, f32>(&view)[..elements].to_vec()
+    };
+    staging.unmap();
+    Ok(data)
+}
+
+/// A device loss explains most failures; report it when it happened.
+fn gpu_failure(ctx: &GpuContext, message: String) -> Conv2dError {
+    ctx.check_alive().err().unwrap_or(Conv2dError::Gpu(message))
+}
+
+/// Fails unless every `(name, elements)` tensor fits one binding and 32-bit indexing.
+pub(crate) fn check_fits(ctx: &GpuContext, tensors: &[(&'static str, usize)]) -> Result<()> {
+    let limit = ctx.max_binding_bytes().min(u32::MAX as u64 * 4);
+    for &(what, elements) in tensors {
+        let bytes = (elements as u64).saturating_mul(4);
+        if bytes > limit {
+            return Err(Conv2dError::TensorTooLarge {
+                what,
+                bytes,
+                limit,
+                adapter: ctx.adapter_info().name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Workgroup grid `(x, y)` covering `invocations` with `workgroup_size`-wide
+/// groups, spilling onto `y` past the per-dimension limit (65535 by default).
+pub(crate) fn grid(ctx: &GpuContext, invocations: u64, workgroup_size: u32) -> Result<(u32, u32)> {
+    let max = u64::from(ctx.limits().max_compute_workgroups_per_dimension);
+    let groups = invocations.div_ceil(u64::from(workgroup_size)).max(1);
+    let x = groups.min(max);
+    let y = groups.div_ceil(x);
+    if y > max {
+        return Err(Conv2dError::TensorTooLarge {
+            what: "dispatch",
+            bytes: invocations * 4,
+            limit: max * max * u64::from(workgroup_size) * 4,
+            adapter: ctx.adapter_info().name.clone(),
+        });
+    }
+    Ok((x as u32, y as u32))
+}
+
+/// Out-of-memory, validation and internal error scopes around a stretch of GPU calls.
+pub(crate) struct Scopes {
+    ctx: GpuContext,
+    oom: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+    internal: wgpu::ErrorScopeGuard,
+}
+
+impl Scopes {
+    /// Starts catching errors on this thread.
+    pub(crate) fn push(ctx: &GpuContext) -> Self {
+        let device = ctx.device();
+        Self {
+            ctx: ctx.clone(),
+            oom: device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
+            validation: device.push_error_scope(wgpu::ErrorFilter::Validation),
+            internal: device.push_error_scope(wgpu::ErrorFilter::Internal),
+        }
+    }
+
+    /// Stops catching; the future yields the first error caught. Popping
+    /// before any `.await` keeps the caller's future `Send`.
+    pub(crate) fn pop(self) -> impl Future<Output = Result<()>> + Send {
+        let internal = self.internal.pop();
+        let validation = self.validation.pop();
+        let oom = self.oom.pop();
+        let ctx = self.ctx;
+        async move {
+            let caught = [oom.await, validation.await, internal.await];
+            ctx.check_alive()?;
+            match caught.into_iter().flatten().next() {
+                None => Ok(()),
+                Some(wgpu::Error::OutOfMemory { .. }) => Err(Conv2dError::OutOfMemory(format!(
+                    "the device could not allocate the buffers for this call (adapter '{}')",
+                    ctx.adapter_info().name
+                ))),
+                Some(e) => Err(Conv2dError::Gpu(e.to_string())),
+            }
+        }
+    }
+}

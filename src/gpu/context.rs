@@ -1,0 +1,182 @@
+//! The GPU context: instance, adapter, device, queue and the pipeline cache.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use super::kernels::{Kernel, KernelSpec, PipelineCache};
+use crate::error::{Conv2dError, Result};
+
+/// How to get an adapter, appended to every "no adapter" error.
+pub const ADAPTER_HELP: &str = "No GPU adapter was found. On a headless Linux machine install lavapipe, \
+Mesa's CPU Vulkan driver (Debian/Ubuntu: `apt-get install -y mesa-vulkan-drivers`); otherwise install \
+your GPU's Vulkan, Metal or DX12 driver. WGPU_BACKEND (vulkan, metal, dx12) and WGPU_ADAPTER_NAME \
+(a substring of the adapter's name) choose among adapters.";
+
+/// A connection to one GPU: adapter, device and queue, shared by every operator
+/// created from it. Cheap to clone (all clones share the device), `Send + Sync`.
+///
+/// The adapter is wgpu's default choice, overridable with the usual
+/// `WGPU_BACKEND`, `WGPU_ADAPTER_NAME` and `WGPU_POWER_PREF` environment variables.
+#[derive(Clone)]
+pub struct GpuContext {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    adapter: wgpu::Adapter,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: PipelineCache,
+    /// Set by the device-lost callback; every later call fails with it.
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl fmt::Debug for GpuContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GpuContext")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .finish()
+    }
+}
+
+impl GpuContext {
+    /// Opens the default adapter (blocking).
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Opens the default adapter.
+    pub async fn new_async() -> Result<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = select_adapter(&instance).await?;
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: large tensors need the real
+        // buffer and dispatch limits, not WebGPU's conservative defaults.
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-conv2d"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Conv2dError::RequestDevice {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
+
+        let lost = Arc::new(Mutex::new(None));
+        let lost_flag = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            *lost_flag.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{reason:?}: {message}"));
+        });
+        // wgpu's default handler panics; every operation runs inside error
+        // scopes, so anything that still arrives here is only logged.
+        device.on_uncaptured_error(Arc::new(|e| {
+            eprintln!("wgpu-conv2d: uncaptured GPU error: {e}");
+        }));
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                adapter,
+                device,
+                queue,
+                info,
+                limits,
+                pipelines: PipelineCache::default(),
+                lost,
+            }),
+        })
+    }
+
+    /// Name, backend, device type and driver of the adapter.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    /// One line naming the adapter: `llvmpipe (LLVM 15.0.6, 256 bits) (Vulkan, Cpu, driver llvmpipe Mesa 22.3.6)`.
+    pub fn describe(&self) -> String {
+        let i = &self.inner.info;
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            i.name, i.backend, i.device_type, i.driver, i.driver_info
+        )
+    }
+
+    /// The limits the device was created with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// The wgpu adapter.
+    pub fn adapter(&self) -> &wgpu::Adapter {
+        &self.inner.adapter
+    }
+
+    /// The wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    /// The pipeline of `spec`, compiled on first use.
+    pub(crate) fn kernel(&self, spec: KernelSpec) -> Arc<Kernel> {
+        self.inner.pipelines.get(&self.inner.device, spec)
+    }
+
+    /// Number of pipelines compiled so far (they are built once per context).
+    pub fn pipelines_built(&self) -> usize {
+        self.inner.pipelines.len()
+    }
+
+    /// Fails with [`Conv2dError::DeviceLost`] once the device is gone.
+    pub(crate) fn check_alive(&self) -> Result<()> {
+        match &*self.inner.lost.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(reason) => Err(Conv2dError::DeviceLost(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Largest buffer a kernel may bind, in bytes.
+    pub(crate) fn max_binding_bytes(&self) -> u64 {
+        let l = &self.inner.limits;
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
+    }
+}
+
+/// The adapter named by `WGPU_ADAPTER_NAME`, or wgpu's default choice.
+async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let wanted = wanted.to_lowercase();
+        let adapters = instance.enumerate_adapters(wgpu::Backends::all()).await;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        return adapters
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
+            .ok_or_else(|| {
+                Conv2dError::NoAdapter(format!(
+                    "WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters found ({}). {ADAPTER_HELP}",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                ))
+            });
+    }
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env().unwrap_or_default(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Conv2dError::NoAdapter(format!("{e}. {ADAPTER_HELP}")))
+}

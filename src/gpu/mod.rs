@@ -1,0 +1,10 @@
+//! The GPU path: context, kernels, buffers and the [`GpuConv2d`] operator.
+
+mod buffers;
+mod context;
+mod conv2d;
+pub mod kernels;
+pub mod params;
+
+pub use context::{ADAPTER_HELP, GpuContext};
+pub use conv2d::GpuConv2d;

@@ -1,0 +1,42 @@
+//! **wgpu-conv2d** runs `torch.nn.Conv2d`, exactly as PyTorch defines it, on any
+//! GPU through wgpu and WGSL compute shaders (Vulkan, Metal, DX12, and lavapipe
+//! on headless machines), with a CPU reference path to check every result against.
+//!
+//! ```no_run
+//! use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Tensor};
+//!
+//! # fn main() -> Result<(), wgpu_conv2d::Conv2dError> {
+//! let config = Conv2dConfig::new(3, 8, (3, 3))
+//!     .with_padding(Padding::Same)
+//!     .with_padding_mode(PaddingMode::Reflect);
+//! let layer = Conv2d::new(config, 42)?; // PyTorch's default init, seeded
+//! let input = Tensor::new([1, 3, 32, 32], vec![0.5; 3 * 32 * 32])?;
+//!
+//! let ctx = GpuContext::new()?;
+//! let gpu = GpuConv2d::new(&ctx, &layer)?;
+//! let output = gpu.forward(&input)?; // (1, 8, 32, 32)
+//! let reference = layer.forward_cpu(&input)?;
+//! assert_eq!(output.shape(), reference.shape());
+//! # Ok(()) }
+//! ```
+//!
+//! Every parameter of `nn.Conv2d` is supported: kernel size, stride, padding
+//! (integers, pairs, `'same'`, `'valid'`), dilation, groups, bias and the four
+//! padding modes, batched `(N, C, H, W)` or unbatched `(C, H, W)` input. Invalid
+//! input gives a [`Conv2dError`] whose message names the values, as PyTorch's do.
+
+pub mod config;
+pub mod cpu;
+pub mod error;
+pub mod geometry;
+pub mod gpu;
+pub mod layer;
+pub mod npy;
+pub mod tensor;
+
+pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
+pub use error::{Conv2dError, Result};
+pub use geometry::Conv2dGeometry;
+pub use gpu::{GpuContext, GpuConv2d};
+pub use layer::Conv2d;
+pub use tensor::Tensor;

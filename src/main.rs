@@ -1,0 +1,252 @@
+//! `wgpu-conv2d`: run PyTorch's Conv2d on `.npy` files, on the GPU or the CPU reference.
+//!
+//! On any error the process exits non-zero, prints one line on stderr and
+//! leaves no output file behind.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wgpu_conv2d::npy::{read_npy, write_npy};
+use wgpu_conv2d::{
+    Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "wgpu-conv2d",
+    version,
+    about = "PyTorch's Conv2d on any GPU through wgpu, with a CPU reference"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Y = conv2d(X, W, B) with nn.Conv2d's semantics; shapes come from the files.
+    Forward(ForwardArgs),
+    /// Print the GPU adapter (name, backend, driver) and its relevant limits.
+    Info,
+}
+
+/// The layer's hyper-parameters, as nn.Conv2d takes them.
+#[derive(Args, Debug, Clone)]
+struct ConvArgs {
+    /// Stride: `2` or `2,1` (height, width).
+    #[arg(long, default_value = "1")]
+    stride: Size2,
+    /// Padding: `1`, `1,2` (height, width), `same` or `valid`.
+    #[arg(long, default_value = "0", allow_hyphen_values = true)]
+    padding: String,
+    /// Dilation: `2` or `2,1` (height, width).
+    #[arg(long, default_value = "1")]
+    dilation: Size2,
+    /// Channel groups.
+    #[arg(long, default_value_t = 1)]
+    groups: usize,
+    /// zeros, reflect, replicate or circular.
+    #[arg(long, default_value = "zeros")]
+    padding_mode: String,
+}
+
+impl ConvArgs {
+    /// The configuration without the sizes that come from the weight file.
+    fn params(&self) -> Result<Conv2dConfig, String> {
+        let padding: Padding = self.padding.parse().map_err(|e| format!("{e}"))?;
+        let mode: PaddingMode = self.padding_mode.parse().map_err(|e| format!("{e}"))?;
+        Ok(Conv2dConfig::new(0, 0, 1)
+            .with_stride(self.stride)
+            .with_padding(padding)
+            .with_dilation(self.dilation)
+            .with_groups(self.groups)
+            .with_padding_mode(mode))
+    }
+}
+
+#[derive(Args)]
+struct ForwardArgs {
+    /// Input, float32 .npy of shape (N, C, H, W) or (C, H, W).
+    #[arg(long)]
+    input: PathBuf,
+    /// Weight, float32 .npy of shape (C_out, C_in / groups, kH, kW).
+    #[arg(long)]
+    weight: PathBuf,
+    /// Optional bias, float32 .npy of shape (C_out,).
+    #[arg(long)]
+    bias: Option<PathBuf>,
+    #[command(flatten)]
+    conv: ConvArgs,
+    /// Where to run.
+    #[arg(long, value_enum, default_value_t = Backend::Gpu)]
+    backend: Backend,
+    /// Output .npy file.
+    #[arg(long)]
+    output: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Backend {
+    /// The GPU (an error if there is no adapter).
+    Gpu,
+    /// The CPU reference.
+    Cpu,
+    /// The GPU when there is an adapter, else the CPU reference (says which on stderr).
+    Auto,
+}
+
+fn main() -> ExitCode {
+    quiet_headless_vulkan();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "wgpu-conv2d: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Forward(args) => forward(&args).map_err(|e| (e, Some(args.output))),
+        Command::Info => info().map_err(|e| (e, None)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((message, output)) => {
+            for path in output.iter() {
+                remove_stale(path);
+            }
+            eprintln!("wgpu-conv2d: error: {}", one_line(&message));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// On a headless machine (no `XDG_RUNTIME_DIR`) Mesa's device-select Vulkan
+/// layer prints a Wayland error on stderr at every start, which would break the
+/// promise of one stderr line per error. wgpu chooses the adapter itself, so the
+/// layer is not needed; a value the user set is left alone.
+fn quiet_headless_vulkan() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
+/// A failed run leaves no output: a file from an earlier run at the same path
+/// could otherwise be taken for this run's result.
+fn remove_stale(path: &Path) {
+    if path.is_file() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn forward(args: &ForwardArgs) -> Result<(), String> {
+    let params = args.conv.params()?;
+    let input = read_npy(&args.input).map_err(|e| e.to_string())?;
+    let weight = read_npy(&args.weight).map_err(|e| e.to_string())?;
+    let bias = args
+        .bias
+        .as_ref()
+        .map(read_npy)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let layer = Conv2d::from_weight_shape(params, weight, bias).map_err(|e| e.to_string())?;
+    let output = run_forward(&layer, &input, args.backend)?;
+    write_npy(&args.output, &output).map_err(|e| e.to_string())
+}
+
+fn run_forward(layer: &Conv2d, input: &Tensor, backend: Backend) -> Result<Tensor, String> {
+    let ctx = match backend {
+        Backend::Cpu => None,
+        Backend::Gpu => Some(GpuContext::new().map_err(|e| e.to_string())?),
+        Backend::Auto => match GpuContext::new() {
+            Ok(ctx) => {
+                eprintln!("wgpu-conv2d: running on the GPU: {}", ctx.describe());
+                Some(ctx)
+            }
+            Err(e) => {
+                eprintln!(
+                    "wgpu-conv2d: no GPU ({}); running on the CPU reference",
+                    one_line(&e.to_string())
+                );
+                None
+            }
+        },
+    };
+    let output = match ctx {
+        Some(ctx) => GpuConv2d::new(&ctx, layer).and_then(|gpu| gpu.forward(input)),
+        None => layer.forward_cpu(input),
+    };
+    output.map_err(|e| e.to_string())
+}
+
+fn info() -> Result<(), String> {
+    let ctx = GpuContext::new().map_err(|e| e.to_string())?;
+    let i = ctx.adapter_info();
+    let l = ctx.limits();
+    println!("adapter:     {}", i.name);
+    println!("backend:     {:?}", i.backend);
+    println!("device type: {:?}", i.device_type);
+    println!("driver:      {} {}", i.driver, i.driver_info);
+    println!("vendor/device id: {:#06x}/{:#06x}", i.vendor, i.device);
+    println!("limits:");
+    println!(
+        "  max_buffer_size:                      {}",
+        l.max_buffer_size
+    );
+    println!(
+        "  max_storage_buffer_binding_size:      {}",
+        l.max_storage_buffer_binding_size
+    );
+    println!(
+        "  max_uniform_buffer_binding_size:      {}",
+        l.max_uniform_buffer_binding_size
+    );
+    println!(
+        "  max_storage_buffers_per_shader_stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroup_size (x, y, z): ({}, {}, {})",
+        l.max_compute_workgroup_size_x,
+        l.max_compute_workgroup_size_y,
+        l.max_compute_workgroup_size_z
+    );
+    println!(
+        "  max_compute_workgroup_storage_size:   {}",
+        l.max_compute_workgroup_storage_size
+    );
+    let timestamps = ctx
+        .adapter()
+        .features()
+        .contains(wgpu::Features::TIMESTAMP_QUERY);
+    println!(
+        "timestamp queries: {}",
+        if timestamps { "yes" } else { "no" }
+    );
+    Ok(())
+}

@@ -1,0 +1,86 @@
+//! A plain host tensor: a shape and row-major (C-order) `f32` data.
+
+use crate::error::{Conv2dError, Result};
+
+/// A dense, row-major `f32` tensor on the host.
+///
+/// Shapes are checked against the data length on construction, so every
+/// `Tensor` in the crate is consistent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    shape: Vec<usize>,
+    data: Vec<f32>,
+}
+
+impl Tensor {
+    /// Wraps `data` with `shape`; fails if the lengths disagree.
+    pub fn new(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Self> {
+        let shape = shape.into();
+        let expected = checked_numel(&shape).ok_or_else(|| Conv2dError::ValueTooLarge {
+            what: "tensor size",
+            value: fmt_shape(&shape),
+        })?;
+        if expected != data.len() {
+            return Err(Conv2dError::DataLength {
+                shape,
+                expected,
+                got: data.len(),
+            });
+        }
+        Ok(Self { shape, data })
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(shape: impl Into<Vec<usize>>) -> Result<Self> {
+        let shape = shape.into();
+        let n = checked_numel(&shape).ok_or_else(|| Conv2dError::ValueTooLarge {
+            what: "tensor size",
+            value: fmt_shape(&shape),
+        })?;
+        Ok(Self {
+            shape,
+            data: vec![0.0; n],
+        })
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The elements, row-major.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The elements, row-major, mutable (the shape stays fixed).
+    pub fn data_mut(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Takes the data out.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Takes shape and data out.
+    pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
+        (self.shape, self.data)
+    }
+}
+
+/// Product of the dimensions, `None` on overflow.
+pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// Formats a shape as PyTorch prints sizes: `[1, 3, 5, 5]`.
+pub fn fmt_shape(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}

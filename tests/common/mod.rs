@@ -1,0 +1,156 @@
+//! Shared by the integration tests: one GPU context per test binary, and the
+//! comparison of a GPU result with the CPU reference under the fp32 error bound.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, Padding, PaddingMode, Size2, Tensor};
+
+/// The GPU context of this test binary. Without an adapter the calling test
+/// fails (it never skips) and says how to get one.
+pub fn gpu() -> &'static GpuContext {
+    static CTX: OnceLock<Result<GpuContext, String>> = OnceLock::new();
+    match CTX.get_or_init(|| GpuContext::new().map_err(|e| e.to_string())) {
+        Ok(ctx) => ctx,
+        Err(e) => panic!("GPU tests need an adapter and found none: {e}"),
+    }
+}
+
+fn abs(t: &Tensor) -> Tensor {
+    Tensor::new(t.shape(), t.data().iter().map(|v| v.abs()).collect()).unwrap()
+}
+
+/// `Σ|w·x| + |b|` for every output element: the same layer with absolute
+/// weights, bias and input, on the CPU reference (padding only copies values,
+/// so it commutes with `abs`).
+pub fn magnitude(layer: &Conv2d, input: &Tensor) -> Tensor {
+    let abs_layer =
+        Conv2d::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
+    abs_layer.forward_cpu(&abs(input)).unwrap()
+}
+
+/// Error bound of an fp32 dot product of `terms` products accumulated in any
+/// order: `(terms + 2) · 2⁻²³ · Σ|w·x|` (Higham's γ_n with margin for the final
+/// rounding of the f64 reference), per output element.
+pub fn bound(terms: usize, magnitude: f32) -> f32 {
+    (terms as f32 + 2.0) * f32::EPSILON * magnitude
+}
+
+/// Number of products summed into one output: `(C_in / groups)·kH·kW`, plus the bias.
+pub fn terms(layer: &Conv2d) -> usize {
+    layer.config().fan_in() + usize::from(layer.bias().is_some())
+}
+
+/// Asserts `got` equals `want` within the fp32 bound, element by element, with
+/// NaN matching NaN and infinities matching exactly.
+pub fn assert_within_bound(
+    what: &str,
+    got: &Tensor,
+    want: &Tensor,
+    magnitude: &Tensor,
+    terms: usize,
+) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (k, ((&g, &w), &m)) in got
+        .data()
+        .iter()
+        .zip(want.data())
+        .zip(magnitude.data())
+        .enumerate()
+    {
+        if !w.is_finite() {
+            assert!(
+                g == w || (g.is_nan() && w.is_nan()),
+                "{what}: element {k}: got {g}, want {w}"
+            );
+            continue;
+        }
+        let tol = bound(terms, m);
+        assert!(
+            (g - w).abs() <= tol,
+            "{what}: element {k}: got {g}, want {w}, |diff| {} > bound {tol} (Σ|w·x| = {m}, {terms} terms)",
+            (g - w).abs()
+        );
+    }
+}
+
+/// Runs `layer` on the GPU and checks it against the CPU reference.
+pub fn check_gpu_against_cpu(what: &str, layer: &Conv2d, input: &Tensor) -> Tensor {
+    let gpu_layer = wgpu_conv2d::GpuConv2d::new(gpu(), layer).unwrap();
+    let got = gpu_layer
+        .forward(input)
+        .unwrap_or_else(|e| panic!("{what}: GPU forward failed: {e}"));
+    let want = layer.forward_cpu(input).unwrap();
+    assert_within_bound(what, &got, &want, &magnitude(layer, input), terms(layer));
+    got
+}
+
+/// `2` or `[2, 1]` from the JSON test data.
+pub fn size2(v: &Value) -> Size2 {
+    match v {
+        Value::Number(n) => Size2::square(n.as_u64().unwrap() as usize),
+        Value::Array(a) => Size2::new(
+            a[0].as_u64().unwrap() as usize,
+            a[1].as_u64().unwrap() as usize,
+        ),
+        other => panic!("not a size: {other}"),
+    }
+}
+
+/// `1`, `[1, 2]`, `"same"` or `"valid"` from the JSON test data.
+pub fn padding(v: &Value) -> Padding {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        Value::Number(n) => Padding::uniform(n.as_i64().unwrap()),
+        Value::Array(a) => Padding::from((a[0].as_i64().unwrap(), a[1].as_i64().unwrap())),
+        other => panic!("not a padding: {other}"),
+    }
+}
+
+/// An `nn.Conv2d` parameter object (as the seed examples and golden data write it).
+pub fn config(params: &Value) -> Conv2dConfig {
+    let int = |k: &str| params[k].as_u64().unwrap_or_else(|| panic!("{k}")) as usize;
+    Conv2dConfig::new(
+        int("in_channels"),
+        int("out_channels"),
+        size2(&params["kernel_size"]),
+    )
+    .with_stride(size2(&params["stride"]))
+    .with_padding(padding(&params["padding"]))
+    .with_dilation(size2(&params["dilation"]))
+    .with_groups(int("groups"))
+    .with_bias(params["bias"].as_bool().unwrap())
+    .with_padding_mode(
+        params["padding_mode"]
+            .as_str()
+            .unwrap()
+            .parse::<PaddingMode>()
+            .unwrap(),
+    )
+}
+
+/// A flat JSON array of numbers as `f32` (`null` where JSON cannot hold NaN/Inf is not used).
+pub fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// A shape array.
+pub fn shape(v: &Value) -> Vec<usize> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// Reads a JSON file of tests/data.
+pub fn load(name: &str) -> Value {
+    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
