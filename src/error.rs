@@ -212,7 +212,19 @@ pub enum Conv2dError {
         input_shape: Vec<usize>,
     },
 
-    /// Negative padding (cropping) that leaves nothing of a dimension.
+    /// `reflect` / `replicate` padding whose (cropping) result has a dimension below 1.
+    #[error(
+        "Calculated output H: {} W: {} must be >= 1 in every dimension (input H: {}, W: {})",
+        padded.0, padded.1, input.0, input.1
+    )]
+    PadOutputEmpty {
+        /// Padded (height, width); negative padding crops.
+        padded: (i64, i64),
+        /// Input (height, width).
+        input: (usize, usize),
+    },
+
+    /// `circular` padding that crops more than the whole dimension.
     #[error(
         "Negative padding value is resulting in an empty dimension: padding ({}, {}) at dimension {dim} of input {}",
         pad.0, pad.1, fmt_shape(input_shape)

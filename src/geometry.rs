@@ -262,12 +262,7 @@ fn batched_shape(shape: &[usize]) -> Vec<usize> {
 }
 
 /// The checks `F.pad` runs before the convolution for reflect / replicate / circular.
-fn check_explicit_pad(
-    mode: PaddingMode,
-    shape: &[usize],
-    height: &Axis,
-    width: &Axis,
-) -> Result<()> {
+fn check_explicit_pad(mode: PaddingMode, shape: &[usize], height: &Axis, width: &Axis) -> Result<()> {
     let rank = shape.len();
     if mode != PaddingMode::Circular && shape[rank - 3..].contains(&0) {
         return Err(Conv2dError::PadEmptyInput(shape.to_vec()));
@@ -275,33 +270,29 @@ fn check_explicit_pad(
     // PyTorch checks the width (last dimension) first.
     for (axis, dim) in [(width, rank - 1), (height, rank - 2)] {
         let pad = (axis.pad_before, axis.pad_after);
-        let (_, len) = axis.source_window();
-        let positive = pad.0.max(pad.1);
         let input_shape = shape.to_vec();
-        if len <= 0 && axis.input > 0 {
-            return Err(Conv2dError::CropEmpties {
-                pad,
-                dim,
-                input_shape,
-            });
+        let too_large = match mode {
+            PaddingMode::Reflect => pad.0.max(pad.1) >= axis.input as i64,
+            PaddingMode::Circular => pad.0.max(pad.1) > axis.input as i64,
+            _ => false,
+        };
+        if too_large && mode == PaddingMode::Reflect {
+            return Err(Conv2dError::ReflectPadTooLarge { pad, dim, input_shape });
         }
-        match mode {
-            PaddingMode::Reflect if positive >= len => {
-                return Err(Conv2dError::ReflectPadTooLarge {
-                    pad,
-                    dim,
-                    input_shape,
-                });
-            }
-            PaddingMode::Circular if positive > len.max(0) => {
-                return Err(Conv2dError::CircularPadTooLarge {
-                    pad,
-                    dim,
-                    input_shape,
-                });
-            }
-            _ => {}
+        if too_large {
+            return Err(Conv2dError::CircularPadTooLarge { pad, dim, input_shape });
         }
+        // Circular cropping to exactly nothing passes the pad (the kernel-size
+        // check then fails); cropping past nothing does not.
+        if mode == PaddingMode::Circular && axis.padded() < 0 {
+            return Err(Conv2dError::CropEmpties { pad, dim, input_shape });
+        }
+    }
+    if mode != PaddingMode::Circular && (height.padded() < 1 || width.padded() < 1) {
+        return Err(Conv2dError::PadOutputEmpty {
+            padded: (height.padded(), width.padded()),
+            input: (height.input, width.input),
+        });
     }
     Ok(())
 }
