@@ -262,7 +262,12 @@ fn batched_shape(shape: &[usize]) -> Vec<usize> {
 }
 
 /// The checks `F.pad` runs before the convolution for reflect / replicate / circular.
-fn check_explicit_pad(mode: PaddingMode, shape: &[usize], height: &Axis, width: &Axis) -> Result<()> {
+fn check_explicit_pad(
+    mode: PaddingMode,
+    shape: &[usize],
+    height: &Axis,
+    width: &Axis,
+) -> Result<()> {
     let rank = shape.len();
     if mode != PaddingMode::Circular && shape[rank - 3..].contains(&0) {
         return Err(Conv2dError::PadEmptyInput(shape.to_vec()));
@@ -277,15 +282,27 @@ fn check_explicit_pad(mode: PaddingMode, shape: &[usize], height: &Axis, width: 
             _ => false,
         };
         if too_large && mode == PaddingMode::Reflect {
-            return Err(Conv2dError::ReflectPadTooLarge { pad, dim, input_shape });
+            return Err(Conv2dError::ReflectPadTooLarge {
+                pad,
+                dim,
+                input_shape,
+            });
         }
         if too_large {
-            return Err(Conv2dError::CircularPadTooLarge { pad, dim, input_shape });
+            return Err(Conv2dError::CircularPadTooLarge {
+                pad,
+                dim,
+                input_shape,
+            });
         }
         // Circular cropping to exactly nothing passes the pad (the kernel-size
         // check then fails); cropping past nothing does not.
         if mode == PaddingMode::Circular && axis.padded() < 0 {
-            return Err(Conv2dError::CropEmpties { pad, dim, input_shape });
+            return Err(Conv2dError::CropEmpties {
+                pad,
+                dim,
+                input_shape,
+            });
         }
     }
     if mode != PaddingMode::Circular && (height.padded() < 1 || width.padded() < 1) {

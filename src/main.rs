@@ -106,11 +106,16 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // Clap's message runs until the blank line before the usage text.
             let rendered = e.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .collect();
+            let message = one_line(&message.join(" "));
             eprintln!(
                 "wgpu-conv2d: {} (see --help)",
-                first.trim_start_matches("error: ")
+                message.trim_start_matches("error: ")
             );
             return ExitCode::from(2);
         }

@@ -32,7 +32,10 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
     let file = File::open(path).map_err(|e| npy_error(path, e))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .map_err(|e| npy_error(path, format!("not a valid .npy file ({e})")))?;
-    let descr = npy.dtype().descr();
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(ty) => ty.to_string(),
+        other => other.descr(),
+    };
     if descr != "<f4" && descr != ">f4" {
         return Err(npy_error(
             path,

@@ -37,7 +37,10 @@ fn layer(case: &Value) -> Result<Conv2d, Conv2dError> {
     if case["weight_shape"].is_null() {
         // PyTorch's constructor refused this configuration.
         config.validate()?;
-        panic!("{}: PyTorch refused the configuration, we accepted it", case["name"]);
+        panic!(
+            "{}: PyTorch refused the configuration, we accepted it",
+            case["name"]
+        );
     }
     let weight = Tensor::new(shape(&case["weight_shape"]), floats(&case["weight"]))?;
     let bias = match &case["bias"] {
@@ -82,11 +85,26 @@ fn golden_forward_cases_match_pytorch() {
         let cpu = layer
             .forward_cpu(&input)
             .unwrap_or_else(|e| panic!("{name} (cpu): {e}"));
-        assert_within_bound(&format!("{name} (cpu)"), &cpu, &expected, &mag, terms(&layer));
+        assert_within_bound(
+            &format!("{name} (cpu)"),
+            &cpu,
+            &expected,
+            &mag,
+            terms(&layer),
+        );
         let gpu = GpuConv2d::new(common::gpu(), &layer)
             .and_then(|g| g.forward(&input))
             .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
-        assert_within_bound(&format!("{name} (gpu)"), &gpu, &expected, &mag, terms(&layer));
+        assert_within_bound(
+            &format!("{name} (gpu)"),
+            &gpu,
+            &expected,
+            &mag,
+            terms(&layer),
+        );
     }
-    assert!(values >= 300 && errors >= 40, "{values} value cases, {errors} error cases");
+    assert!(
+        values >= 300 && errors >= 40,
+        "{values} value cases, {errors} error cases"
+    );
 }

@@ -1,0 +1,289 @@
+//! The `wgpu-conv2d` binary: values on both backends, and on every error a
+//! non-zero exit, one line on stderr and no output file.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{config, floats, load, shape};
+use wgpu_conv2d::npy::{read_npy, write_npy};
+use wgpu_conv2d::{Conv2d, Conv2dConfig, Tensor};
+
+fn workdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgpu-conv2d"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts a failed run: non-zero exit, exactly one stderr line containing `needle`, no output.
+fn assert_failed(out: &Output, needle: &str, output: &Path) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one stderr line, got: {err:?}");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert!(!output.exists(), "no output file after an error");
+}
+
+#[test]
+fn forward_matches_pytorch_on_both_backends() {
+    let dir = workdir("forward");
+    let seeds = load("seed_examples.json");
+    for case in seeds["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let p = &case["params"];
+        let input = dir.join(format!("{name}_x.npy"));
+        let weight = dir.join(format!("{name}_w.npy"));
+        let bias = dir.join(format!("{name}_b.npy"));
+        write_npy(
+            &input,
+            &Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap(),
+        )
+        .unwrap();
+        write_npy(
+            &weight,
+            &Tensor::new(shape(&case["weight_shape"]), floats(&case["weight"])).unwrap(),
+        )
+        .unwrap();
+        let cfg = config(p);
+        let arg = |v: &serde_json::Value| match v {
+            serde_json::Value::Array(a) => format!("{},{}", a[0], a[1]),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let (stride, padding, dilation) =
+            (arg(&p["stride"]), arg(&p["padding"]), arg(&p["dilation"]));
+        let groups = cfg.groups.to_string();
+        let mut args = vec![
+            "forward",
+            "--input",
+            input.to_str().unwrap(),
+            "--weight",
+            weight.to_str().unwrap(),
+            "--stride",
+            &stride,
+            "--padding",
+            &padding,
+            "--dilation",
+            &dilation,
+            "--groups",
+            &groups,
+            "--padding-mode",
+            p["padding_mode"].as_str().unwrap(),
+        ];
+        if cfg.bias {
+            write_npy(
+                &bias,
+                &Tensor::new([cfg.out_channels], floats(&case["bias"])).unwrap(),
+            )
+            .unwrap();
+            args.extend(["--bias", bias.to_str().unwrap()]);
+        }
+        for backend in ["gpu", "cpu", "auto"] {
+            let output = dir.join(format!("{name}_{backend}_y.npy"));
+            let mut run = args.clone();
+            run.extend(["--backend", backend, "--output", output.to_str().unwrap()]);
+            let out = cli(&run);
+            assert!(out.status.success(), "{name} {backend}: {}", stderr(&out));
+            let y = read_npy(&output).unwrap();
+            assert_eq!(y.shape(), shape(&case["output_shape"]), "{name} {backend}");
+            for (g, w) in y.data().iter().zip(floats(&case["output"])) {
+                assert!(
+                    (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+                    "{name} {backend}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_leave_no_output_and_one_line() {
+    let dir = workdir("errors");
+    let x = dir.join("x.npy");
+    let w = dir.join("w.npy");
+    let y = dir.join("y.npy");
+    write_npy(&x, &Tensor::zeros([1, 4, 5, 5]).unwrap()).unwrap();
+    write_npy(&w, &Tensor::zeros([6, 3, 3, 3]).unwrap()).unwrap();
+    let (xs, ws, ys) = (
+        x.to_str().unwrap(),
+        w.to_str().unwrap(),
+        y.to_str().unwrap(),
+    );
+    for backend in ["gpu", "cpu"] {
+        // A stale file from an earlier run must not survive a failed one.
+        std::fs::write(&y, b"stale").unwrap();
+        let out = cli(&[
+            "forward",
+            "--input",
+            xs,
+            "--weight",
+            ws,
+            "--backend",
+            backend,
+            "--output",
+            ys,
+        ]);
+        assert_failed(
+            &out,
+            "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead",
+            &y,
+        );
+    }
+    let cases: &[(&[&str], &str)] = &[
+        (&["--padding", "foo"], "Invalid padding string 'foo'"),
+        (&["--padding-mode", "mirror"], "padding_mode='mirror'"),
+        (&["--groups", "0"], "groups must be a positive integer"),
+        (&["--stride", "0"], "non-positive stride"),
+        (
+            &["--padding", "same", "--stride", "2"],
+            "padding='same' is not supported for strided convolutions",
+        ),
+        (&["--padding", "-1"], "negative padding is not supported"),
+    ];
+    write_npy(&x, &Tensor::zeros([1, 3, 5, 5]).unwrap()).unwrap();
+    for (extra, needle) in cases {
+        let mut args = vec!["forward", "--input", xs, "--weight", ws, "--output", ys];
+        args.extend_from_slice(extra);
+        assert_failed(&cli(&args), needle, &y);
+    }
+    // Usage errors from the argument parser are one line too.
+    assert_failed(
+        &cli(&[
+            "forward", "--input", xs, "--weight", ws, "--stride", "x", "--output", ys,
+        ]),
+        "--stride",
+        &y,
+    );
+    assert_failed(
+        &cli(&["forward", "--input", xs, "--output", ys]),
+        "--weight",
+        &y,
+    );
+    // Missing and malformed files.
+    let missing = dir.join("missing.npy");
+    assert_failed(
+        &cli(&[
+            "forward",
+            "--input",
+            missing.to_str().unwrap(),
+            "--weight",
+            ws,
+            "--output",
+            ys,
+        ]),
+        "missing.npy",
+        &y,
+    );
+    let f64_file = dir.join("f64.npy");
+    npyz::to_file_1d(&f64_file, vec![1.0f64; 4]).unwrap();
+    assert_failed(
+        &cli(&[
+            "forward",
+            "--input",
+            xs,
+            "--weight",
+            f64_file.to_str().unwrap(),
+            "--output",
+            ys,
+        ]),
+        "expected float32",
+        &y,
+    );
+    assert_failed(
+        &cli(&[
+            "forward",
+            "--input",
+            xs,
+            "--weight",
+            x.to_str().unwrap(),
+            "--bias",
+            f64_file.to_str().unwrap(),
+            "--output",
+            ys,
+        ]),
+        "f64.npy",
+        &y,
+    );
+}
+
+#[test]
+fn padding_forms_and_unbatched_input() {
+    let dir = workdir("forms");
+    let layer = Conv2d::new(Conv2dConfig::new(2, 3, (2, 3)).with_bias(false), 5).unwrap();
+    let input = Tensor::new([2, 6, 7], (0..84).map(|v| (v % 11) as f32 - 5.0).collect()).unwrap();
+    let (x, w, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("y.npy"));
+    write_npy(&x, &input).unwrap();
+    write_npy(&w, layer.weight()).unwrap();
+    for (padding, mode) in [
+        ("1,2", "reflect"),
+        ("same", "circular"),
+        ("valid", "zeros"),
+        ("-1", "replicate"),
+    ] {
+        let out = cli(&[
+            "forward",
+            "--input",
+            x.to_str().unwrap(),
+            "--weight",
+            w.to_str().unwrap(),
+            "--padding",
+            padding,
+            "--padding-mode",
+            mode,
+            "--stride",
+            "1",
+            "--dilation",
+            "1,1",
+            "--backend",
+            "gpu",
+            "--output",
+            y.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{padding} {mode}: {}", stderr(&out));
+        let cfg = Conv2dConfig {
+            padding: padding.parse().unwrap(),
+            padding_mode: mode.parse().unwrap(),
+            ..*layer.config()
+        };
+        let want = Conv2d::from_weights(cfg, layer.weight().clone(), None)
+            .unwrap()
+            .forward_cpu(&input)
+            .unwrap();
+        let got = read_npy(&y).unwrap();
+        assert_eq!(got.shape(), want.shape(), "{padding} {mode}");
+        assert_eq!(got.shape().len(), 3, "unbatched stays unbatched");
+        for (g, e) in got.data().iter().zip(want.data()) {
+            assert!(
+                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
+                "{padding} {mode}: {g} vs {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn info_names_the_adapter() {
+    let out = cli(&["info"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("adapter:") && text.contains("max_storage_buffer_binding_size"),
+        "{text}"
+    );
+    assert_eq!(stderr(&out), "", "info writes nothing on stderr");
+}

@@ -1,0 +1,151 @@
+//! Randomized GPU-vs-CPU agreement over the whole parameter space: every padding
+//! mode, 'same'/'valid'/explicit and negative padding, non-square kernels,
+//! strides and dilations, groups including depthwise, unbatched and N > 1.
+
+mod common;
+
+use common::{assert_within_bound, check_gpu_against_cpu, magnitude, terms};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use wgpu_conv2d::{Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode, Tensor};
+
+/// A random valid configuration and input, or `None` when the draw is invalid.
+fn random_case(rng: &mut StdRng) -> Option<(Conv2d, Tensor)> {
+    let groups = [1, 1, 1, 2, 3, 4][rng.random_range(0..6)];
+    let depthwise = groups > 1 && rng.random_bool(0.3);
+    let in_channels = if depthwise {
+        groups
+    } else {
+        groups * rng.random_range(1..4)
+    };
+    let out_channels = groups * rng.random_range(1..4);
+    let kernel = (rng.random_range(1..6), rng.random_range(1..6));
+    let mode = PaddingMode::ALL[rng.random_range(0..4)];
+    let same = rng.random_bool(0.2);
+    let stride = if same {
+        (1, 1)
+    } else {
+        (rng.random_range(1..4), rng.random_range(1..4))
+    };
+    let dilation = (rng.random_range(1..4), rng.random_range(1..4));
+    let padding = match rng.random_range(0..10) {
+        _ if same => Padding::Same,
+        0 => Padding::Valid,
+        1 if mode != PaddingMode::Zeros => {
+            Padding::from((rng.random_range(-2..1), rng.random_range(-2..1)))
+        }
+        _ => Padding::from((rng.random_range(0..4), rng.random_range(0..4))),
+    };
+    let config = Conv2dConfig::new(in_channels, out_channels, kernel)
+        .with_stride(stride)
+        .with_dilation(dilation)
+        .with_padding(padding)
+        .with_groups(groups)
+        .with_bias(rng.random_bool(0.7))
+        .with_padding_mode(mode);
+    let mut size = |k: usize, d: usize| d * (k - 1) + 1 + rng.random_range(0..8);
+    let (h, w) = (size(kernel.0, dilation.0), size(kernel.1, dilation.1));
+    let shape = if rng.random_bool(0.2) {
+        vec![in_channels, h, w]
+    } else {
+        vec![rng.random_range(1..4), in_channels, h, w]
+    };
+    Conv2dGeometry::new(&config, &shape).ok()?;
+    let layer = Conv2d::with_rng(config, rng).ok()?;
+    let data = (0..shape.iter().product())
+        .map(|_| rng.random_range(-2.0..2.0))
+        .collect();
+    Some((layer, Tensor::new(shape, data).unwrap()))
+}
+
+#[test]
+fn random_configurations_agree_with_the_cpu_reference() {
+    let mut rng = StdRng::seed_from_u64(0x5eed_c0de);
+    let mut checked = 0;
+    let mut modes = [0usize; 4];
+    while checked < 400 {
+        let Some((layer, input)) = random_case(&mut rng) else {
+            continue;
+        };
+        modes[layer.config().padding_mode as usize] += 1;
+        check_gpu_against_cpu(
+            &format!(
+                "case {checked}: {:?} on {:?}",
+                layer.config(),
+                input.shape()
+            ),
+            &layer,
+            &input,
+        );
+        checked += 1;
+    }
+    assert!(
+        modes.iter().all(|&m| m >= 50),
+        "every padding mode is exercised: {modes:?}"
+    );
+}
+
+#[test]
+fn large_channel_counts_and_sizes_agree() {
+    // Longer reductions (fan_in 576) and larger planes than the random sweep.
+    let mut rng = StdRng::seed_from_u64(7);
+    for (config, shape) in [
+        (
+            Conv2dConfig::new(64, 32, 3).with_padding(1),
+            vec![2, 64, 20, 20],
+        ),
+        (
+            Conv2dConfig::new(32, 32, 3)
+                .with_padding(Padding::Same)
+                .with_groups(32),
+            vec![1, 32, 33, 31],
+        ),
+        (
+            Conv2dConfig::new(3, 16, 7).with_stride(2).with_padding(3),
+            vec![1, 3, 64, 64],
+        ),
+        (
+            Conv2dConfig::new(8, 8, 5)
+                .with_padding(2)
+                .with_padding_mode(PaddingMode::Reflect),
+            vec![8, 40, 40],
+        ),
+    ] {
+        let layer = Conv2d::with_rng(config, &mut rng).unwrap();
+        let data = (0..shape.iter().product())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        check_gpu_against_cpu(
+            &format!("{config:?}"),
+            &layer,
+            &Tensor::new(shape, data).unwrap(),
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "bound")]
+fn the_comparison_rejects_a_wrong_padding_mode() {
+    // The tolerance is tight enough to catch a semantic slip: reflect vs replicate
+    // differ only at the border.
+    let config = Conv2dConfig::new(1, 1, 3)
+        .with_padding(1)
+        .with_padding_mode(PaddingMode::Reflect);
+    let layer = Conv2d::new(config, 3).unwrap();
+    let input = Tensor::new([1, 1, 4, 4], (0..16).map(|v| v as f32).collect()).unwrap();
+    let wrong = Conv2d::from_weights(
+        config.with_padding_mode(PaddingMode::Replicate),
+        layer.weight().clone(),
+        layer.bias().cloned(),
+    )
+    .unwrap()
+    .forward_cpu(&input)
+    .unwrap();
+    let want = layer.forward_cpu(&input).unwrap();
+    assert_within_bound(
+        "wrong mode",
+        &wrong,
+        &want,
+        &magnitude(&layer, &input),
+        terms(&layer),
+    );
+}
