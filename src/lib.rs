@@ -25,6 +25,8 @@
 //! padding modes, batched `(N, C, H, W)` or unbatched `(C, H, W)` input. Invalid
 //! input gives a [`Conv2dError`] whose message names the values, as PyTorch's do.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod cpu;
 pub mod error;

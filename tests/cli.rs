@@ -287,3 +287,58 @@ fn info_names_the_adapter() {
     );
     assert_eq!(stderr(&out), "", "info writes nothing on stderr");
 }
+
+#[test]
+fn without_an_adapter_the_error_says_how_to_get_one() {
+    let dir = workdir("no_adapter");
+    let (x, w, y) = (dir.join("x.npy"), dir.join("w.npy"), dir.join("y.npy"));
+    write_npy(
+        &x,
+        &Tensor::new([1, 1, 3, 3], (0..9).map(|v| v as f32).collect()).unwrap(),
+    )
+    .unwrap();
+    write_npy(&w, &Tensor::new([1, 1, 2, 2], vec![1.0; 4]).unwrap()).unwrap();
+    // Hide every Vulkan driver from the loader: no adapter at all.
+    let no_gpu = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wgpu-conv2d"))
+            .args(args)
+            .env("VK_ICD_FILENAMES", "/nonexistent.json")
+            .env("VK_DRIVER_FILES", "/nonexistent.json")
+            .env("WGPU_BACKEND", "vulkan")
+            .output()
+            .unwrap()
+    };
+    let forward = [
+        "forward",
+        "--input",
+        x.to_str().unwrap(),
+        "--weight",
+        w.to_str().unwrap(),
+    ];
+    let mut args = forward.to_vec();
+    args.extend(["--output", y.to_str().unwrap()]);
+    assert_failed(&no_gpu(&args), "apt-get install -y mesa-vulkan-drivers", &y);
+    assert_failed(&no_gpu(&["info"]), "No GPU adapter was found", &y);
+    // auto falls back to the CPU reference and says so.
+    args.extend(["--backend", "auto"]);
+    let out = no_gpu(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("running on the CPU reference"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(read_npy(&y).unwrap().data(), &[8.0, 12.0, 20.0, 24.0]);
+    // A named adapter that does not exist is an error, not a silent fallback.
+    let out = Command::new(env!("CARGO_BIN_EXE_wgpu-conv2d"))
+        .arg("info")
+        .env("WGPU_ADAPTER_NAME", "no-such-adapter")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("matches none of the adapters found"),
+        "{}",
+        stderr(&out)
+    );
+}

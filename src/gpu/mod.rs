@@ -3,8 +3,8 @@
 mod buffers;
 mod context;
 mod conv2d;
-pub mod kernels;
-pub mod params;
+pub(crate) mod kernels;
+pub(crate) mod params;
 
 pub use context::{ADAPTER_HELP, GpuContext};
 pub use conv2d::GpuConv2d;
