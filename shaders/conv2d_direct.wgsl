@@ -5,10 +5,13 @@
 // is made. Mirrors `ConvParams` in src/gpu/params.rs field by field.
 
 struct ConvParams {
+    // Batch items in this dispatch.
     batch: u32,
+    // Input channels held by the input buffer: absolute [in_c_begin, in_c_begin + in_channels).
     in_channels: u32,
     in_h: u32,
     in_w: u32,
+    // Output channels computed: absolute [out_c_begin, out_c_begin + out_channels).
     out_channels: u32,
     out_h: u32,
     out_w: u32,
@@ -33,9 +36,14 @@ struct ConvParams {
     has_bias: u32,
     // Number of output elements in this dispatch.
     total: u32,
+    in_c_begin: u32,
+    out_c_begin: u32,
+    // 1: add to the partial sums already in `output` (a later block of input channels).
+    accumulate: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
 }
 
 const WORKGROUP_SIZE: u32 = 64u;
@@ -91,20 +99,25 @@ fn main(
     var rest = index / p.out_w;
     let i = rest % p.out_h;
     rest = rest / p.out_h;
-    let o = rest % p.out_channels;
+    let o = p.out_c_begin + rest % p.out_channels;
     let n = rest / p.out_channels;
-    let g = o / p.out_per_group;
+    let group_first = (o / p.out_per_group) * p.in_per_group;
+    // This output's group, intersected with the channels this dispatch holds.
+    let c_lo = max(group_first, p.in_c_begin);
+    let c_hi = min(group_first + p.in_per_group, p.in_c_begin + p.in_channels);
 
     var acc = 0.0;
-    if (p.has_bias != 0u) {
+    if (p.accumulate != 0u) {
+        acc = output[index];
+    } else if (p.has_bias != 0u) {
         acc = bias[o];
     }
     let row0 = i32(i * p.stride_h);
     let col0 = i32(j * p.stride_w);
     let taps = p.kernel_h * p.kernel_w;
-    for (var c = 0u; c < p.in_per_group; c++) {
-        let plane = (n * p.in_channels + g * p.in_per_group + c) * p.in_h * p.in_w;
-        let w_base = (o * p.in_per_group + c) * taps;
+    for (var c = c_lo; c < c_hi; c++) {
+        let plane = (n * p.in_channels + c - p.in_c_begin) * p.in_h * p.in_w;
+        let w_base = (o * p.in_per_group + c - group_first) * taps;
         for (var a = 0u; a < p.kernel_h; a++) {
             let y = source_coord(row0 + i32(a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
             for (var e = 0u; e < p.kernel_w; e++) {

@@ -149,3 +149,39 @@ fn the_comparison_rejects_a_wrong_padding_mode() {
         terms(&layer),
     );
 }
+
+#[test]
+fn random_configurations_split_over_small_bindings_agree() {
+    // Caps each binding so that batches and channel blocks are split and summed
+    // across several dispatches, as tensors beyond the device limit are.
+    let mut rng = StdRng::seed_from_u64(0xb10c);
+    let mut checked = 0;
+    while checked < 150 {
+        let Some((layer, input)) = random_case(&mut rng) else {
+            continue;
+        };
+        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+        let plane = (g.height.input * g.width.input).max(g.height.output * g.width.output);
+        // The weight is always bound whole.
+        let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
+        let ctx = common::gpu().with_max_binding_bytes(cap);
+        let got = wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
+            .unwrap()
+            .forward(&input)
+            .unwrap();
+        let want = layer.forward_cpu(&input).unwrap();
+        let what = format!(
+            "split case {checked} (cap {cap} B): {:?} on {:?}",
+            layer.config(),
+            input.shape()
+        );
+        assert_within_bound(
+            &what,
+            &got,
+            &want,
+            &magnitude(&layer, &input),
+            terms(&layer),
+        );
+        checked += 1;
+    }
+}

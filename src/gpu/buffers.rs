@@ -107,7 +107,20 @@ fn gpu_failure(ctx: &GpuContext, message: String) -> Conv2dError {
 
 /// Fails unless every `(name, elements)` tensor fits one binding and 32-bit indexing.
 pub(crate) fn check_fits(ctx: &GpuContext, tensors: &[(&'static str, usize)]) -> Result<()> {
-    let limit = ctx.max_binding_bytes().min(u32::MAX as u64 * 4);
+    check_limit(
+        ctx,
+        tensors,
+        ctx.max_binding_bytes().min(u32::MAX as u64 * 4),
+    )
+}
+
+/// Fails unless every `(name, elements)` tensor fits one buffer of the device
+/// (tensors split into several bindings still live in one staging buffer).
+pub(crate) fn check_buffer_size(ctx: &GpuContext, tensors: &[(&'static str, usize)]) -> Result<()> {
+    check_limit(ctx, tensors, ctx.limits().max_buffer_size)
+}
+
+fn check_limit(ctx: &GpuContext, tensors: &[(&'static str, usize)], limit: u64) -> Result<()> {
     for &(what, elements) in tensors {
         let bytes = (elements as u64).saturating_mul(4);
         if bytes > limit {
@@ -169,6 +182,9 @@ impl Scopes {
         let ctx = self.ctx;
         async move {
             let caught = [oom.await, validation.await, internal.await];
+            // wgpu reports a device loss from its maintenance pass: run one so
+            // that a lost device is named as such, not as the invalid buffers it leaves.
+            let _ = ctx.device().poll(wgpu::PollType::Poll);
             ctx.check_alive()?;
             match caught.into_iter().flatten().next() {
                 None => Ok(()),
@@ -179,5 +195,40 @@ impl Scopes {
                 Some(e) => Err(Conv2dError::Gpu(e.to_string())),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_validation_error_becomes_a_value() {
+        let ctx = GpuContext::new().expect("the tests need a GPU adapter");
+        let scopes = Scopes::push(&ctx);
+        // MAP_READ may only be combined with COPY_DST: wgpu rejects this buffer.
+        let _bad = ctx.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("invalid on purpose"),
+            size: 16,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        match pollster::block_on(scopes.pop()) {
+            Err(Conv2dError::Gpu(message)) => assert!(message.contains("Validation"), "{message}"),
+            other => panic!("expected a GPU validation error, got {other:?}"),
+        }
+        // The context stays usable.
+        let scopes = Scopes::push(&ctx);
+        let _ok = upload(&ctx, "fine", &[1.0, 2.0]);
+        assert!(pollster::block_on(scopes.pop()).is_ok());
+    }
+
+    #[test]
+    fn the_grid_spills_onto_y_past_the_dimension_limit() {
+        let ctx = GpuContext::new().expect("the tests need a GPU adapter");
+        let max = ctx.limits().max_compute_workgroups_per_dimension;
+        assert_eq!(grid(&ctx, 64, 64).unwrap(), (1, 1));
+        assert_eq!(grid(&ctx, u64::from(max) * 64, 64).unwrap(), (max, 1));
+        assert_eq!(grid(&ctx, u64::from(max) * 64 + 1, 64).unwrap(), (max, 2));
     }
 }

@@ -20,6 +20,8 @@ your GPU's Vulkan, Metal or DX12 driver. WGPU_BACKEND (vulkan, metal, dx12) and 
 #[derive(Clone)]
 pub struct GpuContext {
     inner: Arc<Inner>,
+    /// Cap on one buffer binding, at most the device's limit.
+    max_binding_bytes: u64,
 }
 
 struct Inner {
@@ -84,7 +86,11 @@ impl GpuContext {
             eprintln!("wgpu-conv2d: uncaptured GPU error: {e}");
         }));
 
+        let max_binding_bytes = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         Ok(Self {
+            max_binding_bytes,
             inner: Arc::new(Inner {
                 adapter,
                 device,
@@ -141,6 +147,21 @@ impl GpuContext {
         self.inner.pipelines.len()
     }
 
+    /// Fills in this adapter's name in a size error raised without one.
+    pub(crate) fn name_adapter(&self, error: Conv2dError) -> Conv2dError {
+        match error {
+            Conv2dError::TensorTooLarge {
+                what, bytes, limit, ..
+            } => Conv2dError::TensorTooLarge {
+                what,
+                bytes,
+                limit,
+                adapter: self.inner.info.name.clone(),
+            },
+            other => other,
+        }
+    }
+
     /// Fails with [`Conv2dError::DeviceLost`] once the device is gone.
     pub(crate) fn check_alive(&self) -> Result<()> {
         match &*self.inner.lost.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -149,10 +170,22 @@ impl GpuContext {
         }
     }
 
-    /// Largest buffer a kernel may bind, in bytes.
-    pub(crate) fn max_binding_bytes(&self) -> u64 {
+    /// Largest buffer one kernel binding may hold, in bytes. Larger tensors are
+    /// split into several dispatches.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.max_binding_bytes
+    }
+
+    /// A context on the same device whose bindings hold at most `bytes` (never more
+    /// than the device allows): to bound the memory of one dispatch, or to exercise
+    /// the splitting of large tensors on small ones.
+    pub fn with_max_binding_bytes(&self, bytes: u64) -> Self {
         let l = &self.inner.limits;
-        l.max_storage_buffer_binding_size.min(l.max_buffer_size)
+        Self {
+            inner: self.inner.clone(),
+            max_binding_bytes: bytes
+                .clamp(4, l.max_storage_buffer_binding_size.min(l.max_buffer_size)),
+        }
     }
 }
 

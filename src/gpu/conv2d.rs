@@ -1,9 +1,12 @@
 //! `GpuConv2d`: a Conv2d layer whose weight and bias live on the GPU.
 
-use super::buffers::{Scopes, check_fits, grid, output, read_mapped, staging, uniform, upload};
+use super::buffers::{
+    Scopes, check_buffer_size, check_fits, grid, output, read_mapped, staging, uniform, upload,
+};
 use super::context::GpuContext;
 use super::kernels;
 use super::params::ConvParams;
+use super::plan::plan;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::layer::Conv2d;
@@ -65,6 +68,10 @@ impl GpuConv2d {
     }
 
     /// `layer(input)` on the GPU.
+    ///
+    /// Tensors larger than one storage binding are split over batch items and
+    /// channel blocks (see [`GpuContext::max_binding_bytes`]); all blocks go to
+    /// the GPU in one submission and come back in one read-back.
     pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
         self.ctx.check_alive()?;
         let geometry = Conv2dGeometry::new(self.layer.config(), input.shape())?;
@@ -73,40 +80,61 @@ impl GpuConv2d {
         if elements == 0 {
             return Tensor::zeros(shape);
         }
-        check_fits(&self.ctx, &[("input", input.numel()), ("output", elements)])?;
+        check_buffer_size(&self.ctx, &[("input", input.numel()), ("output", elements)])?;
+        let chunks = plan(&geometry, (self.ctx.max_binding_bytes() / 4) as usize)
+            .map_err(|e| self.ctx.name_adapter(e))?;
         let kernel = self.ctx.kernel(kernels::DIRECT);
-        let params = ConvParams::new(&geometry, self.layer.bias().is_some());
-        let (x, y) = grid(&self.ctx, elements as u64, kernel.spec.workgroup_size)?;
+        let has_bias = self.layer.bias().is_some();
 
         let scopes = Scopes::push(&self.ctx);
-        let readback = {
-            let device = self.ctx.device();
+        let device = self.ctx.device();
+        let readback = staging(&self.ctx, elements);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        let mut result = None;
+        for chunk in &chunks {
+            let params = ConvParams::new(&geometry, chunk, has_bias);
+            let (x, y) = grid(
+                &self.ctx,
+                u64::from(params.total),
+                kernel.spec.workgroup_size,
+            )?;
+            let offset = chunk.input_offset(&geometry);
+            let input = upload(
+                &self.ctx,
+                "input",
+                &input.data()[offset..offset + chunk.input_len(&geometry)],
+            );
+            // Later blocks of input channels add into the same output block.
+            let out = match result.take() {
+                Some(out) if chunk.accumulate => out,
+                _ => output(&self.ctx, "output", chunk.output_len(&geometry)),
+            };
             let params = uniform(&self.ctx, "params", &params);
-            let input = upload(&self.ctx, "input", input.data());
-            let result = output(&self.ctx, "output", elements);
-            let readback = staging(&self.ctx, elements);
             let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("conv2d_direct"),
+                label: Some(kernel.spec.name),
                 layout: &kernel.layout,
                 entries: &[
                     entry(0, &params),
                     entry(1, &input),
                     entry(2, &self.weight),
                     entry(3, &self.bias),
-                    entry(4, &result),
+                    entry(4, &out),
                 ],
             });
-            let mut encoder = device.create_command_encoder(&Default::default());
             {
                 let mut pass = encoder.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&kernel.pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
                 pass.dispatch_workgroups(x, y, 1);
             }
-            encoder.copy_buffer_to_buffer(&result, 0, &readback, 0, None);
-            self.ctx.queue().submit([encoder.finish()]);
-            readback
-        };
+            if chunk.completes_output(&geometry) {
+                let bytes = chunk.output_len(&geometry) as u64 * 4;
+                let at = chunk.output_offset(&geometry) as u64 * 4;
+                encoder.copy_buffer_to_buffer(&out, 0, &readback, at, bytes);
+            }
+            result = Some(out);
+        }
+        self.ctx.queue().submit([encoder.finish()]);
         scopes.pop().await?;
         let data = read_mapped(&self.ctx, &readback, elements).await?;
         Tensor::new(shape, data)

@@ -5,6 +5,7 @@ mod context;
 mod conv2d;
 pub(crate) mod kernels;
 pub(crate) mod params;
+pub(crate) mod plan;
 
 pub use context::{ADAPTER_HELP, GpuContext};
 pub use conv2d::GpuConv2d;

@@ -3,6 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::plan::Chunk;
 use crate::config::PaddingMode;
 use crate::geometry::{Axis, Conv2dGeometry};
 
@@ -37,9 +38,13 @@ pub struct ConvParams {
     pub padding_mode: u32,
     pub has_bias: u32,
     pub total: u32,
+    pub in_c_begin: u32,
+    pub out_c_begin: u32,
+    pub accumulate: u32,
     pub _pad0: u32,
     pub _pad1: u32,
     pub _pad2: u32,
+    pub _pad3: u32,
 }
 
 /// The shader's numbering of the padding modes (`MODE_*` constants in WGSL).
@@ -53,10 +58,11 @@ pub fn mode_code(mode: PaddingMode) -> u32 {
 }
 
 impl ConvParams {
-    /// The parameters for `geometry`. Callers have checked that every size fits
-    /// in `u32` (see `gpu::limits`).
-    pub fn new(geometry: &Conv2dGeometry, has_bias: bool) -> Self {
-        let [batch, out_channels, out_h, out_w] = geometry.output_shape_4d();
+    /// The parameters of one chunk of `geometry`. Callers have checked that
+    /// every size fits in `u32` (see `buffers::check_fits` and `plan`).
+    pub fn new(geometry: &Conv2dGeometry, chunk: &Chunk, has_bias: bool) -> Self {
+        let [_, _, out_h, out_w] = geometry.output_shape_4d();
+        let (batch, out_channels) = (chunk.batch.len(), chunk.out_channels.len());
         let (h, w) = (&geometry.height, &geometry.width);
         let window = |axis: &Axis| {
             let (first, len) = axis.source_window();
@@ -66,7 +72,7 @@ impl ConvParams {
         let (src_first_w, src_len_w) = window(w);
         Self {
             batch: batch as u32,
-            in_channels: geometry.in_channels as u32,
+            in_channels: chunk.in_channels.len() as u32,
             in_h: h.input as u32,
             in_w: w.input as u32,
             out_channels: out_channels as u32,
@@ -89,10 +95,14 @@ impl ConvParams {
             src_len_w,
             padding_mode: mode_code(geometry.padding_mode),
             has_bias: has_bias as u32,
-            total: (batch * out_channels * out_h * out_w) as u32,
+            total: chunk.output_len(geometry) as u32,
+            in_c_begin: chunk.in_channels.start as u32,
+            out_c_begin: chunk.out_channels.start as u32,
+            accumulate: chunk.accumulate as u32,
             _pad0: 0,
             _pad1: 0,
             _pad2: 0,
+            _pad3: 0,
         }
     }
 }
@@ -163,9 +173,13 @@ mod tests {
             ),
             ("has_bias", std::mem::offset_of!(ConvParams, has_bias)),
             ("total", std::mem::offset_of!(ConvParams, total)),
+            ("in_c_begin", std::mem::offset_of!(ConvParams, in_c_begin)),
+            ("out_c_begin", std::mem::offset_of!(ConvParams, out_c_begin)),
+            ("accumulate", std::mem::offset_of!(ConvParams, accumulate)),
             ("_pad0", std::mem::offset_of!(ConvParams, _pad0)),
             ("_pad1", std::mem::offset_of!(ConvParams, _pad1)),
             ("_pad2", std::mem::offset_of!(ConvParams, _pad2)),
+            ("_pad3", std::mem::offset_of!(ConvParams, _pad3)),
         ];
         let wgsl: Vec<(&str, usize)> = members
             .iter()

@@ -1,0 +1,167 @@
+//! Robust at the limits: tensors past the default binding and dispatch limits,
+//! tensors too large for the device, device loss, many threads, and flat memory.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{assert_within_bound, magnitude, terms};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use wgpu_conv2d::{
+    Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Tensor,
+};
+
+fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
+}
+
+fn check_large(what: &str, config: Conv2dConfig, shape: &[usize]) {
+    let layer = Conv2d::new(config, 11).unwrap();
+    let input = random_tensor(shape, 12);
+    let got = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .forward(&input)
+        .unwrap();
+    let want = layer.forward_cpu(&input).unwrap();
+    assert_within_bound(what, &got, &want, &magnitude(&layer, &input), terms(&layer));
+}
+
+#[test]
+fn more_than_65535_workgroups_in_one_dimension() {
+    // 2048×2048 outputs: 65536 workgroups of 64, one more than a dimension holds.
+    let config = Conv2dConfig::new(1, 1, 3)
+        .with_padding(1)
+        .with_padding_mode(PaddingMode::Reflect);
+    check_large("1x1x2048x2048 output", config, &[1, 1, 2048, 2048]);
+}
+
+#[test]
+fn input_larger_than_the_storage_binding_limit() {
+    // 1×33×1024×1024 f32 is 132 MiB, over lavapipe's (and WebGPU's default) 128 MiB binding.
+    let config = Conv2dConfig::new(33, 2, 3)
+        .with_padding(Padding::Same)
+        .with_padding_mode(PaddingMode::Circular);
+    check_large("1x33x1024x1024 input", config, &[1, 33, 1024, 1024]);
+}
+
+#[test]
+fn output_larger_than_the_storage_binding_limit() {
+    // 1×40×1024×1024 f32 is 160 MiB of output.
+    let config = Conv2dConfig::new(1, 40, 1);
+    check_large("1x40x1024x1024 output", config, &[1, 1, 1024, 1024]);
+}
+
+#[test]
+fn tensors_too_large_for_the_device_are_refused_before_any_gpu_work() {
+    // A 1×1 input padded to a 60001×60001 output: 14 GiB, past every buffer limit.
+    let layer = Conv2d::new(Conv2dConfig::new(1, 1, 1).with_padding(30000), 1).unwrap();
+    let err = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .forward(&Tensor::zeros([1, 1, 1, 1]).unwrap())
+        .unwrap_err();
+    match &err {
+        Conv2dError::TensorTooLarge {
+            what,
+            bytes,
+            limit,
+            adapter,
+        } => {
+            assert_eq!(*what, "output");
+            assert_eq!(*bytes, 60001u64 * 60001 * 4);
+            assert!(bytes > limit && !adapter.is_empty(), "{err}");
+        }
+        other => panic!("expected TensorTooLarge, got {other}"),
+    }
+    // One plane over the binding limit cannot be split by channels either.
+    let small = common::gpu().with_max_binding_bytes(1024);
+    let layer = Conv2d::new(Conv2dConfig::new(1, 1, 1), 1).unwrap();
+    let err = GpuConv2d::new(&small, &layer)
+        .unwrap()
+        .forward(&Tensor::zeros([1, 1, 32, 32]).unwrap())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("one input plane (H×W) needs 4096 bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn context_and_operator_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<GpuContext>();
+    assert_send_sync::<GpuConv2d>();
+    assert_send_sync::<Conv2d>();
+    assert_send_sync::<Conv2dError>();
+}
+
+#[test]
+fn eight_threads_share_one_context() {
+    let ctx = common::gpu();
+    let shared = Arc::new(
+        GpuConv2d::new(
+            ctx,
+            &Conv2d::new(Conv2dConfig::new(4, 6, 3).with_padding(1), 5).unwrap(),
+        )
+        .unwrap(),
+    );
+    std::thread::scope(|scope| {
+        for t in 0..8u64 {
+            let shared = shared.clone();
+            scope.spawn(move || {
+                // Each thread also builds its own operator with another configuration.
+                let mode = PaddingMode::ALL[t as usize % 4];
+                let own_layer = Conv2d::new(
+                    Conv2dConfig::new(3, 2, (2, 3))
+                        .with_padding((1, 2))
+                        .with_padding_mode(mode),
+                    t,
+                )
+                .unwrap();
+                let own = GpuConv2d::new(ctx, &own_layer).unwrap();
+                for i in 0..20 {
+                    let x = random_tensor(&[2, 4, 9, 7], t * 100 + i);
+                    let want = shared.layer().forward_cpu(&x).unwrap();
+                    let got = shared.forward(&x).unwrap();
+                    assert_within_bound(
+                        "shared",
+                        &got,
+                        &want,
+                        &magnitude(shared.layer(), &x),
+                        terms(shared.layer()),
+                    );
+                    let x = random_tensor(&[3, 6, 6], t * 100 + i);
+                    let got = own.forward(&x).unwrap();
+                    let want = own_layer.forward_cpu(&x).unwrap();
+                    assert_within_bound(
+                        "own",
+                        &got,
+                        &want,
+                        &magnitude(&own_layer, &x),
+                        terms(&own_layer),
+                    );
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn device_loss_is_an_error_value_for_every_later_call() {
+    let ctx = GpuContext::new().unwrap();
+    let gpu = GpuConv2d::new(&ctx, &Conv2d::new(Conv2dConfig::new(1, 1, 3), 0).unwrap()).unwrap();
+    let x = Tensor::zeros([1, 1, 5, 5]).unwrap();
+    assert!(gpu.forward(&x).is_ok());
+    ctx.device().destroy();
+    for _ in 0..3 {
+        match gpu.forward(&x) {
+            Err(Conv2dError::DeviceLost(reason)) => assert!(!reason.is_empty()),
+            other => panic!("expected DeviceLost, got {other:?}"),
+        }
+    }
+    let err =
+        GpuConv2d::new(&ctx, &Conv2d::new(Conv2dConfig::new(1, 1, 3), 0).unwrap()).unwrap_err();
+    assert!(matches!(err, Conv2dError::DeviceLost(_)), "{err}");
+}
