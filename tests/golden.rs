@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_within_bound, config, floats, load, magnitude, shape, terms};
+use common::{check_both_paths, config, floats, layer_from_case, load, shape};
 use serde_json::Value;
 use wgpu_conv2d::{Conv2d, Conv2dError, GpuConv2d, Tensor};
 
@@ -33,21 +33,15 @@ fn kind(e: &Conv2dError) -> &'static str {
 }
 
 fn layer(case: &Value) -> Result<Conv2d, Conv2dError> {
-    let config = config(&case["params"]);
     if case["weight_shape"].is_null() {
         // PyTorch's constructor refused this configuration.
-        config.validate()?;
+        config(&case["params"]).validate()?;
         panic!(
             "{}: PyTorch refused the configuration, we accepted it",
             case["name"]
         );
     }
-    let weight = Tensor::new(shape(&case["weight_shape"]), floats(&case["weight"]))?;
-    let bias = match &case["bias"] {
-        Value::Null => None,
-        b => Some(Tensor::new([config.out_channels], floats(b))?),
-    };
-    Conv2d::from_weights(config, weight, bias)
+    layer_from_case(case)
 }
 
 #[test]
@@ -81,27 +75,7 @@ fn golden_forward_cases_match_pytorch() {
         values += 1;
         let layer = layer(case).unwrap_or_else(|e| panic!("{name}: {e}"));
         let expected = Tensor::new(shape(&case["output_shape"]), floats(&case["output"])).unwrap();
-        let mag = magnitude(&layer, &input);
-        let cpu = layer
-            .forward_cpu(&input)
-            .unwrap_or_else(|e| panic!("{name} (cpu): {e}"));
-        assert_within_bound(
-            &format!("{name} (cpu)"),
-            &cpu,
-            &expected,
-            &mag,
-            terms(&layer),
-        );
-        let gpu = GpuConv2d::new(common::gpu(), &layer)
-            .and_then(|g| g.forward(&input))
-            .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
-        assert_within_bound(
-            &format!("{name} (gpu)"),
-            &gpu,
-            &expected,
-            &mag,
-            terms(&layer),
-        );
+        check_both_paths(name, &layer, &input, &expected);
     }
     assert!(
         values >= 300 && errors >= 40,

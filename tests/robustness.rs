@@ -5,17 +5,10 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{assert_within_bound, magnitude, terms};
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use common::{assert_within_bound, magnitude, random_tensor, terms};
 use wgpu_conv2d::{
     Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Tensor,
 };
-
-fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let n = shape.iter().product();
-    Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
-}
 
 fn check_large(what: &str, config: Conv2dConfig, shape: &[usize]) {
     let layer = Conv2d::new(config, 11).unwrap();

@@ -3,14 +3,8 @@
 
 mod common;
 
-use rand::{RngExt, SeedableRng, rngs::StdRng};
-use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Tensor};
-
-fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let n = shape.iter().product();
-    Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
-}
+use common::random_tensor;
+use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode};
 
 fn resident_kib() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -72,7 +66,9 @@ fn memory_stays_flat_over_2000_calls() {
     assert_eq!(after.1, bind_groups, "live bind groups grew");
     assert_eq!(after.2, memory, "GPU buffer memory grew");
     let grown = resident_kib().saturating_sub(rss);
-    eprintln!("after warm-up: {buffers} live buffers, {bind_groups} bind groups, {memory} B of buffer memory; resident memory grew {grown} KiB over 2000 calls");
+    eprintln!(
+        "after warm-up: {buffers} live buffers, {bind_groups} bind groups, {memory} B of buffer memory; resident memory grew {grown} KiB over 2000 calls"
+    );
     assert!(
         grown < 8 * 1024,
         "resident memory grew by {grown} KiB over 2000 calls"

@@ -4,8 +4,11 @@
 
 use std::sync::OnceLock;
 
+use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde_json::Value;
-use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, Padding, PaddingMode, Size2, Tensor};
+use wgpu_conv2d::{
+    Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+};
 
 /// The GPU context of this test binary. Without an adapter the calling test
 /// fails (it never skips) and says how to get one.
@@ -153,4 +156,35 @@ pub fn load(name: &str) -> Value {
     let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
+}
+
+/// The layer of a seed or golden case: its parameters, weight and bias.
+pub fn layer_from_case(case: &Value) -> Result<Conv2d, Conv2dError> {
+    let config = config(&case["params"]);
+    let weight = Tensor::new(shape(&case["weight_shape"]), floats(&case["weight"]))?;
+    let bias = match &case["bias"] {
+        Value::Null => None,
+        b => Some(Tensor::new([config.out_channels], floats(b))?),
+    };
+    Conv2d::from_weights(config, weight, bias)
+}
+
+/// Checks the CPU reference and the GPU against PyTorch's `expected` output.
+pub fn check_both_paths(name: &str, layer: &Conv2d, input: &Tensor, expected: &Tensor) {
+    let mag = magnitude(layer, input);
+    let cpu = layer
+        .forward_cpu(input)
+        .unwrap_or_else(|e| panic!("{name} (cpu): {e}"));
+    assert_within_bound(&format!("{name} (cpu)"), &cpu, expected, &mag, terms(layer));
+    let gpu = GpuConv2d::new(gpu(), layer)
+        .and_then(|g| g.forward(input))
+        .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
+    assert_within_bound(&format!("{name} (gpu)"), &gpu, expected, &mag, terms(layer));
+}
+
+/// Uniform values in [-1, 1), seeded.
+pub fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = shape.iter().product();
+    Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
 }
