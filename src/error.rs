@@ -238,6 +238,19 @@ pub enum Conv2dError {
         input_shape: Vec<usize>,
     },
 
+    /// A gradient of the output whose shape is not the output's.
+    #[error(
+        "expected grad_output of size {} (the output's), but got grad_output of size {}",
+        fmt_shape(expected),
+        fmt_shape(got)
+    )]
+    GradOutputShape {
+        /// The output shape.
+        expected: Vec<usize>,
+        /// The shape given.
+        got: Vec<usize>,
+    },
+
     /// A tensor's data length does not match its shape.
     #[error(
         "tensor of size {} needs {expected} elements, but {got} were given",

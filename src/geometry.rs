@@ -231,6 +231,18 @@ impl Conv2dGeometry {
         }
     }
 
+    /// Fails unless `shape` is this call's output shape (for a gradient of the output).
+    pub fn check_grad_output(&self, shape: &[usize]) -> Result<()> {
+        let expected = self.output_shape();
+        if shape != expected {
+            return Err(Conv2dError::GradOutputShape {
+                expected,
+                got: shape.to_vec(),
+            });
+        }
+        Ok(())
+    }
+
     /// Multiply-adds of the whole call: `N·C_out·OH·OW·(C_in/G)·kH·kW`.
     pub fn macs(&self) -> u64 {
         [

@@ -161,6 +161,22 @@ impl Conv2d {
     pub fn forward_cpu(&self, input: &Tensor) -> Result<Tensor> {
         crate::cpu::forward(self, input)
     }
+
+    /// Gradients of `Σ grad_output · self(input)` on the CPU reference path.
+    pub fn backward_cpu(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
+        crate::cpu::backward(self, input, grad_output)
+    }
+}
+
+/// The gradients of one backward pass, shaped like what they differentiate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conv2dGrads {
+    /// Gradient with respect to the input (its shape, 3-D or 4-D).
+    pub grad_input: Tensor,
+    /// Gradient with respect to the weight.
+    pub grad_weight: Tensor,
+    /// Gradient with respect to the bias, when the layer has one.
+    pub grad_bias: Option<Tensor>,
 }
 
 #[cfg(test)]

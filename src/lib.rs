@@ -40,5 +40,5 @@ pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
 pub use error::{Conv2dError, Result};
 pub use geometry::Conv2dGeometry;
 pub use gpu::{GpuContext, GpuConv2d};
-pub use layer::Conv2d;
+pub use layer::{Conv2d, Conv2dGrads};
 pub use tensor::Tensor;

@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{check_both_paths, config, floats, layer_from_case, load, shape};
+use common::{
+    assert_grads_within_bound, check_both_paths, config, floats, layer_from_case, load, shape,
+};
 use serde_json::Value;
 use wgpu_conv2d::{Conv2d, Conv2dError, GpuConv2d, Tensor};
 
@@ -81,4 +83,39 @@ fn golden_forward_cases_match_pytorch() {
         values >= 300 && errors >= 40,
         "{values} value cases, {errors} error cases"
     );
+}
+
+#[test]
+fn golden_gradients_match_pytorch_autograd() {
+    let data = load("golden_backward.json");
+    let cases = data["cases"].as_array().unwrap();
+    assert!(cases.len() >= 160);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let layer = layer_from_case(case).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let input = Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap();
+        let grad_output = Tensor::new(
+            shape(&case["grad_output_shape"]),
+            floats(&case["grad_output"]),
+        )
+        .unwrap();
+        let expected = wgpu_conv2d::Conv2dGrads {
+            grad_input: Tensor::new(input.shape(), floats(&case["grad_input"])).unwrap(),
+            grad_weight: Tensor::new(layer.weight().shape(), floats(&case["grad_weight"])).unwrap(),
+            grad_bias: layer
+                .bias()
+                .map(|b| Tensor::new(b.shape(), floats(&case["grad_bias"])).unwrap()),
+        };
+        let cpu = layer
+            .backward_cpu(&input, &grad_output)
+            .unwrap_or_else(|e| panic!("{name} (cpu): {e}"));
+        assert_grads_within_bound(
+            &format!("{name} (cpu)"),
+            &cpu,
+            &expected,
+            &layer,
+            &input,
+            &grad_output,
+        );
+    }
 }

@@ -7,10 +7,10 @@ use crate::geometry::Conv2dGeometry;
 /// into `output`, the `(N, C_out, OH, OW)` data.
 pub fn correlate(
     padded: &Padded,
-    weight: &[f32],
-    bias: Option<&[f32]>,
+    weight: &[f64],
+    bias: Option<&[f64]>,
     geometry: &Conv2dGeometry,
-    output: &mut [f32],
+    output: &mut [f64],
 ) {
     let [batch, out_channels, out_h, out_w] = geometry.output_shape_4d();
     let (hp, wp) = (padded.height, padded.width);
@@ -25,7 +25,7 @@ pub fn correlate(
             let group = o / cg_out;
             for i in 0..out_h {
                 for j in 0..out_w {
-                    let mut acc = bias.map_or(0.0, |b| f64::from(b[o]));
+                    let mut acc = bias.map_or(0.0, |b| b[o]);
                     for c in 0..cg_in {
                         let plane = (n * geometry.in_channels + group * cg_in + c) * hp * wp;
                         for a in 0..kh {
@@ -33,11 +33,11 @@ pub fn correlate(
                             for e in 0..kw {
                                 let x = padded.data[row + j * sw + e * dw];
                                 let w = weight[((o * cg_in + c) * kh + a) * kw + e];
-                                acc += f64::from(w) * f64::from(x);
+                                acc += w * x;
                             }
                         }
                     }
-                    output[((n * out_channels + o) * out_h + i) * out_w + j] = acc as f32;
+                    output[((n * out_channels + o) * out_h + i) * out_w + j] = acc;
                 }
             }
         }

@@ -3,10 +3,10 @@
 use crate::config::PaddingMode;
 use crate::geometry::{Axis, Conv2dGeometry};
 
-/// A padded `(N, C, Hp, Wp)` tensor.
+/// A padded `(N, C, Hp, Wp)` tensor, in `f64`.
 pub struct Padded {
     /// Row-major values.
-    pub data: Vec<f32>,
+    pub data: Vec<f64>,
     /// Padded height.
     pub height: usize,
     /// Padded width.
@@ -16,7 +16,7 @@ pub struct Padded {
 /// Pads (and, for negative padding, first crops) every `(n, c)` plane of `input`.
 ///
 /// `input` is the `(N, C, H, W)` data described by `geometry`.
-pub fn pad(input: &[f32], geometry: &Conv2dGeometry) -> Padded {
+pub fn pad(input: &[f64], geometry: &Conv2dGeometry) -> Padded {
     let rows = source_map(&geometry.height, geometry.padding_mode);
     let cols = source_map(&geometry.width, geometry.padding_mode);
     let (h, w) = (geometry.height.input, geometry.width.input);
@@ -37,6 +37,30 @@ pub fn pad(input: &[f32], geometry: &Conv2dGeometry) -> Padded {
         height: rows.len(),
         width: cols.len(),
     }
+}
+
+/// Adds every padded position's value into the input position it was copied
+/// from: the gradient of [`pad`], accumulating as PyTorch's pad backward does.
+pub fn unpad_accumulate(padded: &Padded, geometry: &Conv2dGeometry) -> Vec<f64> {
+    let rows = source_map(&geometry.height, geometry.padding_mode);
+    let cols = source_map(&geometry.width, geometry.padding_mode);
+    let (h, w) = (geometry.height.input, geometry.width.input);
+    let planes = geometry.batch * geometry.in_channels;
+    let mut input = vec![0.0; planes * h * w];
+    let padded_plane = rows.len() * cols.len();
+    for (plane, grads) in input
+        .chunks_exact_mut((h * w).max(1))
+        .zip(padded.data.chunks_exact(padded_plane.max(1)))
+    {
+        for (p, row) in rows.iter().enumerate() {
+            for (q, col) in cols.iter().enumerate() {
+                if let (Some(r), Some(c)) = (row, col) {
+                    plane[r * w + c] += grads[p * cols.len() + q];
+                }
+            }
+        }
+    }
+    input
 }
 
 /// For each padded position along one axis, the input index it copies, or

@@ -188,3 +188,51 @@ pub fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
     let n = shape.iter().product();
     Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
 }
+
+/// Checks every gradient of `got` against `want` under the fp32 bound. The
+/// magnitudes `Σ|a·b|` come from the CPU reference on absolute values; the term
+/// counts are upper bounds of the products summed into one element.
+pub fn assert_grads_within_bound(
+    what: &str,
+    got: &wgpu_conv2d::Conv2dGrads,
+    want: &wgpu_conv2d::Conv2dGrads,
+    layer: &Conv2d,
+    input: &Tensor,
+    grad_output: &Tensor,
+) {
+    let abs_layer =
+        Conv2d::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
+    let mag = abs_layer
+        .backward_cpu(&abs(input), &abs(grad_output))
+        .unwrap();
+    let g = wgpu_conv2d::Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+    let reduction = g.batch * g.height.output * g.width.output;
+    let pads =
+        |a: &wgpu_conv2d::geometry::Axis| 1 + (a.pad_before.max(0) + a.pad_after.max(0)) as usize;
+    let input_terms = g.out_channels_per_group()
+        * g.height.kernel
+        * g.width.kernel
+        * pads(&g.height)
+        * pads(&g.width);
+    assert_within_bound(
+        &format!("{what}: grad_input"),
+        &got.grad_input,
+        &want.grad_input,
+        &mag.grad_input,
+        input_terms,
+    );
+    assert_within_bound(
+        &format!("{what}: grad_weight"),
+        &got.grad_weight,
+        &want.grad_weight,
+        &mag.grad_weight,
+        reduction,
+    );
+    match (&got.grad_bias, &want.grad_bias, &mag.grad_bias) {
+        (Some(gb), Some(wb), Some(mb)) => {
+            assert_within_bound(&format!("{what}: grad_bias"), gb, wb, mb, reduction)
+        }
+        (None, None, _) => {}
+        _ => panic!("{what}: grad_bias present on one side only"),
+    }
+}
