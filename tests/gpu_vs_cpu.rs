@@ -185,3 +185,139 @@ fn random_configurations_split_over_small_bindings_agree() {
         checked += 1;
     }
 }
+
+fn random_grad_output(layer: &Conv2d, input: &Tensor, seed: u64) -> Tensor {
+    let shape = Conv2dGeometry::new(layer.config(), input.shape())
+        .unwrap()
+        .output_shape();
+    common::random_tensor(&shape, seed)
+}
+
+#[test]
+fn random_gradients_agree_with_the_cpu_reference() {
+    let mut rng = StdRng::seed_from_u64(0x96ad);
+    let mut checked = 0;
+    while checked < 300 {
+        let Some((layer, input)) = random_case(&mut rng) else {
+            continue;
+        };
+        let grad_output = random_grad_output(&layer, &input, checked);
+        let gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .backward(&input, &grad_output)
+            .unwrap_or_else(|e| panic!("case {checked}: {e}"));
+        let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
+        let what = format!(
+            "gradient case {checked}: {:?} on {:?}",
+            layer.config(),
+            input.shape()
+        );
+        common::assert_grads_within_bound(&what, &gpu, &cpu, &layer, &input, &grad_output);
+        checked += 1;
+    }
+}
+
+#[test]
+fn gradients_are_bit_identical_run_to_run() {
+    // Long reductions (8·30·30 rows into each weight element) in several blocks.
+    let layer = Conv2d::new(
+        Conv2dConfig::new(6, 4, 3)
+            .with_padding(1)
+            .with_padding_mode(PaddingMode::Reflect),
+        1,
+    )
+    .unwrap();
+    let input = common::random_tensor(&[8, 6, 30, 30], 2);
+    let grad_output = random_grad_output(&layer, &input, 3);
+    let gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer).unwrap();
+    let first = gpu.backward(&input, &grad_output).unwrap();
+    for _ in 0..3 {
+        let _ = gpu.forward(&input).unwrap();
+        assert_eq!(
+            gpu.backward(&input, &grad_output).unwrap(),
+            first,
+            "bit-identical gradients"
+        );
+    }
+}
+
+#[test]
+fn sgd_step_updates_weights_on_the_gpu() {
+    let config = Conv2dConfig::new(3, 4, (3, 2))
+        .with_padding(Padding::Same)
+        .with_groups(1)
+        .with_padding_mode(PaddingMode::Circular);
+    let layer = Conv2d::new(config, 5).unwrap();
+    let input = common::random_tensor(&[2, 3, 7, 6], 6);
+    let grad_output = random_grad_output(&layer, &input, 7);
+    let lr = 0.05;
+    let mut gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer).unwrap();
+    gpu.sgd_step(&input, &grad_output, lr).unwrap();
+    let trained = gpu.to_layer().unwrap();
+    let grads = layer.backward_cpu(&input, &grad_output).unwrap();
+    let step = |value: &Tensor, grad: &Tensor| -> Vec<f32> {
+        value
+            .data()
+            .iter()
+            .zip(grad.data())
+            .map(|(v, g)| v - lr * g)
+            .collect()
+    };
+    let want_w = step(layer.weight(), &grads.grad_weight);
+    let want_b = step(layer.bias().unwrap(), grads.grad_bias.as_ref().unwrap());
+    for (got, want) in trained
+        .weight()
+        .data()
+        .iter()
+        .zip(&want_w)
+        .chain(trained.bias().unwrap().data().iter().zip(&want_b))
+    {
+        assert!(
+            (got - want).abs() <= 1e-5 * want.abs().max(1.0),
+            "{got} vs {want}"
+        );
+    }
+    // The forward pass uses the updated weights.
+    let out = gpu.forward(&input).unwrap();
+    let want = trained.forward_cpu(&input).unwrap();
+    assert_within_bound(
+        "after sgd",
+        &out,
+        &want,
+        &magnitude(&trained, &input),
+        terms(&trained),
+    );
+}
+
+#[test]
+fn backward_checks_grad_output_and_handles_empty_tensors() {
+    let layer = Conv2d::new(Conv2dConfig::new(3, 6, 3).with_padding(1), 1).unwrap();
+    let gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer).unwrap();
+    let input = Tensor::zeros([1, 3, 5, 5]).unwrap();
+    let bad = Tensor::zeros([1, 6, 4, 5]).unwrap();
+    let cpu_err = layer.backward_cpu(&input, &bad).unwrap_err();
+    assert_eq!(gpu.backward(&input, &bad).unwrap_err(), cpu_err);
+    assert_eq!(
+        cpu_err.to_string(),
+        "expected grad_output of size [1, 6, 5, 5] (the output's), but got grad_output of size [1, 6, 4, 5]"
+    );
+    // N = 0 and C_in = 0: all-zero gradients of the right shapes, as PyTorch gives.
+    for (layer, shape) in [
+        (layer.clone(), vec![0, 3, 5, 5]),
+        (
+            Conv2d::new(Conv2dConfig::new(0, 2, 3), 1).unwrap(),
+            vec![2, 0, 5, 5],
+        ),
+    ] {
+        let input = Tensor::zeros(shape).unwrap();
+        let grad_output = random_grad_output(&layer, &input, 1);
+        let gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .backward(&input, &grad_output)
+            .unwrap();
+        assert_eq!(gpu, layer.backward_cpu(&input, &grad_output).unwrap());
+        assert_eq!(gpu.grad_input.shape(), input.shape());
+        assert!(gpu.grad_weight.data().iter().all(|&v| v == 0.0));
+        assert!(gpu.grad_bias.unwrap().data().iter().all(|&v| v == 0.0));
+    }
+}

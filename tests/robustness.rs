@@ -93,16 +93,12 @@ fn context_and_operator_are_send_and_sync() {
 #[test]
 fn eight_threads_share_one_context() {
     let ctx = common::gpu();
-    let shared = Arc::new(
-        GpuConv2d::new(
-            ctx,
-            &Conv2d::new(Conv2dConfig::new(4, 6, 3).with_padding(1), 5).unwrap(),
-        )
-        .unwrap(),
-    );
+    let shared_layer = Conv2d::new(Conv2dConfig::new(4, 6, 3).with_padding(1), 5).unwrap();
+    let shared = Arc::new(GpuConv2d::new(ctx, &shared_layer).unwrap());
     std::thread::scope(|scope| {
         for t in 0..8u64 {
             let shared = shared.clone();
+            let shared_layer = &shared_layer;
             scope.spawn(move || {
                 // Each thread also builds its own operator with another configuration.
                 let mode = PaddingMode::ALL[t as usize % 4];
@@ -116,14 +112,14 @@ fn eight_threads_share_one_context() {
                 let own = GpuConv2d::new(ctx, &own_layer).unwrap();
                 for i in 0..20 {
                     let x = random_tensor(&[2, 4, 9, 7], t * 100 + i);
-                    let want = shared.layer().forward_cpu(&x).unwrap();
+                    let want = shared_layer.forward_cpu(&x).unwrap();
                     let got = shared.forward(&x).unwrap();
                     assert_within_bound(
                         "shared",
                         &got,
                         &want,
-                        &magnitude(shared.layer(), &x),
-                        terms(shared.layer()),
+                        &magnitude(shared_layer, &x),
+                        terms(shared_layer),
                     );
                     let x = random_tensor(&[3, 6, 6], t * 100 + i);
                     let got = own.forward(&x).unwrap();

@@ -6,6 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::buffers::grid;
+use super::context::GpuContext;
+use crate::error::Result;
+
 /// How a kernel binds one resource (bindings are numbered in order, group 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Binding {
@@ -32,30 +36,131 @@ pub struct KernelSpec {
     pub bindings: &'static [Binding],
 }
 
+/// A convolution kernel's source: the shared prelude, then the kernel.
+macro_rules! conv_kernel {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+
+use Binding::{ReadOnly, ReadWrite, Uniform};
+
 /// The direct forward kernel: params, input, weight, bias, output.
 pub const DIRECT: KernelSpec = KernelSpec {
     name: "conv2d_direct",
-    source: include_str!("../../shaders/conv2d_direct.wgsl"),
+    source: conv_kernel!("conv2d_direct.wgsl"),
     entry_point: "main",
     workgroup_size: 64,
-    bindings: &[
-        Binding::Uniform,
-        Binding::ReadOnly,
-        Binding::ReadOnly,
-        Binding::ReadOnly,
-        Binding::ReadWrite,
-    ],
+    bindings: &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+};
+
+/// Gradient of the padded input: params, grad_output, weight, grad_padded.
+pub const GRAD_PADDED: KernelSpec = KernelSpec {
+    name: "conv2d_grad_padded",
+    source: conv_kernel!("conv2d_grad_padded.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadOnly, ReadWrite],
+};
+
+/// The padding's backward: params, grad_padded, grad_input.
+pub const PAD_BACKWARD: KernelSpec = KernelSpec {
+    name: "pad_backward",
+    source: conv_kernel!("pad_backward.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadWrite],
+};
+
+/// Weight-gradient partial sums: params, input, grad_output, partials.
+pub const GRAD_WEIGHT: KernelSpec = KernelSpec {
+    name: "conv2d_grad_weight",
+    source: conv_kernel!("conv2d_grad_weight.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadOnly, ReadWrite],
+};
+
+/// Sum of the partial blocks: params, partials, result.
+pub const REDUCE_SPLITS: KernelSpec = KernelSpec {
+    name: "reduce_splits",
+    source: conv_kernel!("reduce_splits.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadWrite],
+};
+
+/// Bias gradient: params, grad_output, grad_bias.
+pub const GRAD_BIAS: KernelSpec = KernelSpec {
+    name: "conv2d_grad_bias",
+    source: conv_kernel!("conv2d_grad_bias.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadWrite],
+};
+
+/// SGD update: sgd params, grad, value.
+pub const SGD: KernelSpec = KernelSpec {
+    name: "sgd",
+    source: include_str!("../../shaders/sgd.wgsl"),
+    entry_point: "main",
+    workgroup_size: 64,
+    bindings: &[Uniform, ReadOnly, ReadWrite],
 };
 
 /// Every kernel the crate ships, for validation tests.
 #[cfg(test)]
-pub const ALL: &[KernelSpec] = &[DIRECT];
+pub const ALL: &[KernelSpec] = &[
+    DIRECT,
+    GRAD_PADDED,
+    PAD_BACKWARD,
+    GRAD_WEIGHT,
+    REDUCE_SPLITS,
+    GRAD_BIAS,
+    SGD,
+];
+
+/// Records one launch of `spec` over `invocations` threads into its own compute
+/// pass, binding `buffers` in order (the uniform block first).
+pub(crate) fn dispatch(
+    ctx: &GpuContext,
+    encoder: &mut wgpu::CommandEncoder,
+    spec: KernelSpec,
+    buffers: &[&wgpu::Buffer],
+    invocations: u64,
+) -> Result<()> {
+    let kernel = ctx.kernel(spec);
+    let (x, y) = grid(ctx, invocations, spec.workgroup_size)?;
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, buffer)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: buffer.as_entire_binding(),
+        })
+        .collect();
+    let bind_group = ctx.device().create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(spec.name),
+        layout: &kernel.layout,
+        entries: &entries,
+    });
+    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+        label: Some(spec.name),
+        timestamp_writes: None,
+    });
+    pass.set_pipeline(&kernel.pipeline);
+    pass.set_bind_group(0, &bind_group, &[]);
+    pass.dispatch_workgroups(x, y, 1);
+    Ok(())
+}
 
 /// A compiled kernel.
 #[derive(Debug)]
 pub struct Kernel {
-    /// What it was built from.
-    pub spec: KernelSpec,
     /// The compute pipeline.
     pub pipeline: wgpu::ComputePipeline,
     /// Layout of bind group 0.
@@ -104,11 +209,7 @@ impl Kernel {
             compilation_options: Default::default(),
             cache: None,
         });
-        Self {
-            spec,
-            pipeline,
-            layout,
-        }
+        Self { pipeline, layout }
     }
 }
 

@@ -1,5 +1,6 @@
 //! The GPU path: context, kernels, buffers and the [`GpuConv2d`] operator.
 
+mod backward;
 mod buffers;
 mod context;
 mod conv2d;

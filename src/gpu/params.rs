@@ -41,10 +41,20 @@ pub struct ConvParams {
     pub in_c_begin: u32,
     pub out_c_begin: u32,
     pub accumulate: u32,
+    pub padded_h: u32,
+    pub padded_w: u32,
+    pub splits: u32,
+    pub split_rows: u32,
+}
+
+/// The uniform block of `shaders/sgd.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct SgdParams {
+    pub lr: f32,
+    pub len: u32,
     pub _pad0: u32,
     pub _pad1: u32,
-    pub _pad2: u32,
-    pub _pad3: u32,
 }
 
 /// The shader's numbering of the padding modes (`MODE_*` constants in WGSL).
@@ -99,10 +109,10 @@ impl ConvParams {
             in_c_begin: chunk.in_channels.start as u32,
             out_c_begin: chunk.out_channels.start as u32,
             accumulate: chunk.accumulate as u32,
-            _pad0: 0,
-            _pad1: 0,
-            _pad2: 0,
-            _pad3: 0,
+            padded_h: h.padded() as u32,
+            padded_w: w.padded() as u32,
+            splits: 0,
+            split_rows: 0,
         }
     }
 }
@@ -111,14 +121,14 @@ impl ConvParams {
 mod tests {
     use super::*;
 
-    /// Offsets of `ConvParams` members as naga lays out the WGSL struct.
-    fn wgsl_layout(source: &str) -> (Vec<(String, u32)>, u32) {
+    /// Offsets of the members of struct `name` as naga lays out the WGSL struct.
+    fn wgsl_layout(source: &str, name: &str) -> (Vec<(String, u32)>, u32) {
         let module = naga::front::wgsl::parse_str(source).expect("shader parses");
         let (_, ty) = module
             .types
             .iter()
-            .find(|(_, t)| t.name.as_deref() == Some("ConvParams"))
-            .expect("shader declares ConvParams");
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .expect("shader declares the struct");
         match &ty.inner {
             naga::TypeInner::Struct { members, span } => (
                 members
@@ -133,7 +143,7 @@ mod tests {
 
     #[test]
     fn rust_struct_mirrors_wgsl_struct() {
-        let (members, span) = wgsl_layout(crate::gpu::kernels::DIRECT.source);
+        let (members, span) = wgsl_layout(crate::gpu::kernels::DIRECT.source, "ConvParams");
         assert_eq!(span as usize, std::mem::size_of::<ConvParams>());
         let rust: Vec<(&str, usize)> = vec![
             ("batch", std::mem::offset_of!(ConvParams, batch)),
@@ -176,10 +186,10 @@ mod tests {
             ("in_c_begin", std::mem::offset_of!(ConvParams, in_c_begin)),
             ("out_c_begin", std::mem::offset_of!(ConvParams, out_c_begin)),
             ("accumulate", std::mem::offset_of!(ConvParams, accumulate)),
-            ("_pad0", std::mem::offset_of!(ConvParams, _pad0)),
-            ("_pad1", std::mem::offset_of!(ConvParams, _pad1)),
-            ("_pad2", std::mem::offset_of!(ConvParams, _pad2)),
-            ("_pad3", std::mem::offset_of!(ConvParams, _pad3)),
+            ("padded_h", std::mem::offset_of!(ConvParams, padded_h)),
+            ("padded_w", std::mem::offset_of!(ConvParams, padded_w)),
+            ("splits", std::mem::offset_of!(ConvParams, splits)),
+            ("split_rows", std::mem::offset_of!(ConvParams, split_rows)),
         ];
         let wgsl: Vec<(&str, usize)> = members
             .iter()
@@ -191,6 +201,23 @@ mod tests {
             0,
             "uniform blocks are 16-byte aligned"
         );
+    }
+
+    #[test]
+    fn sgd_params_mirror_wgsl() {
+        let (members, span) = wgsl_layout(crate::gpu::kernels::SGD.source, "SgdParams");
+        assert_eq!(span as usize, std::mem::size_of::<SgdParams>());
+        let rust = vec![
+            ("lr", std::mem::offset_of!(SgdParams, lr)),
+            ("len", std::mem::offset_of!(SgdParams, len)),
+            ("_pad0", std::mem::offset_of!(SgdParams, _pad0)),
+            ("_pad1", std::mem::offset_of!(SgdParams, _pad1)),
+        ];
+        let wgsl: Vec<(&str, usize)> = members
+            .iter()
+            .map(|(n, o)| (n.as_str(), *o as usize))
+            .collect();
+        assert_eq!(rust, wgsl);
     }
 
     #[test]

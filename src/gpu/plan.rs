@@ -24,6 +24,16 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// The whole call in one chunk.
+    pub fn whole(geometry: &Conv2dGeometry) -> Self {
+        Self {
+            batch: 0..geometry.batch,
+            out_channels: 0..geometry.output_channels(),
+            in_channels: 0..geometry.in_channels,
+            accumulate: false,
+        }
+    }
+
     /// Elements of this chunk's input block.
     pub fn input_len(&self, geometry: &Conv2dGeometry) -> usize {
         self.batch.len() * self.in_channels.len() * geometry.height.input * geometry.width.input
@@ -67,9 +77,7 @@ pub fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>
     let (in_item, out_item) = (c * h * w, k * oh * ow);
     let whole = |batch: Range<usize>| Chunk {
         batch,
-        out_channels: 0..k,
-        in_channels: 0..c,
-        accumulate: false,
+        ..Chunk::whole(geometry)
     };
     if n * in_item.max(out_item) <= max_elements {
         return Ok(vec![whole(0..n)]);

@@ -1,0 +1,87 @@
+// Shared by every convolution kernel: the uniform block (the Rust twin is
+// `ConvParams` in src/gpu/params.rs, field by field) and the padding index map.
+// Each kernel's source is this file followed by the kernel's own.
+
+struct ConvParams {
+    // Batch items in this dispatch.
+    batch: u32,
+    // Input channels held by the input buffer: absolute [in_c_begin, in_c_begin + in_channels).
+    in_channels: u32,
+    in_h: u32,
+    in_w: u32,
+    // Output channels computed: absolute [out_c_begin, out_c_begin + out_channels).
+    out_channels: u32,
+    out_h: u32,
+    out_w: u32,
+    groups: u32,
+    in_per_group: u32,
+    out_per_group: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride_h: u32,
+    stride_w: u32,
+    dilation_h: u32,
+    dilation_w: u32,
+    // Rows / columns of padding before the data (negative padding is a crop, below).
+    lead_h: u32,
+    lead_w: u32,
+    // The window of the input the padding mode sees: [first, first + len).
+    src_first_h: u32,
+    src_first_w: u32,
+    src_len_h: u32,
+    src_len_w: u32,
+    padding_mode: u32,
+    has_bias: u32,
+    // Number of output elements in this dispatch.
+    total: u32,
+    in_c_begin: u32,
+    out_c_begin: u32,
+    // 1: add to the partial sums already in `output` (a later block of input channels).
+    accumulate: u32,
+    // Size of the padded input (after negative padding crops), for the gradient kernels.
+    padded_h: u32,
+    padded_w: u32,
+    // The weight gradient sums rows (n, i) in `splits` blocks of `split_rows`.
+    splits: u32,
+    split_rows: u32,
+}
+
+const WORKGROUP_SIZE: u32 = 64u;
+
+const MODE_ZEROS: u32 = 0u;
+const MODE_REFLECT: u32 = 1u;
+const MODE_REPLICATE: u32 = 2u;
+const MODE_CIRCULAR: u32 = 3u;
+
+@group(0) @binding(0) var<uniform> p: ConvParams;
+
+// Maps a coordinate of the padded input to one inside the source window, or -1
+// for a zero. Geometry checks guarantee one reflection / wrap is enough
+// (reflect: pad < len; circular: pad <= len).
+fn source_coord(padded: i32, lead: u32, first: u32, len: u32) -> i32 {
+    var t = padded - i32(lead);
+    let n = i32(len);
+    if (t < 0 || t >= n) {
+        switch p.padding_mode {
+            case MODE_REFLECT: {
+                if (t < 0) { t = -t; } else { t = 2 * (n - 1) - t; }
+            }
+            case MODE_REPLICATE: {
+                t = clamp(t, 0, n - 1);
+            }
+            case MODE_CIRCULAR: {
+                if (t < 0) { t = t + n; } else { t = t - n; }
+            }
+            default: {
+                return -1;
+            }
+        }
+    }
+    return i32(first) + t;
+}
+
+// Index of this invocation in a 1-D launch spread over a 2-D grid (so that more
+// than 65535 workgroups fit in one dispatch).
+fn invocation_index(wg: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {
+    return (wg.y * groups.x + wg.x) * WORKGROUP_SIZE + local;
+}
