@@ -1,4 +1,4 @@
-//! `wgpu-conv2d`: run PyTorch's Conv2d on `.npy` files, on the GPU or the CPU reference.
+//! `wgpu-conv2d`: run PyTorch's Conv2d (forward and backward) on `.npy` files, on the GPU or the CPU reference.
 //!
 //! On any error the process exits non-zero, prints one line on stderr and
 //! leaves no output file behind.
@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Y = conv2d(X, W, B) with nn.Conv2d's semantics; shapes come from the files.
     Forward(ForwardArgs),
+    /// Gradients of sum(GY * conv2d(X, W, B)) with respect to X, W and B.
+    Backward(BackwardArgs),
     /// Print the GPU adapter (name, backend, driver) and its relevant limits.
     Info,
 }
@@ -65,8 +67,9 @@ impl ConvArgs {
     }
 }
 
+/// The layer and its input: files, hyper-parameters and where to run.
 #[derive(Args)]
-struct ForwardArgs {
+struct LayerArgs {
     /// Input, float32 .npy of shape (N, C, H, W) or (C, H, W).
     #[arg(long)]
     input: PathBuf,
@@ -81,9 +84,33 @@ struct ForwardArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Backend::Gpu)]
     backend: Backend,
+}
+
+#[derive(Args)]
+struct ForwardArgs {
+    #[command(flatten)]
+    layer: LayerArgs,
     /// Output .npy file.
     #[arg(long)]
     output: PathBuf,
+}
+
+#[derive(Args)]
+struct BackwardArgs {
+    #[command(flatten)]
+    layer: LayerArgs,
+    /// Gradient of the output, float32 .npy of the output's shape.
+    #[arg(long)]
+    grad_output: PathBuf,
+    /// Where to write the input gradient.
+    #[arg(long)]
+    grad_input: PathBuf,
+    /// Where to write the weight gradient.
+    #[arg(long)]
+    grad_weight: PathBuf,
+    /// Where to write the bias gradient (needs --bias).
+    #[arg(long)]
+    grad_bias: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -121,13 +148,21 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Forward(args) => forward(&args).map_err(|e| (e, Some(args.output))),
-        Command::Info => info().map_err(|e| (e, None)),
+        Command::Forward(args) => forward(&args).map_err(|e| (e, vec![args.output])),
+        Command::Backward(args) => backward(&args).map_err(|e| {
+            let outputs = [
+                Some(args.grad_input),
+                Some(args.grad_weight),
+                args.grad_bias,
+            ];
+            (e, outputs.into_iter().flatten().collect())
+        }),
+        Command::Info => info().map_err(|e| (e, vec![])),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((message, output)) => {
-            for path in output.iter() {
+        Err((message, outputs)) => {
+            for path in &outputs {
                 remove_stale(path);
             }
             eprintln!("wgpu-conv2d: error: {}", one_line(&message));
@@ -161,7 +196,8 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn forward(args: &ForwardArgs) -> Result<(), String> {
+/// The layer (configured from the weight's shape) and the input.
+fn load(args: &LayerArgs) -> Result<(Conv2d, Tensor), String> {
     let params = args.conv.params()?;
     let input = read_npy(&args.input).map_err(|e| e.to_string())?;
     let weight = read_npy(&args.weight).map_err(|e| e.to_string())?;
@@ -172,33 +208,64 @@ fn forward(args: &ForwardArgs) -> Result<(), String> {
         .transpose()
         .map_err(|e| e.to_string())?;
     let layer = Conv2d::from_weight_shape(params, weight, bias).map_err(|e| e.to_string())?;
-    let output = run_forward(&layer, &input, args.backend)?;
-    write_npy(&args.output, &output).map_err(|e| e.to_string())
+    Ok((layer, input))
 }
 
-fn run_forward(layer: &Conv2d, input: &Tensor, backend: Backend) -> Result<Tensor, String> {
-    let ctx = match backend {
-        Backend::Cpu => None,
-        Backend::Gpu => Some(GpuContext::new().map_err(|e| e.to_string())?),
+/// The GPU for `gpu`, none for `cpu`; `auto` takes the GPU when there is one and says which.
+fn context(backend: Backend) -> Result<Option<GpuContext>, String> {
+    match backend {
+        Backend::Cpu => Ok(None),
+        Backend::Gpu => GpuContext::new().map(Some).map_err(|e| e.to_string()),
         Backend::Auto => match GpuContext::new() {
             Ok(ctx) => {
                 eprintln!("wgpu-conv2d: running on the GPU: {}", ctx.describe());
-                Some(ctx)
+                Ok(Some(ctx))
             }
             Err(e) => {
                 eprintln!(
                     "wgpu-conv2d: no GPU ({}); running on the CPU reference",
                     one_line(&e.to_string())
                 );
-                None
+                Ok(None)
             }
         },
-    };
-    let output = match ctx {
-        Some(ctx) => GpuConv2d::new(&ctx, layer).and_then(|gpu| gpu.forward(input)),
-        None => layer.forward_cpu(input),
-    };
-    output.map_err(|e| e.to_string())
+    }
+}
+
+fn forward(args: &ForwardArgs) -> Result<(), String> {
+    let (layer, input) = load(&args.layer)?;
+    let output = match context(args.layer.backend)? {
+        Some(ctx) => GpuConv2d::new(&ctx, &layer).and_then(|gpu| gpu.forward(&input)),
+        None => layer.forward_cpu(&input),
+    }
+    .map_err(|e| e.to_string())?;
+    write_npy(&args.output, &output).map_err(|e| e.to_string())
+}
+
+fn backward(args: &BackwardArgs) -> Result<(), String> {
+    if args.grad_bias.is_some() && args.layer.bias.is_none() {
+        return Err("--grad-bias needs a layer with a bias: pass --bias".into());
+    }
+    let (layer, input) = load(&args.layer)?;
+    let grad_output = read_npy(&args.grad_output).map_err(|e| e.to_string())?;
+    let grads = match context(args.layer.backend)? {
+        Some(ctx) => {
+            GpuConv2d::new(&ctx, &layer).and_then(|gpu| gpu.backward(&input, &grad_output))
+        }
+        None => layer.backward_cpu(&input, &grad_output),
+    }
+    .map_err(|e| e.to_string())?;
+    let mut files = vec![
+        (&args.grad_input, &grads.grad_input),
+        (&args.grad_weight, &grads.grad_weight),
+    ];
+    if let (Some(path), Some(grad)) = (&args.grad_bias, &grads.grad_bias) {
+        files.push((path, grad));
+    }
+    for (path, tensor) in files {
+        write_npy(path, tensor).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 fn info() -> Result<(), String> {

@@ -342,3 +342,146 @@ fn without_an_adapter_the_error_says_how_to_get_one() {
         stderr(&out)
     );
 }
+
+#[test]
+fn backward_matches_pytorch_autograd_on_both_backends() {
+    let dir = workdir("backward");
+    let golden = load("golden_backward.json");
+    // Every fourth case: all padding modes and the edge cases are among them.
+    for case in golden["cases"].as_array().unwrap().iter().step_by(4) {
+        let name = case["name"].as_str().unwrap();
+        let p = &case["params"];
+        let path = |what: &str| dir.join(format!("{name}_{what}.npy"));
+        let save = |what: &str, shape_key: &str, data_key: &str| {
+            write_npy(
+                path(what),
+                &Tensor::new(shape(&case[shape_key]), floats(&case[data_key])).unwrap(),
+            )
+            .unwrap();
+        };
+        save("x", "input_shape", "input");
+        save("w", "weight_shape", "weight");
+        save("gy", "grad_output_shape", "grad_output");
+        let arg = |v: &serde_json::Value| match v {
+            serde_json::Value::Array(a) => format!("{},{}", a[0], a[1]),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let has_bias = p["bias"].as_bool().unwrap();
+        for backend in ["gpu", "cpu"] {
+            let mut args: Vec<String> = vec![
+                "backward".into(),
+                "--input".into(),
+                path("x").display().to_string(),
+                "--weight".into(),
+                path("w").display().to_string(),
+                "--grad-output".into(),
+                path("gy").display().to_string(),
+                "--stride".into(),
+                arg(&p["stride"]),
+                "--padding".into(),
+                arg(&p["padding"]),
+                "--dilation".into(),
+                arg(&p["dilation"]),
+                "--groups".into(),
+                arg(&p["groups"]),
+                "--padding-mode".into(),
+                p["padding_mode"].as_str().unwrap().into(),
+                "--backend".into(),
+                backend.into(),
+                "--grad-input".into(),
+                path("gx").display().to_string(),
+                "--grad-weight".into(),
+                path("gw").display().to_string(),
+            ];
+            if has_bias {
+                write_npy(
+                    path("b"),
+                    &Tensor::new(
+                        [p["out_channels"].as_u64().unwrap() as usize],
+                        floats(&case["bias"]),
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+                args.extend([
+                    "--bias".into(),
+                    path("b").display().to_string(),
+                    "--grad-bias".into(),
+                    path("gb").display().to_string(),
+                ]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = cli(&args);
+            assert!(out.status.success(), "{name} {backend}: {}", stderr(&out));
+            let mut pairs = vec![("gx", "grad_input"), ("gw", "grad_weight")];
+            if has_bias {
+                pairs.push(("gb", "grad_bias"));
+            }
+            for (file, key) in pairs {
+                let got = read_npy(path(file)).unwrap();
+                let want = floats(&case[key]);
+                assert_eq!(got.numel(), want.len(), "{name} {backend} {key}");
+                let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
+                for (g, w) in got.data().iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-4 * scale,
+                        "{name} {backend} {key}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn backward_errors_leave_no_files() {
+    let dir = workdir("backward_errors");
+    let (x, w, b, gy) = (
+        dir.join("x.npy"),
+        dir.join("w.npy"),
+        dir.join("b.npy"),
+        dir.join("gy.npy"),
+    );
+    let (gx, gw, gb) = (dir.join("gx.npy"), dir.join("gw.npy"), dir.join("gb.npy"));
+    write_npy(&x, &Tensor::zeros([1, 3, 5, 5]).unwrap()).unwrap();
+    write_npy(&w, &Tensor::zeros([6, 3, 3, 3]).unwrap()).unwrap();
+    write_npy(&b, &Tensor::zeros([6]).unwrap()).unwrap();
+    write_npy(&gy, &Tensor::zeros([1, 6, 4, 4]).unwrap()).unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let base = vec![
+        "backward".to_string(),
+        "--input".into(),
+        s(&x),
+        "--weight".into(),
+        s(&w),
+        "--grad-output".into(),
+        s(&gy),
+        "--grad-input".into(),
+        s(&gx),
+        "--grad-weight".into(),
+        s(&gw),
+    ];
+    let run = |extra: &[&str]| {
+        for stale in [&gx, &gw, &gb] {
+            std::fs::write(stale, b"stale").unwrap();
+        }
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let gb_s = s(&gb);
+    let b_s = s(&b);
+    // grad_output of the wrong shape (the output is 1x6x3x3).
+    for backend in ["gpu", "cpu"] {
+        let out = run(&["--bias", &b_s, "--grad-bias", &gb_s, "--backend", backend]);
+        assert_failed(&out, "expected grad_output of size [1, 6, 3, 3]", &gx);
+        assert!(
+            !gw.exists() && !gb.exists(),
+            "no gradient files after an error"
+        );
+    }
+    let out = run(&["--grad-bias", &gb_s]);
+    assert_failed(&out, "--grad-bias needs a layer with a bias", &gx);
+    assert!(!gw.exists() && !gb.exists());
+}
