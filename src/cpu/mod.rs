@@ -2,7 +2,7 @@
 //!
 //! It materialises the padded input for the padding mode ([`pad`]), then
 //! cross-correlates it with the weight ([`correlate`]), accumulating in `f64`;
-//! gradients ([`backward`]) scatter onto the padded input and add the padding
+//! gradients ([`backward`](mod@backward)) scatter onto the padded input and add the padding
 //! back into the positions it copied. It is the truth the GPU kernels are tested
 //! against, and a usable path on machines without a GPU.
 

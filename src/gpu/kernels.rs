@@ -49,68 +49,69 @@ macro_rules! conv_kernel {
 
 use Binding::{ReadOnly, ReadWrite, Uniform};
 
+/// Every kernel of the crate: entry point `main`, 64 invocations per workgroup.
+const fn spec(
+    name: &'static str,
+    source: &'static str,
+    bindings: &'static [Binding],
+) -> KernelSpec {
+    KernelSpec {
+        name,
+        source,
+        entry_point: "main",
+        workgroup_size: 64,
+        bindings,
+    }
+}
+
 /// The direct forward kernel: params, input, weight, bias, output.
-pub const DIRECT: KernelSpec = KernelSpec {
-    name: "conv2d_direct",
-    source: conv_kernel!("conv2d_direct.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
-};
+pub const DIRECT: KernelSpec = spec(
+    "conv2d_direct",
+    conv_kernel!("conv2d_direct.wgsl"),
+    &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+);
 
 /// Gradient of the padded input: params, grad_output, weight, grad_padded.
-pub const GRAD_PADDED: KernelSpec = KernelSpec {
-    name: "conv2d_grad_padded",
-    source: conv_kernel!("conv2d_grad_padded.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadOnly, ReadWrite],
-};
+pub const GRAD_PADDED: KernelSpec = spec(
+    "conv2d_grad_padded",
+    conv_kernel!("conv2d_grad_padded.wgsl"),
+    &[Uniform, ReadOnly, ReadOnly, ReadWrite],
+);
 
 /// The padding's backward: params, grad_padded, grad_input.
-pub const PAD_BACKWARD: KernelSpec = KernelSpec {
-    name: "pad_backward",
-    source: conv_kernel!("pad_backward.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadWrite],
-};
+pub const PAD_BACKWARD: KernelSpec = spec(
+    "pad_backward",
+    conv_kernel!("pad_backward.wgsl"),
+    &[Uniform, ReadOnly, ReadWrite],
+);
 
 /// Weight-gradient partial sums: params, input, grad_output, partials.
-pub const GRAD_WEIGHT: KernelSpec = KernelSpec {
-    name: "conv2d_grad_weight",
-    source: conv_kernel!("conv2d_grad_weight.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadOnly, ReadWrite],
-};
+pub const GRAD_WEIGHT: KernelSpec = spec(
+    "conv2d_grad_weight",
+    conv_kernel!("conv2d_grad_weight.wgsl"),
+    &[Uniform, ReadOnly, ReadOnly, ReadWrite],
+);
 
 /// Sum of the partial blocks: params, partials, result.
-pub const REDUCE_SPLITS: KernelSpec = KernelSpec {
-    name: "reduce_splits",
-    source: conv_kernel!("reduce_splits.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadWrite],
-};
+pub const REDUCE_SPLITS: KernelSpec = spec(
+    "reduce_splits",
+    conv_kernel!("reduce_splits.wgsl"),
+    &[Uniform, ReadOnly, ReadWrite],
+);
 
 /// Bias gradient: params, grad_output, grad_bias.
-pub const GRAD_BIAS: KernelSpec = KernelSpec {
-    name: "conv2d_grad_bias",
-    source: conv_kernel!("conv2d_grad_bias.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadWrite],
-};
+pub const GRAD_BIAS: KernelSpec = spec(
+    "conv2d_grad_bias",
+    conv_kernel!("conv2d_grad_bias.wgsl"),
+    &[Uniform, ReadOnly, ReadWrite],
+);
 
 /// SGD update: sgd params, grad, value.
-pub const SGD: KernelSpec = KernelSpec {
-    name: "sgd",
-    source: include_str!("../../shaders/sgd.wgsl"),
-    entry_point: "main",
-    workgroup_size: 64,
-    bindings: &[Uniform, ReadOnly, ReadWrite],
-};
+pub const SGD: KernelSpec = spec(
+    "sgd",
+    include_str!("../../shaders/sgd.wgsl"),
+    &[Uniform, ReadOnly, ReadWrite],
+);
 
 /// Every kernel the crate ships, for validation tests.
 #[cfg(test)]
