@@ -1,6 +1,11 @@
 // Gradient of the padded input: one invocation per padded element (n, c, p, q),
 // gathering every (output, tap) that read it. No atomics: each element is
 // written once, summed in a fixed order, so results are bit-identical run to run.
+//
+// A dispatch may hold a block of the input channels [in_c_begin, +in_channels)
+// and sum over a block of the output channels [out_c_begin, +out_channels);
+// later output blocks add to the sums stored by earlier ones (`accumulate`), in
+// the same order as one dispatch would, so splitting changes no bit.
 
 @group(0) @binding(1) var<storage, read> grad_output: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -20,16 +25,21 @@ fn main(
     var rest = index / p.padded_w;
     let row = rest % p.padded_h;
     rest = rest / p.padded_h;
-    let ch = rest % p.in_channels;
+    let ch = p.in_c_begin + rest % p.in_channels;
     let n = rest / p.in_channels;
     let g = ch / p.in_per_group;
     let c = ch % p.in_per_group;
     let taps = p.kernel_h * p.kernel_w;
+    // This input's group, intersected with the output channels this dispatch holds.
+    let o_lo = max(g * p.out_per_group, p.out_c_begin);
+    let o_hi = min((g + 1u) * p.out_per_group, p.out_c_begin + p.out_channels);
 
     var acc = 0.0;
-    for (var ol = 0u; ol < p.out_per_group; ol++) {
-        let o = g * p.out_per_group + ol;
-        let go_base = (n * p.out_channels + o) * p.out_h * p.out_w;
+    if (p.accumulate != 0u) {
+        acc = grad_padded[index];
+    }
+    for (var o = o_lo; o < o_hi; o++) {
+        let go_base = (n * p.out_channels + o - p.out_c_begin) * p.out_h * p.out_w;
         let w_base = (o * p.in_per_group + c) * taps;
         for (var a = 0u; a < p.kernel_h; a++) {
             let da = a * p.dilation_h;

@@ -1,4 +1,6 @@
-// Adds `splits` blocks of `total` partial sums element-wise, in block order.
+// Adds `splits` blocks of `total` partial sums element-wise, in block order,
+// into the weight rows of output channels [out_c_begin, ...): onto what an
+// earlier dispatch stored there when `accumulate` is set.
 
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> result: array<f32>;
@@ -13,9 +15,13 @@ fn main(
     if (index >= p.total) {
         return;
     }
+    let at = p.out_c_begin * p.in_per_group * p.kernel_h * p.kernel_w + index;
     var acc = 0.0;
+    if (p.accumulate != 0u) {
+        acc = result[at];
+    }
     for (var s = 0u; s < p.splits; s++) {
         acc = acc + partials[s * p.total + index];
     }
-    result[index] = acc;
+    result[at] = acc;
 }

@@ -218,6 +218,39 @@ fn random_gradients_agree_with_the_cpu_reference() {
 }
 
 #[test]
+fn random_gradients_split_over_small_bindings_agree() {
+    // As the forward split test: batches, input-channel blocks (grad_input) and
+    // output-channel blocks (grad_weight, grad_bias) summed across dispatches.
+    let mut rng = StdRng::seed_from_u64(0x5b11);
+    let mut checked = 0;
+    while checked < 150 {
+        let Some((layer, input)) = random_case(&mut rng) else {
+            continue;
+        };
+        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+        let padded = (g.height.padded().max(0) * g.width.padded().max(0)) as usize;
+        let plane = (g.height.input * g.width.input)
+            .max(g.height.output * g.width.output)
+            .max(padded);
+        let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
+        let ctx = common::gpu().with_max_binding_bytes(cap);
+        let grad_output = random_grad_output(&layer, &input, checked);
+        let gpu = wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
+            .unwrap()
+            .backward(&input, &grad_output)
+            .unwrap_or_else(|e| panic!("split gradient case {checked}: {e}"));
+        let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
+        let what = format!(
+            "split gradient case {checked} (cap {cap} B): {:?} on {:?}",
+            layer.config(),
+            input.shape()
+        );
+        common::assert_grads_within_bound(&what, &gpu, &cpu, &layer, &input, &grad_output);
+        checked += 1;
+    }
+}
+
+#[test]
 fn gradients_are_bit_identical_run_to_run() {
     // Long reductions (8·30·30 rows into each weight element) in several blocks.
     let layer = Conv2d::new(

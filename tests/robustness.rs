@@ -46,6 +46,41 @@ fn output_larger_than_the_storage_binding_limit() {
     check_large("1x40x1024x1024 output", config, &[1, 1, 1024, 1024]);
 }
 
+fn check_large_backward(what: &str, config: Conv2dConfig, shape: &[usize]) {
+    let layer = Conv2d::new(config, 13).unwrap();
+    let input = random_tensor(shape, 14);
+    let out_shape = layer.forward_cpu(&Tensor::zeros([1, shape[1], shape[2], shape[3]]).unwrap());
+    let mut grad_shape = out_shape.unwrap().shape().to_vec();
+    grad_shape[0] = shape[0];
+    let grad_output = random_tensor(&grad_shape, 15);
+    let got = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .backward(&input, &grad_output)
+        .unwrap();
+    let want = layer.backward_cpu(&input, &grad_output).unwrap();
+    common::assert_grads_within_bound(what, &got, &want, &layer, &input, &grad_output);
+}
+
+#[test]
+fn backward_of_tensors_larger_than_the_storage_binding_limit() {
+    // The input (and its gradient) is 132 MiB: split into blocks of input channels.
+    let config = Conv2dConfig::new(33, 2, 3)
+        .with_padding(1)
+        .with_padding_mode(PaddingMode::Reflect);
+    check_large_backward(
+        "backward, 1x33x1024x1024 input",
+        config,
+        &[1, 33, 1024, 1024],
+    );
+    // grad_output is 160 MiB: split into blocks of output channels.
+    let config = Conv2dConfig::new(1, 40, 1);
+    check_large_backward(
+        "backward, 1x40x1024x1024 grad_output",
+        config,
+        &[1, 1, 1024, 1024],
+    );
+}
+
 #[test]
 fn tensors_too_large_for_the_device_are_refused_before_any_gpu_work() {
     // A 1×1 input padded to a 60001×60001 output: 14 GiB, past every buffer limit.

@@ -1,34 +1,76 @@
 //! Gradients and the SGD step of [`GpuConv2d`], on the GPU.
 //!
 //! Every kernel gathers (no atomics) and sums in a fixed order, so the same
-//! inputs give bit-identical gradients run to run.
+//! inputs give bit-identical gradients run to run. Tensors larger than one
+//! storage binding are split as in the forward pass (see `plan.rs`): the
+//! weight and bias gradients over the forward chunks, the input gradient over
+//! blocks of input channels summed across blocks of output channels.
 
-use super::buffers::{Scopes, check_fits, output, read_mapped, staging, uniform, upload};
+use std::collections::HashMap;
+use std::ops::Range;
+
+use super::buffers::{Scopes, check_buffer_size, output, read_mapped, staging, uniform, upload};
+use super::context::GpuContext;
 use super::conv2d::GpuConv2d;
 use super::kernels::{self, dispatch};
 use super::params::{ConvParams, SgdParams};
-use super::plan::Chunk;
+use super::plan::{Chunk, plan, plan_grad_input};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::layer::Conv2dGrads;
 use crate::tensor::Tensor;
 
 /// Blocks of output rows the weight gradient sums separately before adding them
-/// up: enough to keep the GPU busy, never more extra memory than the output holds.
-fn weight_splits(geometry: &Conv2dGeometry, max_elements: usize) -> (usize, usize) {
-    let rows = geometry.batch * geometry.height.output;
-    let weight_len = geometry.out_channels
-        * geometry.in_channels_per_group()
-        * geometry.height.kernel
-        * geometry.width.kernel;
-    let output_len: usize = geometry.output_shape_4d().iter().product();
+/// up: enough to keep the GPU busy, never more extra memory than the output
+/// block holds (or one binding). Returns `(splits, rows per split)`.
+fn weight_splits(
+    rows: usize,
+    weight_len: usize,
+    output_len: usize,
+    max_elements: usize,
+) -> (usize, usize) {
     let budget = output_len.max(weight_len).min(max_elements);
     let splits = (budget / weight_len.max(1)).clamp(1, rows.clamp(1, 4096));
     let split_rows = rows.div_ceil(splits).max(1);
     (rows.div_ceil(split_rows).max(1), split_rows)
 }
 
-/// The GPU buffers of one backward pass.
+/// How one backward call is cut into dispatches.
+struct BackwardPlan {
+    geometry: Conv2dGeometry,
+    /// Chunks of the weight and bias gradients (the forward pass's chunks).
+    param_chunks: Vec<Chunk>,
+    /// Chunks of the input gradient.
+    input_chunks: Vec<Chunk>,
+}
+
+/// Uploads slices of one host tensor, each once, however many passes bind it.
+struct SliceUploads<'a> {
+    ctx: &'a GpuContext,
+    label: &'static str,
+    data: &'a [f32],
+    uploaded: HashMap<(usize, usize), wgpu::Buffer>,
+}
+
+impl<'a> SliceUploads<'a> {
+    fn new(ctx: &'a GpuContext, label: &'static str, data: &'a [f32]) -> Self {
+        Self {
+            ctx,
+            label,
+            data,
+            uploaded: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, range: Range<usize>) -> wgpu::Buffer {
+        self.uploaded
+            .entry((range.start, range.end))
+            .or_insert_with(|| upload(self.ctx, self.label, &self.data[range]))
+            .clone()
+    }
+}
+
+/// The GPU buffers of the parameter gradients.
 struct GradBuffers {
     grad_weight: wgpu::Buffer,
     grad_bias: Option<wgpu::Buffer>,
@@ -37,6 +79,9 @@ struct GradBuffers {
 impl GpuConv2d {
     /// Gradients of `Σ grad_output · self(input)` with respect to the input, the
     /// weight and the bias (blocking). `grad_output` has the output's shape.
+    ///
+    /// Large tensors are split into blocks that each fit one storage binding,
+    /// as in [`forward`](Self::forward); the gradients are the same bits either way.
     pub fn backward(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
         pollster::block_on(self.backward_async(input, grad_output))
     }
@@ -48,7 +93,7 @@ impl GpuConv2d {
         grad_output: &Tensor,
     ) -> Result<Conv2dGrads> {
         self.ctx.check_alive()?;
-        let geometry = self.checked_geometry(input, grad_output)?;
+        let plan = self.backward_plan(input, grad_output)?;
         let weight_len: usize = self.config.weight_shape().iter().product();
         let bias_len = if self.config.bias {
             self.config.out_channels
@@ -65,29 +110,25 @@ impl GpuConv2d {
                 .ctx
                 .device()
                 .create_command_encoder(&Default::default());
-            let input_buffer = upload(&self.ctx, "input", input.data());
-            let grad_output_buffer = upload(&self.ctx, "grad_output", grad_output.data());
-            let grads = self.encode_param_grads(
-                &mut encoder,
-                &geometry,
-                &input_buffer,
-                &grad_output_buffer,
-            )?;
-            let grad_input =
-                self.encode_grad_input(&mut encoder, &geometry, &grad_output_buffer)?;
+            let mut inputs = SliceUploads::new(&self.ctx, "input", input.data());
+            let mut grad_outputs = SliceUploads::new(&self.ctx, "grad_output", grad_output.data());
+            let grads =
+                self.encode_param_grads(&mut encoder, &plan, &mut inputs, &mut grad_outputs)?;
             // One read-back: grad_input, then grad_weight, then grad_bias.
             let total = input.numel() + weight_len + bias_len;
             let readback = staging(&self.ctx, total);
-            let mut at = 0u64;
-            for (buffer, len) in [
-                (Some(&grad_input), input.numel()),
-                (Some(&grads.grad_weight), weight_len),
-                (grads.grad_bias.as_ref(), bias_len),
-            ] {
-                if let Some(buffer) = buffer {
-                    encoder.copy_buffer_to_buffer(buffer, 0, &readback, at, len as u64 * 4);
-                }
-                at += len as u64 * 4;
+            self.encode_grad_input(&mut encoder, &plan, &mut grad_outputs, &readback)?;
+            let at = input.numel() as u64 * 4;
+            encoder.copy_buffer_to_buffer(
+                &grads.grad_weight,
+                0,
+                &readback,
+                at,
+                weight_len as u64 * 4,
+            );
+            if let Some(grad_bias) = &grads.grad_bias {
+                let at = at + weight_len as u64 * 4;
+                encoder.copy_buffer_to_buffer(grad_bias, 0, &readback, at, bias_len as u64 * 4);
             }
             self.ctx.queue().submit([encoder.finish()]);
             scopes.pop().await?;
@@ -122,7 +163,7 @@ impl GpuConv2d {
         lr: f32,
     ) -> Result<()> {
         self.ctx.check_alive()?;
-        let geometry = self.checked_geometry(input, grad_output)?;
+        let plan = self.backward_plan(input, grad_output)?;
         if grad_output.numel() == 0 {
             return Ok(());
         }
@@ -131,10 +172,9 @@ impl GpuConv2d {
             .ctx
             .device()
             .create_command_encoder(&Default::default());
-        let input_buffer = upload(&self.ctx, "input", input.data());
-        let grad_output_buffer = upload(&self.ctx, "grad_output", grad_output.data());
-        let grads =
-            self.encode_param_grads(&mut encoder, &geometry, &input_buffer, &grad_output_buffer)?;
+        let mut inputs = SliceUploads::new(&self.ctx, "input", input.data());
+        let mut grad_outputs = SliceUploads::new(&self.ctx, "grad_output", grad_output.data());
+        let grads = self.encode_param_grads(&mut encoder, &plan, &mut inputs, &mut grad_outputs)?;
         let weight_len: usize = self.config.weight_shape().iter().product();
         let mut updates = vec![(&grads.grad_weight, &self.weight, weight_len)];
         if let Some(grad_bias) = &grads.grad_bias {
@@ -160,115 +200,171 @@ impl GpuConv2d {
         scopes.pop().await
     }
 
-    /// The geometry of `input`, with `grad_output` checked against its output and
-    /// every buffer of the backward pass against the binding limit.
-    fn checked_geometry(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGeometry> {
+    /// Checks `grad_output` against the output of `input` and cuts the call into
+    /// chunks, or says which tensor is too large, before any GPU work.
+    fn backward_plan(&self, input: &Tensor, grad_output: &Tensor) -> Result<BackwardPlan> {
         let geometry = Conv2dGeometry::new(&self.config, input.shape())?;
         geometry.check_grad_output(grad_output.shape())?;
-        let padded = geometry.batch
-            * geometry.in_channels
-            * geometry.height.padded().max(0) as usize
-            * geometry.width.padded().max(0) as usize;
-        let (splits, _) = weight_splits(&geometry, (self.ctx.max_binding_bytes() / 4) as usize);
         let weight_len: usize = self.config.weight_shape().iter().product();
-        check_fits(
+        let bias_len = usize::from(self.config.bias) * self.config.out_channels;
+        check_buffer_size(
             &self.ctx,
             &[
                 ("input", input.numel()),
                 ("grad_output", grad_output.numel()),
-                ("padded input gradient", padded),
-                ("weight-gradient partial sums", splits * weight_len),
+                ("gradients", input.numel() + weight_len + bias_len),
             ],
         )?;
-        Ok(geometry)
+        let max = self.max_elements();
+        let chunks = |plan: fn(&Conv2dGeometry, usize) -> Result<Vec<Chunk>>| {
+            if grad_output.numel() == 0 {
+                Ok(Vec::new())
+            } else {
+                plan(&geometry, max).map_err(|e| self.ctx.name_adapter(e))
+            }
+        };
+        Ok(BackwardPlan {
+            param_chunks: chunks(plan)?,
+            input_chunks: chunks(plan_grad_input)?,
+            geometry,
+        })
     }
 
-    /// Records the weight and bias gradients.
+    /// Elements one binding may hold.
+    fn max_elements(&self) -> usize {
+        (self.ctx.max_binding_bytes() / 4) as usize
+    }
+
+    /// Records the weight and bias gradients, chunk by chunk: each chunk adds
+    /// its batch items' share to the rows of its output channels.
     fn encode_param_grads(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        geometry: &Conv2dGeometry,
-        input: &wgpu::Buffer,
-        grad_output: &wgpu::Buffer,
+        plan: &BackwardPlan,
+        inputs: &mut SliceUploads,
+        grad_outputs: &mut SliceUploads,
     ) -> Result<GradBuffers> {
+        let geometry = &plan.geometry;
         let weight_len: usize = self.config.weight_shape().iter().product();
-        let (splits, split_rows) =
-            weight_splits(geometry, (self.ctx.max_binding_bytes() / 4) as usize);
-        let mut params = ConvParams::new(geometry, &Chunk::whole(geometry), self.config.bias);
-        params.splits = splits as u32;
-        params.split_rows = split_rows as u32;
-        params.total = (splits * weight_len) as u32;
-        let partial_params = uniform(&self.ctx, "grad_weight", &params);
-        let partials = output(&self.ctx, "partials", splits * weight_len);
-        dispatch(
-            &self.ctx,
-            encoder,
-            kernels::GRAD_WEIGHT,
-            &[&partial_params, input, grad_output, &partials],
-            (splits * weight_len) as u64,
-        )?;
-        params.total = weight_len as u32;
-        let reduce_params = uniform(&self.ctx, "reduce", &params);
+        let row_len = weight_len / self.config.out_channels.max(1);
         let grad_weight = output(&self.ctx, "grad_weight", weight_len);
-        dispatch(
-            &self.ctx,
-            encoder,
-            kernels::REDUCE_SPLITS,
-            &[&reduce_params, &partials, &grad_weight],
-            weight_len as u64,
-        )?;
-        let grad_bias = if self.config.bias {
-            let grad_bias = output(&self.ctx, "grad_bias", self.config.out_channels);
+        let grad_bias = self
+            .config
+            .bias
+            .then(|| output(&self.ctx, "grad_bias", self.config.out_channels));
+        for chunk in &plan.param_chunks {
+            let input = inputs.get(span(
+                chunk.input_offset(geometry),
+                chunk.input_len(geometry),
+            ));
+            let grad_output = grad_outputs.get(span(
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            ));
+            let block_len = chunk.out_channels.len() * row_len;
+            let (splits, split_rows) = weight_splits(
+                chunk.batch.len() * geometry.height.output,
+                block_len,
+                chunk.output_len(geometry),
+                self.max_elements(),
+            );
+            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
+            params.splits = splits as u32;
+            params.split_rows = split_rows as u32;
+            params.total = (splits * block_len) as u32;
+            let partial_params = uniform(&self.ctx, "grad_weight", &params);
+            let partials = output(&self.ctx, "partials", splits * block_len);
             dispatch(
                 &self.ctx,
                 encoder,
-                kernels::GRAD_BIAS,
-                &[&reduce_params, grad_output, &grad_bias],
-                self.config.out_channels as u64,
+                kernels::GRAD_WEIGHT,
+                &[&partial_params, &input, &grad_output, &partials],
+                (splits * block_len) as u64,
             )?;
-            Some(grad_bias)
-        } else {
-            None
-        };
+            // Rows of these output channels were started by an earlier chunk
+            // unless this is their first batch item and first input block.
+            let later_items = chunk.batch.start > 0;
+            params.total = block_len as u32;
+            params.accumulate = u32::from(later_items || chunk.accumulate);
+            let reduce_params = uniform(&self.ctx, "reduce", &params);
+            dispatch(
+                &self.ctx,
+                encoder,
+                kernels::REDUCE_SPLITS,
+                &[&reduce_params, &partials, &grad_weight],
+                block_len as u64,
+            )?;
+            // The bias sees each (batch, output channel) block once: with its first input block.
+            if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
+                params.accumulate = u32::from(later_items);
+                let bias_params = uniform(&self.ctx, "grad_bias", &params);
+                dispatch(
+                    &self.ctx,
+                    encoder,
+                    kernels::GRAD_BIAS,
+                    &[&bias_params, &grad_output, grad_bias],
+                    chunk.out_channels.len() as u64,
+                )?;
+            }
+        }
         Ok(GradBuffers {
             grad_weight,
             grad_bias,
         })
     }
 
-    /// Records the input gradient: onto the padded input, then through the padding's backward.
+    /// Records the input gradient into the first elements of `readback`: per
+    /// block of input channels, onto the padded input (summed over blocks of
+    /// output channels), then through the padding's backward.
     fn encode_grad_input(
         &self,
         encoder: &mut wgpu::CommandEncoder,
-        geometry: &Conv2dGeometry,
-        grad_output: &wgpu::Buffer,
-    ) -> Result<wgpu::Buffer> {
-        let mut params = ConvParams::new(geometry, &Chunk::whole(geometry), self.config.bias);
-        let padded = geometry.batch
-            * geometry.in_channels
-            * params.padded_h as usize
-            * params.padded_w as usize;
-        params.total = padded as u32;
-        let padded_params = uniform(&self.ctx, "grad_padded", &params);
-        let grad_padded = output(&self.ctx, "grad_padded", padded);
-        dispatch(
-            &self.ctx,
-            encoder,
-            kernels::GRAD_PADDED,
-            &[&padded_params, grad_output, &self.weight, &grad_padded],
-            padded as u64,
-        )?;
-        let [n, c, h, w] = geometry.input_shape_4d();
-        params.total = (n * c * h * w) as u32;
-        let unpad_params = uniform(&self.ctx, "pad_backward", &params);
-        let grad_input = output(&self.ctx, "grad_input", n * c * h * w);
-        dispatch(
-            &self.ctx,
-            encoder,
-            kernels::PAD_BACKWARD,
-            &[&unpad_params, &grad_padded, &grad_input],
-            params.total as u64,
-        )?;
-        Ok(grad_input)
+        plan: &BackwardPlan,
+        grad_outputs: &mut SliceUploads,
+        readback: &wgpu::Buffer,
+    ) -> Result<()> {
+        let geometry = &plan.geometry;
+        let mut grad_padded: Option<wgpu::Buffer> = None;
+        for chunk in &plan.input_chunks {
+            let grad_output = grad_outputs.get(span(
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            ));
+            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
+            params.total = chunk.padded_len(geometry) as u32;
+            let padded = match grad_padded.take() {
+                Some(buffer) if chunk.accumulate => buffer,
+                _ => output(&self.ctx, "grad_padded", chunk.padded_len(geometry)),
+            };
+            let padded_params = uniform(&self.ctx, "grad_padded", &params);
+            dispatch(
+                &self.ctx,
+                encoder,
+                kernels::GRAD_PADDED,
+                &[&padded_params, &grad_output, &self.weight, &padded],
+                chunk.padded_len(geometry) as u64,
+            )?;
+            if chunk.completes {
+                let len = chunk.input_len(geometry);
+                params.total = len as u32;
+                let unpad_params = uniform(&self.ctx, "pad_backward", &params);
+                let grad_input = output(&self.ctx, "grad_input", len);
+                dispatch(
+                    &self.ctx,
+                    encoder,
+                    kernels::PAD_BACKWARD,
+                    &[&unpad_params, &padded, &grad_input],
+                    len as u64,
+                )?;
+                let at = chunk.input_offset(geometry) as u64 * 4;
+                encoder.copy_buffer_to_buffer(&grad_input, 0, readback, at, len as u64 * 4);
+            }
+            grad_padded = Some(padded);
+        }
+        Ok(())
     }
+}
+
+fn span(offset: usize, len: usize) -> Range<usize> {
+    offset..offset + len
 }

@@ -158,7 +158,7 @@ impl GpuConv2d {
                 &[&params_buffer, &input, &self.weight, &self.bias, &out],
                 u64::from(params.total),
             )?;
-            if chunk.completes_output(&geometry) {
+            if chunk.completes {
                 let bytes = chunk.output_len(&geometry) as u64 * 4;
                 let at = chunk.output_offset(&geometry) as u64 * 4;
                 encoder.copy_buffer_to_buffer(&out, 0, &readback, at, bytes);

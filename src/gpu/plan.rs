@@ -1,5 +1,9 @@
 //! Splitting one convolution into dispatches whose buffers each fit one storage
 //! binding (128 MiB on lavapipe, WebGPU's default) and 32-bit indexing.
+//!
+//! The forward pass computes output channels from input channels; the input
+//! gradient computes input channels from output channels. Both are the same
+//! problem with the roles swapped, so one splitter serves both.
 
 use std::ops::Range;
 
@@ -15,28 +19,25 @@ use crate::geometry::Conv2dGeometry;
 pub struct Chunk {
     /// Batch items.
     pub batch: Range<usize>,
-    /// Output channels computed.
+    /// Output channels bound.
     pub out_channels: Range<usize>,
-    /// Input channels bound; outputs sum only over the ones in their group.
+    /// Input channels bound.
     pub in_channels: Range<usize>,
-    /// Add to the partial sums of an earlier chunk instead of starting from the bias.
+    /// Add to the partial sums of an earlier chunk instead of starting afresh.
     pub accumulate: bool,
+    /// The last chunk adding into its block of results.
+    pub completes: bool,
 }
 
 impl Chunk {
-    /// The whole call in one chunk.
-    pub fn whole(geometry: &Conv2dGeometry) -> Self {
-        Self {
-            batch: 0..geometry.batch,
-            out_channels: 0..geometry.output_channels(),
-            in_channels: 0..geometry.in_channels,
-            accumulate: false,
-        }
-    }
-
     /// Elements of this chunk's input block.
     pub fn input_len(&self, geometry: &Conv2dGeometry) -> usize {
         self.batch.len() * self.in_channels.len() * geometry.height.input * geometry.width.input
+    }
+
+    /// Elements of this chunk's block of the padded input (the input gradient's scratch).
+    pub fn padded_len(&self, geometry: &Conv2dGeometry) -> usize {
+        self.batch.len() * self.in_channels.len() * padded_plane(geometry)
     }
 
     /// Elements of this chunk's output block.
@@ -57,12 +58,29 @@ impl Chunk {
             * geometry.height.output
             * geometry.width.output
     }
+}
 
-    /// Whether this is the last chunk adding into its output block.
-    pub fn completes_output(&self, geometry: &Conv2dGeometry) -> bool {
-        let last_group = (self.out_channels.end - 1) / geometry.out_channels_per_group();
-        self.in_channels.end == (last_group + 1) * geometry.in_channels_per_group()
-    }
+/// Elements of one padded input plane (after negative padding crops).
+pub fn padded_plane(geometry: &Conv2dGeometry) -> usize {
+    geometry.height.padded().max(0) as usize * geometry.width.padded().max(0) as usize
+}
+
+/// One side of a split: channels, elements per channel plane, channels per group.
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    channels: usize,
+    plane: usize,
+    per_group: usize,
+    what: &'static str,
+}
+
+/// A split chunk before the sides are named: `dst` channels computed, summing over `src` channels.
+struct Block {
+    batch: Range<usize>,
+    dst: Range<usize>,
+    src: Range<usize>,
+    accumulate: bool,
+    completes: bool,
 }
 
 /// The chunks of one forward call when no buffer may exceed `max_elements`.
@@ -72,58 +90,107 @@ impl Chunk {
 /// channels its groups need. A single `H×W` plane larger than the limit cannot
 /// be split this way and is refused.
 pub fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
-    let [n, c, h, w] = geometry.input_shape_4d();
-    let [_, k, oh, ow] = geometry.output_shape_4d();
-    let (in_item, out_item) = (c * h * w, k * oh * ow);
-    let whole = |batch: Range<usize>| Chunk {
+    let (input, output) = sides(geometry, geometry.height.input * geometry.width.input);
+    let blocks = split(geometry.batch, input, output, max_elements)?;
+    Ok(blocks
+        .into_iter()
+        .map(|b| Chunk {
+            batch: b.batch,
+            out_channels: b.dst,
+            in_channels: b.src,
+            accumulate: b.accumulate,
+            completes: b.completes,
+        })
+        .collect())
+}
+
+/// The chunks of the input gradient: blocks of input channels, each summed over
+/// the blocks of output channels (of the gradient) that read them. Input blocks
+/// also hold their padded planes, the larger of the two.
+pub fn plan_grad_input(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
+    let plane = (geometry.height.input * geometry.width.input).max(padded_plane(geometry));
+    let (input, output) = sides(geometry, plane);
+    let blocks = split(geometry.batch, output, input, max_elements)?;
+    Ok(blocks
+        .into_iter()
+        .map(|b| Chunk {
+            batch: b.batch,
+            out_channels: b.src,
+            in_channels: b.dst,
+            accumulate: b.accumulate,
+            completes: b.completes,
+        })
+        .collect())
+}
+
+fn sides(geometry: &Conv2dGeometry, input_plane: usize) -> (Side, Side) {
+    (
+        Side {
+            channels: geometry.in_channels,
+            plane: input_plane,
+            per_group: geometry.in_channels_per_group(),
+            what: "one input plane (H×W)",
+        },
+        Side {
+            channels: geometry.output_channels(),
+            plane: geometry.height.output * geometry.width.output,
+            per_group: geometry.out_channels_per_group(),
+            what: "one output plane (OH×OW)",
+        },
+    )
+}
+
+fn split(n: usize, src: Side, dst: Side, max_elements: usize) -> Result<Vec<Block>> {
+    let (src_item, dst_item) = (src.channels * src.plane, dst.channels * dst.plane);
+    let item = src_item.max(dst_item);
+    let whole = |batch: Range<usize>| Block {
         batch,
-        ..Chunk::whole(geometry)
+        dst: 0..dst.channels,
+        src: 0..src.channels,
+        accumulate: false,
+        completes: true,
     };
-    if n * in_item.max(out_item) <= max_elements {
+    if n * item <= max_elements {
         return Ok(vec![whole(0..n)]);
     }
-    if in_item.max(out_item) <= max_elements {
-        let step = max_elements / in_item.max(out_item).max(1);
+    if item <= max_elements {
+        let step = max_elements / item.max(1);
         return Ok((0..n)
             .step_by(step)
             .map(|b| whole(b..(b + step).min(n)))
             .collect());
     }
-    for (what, plane) in [
-        ("one input plane (H×W)", h * w),
-        ("one output plane (OH×OW)", oh * ow),
-    ] {
-        if plane > max_elements {
+    for side in [src, dst] {
+        if side.plane > max_elements {
             return Err(Conv2dError::TensorTooLarge {
-                what,
-                bytes: plane as u64 * 4,
+                what: side.what,
+                bytes: side.plane as u64 * 4,
                 limit: max_elements as u64 * 4,
                 adapter: String::new(),
             });
         }
     }
-    let out_step = max_elements / (oh * ow);
-    let in_step = max_elements / (h * w);
-    let (cg_in, cg_out) = (
-        geometry.in_channels_per_group(),
-        geometry.out_channels_per_group(),
-    );
-    let mut chunks = Vec::new();
+    let dst_step = max_elements / dst.plane.max(1);
+    let src_step = max_elements / src.plane.max(1);
+    let mut blocks = Vec::new();
     for b in 0..n {
-        for o0 in (0..k).step_by(out_step) {
-            let o1 = (o0 + out_step).min(k);
-            let needed = (o0 / cg_out) * cg_in..((o1 - 1) / cg_out + 1) * cg_in;
-            for c0 in needed.clone().step_by(in_step) {
-                chunks.push(Chunk {
+        for d0 in (0..dst.channels).step_by(dst_step) {
+            let d1 = (d0 + dst_step).min(dst.channels);
+            let needed = (d0 / dst.per_group) * src.per_group
+                ..((d1 - 1) / dst.per_group + 1) * src.per_group;
+            for s0 in needed.clone().step_by(src_step) {
+                let s1 = (s0 + src_step).min(needed.end);
+                blocks.push(Block {
                     batch: b..b + 1,
-                    out_channels: o0..o1,
-                    in_channels: c0..(c0 + in_step).min(needed.end),
-                    accumulate: c0 != needed.start,
+                    dst: d0..d1,
+                    src: s0..s1,
+                    accumulate: s0 != needed.start,
+                    completes: s1 == needed.end,
                 });
             }
         }
     }
-    Ok(chunks)
+    Ok(blocks)
 }
 
 #[cfg(test)]
@@ -197,9 +264,61 @@ mod tests {
                 let last_of_block = chunks.get(i + 1).is_none_or(|next| {
                     next.batch != chunk.batch || next.out_channels != chunk.out_channels
                 });
-                assert_eq!(chunk.completes_output(&g), last_of_block, "{chunk:?}");
+                assert_eq!(chunk.completes, last_of_block, "{chunk:?}");
             }
         }
+    }
+
+    /// Every input-gradient element is covered by chunks that together sum over
+    /// exactly the output channels of its group, and its blocks fit.
+    fn assert_covers_grad_input(g: &Conv2dGeometry, chunks: &[Chunk], max: usize) {
+        for chunk in chunks {
+            assert!(
+                chunk.padded_len(g) <= max
+                    && chunk.input_len(g) <= max
+                    && chunk.output_len(g) <= max,
+                "{chunk:?}"
+            );
+        }
+        for b in 0..g.batch {
+            for c in 0..g.in_channels {
+                let group = c / g.in_channels_per_group();
+                let want: Vec<usize> = (group * g.out_channels_per_group()
+                    ..(group + 1) * g.out_channels_per_group())
+                    .collect();
+                let mut seen = Vec::new();
+                let mut starts = 0;
+                for ch in chunks
+                    .iter()
+                    .filter(|ch| ch.batch.contains(&b) && ch.in_channels.contains(&c))
+                {
+                    starts += usize::from(!ch.accumulate);
+                    seen.extend(ch.out_channels.clone().filter(|o| want.contains(o)));
+                }
+                assert_eq!(starts, 1, "grad input ({b}, {c}) starts once");
+                assert_eq!(
+                    seen, want,
+                    "grad input ({b}, {c}) sums its group's outputs once"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn grad_input_chunks_sum_their_groups_outputs() {
+        // Padding 2 makes the padded planes (8×8) larger than the input planes (4×4).
+        let g = geometry(
+            Conv2dConfig::new(6, 9, 3).with_padding(2).with_groups(3),
+            &[2, 6, 4, 4],
+        );
+        for max in [64, 128, 200, 1 << 20] {
+            let chunks = plan_grad_input(&g, max).unwrap();
+            assert_covers_grad_input(&g, &chunks, max);
+        }
+        assert!(matches!(
+            plan_grad_input(&g, 63),
+            Err(Conv2dError::TensorTooLarge { .. })
+        ));
     }
 
     #[test]
