@@ -293,6 +293,32 @@ pub enum Conv2dError {
         adapter: String,
     },
 
+    /// A forced [`Algorithm`](crate::gpu::Algorithm) cannot compute this convolution.
+    #[error("algorithm '{algorithm}' cannot run this convolution: {reason}")]
+    UnsupportedAlgorithm {
+        /// The algorithm's name.
+        algorithm: &'static str,
+        /// What it needs, with the values it got.
+        reason: String,
+    },
+
+    /// An algorithm name that is not one of ours.
+    #[error(
+        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1 or depthwise)"
+    )]
+    UnknownAlgorithm(String),
+
+    /// A [`GpuTensor`](crate::gpu::GpuTensor) used with an operator of another context.
+    #[error(
+        "the input tensor lives on another GPU context (adapter '{tensor}') than the layer (adapter '{layer}'); upload it with the layer's context"
+    )]
+    ContextMismatch {
+        /// The tensor's adapter.
+        tensor: String,
+        /// The layer's adapter.
+        layer: String,
+    },
+
     /// The GPU ran out of memory.
     #[error("GPU out of memory: {0}")]
     OutOfMemory(String),

@@ -39,6 +39,6 @@ pub mod tensor;
 pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
 pub use error::{Conv2dError, Result};
 pub use geometry::Conv2dGeometry;
-pub use gpu::{GpuContext, GpuConv2d};
+pub use gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
 pub use layer::{Conv2d, Conv2dGrads};
 pub use tensor::Tensor;

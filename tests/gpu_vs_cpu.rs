@@ -6,21 +6,47 @@ mod common;
 
 use common::{assert_within_bound, check_gpu_against_cpu, magnitude, terms};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use wgpu_conv2d::{Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode, Tensor};
+use wgpu_conv2d::{Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode, Tensor};
+
+/// Which part of the parameter space a random case comes from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Space {
+    /// Every parameter, small channel counts.
+    General,
+    /// `groups == in_channels`, any channel multiplier.
+    Depthwise,
+    /// 1×1 kernels, stride 1, no padding (what `gemm-1x1` runs), up to 150 channels.
+    Pointwise,
+    /// Up to 150 output channels per group and long reductions: several GEMM tiles.
+    Wide,
+}
 
 /// A random valid configuration and input, or `None` when the draw is invalid.
-fn random_case(rng: &mut StdRng) -> Option<(Conv2d, Tensor)> {
+fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let groups = [1, 1, 1, 2, 3, 4][rng.random_range(0..6)];
-    let depthwise = groups > 1 && rng.random_bool(0.3);
+    let depthwise = space == Space::Depthwise || (groups > 1 && rng.random_bool(0.3));
+    let wide = matches!(space, Space::Pointwise | Space::Wide);
+    let per_group = |rng: &mut StdRng| {
+        if wide {
+            rng.random_range(1..150) / groups + 1
+        } else {
+            rng.random_range(1..4)
+        }
+    };
     let in_channels = if depthwise {
         groups
     } else {
-        groups * rng.random_range(1..4)
+        groups * per_group(rng)
     };
-    let out_channels = groups * rng.random_range(1..4);
-    let kernel = (rng.random_range(1..6), rng.random_range(1..6));
+    let out_channels = groups * per_group(rng);
+    let pointwise = space == Space::Pointwise;
+    let kernel = if pointwise {
+        (1, 1)
+    } else {
+        (rng.random_range(1..6), rng.random_range(1..6))
+    };
     let mode = PaddingMode::ALL[rng.random_range(0..4)];
-    let same = rng.random_bool(0.2);
+    let same = pointwise || rng.random_bool(0.2);
     let stride = if same {
         (1, 1)
     } else {
@@ -42,7 +68,8 @@ fn random_case(rng: &mut StdRng) -> Option<(Conv2d, Tensor)> {
         .with_groups(groups)
         .with_bias(rng.random_bool(0.7))
         .with_padding_mode(mode);
-    let mut size = |k: usize, d: usize| d * (k - 1) + 1 + rng.random_range(0..8);
+    let grow = if wide { 20 } else { 8 };
+    let mut size = |k: usize, d: usize| d * (k - 1) + 1 + rng.random_range(0..grow);
     let (h, w) = (size(kernel.0, dilation.0), size(kernel.1, dilation.1));
     let shape = if rng.random_bool(0.2) {
         vec![in_channels, h, w]
@@ -57,31 +84,82 @@ fn random_case(rng: &mut StdRng) -> Option<(Conv2d, Tensor)> {
     Some((layer, Tensor::new(shape, data).unwrap()))
 }
 
-#[test]
-fn random_configurations_agree_with_the_cpu_reference() {
-    let mut rng = StdRng::seed_from_u64(0x5eed_c0de);
+/// Checks `count` random cases of `space` with `algorithm` against the CPU
+/// reference; `cap` optionally limits the binding size so that tensors split.
+fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: bool) {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut checked = 0;
     let mut modes = [0usize; 4];
-    while checked < 400 {
-        let Some((layer, input)) = random_case(&mut rng) else {
+    let mut chosen = std::collections::BTreeMap::new();
+    while checked < count {
+        let Some((layer, input)) = random_case(&mut rng, space) else {
             continue;
         };
+        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+        let ctx = if split {
+            let plane = (g.height.input * g.width.input).max(g.height.output * g.width.output);
+            // The weight is always bound whole.
+            let cap = (plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4;
+            common::gpu().with_max_binding_bytes(cap as u64)
+        } else {
+            common::gpu().clone()
+        };
+        *chosen.entry(algorithm.resolve(&g).unwrap().name()).or_insert(0) += 1;
         modes[layer.config().padding_mode as usize] += 1;
-        check_gpu_against_cpu(
-            &format!(
-                "case {checked}: {:?} on {:?}",
-                layer.config(),
-                input.shape()
-            ),
-            &layer,
-            &input,
+        let what = format!(
+            "{space:?} case {checked}{}: {:?} on {:?}",
+            if split { " (split)" } else { "" },
+            layer.config(),
+            input.shape()
         );
+        common::check_algorithm(&what, &layer, &input, algorithm, &ctx);
         checked += 1;
     }
     assert!(
-        modes.iter().all(|&m| m >= 50),
+        modes.iter().all(|&m| m >= count / 8),
         "every padding mode is exercised: {modes:?}"
     );
+    eprintln!("{algorithm} over {count} {space:?} cases ran {chosen:?}");
+}
+
+#[test]
+fn auto_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::Auto, Space::General, 400, 0x5eed_c0de, false);
+    sweep(Algorithm::Auto, Space::Wide, 40, 0xa070, false);
+}
+
+#[test]
+fn direct_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::Direct, Space::General, 400, 0xd1ec, false);
+}
+
+#[test]
+fn implicit_gemm_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::ImplicitGemm, Space::General, 400, 0x6e33, false);
+    sweep(Algorithm::ImplicitGemm, Space::Wide, 60, 0x6e34, false);
+    sweep(Algorithm::ImplicitGemm, Space::Depthwise, 100, 0x6e35, false);
+}
+
+#[test]
+fn gemm_1x1_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::Gemm1x1, Space::Pointwise, 150, 0x1111, false);
+}
+
+#[test]
+fn depthwise_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::Depthwise, Space::Depthwise, 300, 0xdeb7, false);
+}
+
+#[test]
+fn every_algorithm_agrees_when_tensors_are_split() {
+    // Caps each binding so that batches and channel blocks are split and summed
+    // across several dispatches, as tensors beyond the device limit are.
+    sweep(Algorithm::Auto, Space::General, 150, 0xb10c, true);
+    sweep(Algorithm::Direct, Space::General, 60, 0xb10d, true);
+    sweep(Algorithm::ImplicitGemm, Space::General, 60, 0xb10e, true);
+    sweep(Algorithm::ImplicitGemm, Space::Wide, 20, 0xb10f, true);
+    sweep(Algorithm::Gemm1x1, Space::Pointwise, 40, 0xb110, true);
+    sweep(Algorithm::Depthwise, Space::Depthwise, 60, 0xb111, true);
 }
 
 #[test]
@@ -150,42 +228,6 @@ fn the_comparison_rejects_a_wrong_padding_mode() {
     );
 }
 
-#[test]
-fn random_configurations_split_over_small_bindings_agree() {
-    // Caps each binding so that batches and channel blocks are split and summed
-    // across several dispatches, as tensors beyond the device limit are.
-    let mut rng = StdRng::seed_from_u64(0xb10c);
-    let mut checked = 0;
-    while checked < 150 {
-        let Some((layer, input)) = random_case(&mut rng) else {
-            continue;
-        };
-        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
-        let plane = (g.height.input * g.width.input).max(g.height.output * g.width.output);
-        // The weight is always bound whole.
-        let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
-        let ctx = common::gpu().with_max_binding_bytes(cap);
-        let got = wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
-            .unwrap()
-            .forward(&input)
-            .unwrap();
-        let want = layer.forward_cpu(&input).unwrap();
-        let what = format!(
-            "split case {checked} (cap {cap} B): {:?} on {:?}",
-            layer.config(),
-            input.shape()
-        );
-        assert_within_bound(
-            &what,
-            &got,
-            &want,
-            &magnitude(&layer, &input),
-            terms(&layer),
-        );
-        checked += 1;
-    }
-}
-
 fn random_grad_output(layer: &Conv2d, input: &Tensor, seed: u64) -> Tensor {
     let shape = Conv2dGeometry::new(layer.config(), input.shape())
         .unwrap()
@@ -198,7 +240,7 @@ fn random_gradients_agree_with_the_cpu_reference() {
     let mut rng = StdRng::seed_from_u64(0x96ad);
     let mut checked = 0;
     while checked < 300 {
-        let Some((layer, input)) = random_case(&mut rng) else {
+        let Some((layer, input)) = random_case(&mut rng, Space::General) else {
             continue;
         };
         let grad_output = random_grad_output(&layer, &input, checked);
@@ -224,7 +266,7 @@ fn random_gradients_split_over_small_bindings_agree() {
     let mut rng = StdRng::seed_from_u64(0x5b11);
     let mut checked = 0;
     while checked < 150 {
-        let Some((layer, input)) = random_case(&mut rng) else {
+        let Some((layer, input)) = random_case(&mut rng, Space::General) else {
             continue;
         };
         let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();

@@ -7,14 +7,13 @@
 //! blocks of input channels summed across blocks of output channels.
 
 use std::collections::HashMap;
-use std::ops::Range;
 
-use super::buffers::{Scopes, check_buffer_size, output, read_mapped, staging, uniform, upload};
-use super::context::GpuContext;
+use super::buffers::{Scopes, check_buffer_size, read_mapped, staging};
 use super::conv2d::GpuConv2d;
-use super::kernels::{self, dispatch};
+use super::kernels;
 use super::params::{ConvParams, SgdParams};
 use super::plan::{Chunk, plan, plan_grad_input};
+use super::recorder::Recorder;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::layer::Conv2dGrads;
@@ -46,26 +45,24 @@ struct BackwardPlan {
 
 /// Uploads slices of one host tensor, each once, however many passes bind it.
 struct SliceUploads<'a> {
-    ctx: &'a GpuContext,
     label: &'static str,
     data: &'a [f32],
     uploaded: HashMap<(usize, usize), wgpu::Buffer>,
 }
 
 impl<'a> SliceUploads<'a> {
-    fn new(ctx: &'a GpuContext, label: &'static str, data: &'a [f32]) -> Self {
+    fn new(label: &'static str, data: &'a [f32]) -> Self {
         Self {
-            ctx,
             label,
             data,
             uploaded: HashMap::new(),
         }
     }
 
-    fn get(&mut self, range: Range<usize>) -> wgpu::Buffer {
+    fn get(&mut self, rec: &mut Recorder, offset: usize, len: usize) -> wgpu::Buffer {
         self.uploaded
-            .entry((range.start, range.end))
-            .or_insert_with(|| upload(self.ctx, self.label, &self.data[range]))
+            .entry((offset, len))
+            .or_insert_with(|| rec.upload(self.label, &self.data[offset..offset + len]))
             .clone()
     }
 }
@@ -106,31 +103,19 @@ impl GpuConv2d {
             (zeros(input.numel()), zeros(weight_len), zeros(bias_len))
         } else {
             let scopes = Scopes::push(&self.ctx);
-            let mut encoder = self
-                .ctx
-                .device()
-                .create_command_encoder(&Default::default());
-            let mut inputs = SliceUploads::new(&self.ctx, "input", input.data());
-            let mut grad_outputs = SliceUploads::new(&self.ctx, "grad_output", grad_output.data());
-            let grads =
-                self.encode_param_grads(&mut encoder, &plan, &mut inputs, &mut grad_outputs)?;
+            let mut rec = Recorder::new(&self.ctx);
+            let mut inputs = SliceUploads::new("input", input.data());
+            let mut grad_outputs = SliceUploads::new("grad_output", grad_output.data());
+            let grads = self.encode_param_grads(&mut rec, &plan, &mut inputs, &mut grad_outputs)?;
             // One read-back: grad_input, then grad_weight, then grad_bias.
             let total = input.numel() + weight_len + bias_len;
             let readback = staging(&self.ctx, total);
-            self.encode_grad_input(&mut encoder, &plan, &mut grad_outputs, &readback)?;
-            let at = input.numel() as u64 * 4;
-            encoder.copy_buffer_to_buffer(
-                &grads.grad_weight,
-                0,
-                &readback,
-                at,
-                weight_len as u64 * 4,
-            );
+            self.encode_grad_input(&mut rec, &plan, &mut grad_outputs, &readback)?;
+            rec.copy(&grads.grad_weight, 0, &readback, input.numel(), weight_len);
             if let Some(grad_bias) = &grads.grad_bias {
-                let at = at + weight_len as u64 * 4;
-                encoder.copy_buffer_to_buffer(grad_bias, 0, &readback, at, bias_len as u64 * 4);
+                rec.copy(grad_bias, 0, &readback, input.numel() + weight_len, bias_len);
             }
-            self.ctx.queue().submit([encoder.finish()]);
+            rec.submit();
             scopes.pop().await?;
             let mut data = read_mapped(&self.ctx, &readback, total).await?;
             let gb = data.split_off(input.numel() + weight_len);
@@ -168,13 +153,10 @@ impl GpuConv2d {
             return Ok(());
         }
         let scopes = Scopes::push(&self.ctx);
-        let mut encoder = self
-            .ctx
-            .device()
-            .create_command_encoder(&Default::default());
-        let mut inputs = SliceUploads::new(&self.ctx, "input", input.data());
-        let mut grad_outputs = SliceUploads::new(&self.ctx, "grad_output", grad_output.data());
-        let grads = self.encode_param_grads(&mut encoder, &plan, &mut inputs, &mut grad_outputs)?;
+        let mut rec = Recorder::new(&self.ctx);
+        let mut inputs = SliceUploads::new("input", input.data());
+        let mut grad_outputs = SliceUploads::new("grad_output", grad_output.data());
+        let grads = self.encode_param_grads(&mut rec, &plan, &mut inputs, &mut grad_outputs)?;
         let weight_len: usize = self.config.weight_shape().iter().product();
         let mut updates = vec![(&grads.grad_weight, &self.weight, weight_len)];
         if let Some(grad_bias) = &grads.grad_bias {
@@ -187,16 +169,10 @@ impl GpuConv2d {
                 _pad0: 0,
                 _pad1: 0,
             };
-            let params = uniform(&self.ctx, "sgd", &params);
-            dispatch(
-                &self.ctx,
-                &mut encoder,
-                kernels::SGD,
-                &[&params, grad, value],
-                len as u64,
-            )?;
+            let params = rec.uniform("sgd", &params);
+            rec.dispatch(kernels::SGD, &[&params, grad, value], len as u64)?;
         }
-        self.ctx.queue().submit([encoder.finish()]);
+        rec.submit();
         scopes.pop().await
     }
 
@@ -239,7 +215,7 @@ impl GpuConv2d {
     /// its batch items' share to the rows of its output channels.
     fn encode_param_grads(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder,
         plan: &BackwardPlan,
         inputs: &mut SliceUploads,
         grad_outputs: &mut SliceUploads,
@@ -247,20 +223,15 @@ impl GpuConv2d {
         let geometry = &plan.geometry;
         let weight_len: usize = self.config.weight_shape().iter().product();
         let row_len = weight_len / self.config.out_channels.max(1);
-        let grad_weight = output(&self.ctx, "grad_weight", weight_len);
+        let grad_weight = rec.scratch("grad_weight", weight_len);
         let grad_bias = self
             .config
             .bias
-            .then(|| output(&self.ctx, "grad_bias", self.config.out_channels));
+            .then(|| rec.scratch("grad_bias", self.config.out_channels));
         for chunk in &plan.param_chunks {
-            let input = inputs.get(span(
-                chunk.input_offset(geometry),
-                chunk.input_len(geometry),
-            ));
-            let grad_output = grad_outputs.get(span(
-                chunk.output_offset(geometry),
-                chunk.output_len(geometry),
-            ));
+            let input = inputs.get(rec, chunk.input_offset(geometry), chunk.input_len(geometry));
+            let grad_output =
+                grad_outputs.get(rec, chunk.output_offset(geometry), chunk.output_len(geometry));
             let block_len = chunk.out_channels.len() * row_len;
             let (splits, split_rows) = weight_splits(
                 chunk.batch.len() * geometry.height.output,
@@ -272,11 +243,9 @@ impl GpuConv2d {
             params.splits = splits as u32;
             params.split_rows = split_rows as u32;
             params.total = (splits * block_len) as u32;
-            let partial_params = uniform(&self.ctx, "grad_weight", &params);
-            let partials = output(&self.ctx, "partials", splits * block_len);
-            dispatch(
-                &self.ctx,
-                encoder,
+            let partial_params = rec.uniform("grad_weight", &params);
+            let partials = rec.scratch("partials", splits * block_len);
+            rec.dispatch(
                 kernels::GRAD_WEIGHT,
                 &[&partial_params, &input, &grad_output, &partials],
                 (splits * block_len) as u64,
@@ -286,10 +255,8 @@ impl GpuConv2d {
             let later_items = chunk.batch.start > 0;
             params.total = block_len as u32;
             params.accumulate = u32::from(later_items || chunk.accumulate);
-            let reduce_params = uniform(&self.ctx, "reduce", &params);
-            dispatch(
-                &self.ctx,
-                encoder,
+            let reduce_params = rec.uniform("reduce", &params);
+            rec.dispatch(
                 kernels::REDUCE_SPLITS,
                 &[&reduce_params, &partials, &grad_weight],
                 block_len as u64,
@@ -297,10 +264,8 @@ impl GpuConv2d {
             // The bias sees each (batch, output channel) block once: with its first input block.
             if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
                 params.accumulate = u32::from(later_items);
-                let bias_params = uniform(&self.ctx, "grad_bias", &params);
-                dispatch(
-                    &self.ctx,
-                    encoder,
+                let bias_params = rec.uniform("grad_bias", &params);
+                rec.dispatch(
                     kernels::GRAD_BIAS,
                     &[&bias_params, &grad_output, grad_bias],
                     chunk.out_channels.len() as u64,
@@ -318,7 +283,7 @@ impl GpuConv2d {
     /// output channels), then through the padding's backward.
     fn encode_grad_input(
         &self,
-        encoder: &mut wgpu::CommandEncoder,
+        rec: &mut Recorder,
         plan: &BackwardPlan,
         grad_outputs: &mut SliceUploads,
         readback: &wgpu::Buffer,
@@ -326,20 +291,16 @@ impl GpuConv2d {
         let geometry = &plan.geometry;
         let mut grad_padded: Option<wgpu::Buffer> = None;
         for chunk in &plan.input_chunks {
-            let grad_output = grad_outputs.get(span(
-                chunk.output_offset(geometry),
-                chunk.output_len(geometry),
-            ));
+            let grad_output =
+                grad_outputs.get(rec, chunk.output_offset(geometry), chunk.output_len(geometry));
             let mut params = ConvParams::new(geometry, chunk, self.config.bias);
             params.total = chunk.padded_len(geometry) as u32;
             let padded = match grad_padded.take() {
                 Some(buffer) if chunk.accumulate => buffer,
-                _ => output(&self.ctx, "grad_padded", chunk.padded_len(geometry)),
+                _ => rec.scratch("grad_padded", chunk.padded_len(geometry)),
             };
-            let padded_params = uniform(&self.ctx, "grad_padded", &params);
-            dispatch(
-                &self.ctx,
-                encoder,
+            let padded_params = rec.uniform("grad_padded", &params);
+            rec.dispatch(
                 kernels::GRAD_PADDED,
                 &[&padded_params, &grad_output, &self.weight, &padded],
                 chunk.padded_len(geometry) as u64,
@@ -347,17 +308,14 @@ impl GpuConv2d {
             if chunk.completes {
                 let len = chunk.input_len(geometry);
                 params.total = len as u32;
-                let unpad_params = uniform(&self.ctx, "pad_backward", &params);
-                let grad_input = output(&self.ctx, "grad_input", len);
-                dispatch(
-                    &self.ctx,
-                    encoder,
+                let unpad_params = rec.uniform("pad_backward", &params);
+                let grad_input = rec.scratch("grad_input", len);
+                rec.dispatch(
                     kernels::PAD_BACKWARD,
                     &[&unpad_params, &padded, &grad_input],
                     len as u64,
                 )?;
-                let at = chunk.input_offset(geometry) as u64 * 4;
-                encoder.copy_buffer_to_buffer(&grad_input, 0, readback, at, len as u64 * 4);
+                rec.copy(&grad_input, 0, readback, chunk.input_offset(geometry), len);
             }
             grad_padded = Some(padded);
         }
@@ -365,6 +323,3 @@ impl GpuConv2d {
     }
 }
 
-fn span(offset: usize, len: usize) -> Range<usize> {
-    offset..offset + len
-}

@@ -5,6 +5,7 @@ use std::future::Future;
 use bytemuck::Pod;
 
 use super::context::GpuContext;
+use super::pool::{Kind, PooledBuffer};
 use crate::error::{Conv2dError, Result};
 
 /// Bindings must not be empty, so zero-element tensors still get 4 bytes.
@@ -15,15 +16,8 @@ fn byte_len(elements: usize) -> u64 {
 }
 
 /// A storage buffer holding `data`.
-pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffer {
-    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: byte_len(data.len()),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_DST
-            | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    });
+pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> PooledBuffer {
+    let buffer = output(ctx, label, data.len());
     if !data.is_empty() {
         ctx.queue()
             .write_buffer(&buffer, 0, bytemuck::cast_slice(data));
@@ -32,42 +26,38 @@ pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> wgpu::Buffe
 }
 
 /// A uniform buffer holding `value`.
-pub(crate) fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> wgpu::Buffer {
+pub(crate) fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> PooledBuffer {
     let bytes = bytemuck::bytes_of(value);
-    let buffer = ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes.len() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let buffer = PooledBuffer::get(ctx, Kind::Uniform, bytes.len() as u64, label);
     ctx.queue().write_buffer(&buffer, 0, bytes);
     buffer
 }
 
-/// An uninitialised storage buffer for `elements` results.
-pub(crate) fn output(ctx: &GpuContext, label: &str, elements: usize) -> wgpu::Buffer {
-    ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: byte_len(elements),
-        usage: wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
+/// A storage buffer for `elements` results. Its contents are undefined (a
+/// pooled buffer keeps what its last user wrote): kernels write every element.
+pub(crate) fn output(ctx: &GpuContext, label: &str, elements: usize) -> PooledBuffer {
+    PooledBuffer::get(ctx, Kind::Storage, byte_len(elements), label)
 }
 
 /// A mappable buffer to copy `elements` results into.
-pub(crate) fn staging(ctx: &GpuContext, elements: usize) -> wgpu::Buffer {
-    ctx.device().create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: byte_len(elements),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
+pub(crate) fn staging(ctx: &GpuContext, elements: usize) -> PooledBuffer {
+    PooledBuffer::get(ctx, Kind::Staging, byte_len(elements), "readback")
 }
 
 /// Maps `staging` (already filled by a submitted copy) and returns its first `elements` values.
 pub(crate) async fn read_mapped(
+    ctx: &GpuContext,
+    staging: &PooledBuffer,
+    elements: usize,
+) -> Result<Vec<f32>> {
+    let data = map_and_copy(ctx, staging, elements).await;
+    if data.is_err() {
+        staging.spoil();
+    }
+    data
+}
+
+async fn map_and_copy(
     ctx: &GpuContext,
     staging: &wgpu::Buffer,
     elements: usize,

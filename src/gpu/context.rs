@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use super::kernels::{Kernel, KernelSpec, PipelineCache};
+use super::pool::BufferPool;
 use crate::error::{Conv2dError, Result};
 
 /// How to get an adapter, appended to every "no adapter" error.
@@ -31,6 +32,7 @@ struct Inner {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: PipelineCache,
+    buffers: BufferPool,
     /// Set by the device-lost callback; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
 }
@@ -98,6 +100,7 @@ impl GpuContext {
                 info,
                 limits,
                 pipelines: PipelineCache::default(),
+                buffers: BufferPool::default(),
                 lost,
             }),
         })
@@ -140,6 +143,21 @@ impl GpuContext {
     /// The pipeline of `spec`, compiled on first use.
     pub(crate) fn kernel(&self, spec: KernelSpec) -> Arc<Kernel> {
         self.inner.pipelines.get(&self.inner.device, spec)
+    }
+
+    /// The pool of reusable buffers.
+    pub(crate) fn pool(&self) -> &BufferPool {
+        &self.inner.buffers
+    }
+
+    /// Bytes held by idle pooled buffers, kept for reuse by later calls.
+    pub fn pooled_bytes(&self) -> u64 {
+        self.inner.buffers.idle_bytes()
+    }
+
+    /// Whether `other` is a clone of this context (the same device).
+    pub fn same_device(&self, other: &GpuContext) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Number of pipelines compiled so far (they are built once per context).

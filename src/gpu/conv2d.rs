@@ -1,14 +1,17 @@
 //! `GpuConv2d`: a Conv2d layer whose weight and bias live on the GPU.
 
+use super::algorithm::Algorithm;
 use super::buffers::{
-    Scopes, check_buffer_size, check_fits, output, read_mapped, staging, uniform, upload,
+    Scopes, check_buffer_size, check_fits, output, read_mapped, staging, upload,
 };
 use super::context::GpuContext;
-use super::kernels::{self, dispatch};
+use super::recorder::Recorder;
 use super::params::ConvParams;
-use super::plan::plan;
+use super::plan::{Chunk, plan};
+use super::pool::PooledBuffer;
+use super::tensor::GpuTensor;
 use crate::config::Conv2dConfig;
-use crate::error::Result;
+use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::layer::Conv2d;
 use crate::tensor::{Tensor, checked_numel};
@@ -23,8 +26,9 @@ use crate::tensor::{Tensor, checked_numel};
 pub struct GpuConv2d {
     pub(super) ctx: GpuContext,
     pub(super) config: Conv2dConfig,
-    pub(super) weight: wgpu::Buffer,
-    pub(super) bias: wgpu::Buffer,
+    pub(super) weight: PooledBuffer,
+    pub(super) bias: PooledBuffer,
+    pub(super) algorithm: Algorithm,
 }
 
 impl GpuConv2d {
@@ -50,6 +54,7 @@ impl GpuConv2d {
             config: *layer.config(),
             weight,
             bias,
+            algorithm: Algorithm::Auto,
         })
     }
 
@@ -107,67 +112,150 @@ impl GpuConv2d {
         )
     }
 
+    /// The same layer with `algorithm` choosing the forward kernel
+    /// ([`Algorithm::Auto`] by default).
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The algorithm asked for.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The kernel a forward pass over an input of `input_shape` runs (what
+    /// `Auto` picks), or why the forced algorithm cannot run it.
+    pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
+        let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
+        self.algorithm.resolve(&geometry)
+    }
+
     /// `layer(input)` on the GPU (blocking). The input is `(N, C, H, W)` or
     /// unbatched `(C, H, W)`; the output has the same rank.
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         pollster::block_on(self.forward_async(input))
     }
 
-    /// `layer(input)` on the GPU.
+    /// `layer(input)` on the GPU: upload, compute and read back in one submission.
     ///
     /// Tensors larger than one storage binding are split over batch items and
-    /// channel blocks (see [`GpuContext::max_binding_bytes`]); all blocks go to
-    /// the GPU in one submission and come back in one read-back.
+    /// channel blocks (see [`GpuContext::max_binding_bytes`]), for every algorithm.
     pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
         self.ctx.check_alive()?;
-        let geometry = Conv2dGeometry::new(&self.config, input.shape())?;
-        let shape = geometry.output_shape();
-        let elements = checked_numel(&shape).unwrap_or(usize::MAX);
-        if elements == 0 {
-            return Tensor::zeros(shape);
+        let call = self.prepare(input.shape())?;
+        if call.elements == 0 {
+            return Tensor::zeros(call.geometry.output_shape());
         }
-        check_buffer_size(&self.ctx, &[("input", input.numel()), ("output", elements)])?;
-        let chunks = plan(&geometry, (self.ctx.max_binding_bytes() / 4) as usize)
-            .map_err(|e| self.ctx.name_adapter(e))?;
-
         let scopes = Scopes::push(&self.ctx);
-        let readback = staging(&self.ctx, elements);
-        let mut encoder = self
-            .ctx
-            .device()
-            .create_command_encoder(&Default::default());
-        let mut result = None;
-        for chunk in &chunks {
-            let params = ConvParams::new(&geometry, chunk, self.config.bias);
-            let offset = chunk.input_offset(&geometry);
-            let input = upload(
-                &self.ctx,
-                "input",
-                &input.data()[offset..offset + chunk.input_len(&geometry)],
-            );
-            // Later blocks of input channels add into the same output block.
-            let out = match result.take() {
-                Some(out) if chunk.accumulate => out,
-                _ => output(&self.ctx, "output", chunk.output_len(&geometry)),
-            };
-            let params_buffer = uniform(&self.ctx, "params", &params);
-            dispatch(
-                &self.ctx,
-                &mut encoder,
-                kernels::DIRECT,
-                &[&params_buffer, &input, &self.weight, &self.bias, &out],
-                u64::from(params.total),
-            )?;
-            if chunk.completes {
-                let bytes = chunk.output_len(&geometry) as u64 * 4;
-                let at = chunk.output_offset(&geometry) as u64 * 4;
-                encoder.copy_buffer_to_buffer(&out, 0, &readback, at, bytes);
-            }
-            result = Some(out);
-        }
-        self.ctx.queue().submit([encoder.finish()]);
+        let readback = staging(&self.ctx, call.elements);
+        let mut rec = Recorder::new(&self.ctx);
+        let input = rec.upload("input", input.data());
+        let out = rec.scratch("output", call.elements);
+        self.encode_forward(&mut rec, &call, &input, &out)?;
+        rec.copy(&out, 0, &readback, 0, call.elements);
+        rec.submit();
         scopes.pop().await?;
-        let data = read_mapped(&self.ctx, &readback, elements).await?;
-        Tensor::new(shape, data)
+        let data = read_mapped(&self.ctx, &readback, call.elements).await?;
+        Tensor::new(call.geometry.output_shape(), data)
     }
+
+    /// `layer(input)` with input and output on the GPU: one submission, no
+    /// read-back, buffers from the context's pool. The GPU work may still be
+    /// running when this returns; later submissions on the context (another
+    /// layer, [`GpuTensor::download`]) run after it.
+    pub fn forward_gpu(&self, input: &GpuTensor) -> Result<GpuTensor> {
+        self.ctx.check_alive()?;
+        if !input.ctx.same_device(&self.ctx) {
+            return Err(Conv2dError::ContextMismatch {
+                tensor: input.ctx.adapter_info().name.clone(),
+                layer: self.ctx.adapter_info().name.clone(),
+            });
+        }
+        let call = self.prepare(input.shape())?;
+        let scopes = Scopes::push(&self.ctx);
+        let out = output(&self.ctx, "output", call.elements);
+        if call.elements > 0 {
+            let mut rec = Recorder::new(&self.ctx);
+            self.encode_forward(&mut rec, &call, &input.buffer, &out)?;
+            rec.submit();
+        }
+        pollster::block_on(scopes.pop())?;
+        Ok(GpuTensor {
+            buffer: out,
+            shape: call.geometry.output_shape(),
+            ctx: self.ctx.clone(),
+        })
+    }
+
+    /// Checks one forward call and cuts it into chunks, before any GPU work.
+    fn prepare(&self, input_shape: &[usize]) -> Result<ForwardCall> {
+        let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
+        let algorithm = self.algorithm.resolve(&geometry)?;
+        let elements = checked_numel(&geometry.output_shape()).unwrap_or(usize::MAX);
+        let chunks = if elements == 0 {
+            Vec::new()
+        } else {
+            let input = checked_numel(input_shape).unwrap_or(usize::MAX);
+            check_buffer_size(&self.ctx, &[("input", input), ("output", elements)])?;
+            plan(&geometry, (self.ctx.max_binding_bytes() / 4) as usize)
+                .map_err(|e| self.ctx.name_adapter(e))?
+        };
+        Ok(ForwardCall {
+            geometry,
+            algorithm,
+            elements,
+            chunks,
+        })
+    }
+
+    /// Records the forward pass from `input` into `output` (both whole tensors).
+    /// A call in one chunk binds them directly; split calls copy each chunk's
+    /// input block into a scratch binding and its finished output block back.
+    fn encode_forward(
+        &self,
+        rec: &mut Recorder,
+        call: &ForwardCall,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<()> {
+        let geometry = &call.geometry;
+        let split = call.chunks.len() > 1;
+        let mut block: Option<wgpu::Buffer> = None;
+        for chunk in &call.chunks {
+            let launch = call.algorithm.launch(geometry, chunk);
+            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
+            params.total = launch.total as u32;
+            let params = rec.uniform("params", &params);
+            if !split {
+                let buffers = [&params, input, &self.weight, &self.bias, output];
+                rec.dispatch(launch.spec, &buffers, launch.invocations)?;
+                continue;
+            }
+            let len = chunk.input_len(geometry);
+            let scratch = rec.scratch("input block", len);
+            rec.copy(input, chunk.input_offset(geometry), &scratch, 0, len);
+            // Later blocks of input channels add into the same output block.
+            let out = match block.take() {
+                Some(out) if chunk.accumulate => out,
+                _ => rec.scratch("output block", chunk.output_len(geometry)),
+            };
+            let buffers = [&params, &scratch, &self.weight, &self.bias, &out];
+            rec.dispatch(launch.spec, &buffers, launch.invocations)?;
+            if chunk.completes {
+                let at = chunk.output_offset(geometry);
+                rec.copy(&out, 0, output, at, chunk.output_len(geometry));
+            }
+            block = Some(out);
+        }
+        Ok(())
+    }
+}
+
+/// One checked forward call.
+struct ForwardCall {
+    geometry: Conv2dGeometry,
+    algorithm: Algorithm,
+    elements: usize,
+    chunks: Vec<Chunk>,
 }

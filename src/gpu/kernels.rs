@@ -22,7 +22,7 @@ pub enum Binding {
 }
 
 /// A WGSL compute kernel: its source, entry point and bindings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KernelSpec {
     /// Name, used as label and cache key.
     pub name: &'static str,
@@ -34,6 +34,8 @@ pub struct KernelSpec {
     pub workgroup_size: u32,
     /// Bindings in order.
     pub bindings: &'static [Binding],
+    /// Values of the shader's `override` constants: one compiled variant per spec.
+    pub constants: &'static [(&'static str, f64)],
 }
 
 /// A convolution kernel's source: the shared prelude, then the kernel.
@@ -61,6 +63,7 @@ const fn spec(
         entry_point: "main",
         workgroup_size: 64,
         bindings,
+        constants: &[],
     }
 }
 
@@ -68,7 +71,34 @@ const fn spec(
 pub const DIRECT: KernelSpec = spec(
     "conv2d_direct",
     conv_kernel!("conv2d_direct.wgsl"),
-    &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+    FORWARD_BINDINGS,
+);
+
+/// The bindings of every forward kernel: params, input, weight, bias, output.
+const FORWARD_BINDINGS: &[Binding] = &[Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite];
+
+/// Tiled implicit GEMM (64 × 64 outputs per workgroup of 256): params, input, weight, bias, output.
+pub const IMPLICIT_GEMM: KernelSpec = KernelSpec {
+    workgroup_size: 256,
+    ..spec(
+        "conv2d_implicit_gemm",
+        conv_kernel!("conv2d_implicit_gemm.wgsl"),
+        FORWARD_BINDINGS,
+    )
+};
+
+/// The tiled GEMM specialised for 1×1, stride-1, unpadded convolutions.
+pub const GEMM_1X1: KernelSpec = KernelSpec {
+    name: "conv2d_gemm_1x1",
+    constants: &[("POINTWISE", 1.0)],
+    ..IMPLICIT_GEMM
+};
+
+/// Depthwise, four outputs per invocation along the row: params, input, weight, bias, output.
+pub const DEPTHWISE: KernelSpec = spec(
+    "conv2d_depthwise",
+    conv_kernel!("conv2d_depthwise.wgsl"),
+    FORWARD_BINDINGS,
 );
 
 /// Gradient of the padded input: params, grad_output, weight, grad_padded.
@@ -117,6 +147,9 @@ pub const SGD: KernelSpec = spec(
 #[cfg(test)]
 pub const ALL: &[KernelSpec] = &[
     DIRECT,
+    IMPLICIT_GEMM,
+    GEMM_1X1,
+    DEPTHWISE,
     GRAD_PADDED,
     PAD_BACKWARD,
     GRAD_WEIGHT,
@@ -207,7 +240,10 @@ impl Kernel {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(spec.entry_point),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: spec.constants,
+                ..Default::default()
+            },
             cache: None,
         });
         Self { pipeline, layout }

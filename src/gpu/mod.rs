@@ -7,6 +7,12 @@ mod conv2d;
 pub(crate) mod kernels;
 pub(crate) mod params;
 pub(crate) mod plan;
+mod pool;
+mod recorder;
+mod tensor;
+mod algorithm;
 
 pub use context::{ADAPTER_HELP, GpuContext};
+pub use algorithm::Algorithm;
 pub use conv2d::GpuConv2d;
+pub use tensor::GpuTensor;

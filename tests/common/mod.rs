@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use wgpu_conv2d::{
+    Algorithm,
     Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
 };
 
@@ -80,7 +81,21 @@ pub fn assert_within_bound(
 
 /// Runs `layer` on the GPU and checks it against the CPU reference.
 pub fn check_gpu_against_cpu(what: &str, layer: &Conv2d, input: &Tensor) -> Tensor {
-    let gpu_layer = wgpu_conv2d::GpuConv2d::new(gpu(), layer).unwrap();
+    check_algorithm(what, layer, input, Algorithm::Auto, gpu())
+}
+
+/// Runs `layer` on the GPU with `algorithm` on `ctx` and checks it against the CPU reference.
+pub fn check_algorithm(
+    what: &str,
+    layer: &Conv2d,
+    input: &Tensor,
+    algorithm: Algorithm,
+    ctx: &wgpu_conv2d::GpuContext,
+) -> Tensor {
+    let what = &format!("{what} [{algorithm}]");
+    let gpu_layer = wgpu_conv2d::GpuConv2d::new(ctx, layer)
+        .unwrap()
+        .with_algorithm(algorithm);
     let got = gpu_layer
         .forward(input)
         .unwrap_or_else(|e| panic!("{what}: GPU forward failed: {e}"));
