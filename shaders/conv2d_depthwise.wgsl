@@ -1,7 +1,9 @@
 // Depthwise Conv2d forward (groups = input channels, any channel multiplier):
 // one invocation per run of OUTS adjacent outputs along a row. The kernel row's
 // index map and each weight are computed once for the run, and windows that
-// lie wholly inside the data skip the map for their columns.
+// lie wholly inside the data skip the map for their columns. Interior runs of
+// the common 3-wide, stride-1 kernel row load its six inputs once for all four
+// outputs.
 
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -48,9 +50,24 @@ fn main(
         let span = i32((OUTS - 1u) * sw + (p.kernel_w - 1u) * p.dilation_w);
         let interior = col0 >= i32(p.lead_w) && col0 + span < i32(p.lead_w + p.src_len_w);
         let shift = i32(p.src_first_w) - i32(p.lead_w);
+        let row3 = interior && p.kernel_w == 3u && sw == 1u && p.dilation_w == 1u;
         for (var a = 0u; a < p.kernel_h; a++) {
             let y = source_coord(i32(i * p.stride_h + a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
             let row = plane + u32(max(y, 0)) * p.in_w;
+            if (row3) {
+                let w = o * p.kernel_h * 3u + a * 3u;
+                var v0 = vec4<f32>(0.0);
+                var v1 = vec2<f32>(0.0);
+                if (y >= 0) {
+                    let x = row + u32(col0 + shift);
+                    v0 = vec4<f32>(input[x], input[x + 1u], input[x + 2u], input[x + 3u]);
+                    v1 = vec2<f32>(input[x + 4u], input[x + 5u]);
+                }
+                acc = fma(vec4<f32>(weight[w]), v0, acc);
+                acc = fma(vec4<f32>(weight[w + 1u]), vec4<f32>(v0.yzw, v1.x), acc);
+                acc = fma(vec4<f32>(weight[w + 2u]), vec4<f32>(v0.zw, v1), acc);
+                continue;
+            }
             for (var e = 0u; e < p.kernel_w; e++) {
                 let w = weight[o * p.kernel_h * p.kernel_w + a * p.kernel_w + e];
                 // A zero tap still multiplies, as in the direct kernel (Inf · 0 = NaN).

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use wgpu_conv2d::bench::{BenchOptions, measure};
 use wgpu_conv2d::npy::{read_npy, write_npy};
 use wgpu_conv2d::{
-    Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+    Algorithm, Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -31,6 +32,58 @@ enum Command {
     Backward(BackwardArgs),
     /// Print the GPU adapter (name, backend, driver) and its relevant limits.
     Info,
+    /// Time one convolution per algorithm: kernel, end-to-end and GFLOP/s.
+    Bench(BenchArgs),
+}
+
+/// A forward kernel, or every one that can run the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AlgorithmChoice {
+    One(Algorithm),
+    All,
+}
+
+impl std::str::FromStr for AlgorithmChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "all" {
+            return Ok(Self::All);
+        }
+        s.parse()
+            .map(Self::One)
+            .map_err(|e: wgpu_conv2d::Conv2dError| {
+                e.to_string()
+                    .replace(" or depthwise)", ", depthwise or all)")
+            })
+    }
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Input shape: `N,C,H,W` (or `C,H,W`).
+    #[arg(long, value_delimiter = ',', required = true)]
+    input_shape: Vec<usize>,
+    /// Output channels.
+    #[arg(long)]
+    out_channels: usize,
+    /// Kernel size: `3` or `3,1` (height, width).
+    #[arg(long)]
+    kernel_size: Size2,
+    #[command(flatten)]
+    conv: ConvArgs,
+    /// Leave out the bias (nn.Conv2d's bias=False).
+    #[arg(long)]
+    no_bias: bool,
+    /// auto, direct, implicit-gemm, gemm-1x1, depthwise, or all (every one that can run it).
+    #[arg(long, default_value = "all")]
+    algorithm: AlgorithmChoice,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Keep repeating each measurement for at least this many milliseconds.
+    #[arg(long, default_value_t = 500)]
+    min_time_ms: u64,
 }
 
 /// The layer's hyper-parameters, as nn.Conv2d takes them.
@@ -93,6 +146,9 @@ struct ForwardArgs {
     /// Output .npy file.
     #[arg(long)]
     output: PathBuf,
+    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1 or depthwise.
+    #[arg(long, default_value = "auto")]
+    algorithm: Algorithm,
 }
 
 #[derive(Args)]
@@ -158,6 +214,7 @@ fn main() -> ExitCode {
             (e, outputs.into_iter().flatten().collect())
         }),
         Command::Info => info().map_err(|e| (e, vec![])),
+        Command::Bench(args) => bench(&args).map_err(|e| (e, vec![])),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -235,7 +292,8 @@ fn context(backend: Backend) -> Result<Option<GpuContext>, String> {
 fn forward(args: &ForwardArgs) -> Result<(), String> {
     let (layer, input) = load(&args.layer)?;
     let output = match context(args.layer.backend)? {
-        Some(ctx) => GpuConv2d::new(&ctx, &layer).and_then(|gpu| gpu.forward(&input)),
+        Some(ctx) => GpuConv2d::new(&ctx, &layer)
+            .and_then(|gpu| gpu.with_algorithm(args.algorithm).forward(&input)),
         None => layer.forward_cpu(&input),
     }
     .map_err(|e| e.to_string())?;
@@ -264,6 +322,69 @@ fn backward(args: &BackwardArgs) -> Result<(), String> {
     }
     for (path, tensor) in files {
         write_npy(path, tensor).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn bench(args: &BenchArgs) -> Result<(), String> {
+    let shape = &args.input_shape;
+    if !(3..=4).contains(&shape.len()) {
+        return Err(format!(
+            "--input-shape takes N,C,H,W or C,H,W, got {} numbers",
+            shape.len()
+        ));
+    }
+    let in_channels = shape[shape.len() - 3];
+    let params = args.conv.params()?;
+    let config = Conv2dConfig {
+        in_channels,
+        out_channels: args.out_channels,
+        kernel_size: args.kernel_size,
+        bias: !args.no_bias,
+        ..params
+    };
+    let geometry = wgpu_conv2d::Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
+    let ctx = GpuContext::new().map_err(|e| e.to_string())?;
+    let algorithms: Vec<Algorithm> = match args.algorithm {
+        AlgorithmChoice::One(a) => vec![a],
+        AlgorithmChoice::All => std::iter::once(Algorithm::Auto)
+            .chain(Algorithm::KERNELS)
+            .filter(|a| a.check(&geometry).is_ok())
+            .collect(),
+    };
+    let options = BenchOptions {
+        min_time: std::time::Duration::from_millis(args.min_time_ms),
+        ..BenchOptions::default()
+    };
+    if !args.json {
+        println!("adapter: {}", ctx.describe());
+        println!(
+            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward",
+            geometry.flops() as f64 / 1e9
+        );
+        println!(
+            "{:<15} {:>12} {:>16} {:>14} {:>10}",
+            "algorithm", "kernel ms", "end-to-end ms", "GFLOP/s", "timing"
+        );
+    }
+    for algorithm in algorithms {
+        let m = measure(&ctx, config, shape, algorithm, &options).map_err(|e| e.to_string())?;
+        if args.json {
+            println!("{}", m.to_json(&ctx, &config, shape));
+        } else {
+            let name = if algorithm == Algorithm::Auto {
+                format!("auto ({})", m.algorithm)
+            } else {
+                m.algorithm.to_string()
+            };
+            println!(
+                "{name:<15} {:>12.3} {:>16.3} {:>14.2} {:>10}",
+                m.kernel_ms,
+                m.end_to_end_ms,
+                m.gflops,
+                m.kernel_timing.name()
+            );
+        }
     }
     Ok(())
 }

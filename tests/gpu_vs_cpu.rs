@@ -104,7 +104,9 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
         } else {
             common::gpu().clone()
         };
-        *chosen.entry(algorithm.resolve(&g).unwrap().name()).or_insert(0) += 1;
+        *chosen
+            .entry(algorithm.resolve(&g).unwrap().name())
+            .or_insert(0) += 1;
         modes[layer.config().padding_mode as usize] += 1;
         let what = format!(
             "{space:?} case {checked}{}: {:?} on {:?}",
@@ -137,7 +139,13 @@ fn direct_agrees_with_the_cpu_reference() {
 fn implicit_gemm_agrees_with_the_cpu_reference() {
     sweep(Algorithm::ImplicitGemm, Space::General, 400, 0x6e33, false);
     sweep(Algorithm::ImplicitGemm, Space::Wide, 60, 0x6e34, false);
-    sweep(Algorithm::ImplicitGemm, Space::Depthwise, 100, 0x6e35, false);
+    sweep(
+        Algorithm::ImplicitGemm,
+        Space::Depthwise,
+        100,
+        0x6e35,
+        false,
+    );
 }
 
 #[test]

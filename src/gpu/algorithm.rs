@@ -89,8 +89,7 @@ impl Algorithm {
     /// when a group has enough output channels to fill their tiles, else direct.
     pub fn choose(geometry: &Conv2dGeometry) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
-        if Algorithm::Depthwise.check(geometry).is_ok() && out_per_group < GEMM_MIN_OUT_PER_GROUP
-        {
+        if Algorithm::Depthwise.check(geometry).is_ok() && out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Depthwise
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Direct
@@ -205,7 +204,10 @@ mod tests {
 
     #[test]
     fn auto_picks_by_shape() {
-        let resnet = geometry(Conv2dConfig::new(64, 64, 3).with_padding(1), &[8, 64, 56, 56]);
+        let resnet = geometry(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[8, 64, 56, 56],
+        );
         assert_eq!(Algorithm::choose(&resnet), Algorithm::ImplicitGemm);
         let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[1, 64, 56, 56]);
         assert_eq!(Algorithm::choose(&pointwise), Algorithm::Gemm1x1);
@@ -224,7 +226,10 @@ mod tests {
     fn forced_algorithms_say_what_they_need() {
         let strided = geometry(Conv2dConfig::new(4, 4, 1).with_stride(2), &[1, 4, 8, 8]);
         assert_eq!(
-            Algorithm::Gemm1x1.resolve(&strided).unwrap_err().to_string(),
+            Algorithm::Gemm1x1
+                .resolve(&strided)
+                .unwrap_err()
+                .to_string(),
             "algorithm 'gemm-1x1' cannot run this convolution: it needs a 1x1 kernel, stride 1 and no padding, got kernel_size=(1, 1), stride=(2, 2), padding=(0, 0)"
         );
         assert!(Algorithm::Depthwise.resolve(&strided).is_err());

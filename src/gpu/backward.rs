@@ -113,7 +113,13 @@ impl GpuConv2d {
             self.encode_grad_input(&mut rec, &plan, &mut grad_outputs, &readback)?;
             rec.copy(&grads.grad_weight, 0, &readback, input.numel(), weight_len);
             if let Some(grad_bias) = &grads.grad_bias {
-                rec.copy(grad_bias, 0, &readback, input.numel() + weight_len, bias_len);
+                rec.copy(
+                    grad_bias,
+                    0,
+                    &readback,
+                    input.numel() + weight_len,
+                    bias_len,
+                );
             }
             rec.submit();
             scopes.pop().await?;
@@ -230,8 +236,11 @@ impl GpuConv2d {
             .then(|| rec.scratch("grad_bias", self.config.out_channels));
         for chunk in &plan.param_chunks {
             let input = inputs.get(rec, chunk.input_offset(geometry), chunk.input_len(geometry));
-            let grad_output =
-                grad_outputs.get(rec, chunk.output_offset(geometry), chunk.output_len(geometry));
+            let grad_output = grad_outputs.get(
+                rec,
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            );
             let block_len = chunk.out_channels.len() * row_len;
             let (splits, split_rows) = weight_splits(
                 chunk.batch.len() * geometry.height.output,
@@ -291,8 +300,11 @@ impl GpuConv2d {
         let geometry = &plan.geometry;
         let mut grad_padded: Option<wgpu::Buffer> = None;
         for chunk in &plan.input_chunks {
-            let grad_output =
-                grad_outputs.get(rec, chunk.output_offset(geometry), chunk.output_len(geometry));
+            let grad_output = grad_outputs.get(
+                rec,
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            );
             let mut params = ConvParams::new(geometry, chunk, self.config.bias);
             params.total = chunk.padded_len(geometry) as u32;
             let padded = match grad_padded.take() {
@@ -322,4 +334,3 @@ impl GpuConv2d {
         Ok(())
     }
 }
-

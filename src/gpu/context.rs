@@ -61,10 +61,12 @@ impl GpuContext {
         // Ask for everything the adapter offers: large tensors need the real
         // buffer and dispatch limits, not WebGPU's conservative defaults.
         let limits = adapter.limits();
+        // Timestamps time the kernels in benchmarks; everything else works without them.
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-conv2d"),
-                required_features: wgpu::Features::empty(),
+                required_features: features,
                 required_limits: limits.clone(),
                 experimental_features: wgpu::ExperimentalFeatures::disabled(),
                 memory_hints: wgpu::MemoryHints::Performance,
@@ -143,6 +145,14 @@ impl GpuContext {
     /// The pipeline of `spec`, compiled on first use.
     pub(crate) fn kernel(&self, spec: KernelSpec) -> Arc<Kernel> {
         self.inner.pipelines.get(&self.inner.device, spec)
+    }
+
+    /// Whether kernels can be timed with GPU timestamp queries.
+    pub fn has_timestamps(&self) -> bool {
+        self.inner
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// The pool of reusable buffers.

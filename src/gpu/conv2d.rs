@@ -1,14 +1,12 @@
 //! `GpuConv2d`: a Conv2d layer whose weight and bias live on the GPU.
 
 use super::algorithm::Algorithm;
-use super::buffers::{
-    Scopes, check_buffer_size, check_fits, output, read_mapped, staging, upload,
-};
+use super::buffers::{Scopes, check_buffer_size, check_fits, output, read_mapped, staging, upload};
 use super::context::GpuContext;
-use super::recorder::Recorder;
 use super::params::ConvParams;
 use super::plan::{Chunk, plan};
 use super::pool::PooledBuffer;
+use super::recorder::{PendingTime, Recorder};
 use super::tensor::GpuTensor;
 use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result};
@@ -165,6 +163,33 @@ impl GpuConv2d {
     /// running when this returns; later submissions on the context (another
     /// layer, [`GpuTensor::download`]) run after it.
     pub fn forward_gpu(&self, input: &GpuTensor) -> Result<GpuTensor> {
+        let (output, _) = self.submit_forward_gpu(input, false)?;
+        Ok(output)
+    }
+
+    /// [`forward_gpu`](Self::forward_gpu), and the kernel time in milliseconds
+    /// measured with GPU timestamp queries (`None` where the device has none).
+    /// Waits for the GPU to finish.
+    pub fn forward_gpu_timed(&self, input: &GpuTensor) -> Result<(GpuTensor, Option<f64>)> {
+        let (output, pending) = self.submit_forward_gpu(input, true)?;
+        let millis = match pending {
+            Some(pending) => Some(pollster::block_on(pending.millis(&self.ctx))?),
+            None => {
+                self.ctx
+                    .device()
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+                None
+            }
+        };
+        Ok((output, millis))
+    }
+
+    fn submit_forward_gpu(
+        &self,
+        input: &GpuTensor,
+        timed: bool,
+    ) -> Result<(GpuTensor, Option<PendingTime>)> {
         self.ctx.check_alive()?;
         if !input.ctx.same_device(&self.ctx) {
             return Err(Conv2dError::ContextMismatch {
@@ -175,17 +200,23 @@ impl GpuConv2d {
         let call = self.prepare(input.shape())?;
         let scopes = Scopes::push(&self.ctx);
         let out = output(&self.ctx, "output", call.elements);
+        let mut pending = None;
         if call.elements > 0 {
-            let mut rec = Recorder::new(&self.ctx);
+            let mut rec = if timed {
+                Recorder::timed(&self.ctx)
+            } else {
+                Recorder::new(&self.ctx)
+            };
             self.encode_forward(&mut rec, &call, &input.buffer, &out)?;
-            rec.submit();
+            pending = rec.submit_timed();
         }
         pollster::block_on(scopes.pop())?;
-        Ok(GpuTensor {
+        let output = GpuTensor {
             buffer: out,
             shape: call.geometry.output_shape(),
             ctx: self.ctx.clone(),
-        })
+        };
+        Ok((output, pending))
     }
 
     /// Checks one forward call and cuts it into chunks, before any GPU work.

@@ -159,13 +159,15 @@ pub const ALL: &[KernelSpec] = &[
 ];
 
 /// Records one launch of `spec` over `invocations` threads into its own compute
-/// pass, binding `buffers` in order (the uniform block first).
+/// pass, binding `buffers` in order (the uniform block first), with the pass's
+/// start and end written to `timestamps` when given.
 pub(crate) fn dispatch(
     ctx: &GpuContext,
     encoder: &mut wgpu::CommandEncoder,
     spec: KernelSpec,
     buffers: &[&wgpu::Buffer],
     invocations: u64,
+    timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>,
 ) -> Result<()> {
     let kernel = ctx.kernel(spec);
     let (x, y) = grid(ctx, invocations, spec.workgroup_size)?;
@@ -184,7 +186,7 @@ pub(crate) fn dispatch(
     });
     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
         label: Some(spec.name),
-        timestamp_writes: None,
+        timestamp_writes: timestamps,
     });
     pass.set_pipeline(&kernel.pipeline);
     pass.set_bind_group(0, &bind_group, &[]);

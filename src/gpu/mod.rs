@@ -1,5 +1,6 @@
 //! The GPU path: context, kernels, buffers and the [`GpuConv2d`] operator.
 
+mod algorithm;
 mod backward;
 mod buffers;
 mod context;
@@ -10,9 +11,8 @@ pub(crate) mod plan;
 mod pool;
 mod recorder;
 mod tensor;
-mod algorithm;
 
-pub use context::{ADAPTER_HELP, GpuContext};
 pub use algorithm::Algorithm;
+pub use context::{ADAPTER_HELP, GpuContext};
 pub use conv2d::GpuConv2d;
 pub use tensor::GpuTensor;

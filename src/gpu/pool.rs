@@ -25,6 +25,8 @@ pub(crate) enum Kind {
     Uniform,
     /// Mapped for reading results back.
     Staging,
+    /// Where timestamp queries are resolved.
+    QueryResolve,
 }
 
 impl Kind {
@@ -34,6 +36,7 @@ impl Kind {
             Kind::Storage => U::STORAGE | U::COPY_SRC | U::COPY_DST,
             Kind::Uniform => U::UNIFORM | U::COPY_DST,
             Kind::Staging => U::MAP_READ | U::COPY_DST,
+            Kind::QueryResolve => U::QUERY_RESOLVE | U::COPY_SRC,
         }
     }
 }

@@ -4,10 +4,10 @@
 
 use bytemuck::Pod;
 
-use super::buffers::{output, uniform, upload};
+use super::buffers::{output, read_mapped, staging, uniform, upload};
 use super::context::GpuContext;
 use super::kernels::{KernelSpec, dispatch};
-use super::pool::PooledBuffer;
+use super::pool::{Kind, PooledBuffer};
 use crate::error::Result;
 
 /// Records the commands of one call; [`submit`](Self::submit) sends them in one submission.
@@ -15,6 +15,36 @@ pub(crate) struct Recorder {
     ctx: GpuContext,
     encoder: wgpu::CommandEncoder,
     held: Vec<PooledBuffer>,
+    timer: Option<Timer>,
+}
+
+/// Timestamps around every compute pass of a call (benchmarks only).
+struct Timer {
+    queries: wgpu::QuerySet,
+    written: u32,
+}
+
+/// Passes one timed call may hold; a call with more is not timed.
+const MAX_TIMED_PASSES: u32 = 2048;
+
+/// The kernel time of a timed call, read back after it ran.
+pub(crate) struct PendingTime {
+    readback: PooledBuffer,
+    stamps: usize,
+    period_ns: f64,
+}
+
+impl PendingTime {
+    /// Sum of the passes' durations in milliseconds; call after the work finished.
+    pub(crate) async fn millis(self, ctx: &GpuContext) -> Result<f64> {
+        let words = read_mapped(ctx, &self.readback, self.stamps * 2).await?;
+        let ticks: Vec<u64> = bytemuck::cast_slice::<f32, u64>(&words).to_vec();
+        let total: u64 = ticks
+            .chunks_exact(2)
+            .map(|pass| pass[1].saturating_sub(pass[0]))
+            .sum();
+        Ok(total as f64 * self.period_ns / 1e6)
+    }
 }
 
 impl Recorder {
@@ -23,7 +53,24 @@ impl Recorder {
             ctx: ctx.clone(),
             encoder: ctx.device().create_command_encoder(&Default::default()),
             held: Vec::new(),
+            timer: None,
         }
+    }
+
+    /// A recorder that also times every compute pass, when the device has timestamp queries.
+    pub(crate) fn timed(ctx: &GpuContext) -> Self {
+        let mut rec = Self::new(ctx);
+        if ctx.has_timestamps() {
+            rec.timer = Some(Timer {
+                queries: ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("kernel time"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: MAX_TIMED_PASSES * 2,
+                }),
+                written: 0,
+            });
+        }
+        rec
     }
 
     /// Keeps `buffer` on loan until the submission; returns a handle to bind it.
@@ -58,7 +105,25 @@ impl Recorder {
         buffers: &[&wgpu::Buffer],
         invocations: u64,
     ) -> Result<()> {
-        dispatch(&self.ctx, &mut self.encoder, spec, buffers, invocations)
+        let timestamps = match &mut self.timer {
+            Some(timer) if timer.written < MAX_TIMED_PASSES * 2 => {
+                timer.written += 2;
+                Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &timer.queries,
+                    beginning_of_pass_write_index: Some(timer.written - 2),
+                    end_of_pass_write_index: Some(timer.written - 1),
+                })
+            }
+            _ => None,
+        };
+        dispatch(
+            &self.ctx,
+            &mut self.encoder,
+            spec,
+            buffers,
+            invocations,
+            timestamps,
+        )
     }
 
     /// Records a copy of `elements` floats.
@@ -81,6 +146,35 @@ impl Recorder {
 
     /// Submits everything recorded, then gives the held buffers back to the pool.
     pub(crate) fn submit(self) {
+        self.submit_timed();
+    }
+
+    /// Submits everything recorded; for a timed recorder whose passes were all
+    /// timed, also what reads their kernel time back.
+    pub(crate) fn submit_timed(mut self) -> Option<PendingTime> {
+        let pending = match self.timer.take() {
+            Some(timer) if timer.written > 0 && timer.written < MAX_TIMED_PASSES * 2 => {
+                let stamps = timer.written as usize;
+                let resolved = PooledBuffer::get(
+                    &self.ctx,
+                    Kind::QueryResolve,
+                    stamps as u64 * 8,
+                    "timestamps",
+                );
+                let readback = staging(&self.ctx, stamps * 2);
+                self.encoder
+                    .resolve_query_set(&timer.queries, 0..timer.written, &resolved, 0);
+                self.copy(&resolved, 0, &readback, 0, stamps * 2);
+                self.held.push(resolved);
+                Some(PendingTime {
+                    readback,
+                    stamps,
+                    period_ns: f64::from(self.ctx.queue().get_timestamp_period()),
+                })
+            }
+            _ => None,
+        };
         self.ctx.queue().submit([self.encoder.finish()]);
+        pending
     }
 }

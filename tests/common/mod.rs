@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use wgpu_conv2d::{
-    Algorithm,
-    Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode,
+    Size2, Tensor,
 };
 
 /// The GPU context of this test binary. Without an adapter the calling test

@@ -1,0 +1,183 @@
+//! Benchmarks: how long one convolution takes with each algorithm on a GPU.
+//!
+//! The kernel time is the GPU's own, from timestamp queries around every
+//! compute pass of a GPU-resident forward ([`GpuConv2d::forward_gpu_timed`]);
+//! on adapters without timestamps it is the wall time of submitting that
+//! forward and waiting for it, with the data already on the GPU. The end-to-end
+//! time is the wall time of [`GpuConv2d::forward`]: upload, compute, read-back.
+//! Each figure is the median over repeated runs after a warm-up run.
+
+use std::time::{Duration, Instant};
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+use crate::config::Conv2dConfig;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
+use crate::layer::Conv2d;
+use crate::tensor::Tensor;
+
+/// How long to measure each figure.
+#[derive(Debug, Clone, Copy)]
+pub struct BenchOptions {
+    /// Keep repeating until this much time was spent (after at least `min_runs`).
+    pub min_time: Duration,
+    /// Runs at least.
+    pub min_runs: usize,
+    /// Runs at most.
+    pub max_runs: usize,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self {
+            min_time: Duration::from_millis(500),
+            min_runs: 3,
+            max_runs: 200,
+        }
+    }
+}
+
+/// How the kernel time was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelTiming {
+    /// GPU timestamp queries around each compute pass.
+    Timestamps,
+    /// Wall time of submit-and-wait, data already on the GPU.
+    SubmitAndWait,
+}
+
+impl KernelTiming {
+    /// `timestamps` or `submit-and-wait`.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelTiming::Timestamps => "timestamps",
+            KernelTiming::SubmitAndWait => "submit-and-wait",
+        }
+    }
+}
+
+/// One benchmarked configuration and algorithm.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// The kernel that ran (what `Auto` picked, when it was asked for).
+    pub algorithm: Algorithm,
+    /// The algorithm asked for.
+    pub requested: Algorithm,
+    /// Median kernel time, milliseconds.
+    pub kernel_ms: f64,
+    /// How `kernel_ms` was measured.
+    pub kernel_timing: KernelTiming,
+    /// Median time of upload + compute + read-back, milliseconds.
+    pub end_to_end_ms: f64,
+    /// `2·N·K·OH·OW·(C/G)·KH·KW` floating-point operations.
+    pub flops: u64,
+    /// `flops` per kernel second, in units of 10⁹.
+    pub gflops: f64,
+    /// Runs behind each median.
+    pub runs: usize,
+}
+
+/// Times `config` on an input of `input_shape` with `algorithm` (weights and
+/// input random, seeded).
+pub fn measure(
+    ctx: &GpuContext,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+    algorithm: Algorithm,
+    options: &BenchOptions,
+) -> Result<Measurement> {
+    let geometry = Conv2dGeometry::new(&config, input_shape)?;
+    let resolved = algorithm.resolve(&geometry)?;
+    let layer = Conv2d::new(config, 1)?;
+    let mut rng = StdRng::seed_from_u64(2);
+    let numel = input_shape.iter().product();
+    let input = Tensor::new(
+        input_shape,
+        (0..numel).map(|_| rng.random_range(-1.0..1.0)).collect(),
+    )?;
+    let gpu = GpuConv2d::new(ctx, &layer)?.with_algorithm(algorithm);
+    let resident = GpuTensor::upload(ctx, &input)?;
+
+    let mut timing = KernelTiming::Timestamps;
+    let kernel = repeat(options, || {
+        let start = Instant::now();
+        let (_, gpu_ms) = gpu.forward_gpu_timed(&resident)?;
+        Ok(gpu_ms.unwrap_or_else(|| {
+            timing = KernelTiming::SubmitAndWait;
+            start.elapsed().as_secs_f64() * 1e3
+        }))
+    })?;
+    let end_to_end = repeat(options, || {
+        let start = Instant::now();
+        gpu.forward(&input)?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    })?;
+    let flops = geometry.flops();
+    Ok(Measurement {
+        algorithm: resolved,
+        requested: algorithm,
+        kernel_ms: kernel.median,
+        kernel_timing: timing,
+        end_to_end_ms: end_to_end.median,
+        flops,
+        gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
+        runs: kernel.runs.min(end_to_end.runs),
+    })
+}
+
+struct Repeated {
+    median: f64,
+    runs: usize,
+}
+
+/// One warm-up run, then runs until the options are met; the median of their results.
+fn repeat(options: &BenchOptions, mut run: impl FnMut() -> Result<f64>) -> Result<Repeated> {
+    run()?;
+    let start = Instant::now();
+    let mut times = Vec::new();
+    while times.len() < options.max_runs.max(1)
+        && (times.len() < options.min_runs.max(1) || start.elapsed() < options.min_time)
+    {
+        times.push(run()?);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(Repeated {
+        median: times[times.len() / 2],
+        runs: times.len(),
+    })
+}
+
+impl Measurement {
+    /// One JSON object: the configuration, the adapter and the figures, with
+    /// keys `algorithm`, `kernel_ms`, `end_to_end_ms` and `gflops` among them.
+    pub fn to_json(
+        &self,
+        ctx: &GpuContext,
+        config: &Conv2dConfig,
+        input_shape: &[usize],
+    ) -> String {
+        serde_json::json!({
+            "algorithm": self.algorithm.name(),
+            "requested": self.requested.name(),
+            "kernel_ms": self.kernel_ms,
+            "end_to_end_ms": self.end_to_end_ms,
+            "gflops": self.gflops,
+            "kernel_timing": self.kernel_timing.name(),
+            "flops": self.flops,
+            "runs": self.runs,
+            "adapter": ctx.adapter_info().name,
+            "backend": format!("{:?}", ctx.adapter_info().backend),
+            "input_shape": input_shape,
+            "out_channels": config.out_channels,
+            "kernel_size": [config.kernel_size.h, config.kernel_size.w],
+            "stride": [config.stride.h, config.stride.w],
+            "padding": config.padding.to_string(),
+            "dilation": [config.dilation.h, config.dilation.w],
+            "groups": config.groups,
+            "padding_mode": config.padding_mode.to_string(),
+        })
+        .to_string()
+    }
+}
