@@ -93,12 +93,27 @@ fn forward_matches_pytorch_on_both_backends() {
             .unwrap();
             args.extend(["--bias", bias.to_str().unwrap()]);
         }
-        for backend in ["gpu", "cpu", "auto"] {
-            let output = dir.join(format!("{name}_{backend}_y.npy"));
+        let runs = [
+            ("gpu", "auto"),
+            ("cpu", "auto"),
+            ("auto", "auto"),
+            ("gpu", "direct"),
+            ("gpu", "implicit-gemm"),
+            ("gpu", "gemm-1x1"),
+            ("gpu", "depthwise"),
+        ];
+        for (backend, algorithm) in runs {
+            let output = dir.join(format!("{name}_{backend}_{algorithm}_y.npy"));
             let mut run = args.clone();
             run.extend(["--backend", backend, "--output", output.to_str().unwrap()]);
+            run.extend(["--algorithm", algorithm]);
             let out = cli(&run);
-            assert!(out.status.success(), "{name} {backend}: {}", stderr(&out));
+            if ["gemm-1x1", "depthwise"].contains(&algorithm) && !out.status.success() {
+                // These two run only their kind of convolution, and say so.
+                assert_failed(&out, "cannot run this convolution: it needs", &output);
+                continue;
+            }
+            assert!(out.status.success(), "{name} {backend} {algorithm}: {}", stderr(&out));
             let y = read_npy(&output).unwrap();
             assert_eq!(y.shape(), shape(&case["output_shape"]), "{name} {backend}");
             for (g, w) in y.data().iter().zip(floats(&case["output"])) {
@@ -274,6 +289,64 @@ fn padding_forms_and_unbatched_input() {
             );
         }
     }
+}
+
+#[test]
+fn bench_prints_one_json_object_per_algorithm() {
+    let base = [
+        "bench",
+        "--input-shape",
+        "2,4,16,16",
+        "--out-channels",
+        "8",
+        "--kernel-size",
+        "3",
+        "--padding",
+        "1",
+        "--min-time-ms",
+        "1",
+    ];
+    let mut args = base.to_vec();
+    args.push("--json");
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Not depthwise and not 1x1: auto, direct and implicit-gemm can run it.
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["requested"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["auto", "direct", "implicit-gemm"]);
+    for line in &lines {
+        let flops = 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0;
+        let kernel_ms = line["kernel_ms"].as_f64().unwrap();
+        let gflops = line["gflops"].as_f64().unwrap();
+        assert!(kernel_ms > 0.0 && line["end_to_end_ms"].as_f64().unwrap() > 0.0);
+        assert!((gflops - flops / (kernel_ms * 1e-3) / 1e9).abs() <= 1e-6 * gflops);
+        assert!(!line["adapter"].as_str().unwrap().is_empty());
+        assert!(line["algorithm"].is_string());
+    }
+    // The table names the adapter; a forced algorithm that cannot run it is an error.
+    let out = cli(&base);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("adapter: "));
+    let mut args = base.to_vec();
+    args.extend(["--algorithm", "depthwise"]);
+    let out = cli(&args);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr(&out).trim(),
+        "wgpu-conv2d: error: algorithm 'depthwise' cannot run this convolution: it needs groups == in_channels, got in_channels=4, groups=1"
+    );
+    let mut args = base.to_vec();
+    args.extend(["--algorithm", "fft"]);
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown algorithm 'fft'"), "{}", stderr(&out));
 }
 
 #[test]

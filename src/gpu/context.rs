@@ -165,6 +165,12 @@ impl GpuContext {
         self.inner.buffers.idle_bytes()
     }
 
+    /// GPU buffers the crate has created on this context so far; calls that
+    /// find pooled buffers of the sizes they need create none.
+    pub fn buffers_created(&self) -> u64 {
+        self.inner.buffers.created()
+    }
+
     /// Whether `other` is a clone of this context (the same device).
     pub fn same_device(&self, other: &GpuContext) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::context::GpuContext;
 
@@ -45,6 +45,7 @@ impl Kind {
 #[derive(Debug, Default)]
 pub(crate) struct BufferPool {
     idle: Mutex<Idle>,
+    created: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +71,11 @@ impl BufferPool {
         }
     }
 
+    /// Buffers created so far (not taken from the idle ones).
+    pub(crate) fn created(&self) -> u64 {
+        self.created.load(Ordering::Relaxed)
+    }
+
     /// Bytes held by idle buffers.
     pub(crate) fn idle_bytes(&self) -> u64 {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).bytes
@@ -90,6 +96,7 @@ impl PooledBuffer {
     /// A buffer of `kind` and `size` bytes: an idle one if there is one.
     pub(crate) fn get(ctx: &GpuContext, kind: Kind, size: u64, label: &str) -> Self {
         let buffer = ctx.pool().take(kind, size).unwrap_or_else(|| {
+            ctx.pool().created.fetch_add(1, Ordering::Relaxed);
             ctx.device().create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size,

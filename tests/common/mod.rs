@@ -191,10 +191,18 @@ pub fn check_both_paths(name: &str, layer: &Conv2d, input: &Tensor, expected: &T
         .forward_cpu(input)
         .unwrap_or_else(|e| panic!("{name} (cpu): {e}"));
     assert_within_bound(&format!("{name} (cpu)"), &cpu, expected, &mag, terms(layer));
-    let gpu = GpuConv2d::new(gpu(), layer)
-        .and_then(|g| g.forward(input))
-        .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
-    assert_within_bound(&format!("{name} (gpu)"), &gpu, expected, &mag, terms(layer));
+    // Every algorithm that can run the case, forced, and Auto's pick.
+    let geometry = wgpu_conv2d::Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+    for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+        if algorithm.check(&geometry).is_err() {
+            continue;
+        }
+        let gpu = GpuConv2d::new(gpu(), layer)
+            .and_then(|g| g.with_algorithm(algorithm).forward(input))
+            .unwrap_or_else(|e| panic!("{name} (gpu, {algorithm}): {e}"));
+        let what = format!("{name} (gpu, {algorithm})");
+        assert_within_bound(&what, &gpu, expected, &mag, terms(layer));
+    }
 }
 
 /// Uniform values in [-1, 1), seeded.

@@ -1,0 +1,136 @@
+//! GPU-resident tensors: layers chain without read-back, and pooled buffers
+//! make repeated calls allocate nothing new.
+
+mod common;
+
+use common::{assert_within_bound, magnitude, random_tensor, terms};
+use wgpu_conv2d::{
+    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, GpuTensor, Padding,
+    PaddingMode, Tensor,
+};
+
+fn two_layers() -> (Conv2d, Conv2d) {
+    let first = Conv2d::new(
+        Conv2dConfig::new(3, 32, 3)
+            .with_padding(Padding::Same)
+            .with_padding_mode(PaddingMode::Reflect),
+        1,
+    )
+    .unwrap();
+    let second = Conv2d::new(
+        Conv2dConfig::new(32, 16, 3).with_stride(2).with_padding(1),
+        2,
+    )
+    .unwrap();
+    (first, second)
+}
+
+#[test]
+fn layers_chain_on_the_gpu() {
+    let ctx = common::gpu();
+    let (first, second) = two_layers();
+    let x = random_tensor(&[2, 3, 17, 15], 3);
+    let resident = GpuTensor::upload(ctx, &x).unwrap();
+    let hidden = GpuConv2d::new(ctx, &first)
+        .unwrap()
+        .forward_gpu(&resident)
+        .unwrap();
+    let y = GpuConv2d::new(ctx, &second)
+        .unwrap()
+        .forward_gpu(&hidden)
+        .unwrap();
+    assert_eq!(hidden.shape(), [2, 32, 17, 15]);
+    assert_eq!(y.shape(), [2, 16, 9, 8]);
+    // Each layer within its fp32 bound, the second fed with the first's GPU output.
+    let hidden_host = hidden.download().unwrap();
+    let want_hidden = first.forward_cpu(&x).unwrap();
+    assert_within_bound(
+        "first layer",
+        &hidden_host,
+        &want_hidden,
+        &magnitude(&first, &x),
+        terms(&first),
+    );
+    let want = second.forward_cpu(&hidden_host).unwrap();
+    assert_within_bound(
+        "second layer",
+        &y.download().unwrap(),
+        &want,
+        &magnitude(&second, &hidden_host),
+        terms(&second),
+    );
+    // Unbatched tensors keep their rank.
+    let unbatched = GpuTensor::upload(ctx, &random_tensor(&[3, 8, 8], 4)).unwrap();
+    let out = GpuConv2d::new(ctx, &first)
+        .unwrap()
+        .forward_gpu(&unbatched)
+        .unwrap();
+    assert_eq!(out.shape(), [32, 8, 8]);
+}
+
+#[test]
+fn repeated_calls_allocate_no_new_buffers() {
+    // A context of its own, so other tests' calls do not count.
+    let ctx = GpuContext::new().unwrap();
+    let (first, second) = two_layers();
+    let layers = [
+        GpuConv2d::new(&ctx, &first).unwrap(),
+        GpuConv2d::new(&ctx, &second)
+            .unwrap()
+            .with_algorithm(Algorithm::Direct),
+    ];
+    let x = random_tensor(&[2, 3, 17, 15], 3);
+    let grad = random_tensor(&[2, 32, 17, 15], 5);
+    let step = || {
+        let resident = GpuTensor::upload(&ctx, &x).unwrap();
+        let hidden = layers[0].forward_gpu(&resident).unwrap();
+        let y = layers[1].forward_gpu(&hidden).unwrap();
+        y.download().unwrap();
+        layers[0].forward(&x).unwrap();
+        layers[0].backward(&x, &grad).unwrap();
+    };
+    step();
+    let created = ctx.buffers_created();
+    for _ in 0..50 {
+        step();
+    }
+    assert_eq!(ctx.buffers_created(), created, "buffers created after warm-up");
+    assert!(ctx.pooled_bytes() > 0);
+}
+
+#[test]
+fn tensors_of_another_context_are_refused() {
+    let other = GpuContext::new().unwrap();
+    let (first, _) = two_layers();
+    let x = GpuTensor::upload(&other, &Tensor::zeros([1, 3, 5, 5]).unwrap()).unwrap();
+    let err = GpuConv2d::new(common::gpu(), &first)
+        .unwrap()
+        .forward_gpu(&x)
+        .unwrap_err();
+    assert!(matches!(err, Conv2dError::ContextMismatch { .. }), "{err}");
+    // Shape errors are the same as for host tensors.
+    let bad = GpuTensor::upload(common::gpu(), &Tensor::zeros([1, 4, 5, 5]).unwrap()).unwrap();
+    let gpu = GpuConv2d::new(common::gpu(), &first).unwrap();
+    assert_eq!(
+        gpu.forward_gpu(&bad).unwrap_err(),
+        first.forward_cpu(&Tensor::zeros([1, 4, 5, 5]).unwrap()).unwrap_err()
+    );
+}
+
+#[test]
+fn timed_forward_reports_a_kernel_time() {
+    let ctx = common::gpu();
+    let (first, _) = two_layers();
+    let x = GpuTensor::upload(ctx, &random_tensor(&[1, 3, 32, 32], 6)).unwrap();
+    let (y, millis) = GpuConv2d::new(ctx, &first)
+        .unwrap()
+        .forward_gpu_timed(&x)
+        .unwrap();
+    assert_eq!(y.shape(), [1, 32, 32, 32]);
+    if ctx.has_timestamps() {
+        let millis = millis.expect("a kernel time from timestamps");
+        assert!(millis > 0.0 && millis < 10_000.0, "{millis} ms");
+    } else {
+        assert!(millis.is_none());
+    }
+}
