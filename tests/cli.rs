@@ -113,7 +113,11 @@ fn forward_matches_pytorch_on_both_backends() {
                 assert_failed(&out, "cannot run this convolution: it needs", &output);
                 continue;
             }
-            assert!(out.status.success(), "{name} {backend} {algorithm}: {}", stderr(&out));
+            assert!(
+                out.status.success(),
+                "{name} {backend} {algorithm}: {}",
+                stderr(&out)
+            );
             let y = read_npy(&output).unwrap();
             assert_eq!(y.shape(), shape(&case["output_shape"]), "{name} {backend}");
             for (g, w) in y.data().iter().zip(floats(&case["output"])) {
@@ -346,7 +350,11 @@ fn bench_prints_one_json_object_per_algorithm() {
     args.extend(["--algorithm", "fft"]);
     let out = cli(&args);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown algorithm 'fft'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown algorithm 'fft'"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -94,7 +94,11 @@ fn repeated_calls_allocate_no_new_buffers() {
     for _ in 0..50 {
         step();
     }
-    assert_eq!(ctx.buffers_created(), created, "buffers created after warm-up");
+    assert_eq!(
+        ctx.buffers_created(),
+        created,
+        "buffers created after warm-up"
+    );
     assert!(ctx.pooled_bytes() > 0);
 }
 
@@ -113,7 +117,9 @@ fn tensors_of_another_context_are_refused() {
     let gpu = GpuConv2d::new(common::gpu(), &first).unwrap();
     assert_eq!(
         gpu.forward_gpu(&bad).unwrap_err(),
-        first.forward_cpu(&Tensor::zeros([1, 4, 5, 5]).unwrap()).unwrap_err()
+        first
+            .forward_cpu(&Tensor::zeros([1, 4, 5, 5]).unwrap())
+            .unwrap_err()
     );
 }
 

@@ -7,18 +7,25 @@ use std::sync::Arc;
 
 use common::{assert_within_bound, magnitude, random_tensor, terms};
 use wgpu_conv2d::{
-    Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode, Tensor,
+    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode,
+    Tensor,
 };
 
-fn check_large(what: &str, config: Conv2dConfig, shape: &[usize]) {
+/// Checks `config` on a random input of `shape` with each of `algorithms`.
+fn check_large(what: &str, config: Conv2dConfig, shape: &[usize], algorithms: &[Algorithm]) {
     let layer = Conv2d::new(config, 11).unwrap();
     let input = random_tensor(shape, 12);
-    let got = GpuConv2d::new(common::gpu(), &layer)
-        .unwrap()
-        .forward(&input)
-        .unwrap();
     let want = layer.forward_cpu(&input).unwrap();
-    assert_within_bound(what, &got, &want, &magnitude(&layer, &input), terms(&layer));
+    let magnitude = magnitude(&layer, &input);
+    for &algorithm in algorithms {
+        let got = GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .with_algorithm(algorithm)
+            .forward(&input)
+            .unwrap();
+        let what = format!("{what} [{algorithm}]");
+        assert_within_bound(&what, &got, &want, &magnitude, terms(&layer));
+    }
 }
 
 #[test]
@@ -27,7 +34,18 @@ fn more_than_65535_workgroups_in_one_dimension() {
     let config = Conv2dConfig::new(1, 1, 3)
         .with_padding(1)
         .with_padding_mode(PaddingMode::Reflect);
-    check_large("1x1x2048x2048 output", config, &[1, 1, 2048, 2048]);
+    // The direct kernel and the GEMM's 64-position tiles both need 65536 workgroups.
+    let algorithms = [
+        Algorithm::Direct,
+        Algorithm::ImplicitGemm,
+        Algorithm::Depthwise,
+    ];
+    check_large(
+        "1x1x2048x2048 output",
+        config,
+        &[1, 1, 2048, 2048],
+        &algorithms,
+    );
 }
 
 #[test]
@@ -36,14 +54,31 @@ fn input_larger_than_the_storage_binding_limit() {
     let config = Conv2dConfig::new(33, 2, 3)
         .with_padding(Padding::Same)
         .with_padding_mode(PaddingMode::Circular);
-    check_large("1x33x1024x1024 input", config, &[1, 33, 1024, 1024]);
+    let algorithms = [Algorithm::Direct, Algorithm::ImplicitGemm];
+    check_large(
+        "1x33x1024x1024 input",
+        config,
+        &[1, 33, 1024, 1024],
+        &algorithms,
+    );
 }
 
 #[test]
 fn output_larger_than_the_storage_binding_limit() {
     // 1×40×1024×1024 f32 is 160 MiB of output.
     let config = Conv2dConfig::new(1, 40, 1);
-    check_large("1x40x1024x1024 output", config, &[1, 1, 1024, 1024]);
+    let algorithms = [
+        Algorithm::Direct,
+        Algorithm::ImplicitGemm,
+        Algorithm::Gemm1x1,
+        Algorithm::Depthwise,
+    ];
+    check_large(
+        "1x40x1024x1024 output",
+        config,
+        &[1, 1, 1024, 1024],
+        &algorithms,
+    );
 }
 
 fn check_large_backward(what: &str, config: Conv2dConfig, shape: &[usize]) {
