@@ -50,9 +50,12 @@ pub(crate) async fn read_mapped(
     staging: &PooledBuffer,
     elements: usize,
 ) -> Result<Vec<f32>> {
+    // Spoiled until the mapping is undone: a future dropped mid-way (or a
+    // failed mapping) must not hand a mapped buffer back to the pool.
+    staging.spoil(true);
     let data = map_and_copy(ctx, staging, elements).await;
-    if data.is_err() {
-        staging.spoil();
+    if data.is_ok() {
+        staging.spoil(false);
     }
     data
 }

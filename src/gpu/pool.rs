@@ -112,9 +112,9 @@ impl PooledBuffer {
         }
     }
 
-    /// Keeps the buffer out of the pool when it is dropped.
-    pub(crate) fn spoil(&self) {
-        self.spoiled.store(true, Ordering::Relaxed);
+    /// Whether to keep the buffer out of the pool when it is dropped.
+    pub(crate) fn spoil(&self, spoiled: bool) {
+        self.spoiled.store(spoiled, Ordering::Relaxed);
     }
 }
 
