@@ -50,12 +50,16 @@ impl std::str::FromStr for AlgorithmChoice {
         if s == "all" {
             return Ok(Self::All);
         }
-        s.parse()
-            .map(Self::One)
-            .map_err(|e: wgpu_conv2d::Conv2dError| {
-                e.to_string()
-                    .replace(" or depthwise)", ", depthwise or all)")
-            })
+        s.parse().map(Self::One).map_err(|_| {
+            let names: Vec<&str> = std::iter::once(Algorithm::Auto)
+                .chain(Algorithm::KERNELS)
+                .map(Algorithm::name)
+                .collect();
+            format!(
+                "unknown algorithm '{s}' (expected {} or all)",
+                names.join(", ")
+            )
+        })
     }
 }
 

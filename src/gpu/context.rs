@@ -33,6 +33,8 @@ struct Inner {
     limits: wgpu::Limits,
     pipelines: PipelineCache,
     buffers: BufferPool,
+    /// Timestamp query sets of earlier timed calls, for reuse.
+    query_sets: Mutex<Vec<wgpu::QuerySet>>,
     /// Set by the device-lost callback; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
 }
@@ -103,6 +105,7 @@ impl GpuContext {
                 limits,
                 pipelines: PipelineCache::default(),
                 buffers: BufferPool::default(),
+                query_sets: Mutex::new(Vec::new()),
                 lost,
             }),
         })
@@ -153,6 +156,34 @@ impl GpuContext {
             .device
             .features()
             .contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// A timestamp query set of `count` entries: a reused one if there is one.
+    pub(crate) fn take_query_set(&self, count: u32) -> wgpu::QuerySet {
+        let reused = self
+            .inner
+            .query_sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop();
+        reused.unwrap_or_else(|| {
+            self.inner
+                .device
+                .create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("kernel time"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count,
+                })
+        })
+    }
+
+    /// Keeps `set` for the next timed call.
+    pub(crate) fn give_back_query_set(&self, set: wgpu::QuerySet) {
+        self.inner
+            .query_sets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(set);
     }
 
     /// The pool of reusable buffers.

@@ -202,34 +202,53 @@ mod tests {
         Conv2dGeometry::new(&config, shape).unwrap()
     }
 
-    /// Every output element is covered by chunks that together sum over exactly its group's inputs.
+    /// Every computed element (an output, or for the input gradient an input)
+    /// is started by one chunk, and its chunks sum exactly the channels of its
+    /// group on the other side, once each.
+    fn assert_sums_group_once(g: &Conv2dGeometry, chunks: &[Chunk], grad_input: bool) {
+        let (count, per_group, summed_per_group) = if grad_input {
+            let (c, k) = (g.in_channels_per_group(), g.out_channels_per_group());
+            (g.in_channels, c, k)
+        } else {
+            let (k, c) = (g.out_channels_per_group(), g.in_channels_per_group());
+            (g.out_channels, k, c)
+        };
+        let sides = |ch: &Chunk| {
+            if grad_input {
+                (ch.in_channels.clone(), ch.out_channels.clone())
+            } else {
+                (ch.out_channels.clone(), ch.in_channels.clone())
+            }
+        };
+        for b in 0..g.batch {
+            for x in 0..count {
+                let group = x / per_group;
+                let want: Vec<usize> =
+                    (group * summed_per_group..(group + 1) * summed_per_group).collect();
+                let mut seen = Vec::new();
+                let mut starts = 0;
+                for ch in chunks.iter().filter(|ch| ch.batch.contains(&b)) {
+                    let (computed, summed) = sides(ch);
+                    if computed.contains(&x) {
+                        starts += usize::from(!ch.accumulate);
+                        seen.extend(summed.filter(|c| want.contains(c)));
+                    }
+                }
+                assert_eq!(starts, 1, "({b}, {x}) starts once");
+                assert_eq!(seen, want, "({b}, {x}) sums its group once");
+            }
+        }
+    }
+
+    /// The forward chunks fit and cover every output.
     fn assert_covers(g: &Conv2dGeometry, chunks: &[Chunk], max: usize) {
-        let [n, _, _, _] = g.input_shape_4d();
         for chunk in chunks {
             assert!(
                 chunk.input_len(g) <= max && chunk.output_len(g) <= max,
                 "{chunk:?}"
             );
         }
-        for b in 0..n {
-            for o in 0..g.out_channels {
-                let group = o / g.out_channels_per_group();
-                let want: Vec<usize> = (group * g.in_channels_per_group()
-                    ..(group + 1) * g.in_channels_per_group())
-                    .collect();
-                let mut seen = Vec::new();
-                let mut starts = 0;
-                for ch in chunks
-                    .iter()
-                    .filter(|ch| ch.batch.contains(&b) && ch.out_channels.contains(&o))
-                {
-                    starts += usize::from(!ch.accumulate);
-                    seen.extend(ch.in_channels.clone().filter(|c| want.contains(c)));
-                }
-                assert_eq!(starts, 1, "output ({b}, {o}) starts once");
-                assert_eq!(seen, want, "output ({b}, {o}) sums its group's inputs once");
-            }
-        }
+        assert_sums_group_once(g, chunks, false);
     }
 
     #[test]
@@ -269,8 +288,7 @@ mod tests {
         }
     }
 
-    /// Every input-gradient element is covered by chunks that together sum over
-    /// exactly the output channels of its group, and its blocks fit.
+    /// The input-gradient chunks fit (padded planes included) and cover every input.
     fn assert_covers_grad_input(g: &Conv2dGeometry, chunks: &[Chunk], max: usize) {
         for chunk in chunks {
             assert!(
@@ -280,28 +298,7 @@ mod tests {
                 "{chunk:?}"
             );
         }
-        for b in 0..g.batch {
-            for c in 0..g.in_channels {
-                let group = c / g.in_channels_per_group();
-                let want: Vec<usize> = (group * g.out_channels_per_group()
-                    ..(group + 1) * g.out_channels_per_group())
-                    .collect();
-                let mut seen = Vec::new();
-                let mut starts = 0;
-                for ch in chunks
-                    .iter()
-                    .filter(|ch| ch.batch.contains(&b) && ch.in_channels.contains(&c))
-                {
-                    starts += usize::from(!ch.accumulate);
-                    seen.extend(ch.out_channels.clone().filter(|o| want.contains(o)));
-                }
-                assert_eq!(starts, 1, "grad input ({b}, {c}) starts once");
-                assert_eq!(
-                    seen, want,
-                    "grad input ({b}, {c}) sums its group's outputs once"
-                );
-            }
-        }
+        assert_sums_group_once(g, chunks, true);
     }
 
     #[test]

@@ -62,11 +62,7 @@ impl Recorder {
         let mut rec = Self::new(ctx);
         if ctx.has_timestamps() {
             rec.timer = Some(Timer {
-                queries: ctx.device().create_query_set(&wgpu::QuerySetDescriptor {
-                    label: Some("kernel time"),
-                    ty: wgpu::QueryType::Timestamp,
-                    count: MAX_TIMED_PASSES * 2,
-                }),
+                queries: ctx.take_query_set(MAX_TIMED_PASSES * 2),
                 written: 0,
             });
         }
@@ -152,7 +148,8 @@ impl Recorder {
     /// Submits everything recorded; for a timed recorder whose passes were all
     /// timed, also what reads their kernel time back.
     pub(crate) fn submit_timed(mut self) -> Option<PendingTime> {
-        let pending = match self.timer.take() {
+        let timer = self.timer.take();
+        let pending = match &timer {
             Some(timer) if timer.written > 0 && timer.written < MAX_TIMED_PASSES * 2 => {
                 let stamps = timer.written as usize;
                 let resolved = PooledBuffer::get(
@@ -175,6 +172,10 @@ impl Recorder {
             _ => None,
         };
         self.ctx.queue().submit([self.encoder.finish()]);
+        // Later users of the set write it in later submissions, after this resolve.
+        if let Some(timer) = timer {
+            self.ctx.give_back_query_set(timer.queries);
+        }
         pending
     }
 }
