@@ -44,6 +44,11 @@ struct ConvParams {
     // The weight gradient sums rows (n, i) in `splits` blocks of `split_rows`.
     splits: u32,
     split_rows: u32,
+    // Row length of the blocked kernel's padded input copy (a multiple of 4).
+    row_len: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 const WORKGROUP_SIZE: u32 = 64u;

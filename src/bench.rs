@@ -89,7 +89,7 @@ pub fn measure(
     options: &BenchOptions,
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
-    let resolved = algorithm.resolve(&geometry)?;
+    let resolved = algorithm.resolve(&geometry, ctx.adapter_info().device_type)?;
     let layer = Conv2d::new(config, 1)?;
     let mut rng = StdRng::seed_from_u64(2);
     let numel = input_shape.iter().product();

@@ -304,7 +304,7 @@ pub enum Conv2dError {
 
     /// An algorithm name that is not one of ours.
     #[error(
-        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1 or depthwise)"
+        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked)"
     )]
     UnknownAlgorithm(String),
 

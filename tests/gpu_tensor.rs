@@ -140,3 +140,27 @@ fn timed_forward_reports_a_kernel_time() {
         assert!(millis.is_none());
     }
 }
+
+#[test]
+fn blocked_kernel_repacks_the_weight_after_an_sgd_step() {
+    // The blocked kernel caches a packed copy of the weight; training must refresh it.
+    let layer = Conv2d::new(Conv2dConfig::new(4, 16, 3).with_padding(1), 3).unwrap();
+    let input = random_tensor(&[2, 4, 9, 9], 4);
+    let mut gpu = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .with_algorithm(Algorithm::Blocked);
+    let before = gpu.forward(&input).unwrap();
+    let grad_output = random_tensor(before.shape(), 5);
+    gpu.sgd_step(&input, &grad_output, 0.5).unwrap();
+    let after = gpu.forward(&input).unwrap();
+    let trained = gpu.to_layer().unwrap();
+    assert_ne!(trained.weight().data(), layer.weight().data());
+    let want = trained.forward_cpu(&input).unwrap();
+    assert_within_bound(
+        "blocked forward after sgd_step",
+        &after,
+        &want,
+        &magnitude(&trained, &input),
+        terms(&trained),
+    );
+}

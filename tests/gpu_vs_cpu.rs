@@ -98,14 +98,20 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
         let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
         let ctx = if split {
             let plane = (g.height.input * g.width.input).max(g.height.output * g.width.output);
-            // The weight is always bound whole.
-            let cap = (plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4;
-            common::gpu().with_max_binding_bytes(cap as u64)
+            // The weight is always bound whole, and the blocked kernel's copies must fit.
+            let needs = algorithm.min_binding_bytes(&g, common::gpu().adapter_info().device_type);
+            let cap = (plane * rng.random_range(1..4) * 4) as u64;
+            common::gpu().with_max_binding_bytes(cap.max(needs.unwrap()))
         } else {
             common::gpu().clone()
         };
         *chosen
-            .entry(algorithm.resolve(&g).unwrap().name())
+            .entry(
+                algorithm
+                    .resolve(&g, common::gpu().adapter_info().device_type)
+                    .unwrap()
+                    .name(),
+            )
             .or_insert(0) += 1;
         modes[layer.config().padding_mode as usize] += 1;
         let what = format!(
@@ -159,6 +165,14 @@ fn depthwise_agrees_with_the_cpu_reference() {
 }
 
 #[test]
+fn blocked_agrees_with_the_cpu_reference() {
+    sweep(Algorithm::Blocked, Space::General, 400, 0x0b10_cced, false);
+    sweep(Algorithm::Blocked, Space::Wide, 60, 0x0b10_ccee, false);
+    sweep(Algorithm::Blocked, Space::Depthwise, 60, 0x0b10_ccef, false);
+    sweep(Algorithm::Blocked, Space::Pointwise, 60, 0x0b10_ccf0, false);
+}
+
+#[test]
 fn every_algorithm_agrees_when_tensors_are_split() {
     // Caps each binding so that batches and channel blocks are split and summed
     // across several dispatches, as tensors beyond the device limit are.
@@ -168,6 +182,8 @@ fn every_algorithm_agrees_when_tensors_are_split() {
     sweep(Algorithm::ImplicitGemm, Space::Wide, 20, 0xb10f, true);
     sweep(Algorithm::Gemm1x1, Space::Pointwise, 40, 0xb110, true);
     sweep(Algorithm::Depthwise, Space::Depthwise, 60, 0xb111, true);
+    sweep(Algorithm::Blocked, Space::General, 60, 0xb112, true);
+    sweep(Algorithm::Blocked, Space::Wide, 20, 0xb113, true);
 }
 
 #[test]

@@ -39,6 +39,7 @@ fn more_than_65535_workgroups_in_one_dimension() {
         Algorithm::Direct,
         Algorithm::ImplicitGemm,
         Algorithm::Depthwise,
+        Algorithm::Blocked,
     ];
     check_large(
         "1x1x2048x2048 output",
@@ -54,7 +55,11 @@ fn input_larger_than_the_storage_binding_limit() {
     let config = Conv2dConfig::new(33, 2, 3)
         .with_padding(Padding::Same)
         .with_padding_mode(PaddingMode::Circular);
-    let algorithms = [Algorithm::Direct, Algorithm::ImplicitGemm];
+    let algorithms = [
+        Algorithm::Direct,
+        Algorithm::ImplicitGemm,
+        Algorithm::Blocked,
+    ];
     check_large(
         "1x33x1024x1024 input",
         config,
@@ -72,6 +77,7 @@ fn output_larger_than_the_storage_binding_limit() {
         Algorithm::ImplicitGemm,
         Algorithm::Gemm1x1,
         Algorithm::Depthwise,
+        Algorithm::Blocked,
     ];
     check_large(
         "1x40x1024x1024 output",

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::blocked::{self, Variant};
 use super::kernels::{self, KernelSpec};
 use super::plan::Chunk;
 use crate::error::{Conv2dError, Result};
@@ -25,8 +26,15 @@ pub enum Algorithm {
     /// padding, where the input is the GEMM operand itself.
     Gemm1x1,
     /// Depthwise convolutions (`groups == in_channels`, any channel multiplier):
-    /// four outputs per invocation along the row.
+    /// the blocked kernel with one output channel and up to 24 adjacent
+    /// outputs along a row per invocation; kernel width up to 16.
     Depthwise,
+    /// Register-blocked direct convolution: up to 16 adjacent outputs along a
+    /// row for 16 output channels per invocation, read from a padded, aligned
+    /// copy of the input and a packed weight with vec4 loads; generated per
+    /// kernel width, stride and dilation along the row. Every padding mode and
+    /// grouping; kernel width up to 16.
+    Blocked,
 }
 
 /// Output channels per group from which a 64-wide GEMM tile is worth filling.
@@ -34,14 +42,16 @@ const GEMM_MIN_OUT_PER_GROUP: usize = 16;
 
 impl Algorithm {
     /// The algorithms that name a kernel, in the order benchmarks list them.
-    pub const KERNELS: [Algorithm; 4] = [
+    pub const KERNELS: [Algorithm; 5] = [
         Algorithm::Direct,
         Algorithm::ImplicitGemm,
         Algorithm::Gemm1x1,
         Algorithm::Depthwise,
+        Algorithm::Blocked,
     ];
 
-    /// The name the CLI and benchmarks use: `auto`, `direct`, `implicit-gemm`, `gemm-1x1`, `depthwise`.
+    /// The name the CLI and benchmarks use: `auto`, `direct`, `implicit-gemm`,
+    /// `gemm-1x1`, `depthwise`, `blocked`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Auto => "auto",
@@ -49,6 +59,7 @@ impl Algorithm {
             Algorithm::ImplicitGemm => "implicit-gemm",
             Algorithm::Gemm1x1 => "gemm-1x1",
             Algorithm::Depthwise => "depthwise",
+            Algorithm::Blocked => "blocked",
         }
     }
 
@@ -68,12 +79,14 @@ impl Algorithm {
                     )
                 })
             }
-            Algorithm::Depthwise => (geometry.in_channels_per_group() != 1).then(|| {
-                format!(
+            Algorithm::Blocked => Variant::new(geometry, blocked::BLOCK).unsupported(),
+            Algorithm::Depthwise => match geometry.in_channels_per_group() {
+                1 => Variant::new(geometry, 1).unsupported(),
+                _ => Some(format!(
                     "it needs groups == in_channels, got in_channels={}, groups={}",
                     geometry.in_channels, geometry.groups
-                )
-            }),
+                )),
+            },
         };
         match reason {
             None => Ok(()),
@@ -84,15 +97,19 @@ impl Algorithm {
         }
     }
 
-    /// The kernel [`Algorithm::Auto`] runs for `geometry`: depthwise for
-    /// depthwise convolutions with few outputs per channel, the tiled GEMMs
-    /// when a group has enough output channels to fill their tiles, else direct.
-    pub fn choose(geometry: &Conv2dGeometry) -> Algorithm {
+    /// The kernel [`Algorithm::Auto`] runs for `geometry` on a `device` of
+    /// this type: depthwise for depthwise convolutions with few outputs per
+    /// channel; when a group has enough output channels to fill a block, the
+    /// blocked kernel on CPU adapters (lavapipe, where it was measured fastest)
+    /// and the tiled GEMMs on GPUs; else direct.
+    pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
         if Algorithm::Depthwise.check(geometry).is_ok() && out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Depthwise
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Direct
+        } else if device == wgpu::DeviceType::Cpu && Algorithm::Blocked.check(geometry).is_ok() {
+            Algorithm::Blocked
         } else if Algorithm::Gemm1x1.check(geometry).is_ok() {
             Algorithm::Gemm1x1
         } else {
@@ -100,12 +117,47 @@ impl Algorithm {
         }
     }
 
-    /// The kernel that runs for `geometry`: [`choose`](Self::choose) for `Auto`,
-    /// else this one if it can, else an `UnsupportedAlgorithm` error.
-    pub fn resolve(self, geometry: &Conv2dGeometry) -> Result<Algorithm> {
+    /// The kernel that runs for `geometry` on a `device` of this type:
+    /// [`choose`](Self::choose) for `Auto`, else this one if it can, else an
+    /// `UnsupportedAlgorithm` error.
+    pub fn resolve(self, geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Result<Algorithm> {
         match self {
-            Algorithm::Auto => Ok(Algorithm::choose(geometry)),
+            Algorithm::Auto => Ok(Algorithm::choose(geometry, device)),
             other => other.check(geometry).map(|()| other),
+        }
+    }
+
+    /// The smallest storage binding, in bytes, under which this algorithm can
+    /// still split `geometry` (see [`GpuContext::with_max_binding_bytes`]):
+    /// one input or output plane, the weight, and for the blocked kernel one
+    /// plane of its padded input copy and its packed weight.
+    ///
+    /// [`GpuContext::with_max_binding_bytes`]: super::GpuContext::with_max_binding_bytes
+    pub fn min_binding_bytes(
+        self,
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+    ) -> Result<u64> {
+        let (h, w) = (&geometry.height, &geometry.width);
+        let weight =
+            geometry.output_channels() * geometry.in_channels_per_group() * h.kernel * w.kernel;
+        let mut elements = (h.input * w.input).max(h.output * w.output).max(weight);
+        if let Some(variant) = self.resolve(geometry, device)?.variant(geometry) {
+            elements = elements.max(variant.padded_plane(geometry));
+            if variant.packs() {
+                elements = elements.max(blocked::packed_len(geometry));
+            }
+        }
+        Ok(elements as u64 * 4)
+    }
+
+    /// The generated variant a resolved algorithm runs, for the algorithms
+    /// built on `shaders/conv2d_blocked.wgsl`.
+    pub(crate) fn variant(self, geometry: &Conv2dGeometry) -> Option<Variant> {
+        match self {
+            Algorithm::Blocked => Some(Variant::new(geometry, blocked::BLOCK)),
+            Algorithm::Depthwise => Some(Variant::new(geometry, 1)),
+            _ => None,
         }
     }
 
@@ -114,13 +166,9 @@ impl Algorithm {
     pub(crate) fn launch(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> Launch {
         let [_, _, out_h, out_w] = geometry.output_shape_4d();
         match self {
-            Algorithm::Auto | Algorithm::Direct => {
+            // The generated kernels record their own dispatches (see `blocked::encode_chunk`).
+            Algorithm::Auto | Algorithm::Direct | Algorithm::Blocked | Algorithm::Depthwise => {
                 Launch::per_invocation(kernels::DIRECT, chunk.output_len(geometry))
-            }
-            Algorithm::Depthwise => {
-                let runs = out_w.div_ceil(4);
-                let total = chunk.batch.len() * chunk.out_channels.len() * out_h * runs;
-                Launch::per_invocation(kernels::DEPTHWISE, total)
             }
             Algorithm::ImplicitGemm | Algorithm::Gemm1x1 => {
                 // Workgroups over (group, channel tile, position tile); see the shader.
@@ -187,6 +235,9 @@ mod tests {
     use super::*;
     use crate::config::Conv2dConfig;
 
+    const CPU: wgpu::DeviceType = wgpu::DeviceType::Cpu;
+    const GPU: wgpu::DeviceType = wgpu::DeviceType::DiscreteGpu;
+
     fn geometry(config: Conv2dConfig, shape: &[usize]) -> Conv2dGeometry {
         Conv2dGeometry::new(&config, shape).unwrap()
     }
@@ -198,7 +249,7 @@ mod tests {
         }
         assert_eq!(
             "fft".parse::<Algorithm>().unwrap_err().to_string(),
-            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1 or depthwise)"
+            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked)"
         );
     }
 
@@ -208,18 +259,22 @@ mod tests {
             Conv2dConfig::new(64, 64, 3).with_padding(1),
             &[8, 64, 56, 56],
         );
-        assert_eq!(Algorithm::choose(&resnet), Algorithm::ImplicitGemm);
+        assert_eq!(Algorithm::choose(&resnet, GPU), Algorithm::ImplicitGemm);
+        assert_eq!(Algorithm::choose(&resnet, CPU), Algorithm::Blocked);
         let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[1, 64, 56, 56]);
-        assert_eq!(Algorithm::choose(&pointwise), Algorithm::Gemm1x1);
+        assert_eq!(Algorithm::choose(&pointwise, GPU), Algorithm::Gemm1x1);
         let depthwise = geometry(
             Conv2dConfig::new(32, 32, 3).with_padding(1).with_groups(32),
             &[1, 32, 112, 112],
         );
-        assert_eq!(Algorithm::choose(&depthwise), Algorithm::Depthwise);
+        assert_eq!(Algorithm::choose(&depthwise, CPU), Algorithm::Depthwise);
         let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 3, 3]);
-        assert_eq!(Algorithm::choose(&single_channel), Algorithm::Depthwise);
+        assert_eq!(
+            Algorithm::choose(&single_channel, CPU),
+            Algorithm::Depthwise
+        );
         let few_outputs = geometry(Conv2dConfig::new(4, 2, 3), &[1, 4, 9, 9]);
-        assert_eq!(Algorithm::choose(&few_outputs), Algorithm::Direct);
+        assert_eq!(Algorithm::choose(&few_outputs, CPU), Algorithm::Direct);
     }
 
     #[test]
@@ -227,14 +282,14 @@ mod tests {
         let strided = geometry(Conv2dConfig::new(4, 4, 1).with_stride(2), &[1, 4, 8, 8]);
         assert_eq!(
             Algorithm::Gemm1x1
-                .resolve(&strided)
+                .resolve(&strided, GPU)
                 .unwrap_err()
                 .to_string(),
             "algorithm 'gemm-1x1' cannot run this convolution: it needs a 1x1 kernel, stride 1 and no padding, got kernel_size=(1, 1), stride=(2, 2), padding=(0, 0)"
         );
-        assert!(Algorithm::Depthwise.resolve(&strided).is_err());
+        assert!(Algorithm::Depthwise.resolve(&strided, GPU).is_err());
         assert_eq!(
-            Algorithm::ImplicitGemm.resolve(&strided).unwrap(),
+            Algorithm::ImplicitGemm.resolve(&strided, GPU).unwrap(),
             Algorithm::ImplicitGemm
         );
     }

@@ -179,6 +179,11 @@ impl GpuConv2d {
             rec.dispatch(kernels::SGD, &[&params, grad, value], len as u64)?;
         }
         rec.submit();
+        // The blocked kernel's packed copy is stale now.
+        *self
+            .packed_weight
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         scopes.pop().await
     }
 

@@ -8,11 +8,15 @@ use super::context::GpuContext;
 use super::pool::{Kind, PooledBuffer};
 use crate::error::{Conv2dError, Result};
 
-/// Bindings must not be empty, so zero-element tensors still get 4 bytes.
-const MIN_BYTES: u64 = 4;
+/// Storage buffers are whole vec4s: bindings must not be empty (zero-element
+/// tensors still get one), and the blocked kernel's padding pass also reads
+/// its input as `array<vec4<f32>>`.
+const UNIT_BYTES: u64 = 16;
 
 fn byte_len(elements: usize) -> u64 {
-    (elements as u64 * 4).max(MIN_BYTES)
+    (elements as u64 * 4)
+        .next_multiple_of(UNIT_BYTES)
+        .max(UNIT_BYTES)
 }
 
 /// A storage buffer holding `data`.

@@ -1,10 +1,13 @@
 //! `GpuConv2d`: a Conv2d layer whose weight and bias live on the GPU.
 
+use std::sync::Mutex;
+
 use super::algorithm::Algorithm;
+use super::blocked;
 use super::buffers::{Scopes, check_buffer_size, check_fits, output, read_mapped, staging, upload};
 use super::context::GpuContext;
 use super::params::ConvParams;
-use super::plan::{Chunk, plan};
+use super::plan::{Chunk, plan, plan_with_input_plane};
 use super::pool::PooledBuffer;
 use super::recorder::{PendingTime, Recorder};
 use super::tensor::GpuTensor;
@@ -27,6 +30,9 @@ pub struct GpuConv2d {
     pub(super) weight: PooledBuffer,
     pub(super) bias: PooledBuffer,
     pub(super) algorithm: Algorithm,
+    /// The weight as the blocked kernel reads it, packed on first use and
+    /// dropped when training changes the weight.
+    pub(super) packed_weight: Mutex<Option<PooledBuffer>>,
 }
 
 impl GpuConv2d {
@@ -53,6 +59,7 @@ impl GpuConv2d {
             weight,
             bias,
             algorithm: Algorithm::Auto,
+            packed_weight: Mutex::new(None),
         })
     }
 
@@ -126,7 +133,11 @@ impl GpuConv2d {
     /// `Auto` picks), or why the forced algorithm cannot run it.
     pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
-        self.algorithm.resolve(&geometry)
+        self.algorithm.resolve(&geometry, self.device_type())
+    }
+
+    fn device_type(&self) -> wgpu::DeviceType {
+        self.ctx.adapter_info().device_type
     }
 
     /// `layer(input)` on the GPU (blocking). The input is `(N, C, H, W)` or
@@ -222,15 +233,27 @@ impl GpuConv2d {
     /// Checks one forward call and cuts it into chunks, before any GPU work.
     fn prepare(&self, input_shape: &[usize]) -> Result<ForwardCall> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
-        let algorithm = self.algorithm.resolve(&geometry)?;
+        let algorithm = self.algorithm.resolve(&geometry, self.device_type())?;
         let elements = checked_numel(&geometry.output_shape()).unwrap_or(usize::MAX);
         let chunks = if elements == 0 {
             Vec::new()
         } else {
             let input = checked_numel(input_shape).unwrap_or(usize::MAX);
             check_buffer_size(&self.ctx, &[("input", input), ("output", elements)])?;
-            plan(&geometry, (self.ctx.max_binding_bytes() / 4) as usize)
-                .map_err(|e| self.ctx.name_adapter(e))?
+            let max = (self.ctx.max_binding_bytes() / 4) as usize;
+            match algorithm.variant(&geometry) {
+                Some(variant) => {
+                    if variant.packs() {
+                        let packed = blocked::packed_len(&geometry);
+                        check_buffer_size(&self.ctx, &[("packed weight", packed)])?;
+                    }
+                    // Each chunk's padded copy of its input block must fit a binding too.
+                    let plane = variant.padded_plane(&geometry);
+                    plan_with_input_plane(&geometry, max, plane)
+                }
+                None => plan(&geometry, max),
+            }
+            .map_err(|e| self.ctx.name_adapter(e))?
         };
         Ok(ForwardCall {
             geometry,
@@ -252,15 +275,28 @@ impl GpuConv2d {
     ) -> Result<()> {
         let geometry = &call.geometry;
         let split = call.chunks.len() > 1;
+        let variant = call.algorithm.variant(geometry);
+        let weight = match variant {
+            Some(variant) if variant.packs() => self.packed_weight(geometry)?,
+            _ => wgpu::Buffer::clone(&self.weight),
+        };
         let mut block: Option<wgpu::Buffer> = None;
         for chunk in &call.chunks {
             let launch = call.algorithm.launch(geometry, chunk);
             let mut params = ConvParams::new(geometry, chunk, self.config.bias);
             params.total = launch.total as u32;
-            let params = rec.uniform("params", &params);
-            if !split {
+            // Records the chunk's dispatches from `input` into `output`.
+            let compute = |rec: &mut Recorder, input: &wgpu::Buffer, output: &wgpu::Buffer| {
+                if let Some(variant) = variant {
+                    let buffers = [input, &weight, &*self.bias, output];
+                    return blocked::encode_chunk(rec, geometry, chunk, variant, params, buffers);
+                }
+                let params = rec.uniform("params", &params);
                 let buffers = [&params, input, &self.weight, &self.bias, output];
-                rec.dispatch(launch.spec, &buffers, launch.invocations)?;
+                rec.dispatch(launch.spec, &buffers, launch.invocations)
+            };
+            if !split {
+                compute(rec, input, output)?;
                 continue;
             }
             let len = chunk.input_len(geometry);
@@ -271,8 +307,7 @@ impl GpuConv2d {
                 Some(out) if chunk.accumulate => out,
                 _ => rec.scratch("output block", chunk.output_len(geometry)),
             };
-            let buffers = [&params, &scratch, &self.weight, &self.bias, &out];
-            rec.dispatch(launch.spec, &buffers, launch.invocations)?;
+            compute(rec, &scratch, &out)?;
             if chunk.completes {
                 let at = chunk.output_offset(geometry);
                 rec.copy(&out, 0, output, at, chunk.output_len(geometry));
@@ -280,6 +315,24 @@ impl GpuConv2d {
             block = Some(out);
         }
         Ok(())
+    }
+}
+
+impl GpuConv2d {
+    /// The packed weight of the blocked kernel, packed (in a submission of its
+    /// own) when the weight is new or changed.
+    fn packed_weight(&self, geometry: &Conv2dGeometry) -> Result<wgpu::Buffer> {
+        let mut cached = self.packed_weight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(packed) = cached.as_ref() {
+            return Ok(wgpu::Buffer::clone(packed));
+        }
+        let packed = output(&self.ctx, "packed weight", blocked::packed_len(geometry));
+        let mut rec = Recorder::new(&self.ctx);
+        blocked::encode_pack(&mut rec, geometry, &self.weight, &packed)?;
+        rec.submit();
+        let handle = wgpu::Buffer::clone(&packed);
+        *cached = Some(packed);
+        Ok(handle)
     }
 }
 

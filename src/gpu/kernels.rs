@@ -94,12 +94,22 @@ pub const GEMM_1X1: KernelSpec = KernelSpec {
     ..IMPLICIT_GEMM
 };
 
-/// Depthwise, four outputs per invocation along the row: params, input, weight, bias, output.
-pub const DEPTHWISE: KernelSpec = spec(
-    "conv2d_depthwise",
-    conv_kernel!("conv2d_depthwise.wgsl"),
-    FORWARD_BINDINGS,
+/// The blocked kernel's padded input copy: params, input, padded, input (as vec4s).
+pub const PAD_INPUT: KernelSpec = spec(
+    "pad_input",
+    conv_kernel!("pad_input.wgsl"),
+    &[Uniform, ReadOnly, ReadWrite, ReadOnly],
 );
+
+/// The blocked kernel's packed weight: params, weight, packed.
+pub const PACK_WEIGHT: KernelSpec = KernelSpec {
+    constants: &[("BLOCK", super::blocked::BLOCK as f64)],
+    ..spec(
+        "pack_weight",
+        conv_kernel!("pack_weight.wgsl"),
+        &[Uniform, ReadOnly, ReadWrite],
+    )
+};
 
 /// Gradient of the padded input: params, grad_output, weight, grad_padded.
 pub const GRAD_PADDED: KernelSpec = spec(
@@ -149,7 +159,8 @@ pub const ALL: &[KernelSpec] = &[
     DIRECT,
     IMPLICIT_GEMM,
     GEMM_1X1,
-    DEPTHWISE,
+    PAD_INPUT,
+    PACK_WEIGHT,
     GRAD_PADDED,
     PAD_BACKWARD,
     GRAD_WEIGHT,

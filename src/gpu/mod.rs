@@ -2,6 +2,7 @@
 
 mod algorithm;
 mod backward;
+mod blocked;
 mod buffers;
 mod context;
 mod conv2d;

@@ -45,6 +45,10 @@ pub struct ConvParams {
     pub padded_w: u32,
     pub splits: u32,
     pub split_rows: u32,
+    pub row_len: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// The uniform block of `shaders/sgd.wgsl`.
@@ -113,6 +117,10 @@ impl ConvParams {
             padded_w: w.padded() as u32,
             splits: 0,
             split_rows: 0,
+            row_len: 0,
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
         }
     }
 }
@@ -190,6 +198,10 @@ mod tests {
             ("padded_w", std::mem::offset_of!(ConvParams, padded_w)),
             ("splits", std::mem::offset_of!(ConvParams, splits)),
             ("split_rows", std::mem::offset_of!(ConvParams, split_rows)),
+            ("row_len", std::mem::offset_of!(ConvParams, row_len)),
+            ("_pad0", std::mem::offset_of!(ConvParams, _pad0)),
+            ("_pad1", std::mem::offset_of!(ConvParams, _pad1)),
+            ("_pad2", std::mem::offset_of!(ConvParams, _pad2)),
         ];
         let wgsl: Vec<(&str, usize)> = members
             .iter()

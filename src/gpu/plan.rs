@@ -90,7 +90,22 @@ struct Block {
 /// channels its groups need. A single `H×W` plane larger than the limit cannot
 /// be split this way and is refused.
 pub fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
-    let (input, output) = sides(geometry, geometry.height.input * geometry.width.input);
+    plan_with_input_plane(
+        geometry,
+        max_elements,
+        geometry.height.input * geometry.width.input,
+    )
+}
+
+/// [`plan`] for a kernel that also holds a copy of each input block with
+/// planes of `copy_plane` elements (the blocked kernel's padded input).
+pub fn plan_with_input_plane(
+    geometry: &Conv2dGeometry,
+    max_elements: usize,
+    copy_plane: usize,
+) -> Result<Vec<Chunk>> {
+    let plane = (geometry.height.input * geometry.width.input).max(copy_plane);
+    let (input, output) = sides(geometry, plane);
     let blocks = split(geometry.batch, input, output, max_elements)?;
     Ok(blocks
         .into_iter()

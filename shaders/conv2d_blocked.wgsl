@@ -1,0 +1,81 @@
+// Register-blocked direct Conv2d forward: each invocation computes OUTS adjacent
+// outputs along one row for a block of BLOCK output channels of one group.
+//
+// Per input channel and kernel row it loads the row's span of the padded input
+// once, as aligned vec4s, and per kernel column one vec4 of packed weights per
+// four output channels; everything else is register arithmetic. Loads, not
+// FMAs, bound convolution on llvmpipe (every per-lane load is a scalar loop)
+// and are the scarce resource on GPUs too, so this is the ratio that matters.
+//
+// The input is the padded copy made by pad_input.wgsl (no index map here) and
+// the weight is packed by pack_weight.wgsl: a tap's BLOCK channels side by side,
+// read as vec4s (`WeightUnit`). With BLOCK = 1 (depthwise) the packed weight is
+// the weight itself, read one float per tap. The accumulation is unrolled for
+// the variant's kernel width, stride and dilation along the row: src/gpu/blocked.rs
+// generates the marked lines, since neither naga nor llvmpipe unrolls loops
+// that index registers.
+
+@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> weight: array<WeightUnit>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+
+//{constants}
+
+// Adds `value` to the start the output takes: the bias, or the partial sum of
+// an earlier block of input channels.
+fn store_output(n: u32, o: u32, i: u32, j: u32, value: f32) {
+    let at = ((n * p.out_channels + o - p.out_c_begin) * p.out_h + i) * p.out_w + j;
+    var start = 0.0;
+    if (p.accumulate != 0u) {
+        start = output[at];
+    } else if (p.has_bias != 0u) {
+        start = bias[o];
+    }
+    output[at] = start + value;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let index = invocation_index(wg, groups, local);
+    if (index >= p.total) {
+        return;
+    }
+    let runs = (p.out_w + OUTS - 1u) / OUTS;
+    let run = index % runs;
+    var rest = index / runs;
+    let i = rest % p.out_h;
+    rest = rest / p.out_h;
+    let n = rest % p.batch;
+    // Blocks are numbered over all groups; this chunk's first is the one holding out_c_begin.
+    let blocks_per_group = (p.out_per_group + BLOCK - 1u) / BLOCK;
+    let g0 = p.out_c_begin / p.out_per_group;
+    let block = g0 * blocks_per_group + (p.out_c_begin - g0 * p.out_per_group) / BLOCK + rest / p.batch;
+    let g = block / blocks_per_group;
+    let o0 = g * p.out_per_group + (block % blocks_per_group) * BLOCK;
+    let j0 = run * OUTS;
+    // This block's group, intersected with the channels this dispatch holds.
+    let c_lo = max(g * p.in_per_group, p.in_c_begin);
+    let c_hi = min((g + 1u) * p.in_per_group, p.in_c_begin + p.in_channels);
+
+//{declare}
+    for (var c = c_lo; c < c_hi; c++) {
+        let plane = (n * p.in_channels + c - p.in_c_begin) * p.padded_h;
+        let taps = (block * p.in_per_group + c - g * p.in_per_group) * p.kernel_h;
+        for (var a = 0u; a < p.kernel_h; a++) {
+            let at = ((plane + i * p.stride_h + a * p.dilation_h) * p.row_len + j0 * STRIDE_W) / 4u;
+            let wt = (taps + a) * KERNEL_W * WEIGHT_UNITS;
+//{accumulate}
+        }
+    }
+
+    // Output channels of this block that are in the group and in this dispatch.
+    let o_lo = max(o0, p.out_c_begin);
+    let o_hi = min(min(o0 + BLOCK, (g + 1u) * p.out_per_group), p.out_c_begin + p.out_channels);
+    let count = min(OUTS, p.out_w - j0);
+//{store}
+}
