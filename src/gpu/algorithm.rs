@@ -37,6 +37,10 @@ pub enum Algorithm {
     Blocked,
 }
 
+/// Below this many outputs the direct kernel's single pass is quickest: the
+/// others add a padding or packing pass that costs more than it saves.
+const DIRECT_MAX_OUTPUTS: usize = 4096;
+
 /// Output channels per group from which a 64-wide GEMM tile is worth filling.
 const GEMM_MIN_OUT_PER_GROUP: usize = 16;
 
@@ -98,13 +102,18 @@ impl Algorithm {
     }
 
     /// The kernel [`Algorithm::Auto`] runs for `geometry` on a `device` of
-    /// this type: depthwise for depthwise convolutions with few outputs per
+    /// this type: direct for tiny convolutions (under 4096 outputs); depthwise for depthwise convolutions with few outputs per
     /// channel; when a group has enough output channels to fill a block, the
     /// blocked kernel on CPU adapters (lavapipe, where it was measured fastest)
     /// and the tiled GEMMs on GPUs; else direct.
     pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
-        if Algorithm::Depthwise.check(geometry).is_ok() && out_per_group < GEMM_MIN_OUT_PER_GROUP {
+        let outputs: usize = geometry.output_shape_4d().iter().product();
+        if outputs < DIRECT_MAX_OUTPUTS {
+            Algorithm::Direct
+        } else if Algorithm::Depthwise.check(geometry).is_ok()
+            && out_per_group < GEMM_MIN_OUT_PER_GROUP
+        {
             Algorithm::Depthwise
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Direct
@@ -268,11 +277,13 @@ mod tests {
             &[1, 32, 112, 112],
         );
         assert_eq!(Algorithm::choose(&depthwise, CPU), Algorithm::Depthwise);
-        let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 3, 3]);
+        let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 65, 65]);
         assert_eq!(
             Algorithm::choose(&single_channel, CPU),
             Algorithm::Depthwise
         );
+        let tiny = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 6, 8]);
+        assert_eq!(Algorithm::choose(&tiny, CPU), Algorithm::Direct);
         let few_outputs = geometry(Conv2dConfig::new(4, 2, 3), &[1, 4, 9, 9]);
         assert_eq!(Algorithm::choose(&few_outputs, CPU), Algorithm::Direct);
     }
