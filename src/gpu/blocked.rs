@@ -86,6 +86,12 @@ impl Variant {
         self.span().div_ceil(4)
     }
 
+    /// Whether the kernel reads a packed weight; with one output channel per
+    /// invocation the packed layout is the weight's own.
+    pub(crate) fn packs(self) -> bool {
+        self.block > 1
+    }
+
     /// Why the generated code cannot run this variant, if it cannot.
     pub(crate) fn unsupported(self) -> Option<String> {
         (self.kernel_w > MAX_KERNEL_W || self.span() > MAX_SPAN).then(|| {
@@ -237,14 +243,6 @@ impl Variant {
             .replace("//{declare}\n", &declare)
             .replace("//{accumulate}\n", &accumulate)
             .replace("//{store}\n", &store)
-    }
-}
-
-impl Variant {
-    /// Whether the kernel reads a packed weight; with one output channel per
-    /// invocation the packed layout is the weight's own.
-    pub(crate) fn packs(self) -> bool {
-        self.block > 1
     }
 }
 

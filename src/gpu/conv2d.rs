@@ -282,15 +282,18 @@ impl GpuConv2d {
         };
         let mut block: Option<wgpu::Buffer> = None;
         for chunk in &call.chunks {
-            let launch = call.algorithm.launch(geometry, chunk);
-            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
-            params.total = launch.total as u32;
+            let params = ConvParams::new(geometry, chunk, self.config.bias);
             // Records the chunk's dispatches from `input` into `output`.
             let compute = |rec: &mut Recorder, input: &wgpu::Buffer, output: &wgpu::Buffer| {
                 if let Some(variant) = variant {
                     let buffers = [input, &weight, &*self.bias, output];
                     return blocked::encode_chunk(rec, geometry, chunk, variant, params, buffers);
                 }
+                let launch = call.algorithm.launch(geometry, chunk);
+                let params = ConvParams {
+                    total: launch.total as u32,
+                    ..params
+                };
                 let params = rec.uniform("params", &params);
                 let buffers = [&params, input, &self.weight, &self.bias, output];
                 rec.dispatch(launch.spec, &buffers, launch.invocations)
@@ -316,9 +319,7 @@ impl GpuConv2d {
         }
         Ok(())
     }
-}
 
-impl GpuConv2d {
     /// The packed weight of the blocked kernel, packed (in a submission of its
     /// own) when the weight is new or changed.
     fn packed_weight(&self, geometry: &Conv2dGeometry) -> Result<wgpu::Buffer> {
