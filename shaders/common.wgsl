@@ -41,14 +41,25 @@ struct ConvParams {
     // Size of the padded input (after negative padding crops), for the gradient kernels.
     padded_h: u32,
     padded_w: u32,
-    // The weight gradient sums rows (n, i) in `splits` blocks of `split_rows`.
+    // The weight and bias gradients sum output positions in `splits` blocks of
+    // `split_len`, starting at position `slice_begin`.
     splits: u32,
-    split_rows: u32,
+    split_len: u32,
     // Row length of the blocked kernel's padded input copy (a multiple of 4).
     row_len: u32,
+    // The slice of the reduction this dispatch adds (src/gpu/loops.rs): every
+    // invocation's loops stay under the driver's loop limit, and later slices
+    // add onto earlier ones (`accumulate`). What the range counts is the
+    // kernel's own (reduction rows, GEMM depth, candidates, positions).
+    slice_begin: u32,
+    slice_end: u32,
+    // The slice of the innermost loop (kernel columns), for kernels with two levels.
+    inner_begin: u32,
+    inner_end: u32,
+    // Where a reduction of partial sums writes its first result.
+    result_offset: u32,
     _pad0: u32,
     _pad1: u32,
-    _pad2: u32,
 }
 
 const WORKGROUP_SIZE: u32 = 64u;

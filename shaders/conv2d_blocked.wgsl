@@ -63,13 +63,23 @@ fn main(
     let c_hi = min((g + 1u) * p.in_per_group, p.in_c_begin + p.in_channels);
 
 //{declare}
-    for (var c = c_lo; c < c_hi; c++) {
+    // This dispatch's slice of the reduction rows (channel c, kernel row a), in
+    // order: the host keeps the loop under the driver's limit (src/gpu/loops.rs)
+    // and later slices add onto this one.
+    let rows = select(0u, (c_hi - c_lo) * p.kernel_h, c_hi > c_lo);
+    let row_end = min(p.slice_end, rows);
+    var c = c_lo + p.slice_begin / p.kernel_h;
+    var a = p.slice_begin % p.kernel_h;
+    for (var r = p.slice_begin; r < row_end; r++) {
         let plane = (n * p.in_channels + c - p.in_c_begin) * p.padded_h;
         let taps = (block * p.in_per_group + c - g * p.in_per_group) * p.kernel_h;
-        for (var a = 0u; a < p.kernel_h; a++) {
-            let at = ((plane + i * p.stride_h + a * p.dilation_h) * p.row_len + j0 * STRIDE_W) / 4u;
-            let wt = (taps + a) * KERNEL_W * WEIGHT_UNITS;
+        let at = ((plane + i * p.stride_h + a * p.dilation_h) * p.row_len + j0 * STRIDE_W) / 4u;
+        let wt = (taps + a) * KERNEL_W * WEIGHT_UNITS;
 //{accumulate}
+        a++;
+        if (a == p.kernel_h) {
+            a = 0u;
+            c++;
         }
     }
 

@@ -38,22 +38,31 @@ fn main(
     }
     let row0 = i32(i * p.stride_h);
     let col0 = i32(j * p.stride_w);
-    let taps = p.kernel_h * p.kernel_w;
-    for (var c = c_lo; c < c_hi; c++) {
+    // This dispatch's slice of the reduction rows (channel c, kernel row a) in
+    // order, and of the kernel columns: the host keeps the loops under the
+    // driver's limit (src/gpu/loops.rs) and later slices add onto this one.
+    let rows = select(0u, (c_hi - c_lo) * p.kernel_h, c_hi > c_lo);
+    let row_end = min(p.slice_end, rows);
+    var c = c_lo + p.slice_begin / p.kernel_h;
+    var a = p.slice_begin % p.kernel_h;
+    for (var r = p.slice_begin; r < row_end; r++) {
         let plane = (n * p.in_channels + c - p.in_c_begin) * p.in_h * p.in_w;
-        let w_base = (o * p.in_per_group + c - group_first) * taps;
-        for (var a = 0u; a < p.kernel_h; a++) {
-            let y = source_coord(row0 + i32(a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
-            for (var e = 0u; e < p.kernel_w; e++) {
-                let x = source_coord(col0 + i32(e * p.dilation_w), p.lead_w, p.src_first_w, p.src_len_w);
-                // A zero tap still multiplies, as an explicitly padded tensor would,
-                // so Inf weights give NaN exactly as in the CPU reference.
-                var v = 0.0;
-                if (y >= 0 && x >= 0) {
-                    v = input[plane + u32(y) * p.in_w + u32(x)];
-                }
-                acc = fma(weight[w_base + a * p.kernel_w + e], v, acc);
+        let w_row = ((o * p.in_per_group + c - group_first) * p.kernel_h + a) * p.kernel_w;
+        let y = source_coord(row0 + i32(a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
+        for (var e = p.inner_begin; e < p.inner_end; e++) {
+            let x = source_coord(col0 + i32(e * p.dilation_w), p.lead_w, p.src_first_w, p.src_len_w);
+            // A zero tap still multiplies, as an explicitly padded tensor would,
+            // so Inf weights give NaN exactly as in the CPU reference.
+            var v = 0.0;
+            if (y >= 0 && x >= 0) {
+                v = input[plane + u32(y) * p.in_w + u32(x)];
             }
+            acc = fma(weight[w_row + e], v, acc);
+        }
+        a++;
+        if (a == p.kernel_h) {
+            a = 0u;
+            c++;
         }
     }
     output[index] = acc;

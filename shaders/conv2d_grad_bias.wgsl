@@ -1,9 +1,12 @@
-// Bias gradient: one invocation per output channel of the dispatch sums its
-// grad_output over batch and positions, in order, onto what an earlier
-// dispatch (earlier batch items) stored when `accumulate` is set.
+// Bias gradient, first pass: one invocation per (split, output channel of the
+// dispatch) sums its grad_output over one block of `split_len` positions (n, m)
+// in order, the blocks of this dispatch starting at position `slice_begin`;
+// reduce_splits.wgsl then adds the blocks in order. Every invocation's loop is
+// at most `split_len` long (the driver's loop limit, src/gpu/loops.rs), however
+// many positions a training batch has.
 
 @group(0) @binding(1) var<storage, read> grad_output: array<f32>;
-@group(0) @binding(2) var<storage, read_write> grad_bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -11,20 +14,25 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let o = invocation_index(wg, groups, local);
-    if (o >= p.out_channels) {
+    let index = invocation_index(wg, groups, local);
+    if (index >= p.total) {
         return;
     }
+    let o = index % p.out_channels;
+    let split = index / p.out_channels;
     let plane = p.out_h * p.out_w;
+    let begin = p.slice_begin + split * p.split_len;
+    let end = min(begin + p.split_len, p.slice_end);
+    var m = begin % plane;
+    var n = begin / plane;
     var acc = 0.0;
-    if (p.accumulate != 0u) {
-        acc = grad_bias[p.out_c_begin + o];
-    }
-    for (var n = 0u; n < p.batch; n++) {
-        let base = (n * p.out_channels + o) * plane;
-        for (var m = 0u; m < plane; m++) {
-            acc = acc + grad_output[base + m];
+    for (var t = begin; t < end; t++) {
+        acc = acc + grad_output[(n * p.out_channels + o) * plane + m];
+        m++;
+        if (m == plane) {
+            m = 0u;
+            n++;
         }
     }
-    grad_bias[p.out_c_begin + o] = acc;
+    partials[index] = acc;
 }

@@ -5,7 +5,10 @@
 // A dispatch may hold a block of the input channels [in_c_begin, +in_channels)
 // and sum over a block of the output channels [out_c_begin, +out_channels);
 // later output blocks add to the sums stored by earlier ones (`accumulate`), in
-// the same order as one dispatch would, so splitting changes no bit.
+// the same order as one dispatch would, so splitting changes no bit. Within a
+// dispatch the reduction rows (output channel o, kernel row a) run over the
+// slice [slice_begin, slice_end) and the kernel columns over [inner_begin,
+// inner_end), which keeps the loops under the driver's limit (src/gpu/loops.rs).
 
 @group(0) @binding(1) var<storage, read> grad_output: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
@@ -29,7 +32,6 @@ fn main(
     let n = rest / p.in_channels;
     let g = ch / p.in_per_group;
     let c = ch % p.in_per_group;
-    let taps = p.kernel_h * p.kernel_w;
     // This input's group, intersected with the output channels this dispatch holds.
     let o_lo = max(g * p.out_per_group, p.out_c_begin);
     let o_hi = min((g + 1u) * p.out_per_group, p.out_c_begin + p.out_channels);
@@ -38,20 +40,19 @@ fn main(
     if (p.accumulate != 0u) {
         acc = grad_padded[index];
     }
-    for (var o = o_lo; o < o_hi; o++) {
-        let go_base = (n * p.out_channels + o - p.out_c_begin) * p.out_h * p.out_w;
-        let w_base = (o * p.in_per_group + c) * taps;
-        for (var a = 0u; a < p.kernel_h; a++) {
-            let da = a * p.dilation_h;
-            if (da > row) {
-                break;
-            }
-            let ti = row - da;
-            let i = ti / p.stride_h;
-            if (ti % p.stride_h != 0u || i >= p.out_h) {
-                continue;
-            }
-            for (var e = 0u; e < p.kernel_w; e++) {
+    let rows = select(0u, (o_hi - o_lo) * p.kernel_h, o_hi > o_lo);
+    let row_end = min(p.slice_end, rows);
+    var o = o_lo + p.slice_begin / p.kernel_h;
+    var a = p.slice_begin % p.kernel_h;
+    for (var r = p.slice_begin; r < row_end; r++) {
+        // The output row that reads this padded row through kernel row a, if any.
+        let da = a * p.dilation_h;
+        let ti = row - min(da, row);
+        let i = ti / p.stride_h;
+        if (da <= row && ti % p.stride_h == 0u && i < p.out_h) {
+            let go_row = ((n * p.out_channels + o - p.out_c_begin) * p.out_h + i) * p.out_w;
+            let w_row = ((o * p.in_per_group + c) * p.kernel_h + a) * p.kernel_w;
+            for (var e = p.inner_begin; e < p.inner_end; e++) {
                 let de = e * p.dilation_w;
                 if (de > q) {
                     break;
@@ -61,8 +62,13 @@ fn main(
                 if (tj % p.stride_w != 0u || j >= p.out_w) {
                     continue;
                 }
-                acc = fma(weight[w_base + a * p.kernel_w + e], grad_output[go_base + i * p.out_w + j], acc);
+                acc = fma(weight[w_row + e], grad_output[go_row + j], acc);
             }
+        }
+        a++;
+        if (a == p.kernel_h) {
+            a = 0u;
+            o++;
         }
     }
     grad_padded[index] = acc;

@@ -1,7 +1,9 @@
 // Weight gradient, first pass: one invocation per (split, weight element) sums
-// grad_output · input over one block of `split_rows` output rows (n, i), reading
-// the input through the padding index map. A second pass (reduce_splits.wgsl)
-// adds the blocks in order: deterministic, and O(output) extra memory.
+// grad_output · input over one block of `split_len` output positions (n, i, j),
+// reading the input through the padding index map. The blocks of this dispatch
+// start at position `slice_begin`; a second pass (reduce_splits.wgsl) adds them
+// in order: deterministic, with bounded extra memory, and every invocation's
+// loop is at most `split_len` long (the driver's loop limit, src/gpu/loops.rs).
 //
 // A dispatch covers the weight rows of its output channels [out_c_begin,
 // +out_channels) and sees only the input channels [in_c_begin, +in_channels)
@@ -38,22 +40,33 @@ fn main(
         return;
     }
 
-    let row_begin = split * p.split_rows;
-    let row_end = min(row_begin + p.split_rows, p.batch * p.out_h);
+    let begin = p.slice_begin + split * p.split_len;
+    let end = min(begin + p.split_len, p.slice_end);
+    // Walk positions (n, i, j) in order from `begin`.
+    var j = begin % p.out_w;
+    rest = begin / p.out_w;
+    var i = rest % p.out_h;
+    var n = rest / p.out_h;
+    var y = source_coord(i32(i * p.stride_h + a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
     var acc = 0.0;
-    for (var row = row_begin; row < row_end; row++) {
-        let n = row / p.out_h;
-        let i = row % p.out_h;
-        let y = source_coord(i32(i * p.stride_h + a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
-        let go_base = ((n * p.out_channels + o_local) * p.out_h + i) * p.out_w;
-        let plane = (n * p.in_channels + ch - p.in_c_begin) * p.in_h * p.in_w;
-        for (var j = 0u; j < p.out_w; j++) {
-            let x = source_coord(i32(j * p.stride_w + e * p.dilation_w), p.lead_w, p.src_first_w, p.src_len_w);
-            var v = 0.0;
-            if (y >= 0 && x >= 0) {
-                v = input[plane + u32(y) * p.in_w + u32(x)];
+    for (var t = begin; t < end; t++) {
+        let x = source_coord(i32(j * p.stride_w + e * p.dilation_w), p.lead_w, p.src_first_w, p.src_len_w);
+        var v = 0.0;
+        if (y >= 0 && x >= 0) {
+            let plane = (n * p.in_channels + ch - p.in_c_begin) * p.in_h * p.in_w;
+            v = input[plane + u32(y) * p.in_w + u32(x)];
+        }
+        let go = ((n * p.out_channels + o_local) * p.out_h + i) * p.out_w + j;
+        acc = fma(grad_output[go], v, acc);
+        j++;
+        if (j == p.out_w) {
+            j = 0u;
+            i++;
+            if (i == p.out_h) {
+                i = 0u;
+                n++;
             }
-            acc = fma(grad_output[go_base + j], v, acc);
+            y = source_coord(i32(i * p.stride_h + a * p.dilation_h), p.lead_h, p.src_first_h, p.src_len_h);
         }
     }
     partials[index] = acc;

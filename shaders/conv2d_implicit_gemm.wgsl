@@ -92,7 +92,10 @@ fn main(
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
 
-    for (var k0 = 0u; k0 < depth; k0 += BK) {
+    // This dispatch's slice of the reduction (src/gpu/loops.rs); later slices
+    // add onto this one's sums (`accumulate`).
+    let k_end = min(p.slice_end, depth);
+    for (var k0 = p.slice_begin; k0 < k_end; k0 += BK) {
         for (var r = 0u; r < TILE * BK / THREADS; r++) {
             let idx = local + r * THREADS;
             // Consecutive invocations read consecutive k of one weight row.
@@ -101,7 +104,7 @@ fn main(
             let o = o_tile + mm;
             let k = k0 + kk;
             var v = 0.0;
-            if (o < o_end && k < depth) {
+            if (o < o_end && k < k_end) {
                 v = weight[o * w_row + w_skip + k];
             }
             tile_w[kk * TILE + mm] = v;
@@ -110,7 +113,7 @@ fn main(
             let kk = local / TILE + r * (THREADS / TILE);
             let k = k0 + kk;
             var v = 0.0;
-            if (pos_ok && k < depth) {
+            if (pos_ok && k < k_end) {
                 let c = c_lo + k / taps;
                 let plane = (n * p.in_channels + c - p.in_c_begin) * in_plane;
                 v = gather(plane, rem, row0, col0, k, taps);

@@ -1,8 +1,9 @@
 // The blocked kernel's input: a padded copy of one chunk's input, the padding
 // mode applied, rows `row_len` long (a multiple of 4, zero past the padded
 // width) so that the kernel reads aligned vec4s with no index map of its own.
-// One invocation per row (`total` counts rows); a vec4 inside the data is two
-// aligned vec4 loads of the input (bound twice: as floats and as vec4s), shifted.
+// One invocation per vec4 of the copy (`total` counts them; no loop over a row,
+// whose length is the user's); a vec4 inside the data is two aligned vec4 loads
+// of the input (bound twice: as floats and as vec4s), shifted.
 
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> padded: array<vec4<f32>>;
@@ -14,25 +15,21 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    let row = invocation_index(wg, groups, local);
-    if (row >= p.total) {
+    let quad = invocation_index(wg, groups, local);
+    if (quad >= p.total) {
         return;
     }
+    let quads = p.row_len / 4u;
+    let row = quad / quads;
     let y = row % p.padded_h;
     let plane = row / p.padded_h;
     let sy = source_coord(i32(y), p.lead_h, p.src_first_h, p.src_len_h);
-    let quads = p.row_len / 4u;
-    let at = row * quads;
     if (sy < 0) {
-        for (var xq = 0u; xq < quads; xq++) {
-            padded[at + xq] = vec4<f32>(0.0);
-        }
+        padded[quad] = vec4<f32>(0.0);
         return;
     }
     let src = (plane * p.in_h + u32(sy)) * p.in_w;
-    for (var xq = 0u; xq < quads; xq++) {
-        padded[at + xq] = padded_quad(src, xq * 4u);
-    }
+    padded[quad] = padded_quad(src, (quad % quads) * 4u);
 }
 
 // Four padded columns from x0 of the source row starting at `src`.

@@ -1,6 +1,7 @@
 // Adds `splits` blocks of `total` partial sums element-wise, in block order,
-// into the weight rows of output channels [out_c_begin, ...): onto what an
-// earlier dispatch stored there when `accumulate` is set.
+// into `result` from element `result_offset` on: onto what an earlier dispatch
+// stored there when `accumulate` is set. The host keeps `splits` small (the
+// driver's loop limit, src/gpu/loops.rs) and adds larger sets pass by pass.
 
 @group(0) @binding(1) var<storage, read> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> result: array<f32>;
@@ -15,7 +16,7 @@ fn main(
     if (index >= p.total) {
         return;
     }
-    let at = p.out_c_begin * p.in_per_group * p.kernel_h * p.kernel_w + index;
+    let at = p.result_offset + index;
     var acc = 0.0;
     if (p.accumulate != 0u) {
         acc = result[at];

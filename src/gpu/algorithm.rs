@@ -1,10 +1,12 @@
 //! The forward kernels and how one is chosen for a convolution.
 
 use std::fmt;
+use std::ops::Range;
 use std::str::FromStr;
 
 use super::blocked::{self, Variant};
 use super::kernels::{self, KernelSpec};
+use super::loops::{loop_steps, nested_steps, slices};
 use super::plan::Chunk;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
@@ -108,7 +110,10 @@ impl Algorithm {
     /// and the tiled GEMMs on GPUs; else direct.
     pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
-        let outputs: usize = geometry.output_shape_4d().iter().product();
+        let outputs = geometry
+            .output_shape_4d()
+            .iter()
+            .fold(1usize, |acc, &d| acc.saturating_mul(d));
         if outputs < DIRECT_MAX_OUTPUTS {
             Algorithm::Direct
         } else if Algorithm::Depthwise.check(geometry).is_ok()
@@ -170,56 +175,90 @@ impl Algorithm {
         }
     }
 
-    /// The kernel, the `total` its shader bounds itself by, and the invocations
-    /// to launch for one chunk. Call on a resolved algorithm.
+    /// The kernel, the `total` its shader bounds itself by, the invocations
+    /// to launch and the reduction slices for one chunk. Call on a resolved
+    /// algorithm whose [`variant`](Self::variant) is `None`.
     pub(crate) fn launch(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> Launch {
         let [_, _, out_h, out_w] = geometry.output_shape_4d();
+        let (kernel_h, kernel_w) = (geometry.height.kernel, geometry.width.kernel);
+        // Input channels one output sums in this chunk, at most.
+        let channels = geometry
+            .in_channels_per_group()
+            .min(chunk.in_channels.len());
         match self {
             // The generated kernels record their own dispatches (see `blocked::encode_chunk`).
             Algorithm::Auto | Algorithm::Direct | Algorithm::Blocked | Algorithm::Depthwise => {
-                Launch::per_invocation(kernels::DIRECT, chunk.output_len(geometry))
+                // Loops: reduction rows (channel, kernel row), each over kernel columns.
+                let rows = channels * kernel_h;
+                let (row_step, col_step) = nested_steps(rows, kernel_w, 0);
+                let total = chunk.output_len(geometry) as u64;
+                Launch {
+                    spec: kernels::DIRECT,
+                    total,
+                    invocations: total,
+                    slices: cross(slices(rows, row_step), slices(kernel_w, col_step)),
+                }
             }
             Algorithm::ImplicitGemm | Algorithm::Gemm1x1 => {
                 // Workgroups over (group, channel tile, position tile); see the shader.
                 let per_group = geometry.out_channels_per_group();
                 let o = &chunk.out_channels;
                 let groups = (o.end - 1) / per_group - o.start / per_group + 1;
-                let m_tiles = per_group.min(o.len()).div_ceil(64);
-                let n_tiles = (chunk.batch.len() * out_h * out_w).div_ceil(64);
+                let m_tiles = per_group.min(o.len()).div_ceil(GEMM_TILE);
+                let n_tiles = (chunk.batch.len() * out_h * out_w).div_ceil(GEMM_TILE);
                 let spec = if self == Algorithm::Gemm1x1 {
                     kernels::GEMM_1X1
                 } else {
                     kernels::IMPLICIT_GEMM
                 };
                 let workgroups = (groups * m_tiles * n_tiles) as u64;
+                let depth = channels * kernel_h * kernel_w;
+                let step = loop_steps(GEMM_PASSES_PER_STEP, GEMM_FIXED_PASSES) * GEMM_DEPTH_STEP;
                 Launch {
                     spec,
                     total: workgroups,
                     invocations: workgroups * u64::from(spec.workgroup_size),
+                    // No inner loop to slice.
+                    slices: cross(slices(depth, step), slices(0, 1)),
                 }
             }
         }
     }
 }
 
+/// Output channels and positions per workgroup of the tiled GEMM (`TILE` in
+/// `shaders/conv2d_implicit_gemm.wgsl`).
+const GEMM_TILE: usize = 64;
+
+/// Reduction depth per step of the tiled GEMM's loop (`BK` in the shader).
+const GEMM_DEPTH_STEP: usize = 16;
+
+/// Loop passes of one step of the tiled GEMM's reduction: itself, its two tile
+/// loads (4 iterations each, + 1) and its 16 multiply-adds (+ 1).
+const GEMM_PASSES_PER_STEP: usize = 1 + 5 + 5 + 17;
+
+/// Loop passes of the tiled GEMM outside its reduction: the epilogue's 4 × 4 stores.
+const GEMM_FIXED_PASSES: usize = 5 + 4 * 5;
+
+/// Every pair of an outer and an inner slice, outer-major.
+fn cross(outer: Vec<Range<usize>>, inner: Vec<Range<usize>>) -> Vec<(Range<usize>, Range<usize>)> {
+    outer
+        .into_iter()
+        .flat_map(|o| inner.iter().map(move |i| (o.clone(), i.clone())))
+        .collect()
+}
+
 /// One dispatch of a forward kernel.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Launch {
     pub spec: KernelSpec,
     /// What the shader counts in `ConvParams::total` (invocations or workgroups).
     pub total: u64,
     /// Invocations to launch.
     pub invocations: u64,
-}
-
-impl Launch {
-    fn per_invocation(spec: KernelSpec, total: usize) -> Self {
-        Self {
-            spec,
-            total: total as u64,
-            invocations: total as u64,
-        }
-    }
+    /// The reduction slices, one dispatch each, in order: `(slice, inner
+    /// slice)` for `ConvParams::{slice_*, inner_*}`.
+    pub slices: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl fmt::Display for Algorithm {

@@ -10,28 +10,59 @@ use std::collections::HashMap;
 
 use super::buffers::{Scopes, check_buffer_size, read_mapped, staging};
 use super::conv2d::GpuConv2d;
-use super::kernels;
+use super::kernels::{self, KernelSpec};
+use super::loops::{loop_steps, nested_steps, slices};
 use super::params::{ConvParams, SgdParams};
 use super::plan::{Chunk, plan, plan_grad_input};
 use super::recorder::Recorder;
+use crate::config::PaddingMode;
 use crate::error::Result;
-use crate::geometry::Conv2dGeometry;
+use crate::geometry::{Axis, Conv2dGeometry};
 use crate::layer::Conv2dGrads;
 use crate::tensor::Tensor;
 
-/// Blocks of output rows the weight gradient sums separately before adding them
-/// up: enough to keep the GPU busy, never more extra memory than the output
-/// block holds (or one binding). Returns `(splits, rows per split)`.
-fn weight_splits(
-    rows: usize,
-    weight_len: usize,
-    output_len: usize,
-    max_elements: usize,
-) -> (usize, usize) {
-    let budget = output_len.max(weight_len).min(max_elements);
-    let splits = (budget / weight_len.max(1)).clamp(1, rows.clamp(1, 4096));
-    let split_rows = rows.div_ceil(splits).max(1);
-    (rows.div_ceil(split_rows).max(1), split_rows)
+/// Most blocks one reduction pass adds up (its loop: the driver's limit).
+const MAX_SPLITS: usize = 4096;
+
+/// How the weight and bias gradients cut the `positions` output positions of
+/// one chunk: blocks of `split_len` positions, each one invocation's loop
+/// (under the driver's loop limit), summed `per_pass` blocks at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PositionSplits {
+    split_len: usize,
+    splits: usize,
+    per_pass: usize,
+}
+
+impl PositionSplits {
+    /// Enough blocks to keep the GPU busy, their partial sums never taking
+    /// more memory than the output block holds (or one binding) per pass.
+    fn new(positions: usize, block_len: usize, output_len: usize, max_elements: usize) -> Self {
+        let block_len = block_len.max(1);
+        let memory = output_len.max(block_len).min(max_elements);
+        let wanted = (memory / block_len).clamp(1, positions.clamp(1, MAX_SPLITS));
+        let split_len = positions.div_ceil(wanted).clamp(1, loop_steps(1, 0));
+        let splits = positions.div_ceil(split_len).max(1);
+        let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
+        Self {
+            split_len,
+            splits,
+            per_pass,
+        }
+    }
+
+    /// The passes: `(first position, end position, blocks)` each.
+    fn passes(&self, positions: usize) -> Vec<(usize, usize, usize)> {
+        (0..self.splits)
+            .step_by(self.per_pass)
+            .map(|first| {
+                let blocks = self.per_pass.min(self.splits - first);
+                let begin = first * self.split_len;
+                let end = ((first + blocks) * self.split_len).min(positions);
+                (begin, end, blocks)
+            })
+            .collect()
+    }
 }
 
 /// How one backward call is cut into dispatches.
@@ -246,50 +277,94 @@ impl GpuConv2d {
                 chunk.output_offset(geometry),
                 chunk.output_len(geometry),
             );
-            let block_len = chunk.out_channels.len() * row_len;
-            let (splits, split_rows) = weight_splits(
-                chunk.batch.len() * geometry.height.output,
+            let out_channels = chunk.out_channels.len();
+            let block_len = out_channels * row_len;
+            let positions = chunk.batch.len() * geometry.height.output * geometry.width.output;
+            let splits = PositionSplits::new(
+                positions,
                 block_len,
                 chunk.output_len(geometry),
                 self.max_elements(),
             );
-            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
-            params.splits = splits as u32;
-            params.split_rows = split_rows as u32;
-            params.total = (splits * block_len) as u32;
-            let partial_params = rec.uniform("grad_weight", &params);
-            let partials = rec.scratch("partials", splits * block_len);
-            rec.dispatch(
-                kernels::GRAD_WEIGHT,
-                &[&partial_params, &input, &grad_output, &partials],
-                (splits * block_len) as u64,
-            )?;
             // Rows of these output channels were started by an earlier chunk
             // unless this is their first batch item and first input block.
             let later_items = chunk.batch.start > 0;
-            params.total = block_len as u32;
-            params.accumulate = u32::from(later_items || chunk.accumulate);
-            let reduce_params = rec.uniform("reduce", &params);
-            rec.dispatch(
-                kernels::REDUCE_SPLITS,
-                &[&reduce_params, &partials, &grad_weight],
-                block_len as u64,
-            )?;
-            // The bias sees each (batch, output channel) block once: with its first input block.
-            if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
-                params.accumulate = u32::from(later_items);
-                let bias_params = rec.uniform("grad_bias", &params);
-                rec.dispatch(
-                    kernels::GRAD_BIAS,
-                    &[&bias_params, &grad_output, grad_bias],
-                    chunk.out_channels.len() as u64,
+            let base = ConvParams::new(geometry, chunk, self.config.bias);
+            for (pass, (begin, end, blocks)) in splits.passes(positions).into_iter().enumerate() {
+                let params = ConvParams {
+                    splits: blocks as u32,
+                    split_len: splits.split_len as u32,
+                    slice_begin: begin as u32,
+                    slice_end: end as u32,
+                    ..base
+                };
+                self.encode_partial_sums(
+                    rec,
+                    kernels::GRAD_WEIGHT,
+                    params,
+                    &[&input, &grad_output],
+                    (block_len, chunk.out_channels.start * row_len),
+                    later_items || chunk.accumulate || pass > 0,
+                    &grad_weight,
                 )?;
+                // The bias sees each (batch, output channel) block once: with its first input block.
+                if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
+                    self.encode_partial_sums(
+                        rec,
+                        kernels::GRAD_BIAS,
+                        params,
+                        &[&grad_output],
+                        (out_channels, chunk.out_channels.start),
+                        later_items || pass > 0,
+                        grad_bias,
+                    )?;
+                }
             }
         }
         Ok(GradBuffers {
             grad_weight,
             grad_bias,
         })
+    }
+
+    /// Records one pass of a gradient summed over blocks of positions: `kernel`
+    /// writes `params.splits` blocks of `len` partial sums from `sources`, then
+    /// they are added in order into `result[offset..offset + len]` (onto what
+    /// is there when `accumulate`).
+    #[allow(clippy::too_many_arguments)]
+    fn encode_partial_sums(
+        &self,
+        rec: &mut Recorder,
+        kernel: KernelSpec,
+        params: ConvParams,
+        sources: &[&wgpu::Buffer],
+        (len, offset): (usize, usize),
+        accumulate: bool,
+        result: &wgpu::Buffer,
+    ) -> Result<()> {
+        let partial_len = params.splits as usize * len;
+        let partial_params = ConvParams {
+            total: partial_len as u32,
+            ..params
+        };
+        let partial_params = rec.uniform(kernel.name, &partial_params);
+        let partials = rec.scratch("partials", partial_len);
+        let mut buffers = vec![&partial_params];
+        buffers.extend_from_slice(sources);
+        buffers.push(&partials);
+        rec.dispatch(kernel, &buffers, partial_len as u64)?;
+        let reduce_params = ConvParams {
+            total: len as u32,
+            result_offset: offset as u32,
+            accumulate: u32::from(accumulate),
+            ..params
+        };
+        let reduce_params = rec.uniform("reduce", &reduce_params);
+        rec.dispatch(
+            kernels::REDUCE_SPLITS,
+            &[&reduce_params, &partials, result],
+            len as u64,
+        )
     }
 
     /// Records the input gradient into the first elements of `readback`: per
@@ -303,6 +378,7 @@ impl GpuConv2d {
         readback: &wgpu::Buffer,
     ) -> Result<()> {
         let geometry = &plan.geometry;
+        let (h, w) = (&geometry.height, &geometry.width);
         let mut grad_padded: Option<wgpu::Buffer> = None;
         for chunk in &plan.input_chunks {
             let grad_output = grad_outputs.get(
@@ -310,32 +386,85 @@ impl GpuConv2d {
                 chunk.output_offset(geometry),
                 chunk.output_len(geometry),
             );
-            let mut params = ConvParams::new(geometry, chunk, self.config.bias);
-            params.total = chunk.padded_len(geometry) as u32;
+            let base = ConvParams::new(geometry, chunk, self.config.bias);
             let padded = match grad_padded.take() {
                 Some(buffer) if chunk.accumulate => buffer,
                 _ => rec.scratch("grad_padded", chunk.padded_len(geometry)),
             };
-            let padded_params = rec.uniform("grad_padded", &params);
-            rec.dispatch(
-                kernels::GRAD_PADDED,
-                &[&padded_params, &grad_output, &self.weight, &padded],
-                chunk.padded_len(geometry) as u64,
-            )?;
+            // Loops: reduction rows (output channel, kernel row), each over
+            // kernel columns; later slices add onto the earlier ones, in order.
+            let channels = geometry
+                .out_channels_per_group()
+                .min(chunk.out_channels.len());
+            let rows = channels * h.kernel;
+            let (row_step, col_step) = nested_steps(rows, w.kernel, 0);
+            let mut first = true;
+            for slice in slices(rows, row_step) {
+                for inner in slices(w.kernel, col_step) {
+                    let params = ConvParams {
+                        total: chunk.padded_len(geometry) as u32,
+                        accumulate: u32::from(chunk.accumulate || !first),
+                        slice_begin: slice.start as u32,
+                        slice_end: slice.end as u32,
+                        inner_begin: inner.start as u32,
+                        inner_end: inner.end as u32,
+                        ..base
+                    };
+                    first = false;
+                    let params = rec.uniform("grad_padded", &params);
+                    rec.dispatch(
+                        kernels::GRAD_PADDED,
+                        &[&params, &grad_output, &self.weight, &padded],
+                        chunk.padded_len(geometry) as u64,
+                    )?;
+                }
+            }
             if chunk.completes {
-                let len = chunk.input_len(geometry);
-                params.total = len as u32;
-                let unpad_params = rec.uniform("pad_backward", &params);
-                let grad_input = rec.scratch("grad_input", len);
-                rec.dispatch(
-                    kernels::PAD_BACKWARD,
-                    &[&unpad_params, &padded, &grad_input],
-                    len as u64,
-                )?;
-                rec.copy(&grad_input, 0, readback, chunk.input_offset(geometry), len);
+                let planes = chunk.batch.len() * chunk.in_channels.len();
+                let (_, window_w) = w.source_window();
+                let columns_len = planes * h.padded().max(0) as usize * window_w.max(0) as usize;
+                let columns = rec.scratch("grad_padded columns", columns_len);
+                let input_len = chunk.input_len(geometry);
+                let grad_input = rec.scratch("grad_input", input_len);
+                for (kernel, from, to, len, axis) in [
+                    (kernels::FOLD_COLUMNS, &padded, &columns, columns_len, w),
+                    (kernels::FOLD_ROWS, &columns, &grad_input, input_len, h),
+                ] {
+                    let copies = copies_per_position(axis, geometry.padding_mode);
+                    for (k, slice) in slices(copies, loop_steps(1, 0)).into_iter().enumerate() {
+                        let params = ConvParams {
+                            total: len as u32,
+                            accumulate: u32::from(k > 0),
+                            slice_begin: slice.start as u32,
+                            slice_end: slice.end as u32,
+                            ..base
+                        };
+                        let params = rec.uniform(kernel.name, &params);
+                        rec.dispatch(kernel, &[&params, from, to], len as u64)?;
+                    }
+                }
+                rec.copy(
+                    &grad_input,
+                    0,
+                    readback,
+                    chunk.input_offset(geometry),
+                    input_len,
+                );
             }
             grad_padded = Some(padded);
         }
         Ok(())
+    }
+}
+
+/// Most padded positions along `axis` that copy one input position: the
+/// interior one, and one per side for reflect and circular (the geometry
+/// checks allow one reflection or wrap); replicate copies an edge into its
+/// whole side.
+fn copies_per_position(axis: &Axis, mode: PaddingMode) -> usize {
+    match mode {
+        PaddingMode::Zeros => 1,
+        PaddingMode::Reflect | PaddingMode::Circular => 3,
+        PaddingMode::Replicate => 1 + (axis.pad_before.max(0) + axis.pad_after.max(0)) as usize,
     }
 }

@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::sync::{Mutex, OnceLock};
 
 use super::kernels::{self, Binding, KernelSpec};
+use super::loops::{loop_steps, slices};
 use super::params::ConvParams;
 use super::plan::Chunk;
 use super::recorder::Recorder;
@@ -290,14 +291,15 @@ pub(crate) fn encode_chunk(
     params.row_len = variant.row_len(geometry) as u32;
 
     let padded_len = chunk.batch.len() * chunk.in_channels.len() * variant.padded_plane(geometry);
-    let rows = padded_len / params.row_len as usize;
-    params.total = u32::try_from(rows).map_err(|_| too_many(rows))?;
+    // One invocation per vec4 of the padded copy.
+    let quads = padded_len / 4;
+    params.total = u32::try_from(quads).map_err(|_| too_many(quads))?;
     let pad_params = rec.uniform("pad params", &params);
     let padded = rec.scratch("padded input", padded_len);
     rec.dispatch(
         kernels::PAD_INPUT,
         &[&pad_params, input, &padded, input],
-        rows as u64,
+        quads as u64,
     )?;
 
     let per_group = geometry.out_channels_per_group();
@@ -307,12 +309,24 @@ pub(crate) fn encode_chunk(
     let runs = geometry.width.output.div_ceil(variant.outs());
     let total = chunk.batch.len() * geometry.height.output * runs * blocks;
     params.total = u32::try_from(total).map_err(|_| too_many(total))?;
-    let params = rec.uniform("params", &params);
-    rec.dispatch(
-        variant.spec(),
-        &[&params, &padded, packed, bias, output],
-        total as u64,
-    )
+    // The one loop runs over reduction rows (input channel, kernel row); the
+    // kernel columns are unrolled. Later slices add onto the earlier ones.
+    let channels = geometry
+        .in_channels_per_group()
+        .min(chunk.in_channels.len());
+    let rows = channels * geometry.height.kernel;
+    for (k, slice) in slices(rows, loop_steps(1, 0)).into_iter().enumerate() {
+        params.accumulate = u32::from(chunk.accumulate || k > 0);
+        params.slice_begin = slice.start as u32;
+        params.slice_end = slice.end as u32;
+        let params = rec.uniform("params", &params);
+        rec.dispatch(
+            variant.spec(),
+            &[&params, &padded, packed, bias, output],
+            total as u64,
+        )?;
+    }
+    Ok(())
 }
 
 fn too_many(count: usize) -> Conv2dError {

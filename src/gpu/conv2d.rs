@@ -290,13 +290,28 @@ impl GpuConv2d {
                     return blocked::encode_chunk(rec, geometry, chunk, variant, params, buffers);
                 }
                 let launch = call.algorithm.launch(geometry, chunk);
-                let params = ConvParams {
-                    total: launch.total as u32,
-                    ..params
-                };
-                let params = rec.uniform("params", &params);
-                let buffers = [&params, input, &self.weight, &self.bias, output];
-                rec.dispatch(launch.spec, &buffers, launch.invocations)
+                let total = u32::try_from(launch.total).map_err(|_| {
+                    Conv2dError::Gpu(format!(
+                        "{} needs {} invocations in one dispatch, more than 32-bit indexing allows",
+                        launch.spec.name, launch.total
+                    ))
+                })?;
+                // Later slices of the reduction add onto the earlier ones' sums.
+                for (k, (slice, inner)) in launch.slices.iter().enumerate() {
+                    let params = ConvParams {
+                        total,
+                        accumulate: u32::from(chunk.accumulate || k > 0),
+                        slice_begin: slice.start as u32,
+                        slice_end: slice.end as u32,
+                        inner_begin: inner.start as u32,
+                        inner_end: inner.end as u32,
+                        ..params
+                    };
+                    let params = rec.uniform("params", &params);
+                    let buffers = [&params, input, &self.weight, &self.bias, output];
+                    rec.dispatch(launch.spec, &buffers, launch.invocations)?;
+                }
+                Ok(())
             };
             if !split {
                 compute(rec, input, output)?;

@@ -118,12 +118,22 @@ pub const GRAD_PADDED: KernelSpec = spec(
     &[Uniform, ReadOnly, ReadOnly, ReadWrite],
 );
 
-/// The padding's backward: params, grad_padded, grad_input.
-pub const PAD_BACKWARD: KernelSpec = spec(
-    "pad_backward",
-    conv_kernel!("pad_backward.wgsl"),
-    &[Uniform, ReadOnly, ReadWrite],
-);
+/// The padding's backward along the width: params, grad_padded, folded columns.
+pub const FOLD_COLUMNS: KernelSpec = KernelSpec {
+    entry_point: "fold_columns",
+    ..spec(
+        "pad_backward_fold_columns",
+        conv_kernel!("pad_backward.wgsl"),
+        &[Uniform, ReadOnly, ReadWrite],
+    )
+};
+
+/// The padding's backward along the height: params, folded columns, grad_input.
+pub const FOLD_ROWS: KernelSpec = KernelSpec {
+    name: "pad_backward_fold_rows",
+    entry_point: "fold_rows",
+    ..FOLD_COLUMNS
+};
 
 /// Weight-gradient partial sums: params, input, grad_output, partials.
 pub const GRAD_WEIGHT: KernelSpec = spec(
@@ -139,7 +149,7 @@ pub const REDUCE_SPLITS: KernelSpec = spec(
     &[Uniform, ReadOnly, ReadWrite],
 );
 
-/// Bias gradient: params, grad_output, grad_bias.
+/// Bias-gradient partial sums: params, grad_output, partials.
 pub const GRAD_BIAS: KernelSpec = spec(
     "conv2d_grad_bias",
     conv_kernel!("conv2d_grad_bias.wgsl"),
@@ -162,7 +172,8 @@ pub const ALL: &[KernelSpec] = &[
     PAD_INPUT,
     PACK_WEIGHT,
     GRAD_PADDED,
-    PAD_BACKWARD,
+    FOLD_COLUMNS,
+    FOLD_ROWS,
     GRAD_WEIGHT,
     REDUCE_SPLITS,
     GRAD_BIAS,

@@ -3,10 +3,11 @@
 mod algorithm;
 mod backward;
 mod blocked;
-mod buffers;
+pub(crate) mod buffers;
 mod context;
 mod conv2d;
 pub(crate) mod kernels;
+mod loops;
 pub(crate) mod params;
 pub(crate) mod plan;
 mod pool;

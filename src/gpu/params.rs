@@ -44,11 +44,15 @@ pub struct ConvParams {
     pub padded_h: u32,
     pub padded_w: u32,
     pub splits: u32,
-    pub split_rows: u32,
+    pub split_len: u32,
     pub row_len: u32,
+    pub slice_begin: u32,
+    pub slice_end: u32,
+    pub inner_begin: u32,
+    pub inner_end: u32,
+    pub result_offset: u32,
     pub _pad0: u32,
     pub _pad1: u32,
-    pub _pad2: u32,
 }
 
 /// The uniform block of `shaders/sgd.wgsl`.
@@ -116,11 +120,15 @@ impl ConvParams {
             padded_h: h.padded() as u32,
             padded_w: w.padded() as u32,
             splits: 0,
-            split_rows: 0,
+            split_len: 0,
             row_len: 0,
+            slice_begin: 0,
+            slice_end: 0,
+            inner_begin: 0,
+            inner_end: 0,
+            result_offset: 0,
             _pad0: 0,
             _pad1: 0,
-            _pad2: 0,
         }
     }
 }
@@ -197,11 +205,18 @@ mod tests {
             ("padded_h", std::mem::offset_of!(ConvParams, padded_h)),
             ("padded_w", std::mem::offset_of!(ConvParams, padded_w)),
             ("splits", std::mem::offset_of!(ConvParams, splits)),
-            ("split_rows", std::mem::offset_of!(ConvParams, split_rows)),
+            ("split_len", std::mem::offset_of!(ConvParams, split_len)),
             ("row_len", std::mem::offset_of!(ConvParams, row_len)),
+            ("slice_begin", std::mem::offset_of!(ConvParams, slice_begin)),
+            ("slice_end", std::mem::offset_of!(ConvParams, slice_end)),
+            ("inner_begin", std::mem::offset_of!(ConvParams, inner_begin)),
+            ("inner_end", std::mem::offset_of!(ConvParams, inner_end)),
+            (
+                "result_offset",
+                std::mem::offset_of!(ConvParams, result_offset),
+            ),
             ("_pad0", std::mem::offset_of!(ConvParams, _pad0)),
             ("_pad1", std::mem::offset_of!(ConvParams, _pad1)),
-            ("_pad2", std::mem::offset_of!(ConvParams, _pad2)),
         ];
         let wgsl: Vec<(&str, usize)> = members
             .iter()

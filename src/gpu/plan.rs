@@ -104,8 +104,11 @@ pub fn plan_with_input_plane(
     max_elements: usize,
     copy_plane: usize,
 ) -> Result<Vec<Chunk>> {
-    let plane = (geometry.height.input * geometry.width.input).max(copy_plane);
-    let (input, output) = sides(geometry, plane);
+    let (input, output) = sides(
+        geometry,
+        copy_plane,
+        "one padded input plane (the blocked kernels' aligned copy)",
+    );
     let blocks = split(geometry.batch, input, output, max_elements)?;
     Ok(blocks
         .into_iter()
@@ -123,8 +126,11 @@ pub fn plan_with_input_plane(
 /// the blocks of output channels (of the gradient) that read them. Input blocks
 /// also hold their padded planes, the larger of the two.
 pub fn plan_grad_input(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
-    let plane = (geometry.height.input * geometry.width.input).max(padded_plane(geometry));
-    let (input, output) = sides(geometry, plane);
+    let (input, output) = sides(
+        geometry,
+        padded_plane(geometry),
+        "one padded input plane (the input gradient's)",
+    );
     let blocks = split(geometry.batch, output, input, max_elements)?;
     Ok(blocks
         .into_iter()
@@ -138,13 +144,21 @@ pub fn plan_grad_input(geometry: &Conv2dGeometry, max_elements: usize) -> Result
         .collect())
 }
 
-fn sides(geometry: &Conv2dGeometry, input_plane: usize) -> (Side, Side) {
+/// The two sides of a split; input planes are the larger of the input's own
+/// and `copy_plane`, a padded copy some kernels also hold (`copy` names it).
+fn sides(geometry: &Conv2dGeometry, copy_plane: usize, copy: &'static str) -> (Side, Side) {
+    let input_plane = geometry.height.input * geometry.width.input;
+    let (plane, what) = if copy_plane > input_plane {
+        (copy_plane, copy)
+    } else {
+        (input_plane, "one input plane (H×W)")
+    };
     (
         Side {
             channels: geometry.in_channels,
-            plane: input_plane,
+            plane,
             per_group: geometry.in_channels_per_group(),
-            what: "one input plane (H×W)",
+            what,
         },
         Side {
             channels: geometry.output_channels(),

@@ -21,7 +21,8 @@ pub fn gpu() -> &'static GpuContext {
     }
 }
 
-fn abs(t: &Tensor) -> Tensor {
+/// Element-wise `|t|`.
+pub fn abs(t: &Tensor) -> Tensor {
     Tensor::new(t.shape(), t.data().iter().map(|v| v.abs()).collect()).unwrap()
 }
 

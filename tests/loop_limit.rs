@@ -1,0 +1,232 @@
+//! No silent wrong answer at any size: reductions far past 65535 terms, with
+//! data of one sign, on every kernel.
+//!
+//! Mesa's llvmpipe (lavapipe, the driver of CI) silently leaves a shader's
+//! loops after 65535 iterations in total; a random-sign sum that drops terms
+//! can still sit inside the fp32 error bound, but an all-ones sum cannot: it is
+//! an exact integer in f32 up to 2^24, so every result here must equal the CPU
+//! reference bit for bit.
+
+mod common;
+
+use wgpu_conv2d::{
+    Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuConv2d, PaddingMode, Tensor,
+};
+
+fn ones(shape: &[usize]) -> Tensor {
+    Tensor::new(shape, vec![1.0; shape.iter().product()]).unwrap()
+}
+
+/// A layer of `config` whose weight and bias are all ones.
+fn ones_layer(config: Conv2dConfig) -> Conv2d {
+    let bias = config.bias.then(|| ones(&[config.out_channels]));
+    Conv2d::from_weights(config, ones(&config.weight_shape()), bias).unwrap()
+}
+
+/// Every algorithm that can run `config` on `input` gives exactly the CPU
+/// reference's all-ones sums; `expect` checks one element where it is known.
+fn check_forward(what: &str, config: Conv2dConfig, input_shape: &[usize], expect: Option<f32>) {
+    let layer = ones_layer(config);
+    let input = ones(input_shape);
+    let want = layer.forward_cpu(&input).unwrap();
+    if let Some(value) = expect {
+        assert_eq!(
+            want.data()[0],
+            value,
+            "{what}: the reference's first output"
+        );
+    }
+    let geometry = Conv2dGeometry::new(&config, input_shape).unwrap();
+    let mut ran = Vec::new();
+    for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+        if algorithm.check(&geometry).is_err() {
+            continue;
+        }
+        let got = GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .with_algorithm(algorithm)
+            .forward(&input)
+            .unwrap_or_else(|e| panic!("{what} [{algorithm}]: {e}"));
+        if let Some(k) = (0..want.numel()).find(|&k| got.data()[k] != want.data()[k]) {
+            panic!(
+                "{what} [{algorithm}]: output {k} is {}, exact sum {}",
+                got.data()[k],
+                want.data()[k]
+            );
+        }
+        ran.push(algorithm);
+    }
+    assert!(ran.len() >= 3, "{what}: only {ran:?} ran");
+}
+
+#[test]
+fn forward_sums_4096_channels_of_3x3() {
+    // 36864 terms per output; the direct kernel used to stop at 32769.
+    check_forward(
+        "1x4096x3x3 input, 3x3 kernel",
+        Conv2dConfig::new(4096, 1, 3).with_bias(false),
+        &[1, 4096, 3, 3],
+        Some(36864.0),
+    );
+    check_forward(
+        "16 outputs of 1x4096x8x8, 3x3 kernel",
+        Conv2dConfig::new(4096, 16, 3),
+        &[1, 4096, 8, 8],
+        Some(36865.0),
+    );
+}
+
+#[test]
+fn forward_sums_70000_channels_of_1x1() {
+    check_forward(
+        "1x70000x1x1 input, 1x1 kernel",
+        Conv2dConfig::new(70_000, 1, 1).with_bias(false),
+        &[1, 70_000, 1, 1],
+        Some(70000.0),
+    );
+    check_forward(
+        "1x70000x2x3 input, 1x1 kernel, 20 outputs",
+        Conv2dConfig::new(70_000, 20, 1),
+        &[1, 70_000, 2, 3],
+        Some(70001.0),
+    );
+}
+
+#[test]
+fn forward_sums_kernels_of_70000_taps() {
+    // One kernel row of 70000 columns (direct slices its columns too) and one
+    // kernel column of 70000 rows (the depthwise and blocked kernels' loop).
+    check_forward(
+        "1x70000 kernel",
+        Conv2dConfig::new(1, 1, (1, 70_000)).with_bias(false),
+        &[1, 1, 1, 70_000],
+        Some(70000.0),
+    );
+    check_forward(
+        "70000x1 kernel",
+        Conv2dConfig::new(1, 1, (70_000, 1)),
+        &[1, 1, 70_003, 1],
+        Some(70001.0),
+    );
+}
+
+#[test]
+fn forward_writes_rows_wider_than_262144() {
+    // The blocked kernels' padding pass used to loop over a row per invocation.
+    check_forward(
+        "1x1x1x262200 input, 1x1 kernel",
+        Conv2dConfig::new(1, 1, 1).with_bias(false),
+        &[1, 1, 1, 262_200],
+        Some(1.0),
+    );
+    check_forward(
+        "1x1x2x200000 input, padding 1",
+        Conv2dConfig::new(1, 1, 1).with_padding(1),
+        &[1, 1, 2, 200_000],
+        Some(1.0),
+    );
+    check_forward(
+        "reflect padding on a 1x2x3x100000 input",
+        Conv2dConfig::new(2, 16, 3)
+            .with_padding(1)
+            .with_padding_mode(PaddingMode::Reflect),
+        &[1, 2, 3, 100_000],
+        None,
+    );
+}
+
+/// GPU gradients of an all-ones layer and input with an all-ones grad_output
+/// equal the CPU reference's exactly.
+fn check_backward(
+    what: &str,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+) -> wgpu_conv2d::Conv2dGrads {
+    let layer = ones_layer(config);
+    let input = ones(input_shape);
+    let geometry = Conv2dGeometry::new(&config, input_shape).unwrap();
+    let grad_output = ones(&geometry.output_shape());
+    let want = layer.backward_cpu(&input, &grad_output).unwrap();
+    let got = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .backward(&input, &grad_output)
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut pairs = vec![
+        ("grad_input", &got.grad_input, &want.grad_input),
+        ("grad_weight", &got.grad_weight, &want.grad_weight),
+    ];
+    if let (Some(g), Some(w)) = (&got.grad_bias, &want.grad_bias) {
+        pairs.push(("grad_bias", g, w));
+    }
+    for (name, g, w) in pairs {
+        assert_eq!(g.shape(), w.shape(), "{what}: {name} shape");
+        if let Some(k) = (0..w.numel()).find(|&k| g.data()[k] != w.data()[k]) {
+            panic!(
+                "{what}: {name}[{k}] is {}, exact sum {}",
+                g.data()[k],
+                w.data()[k]
+            );
+        }
+    }
+    got
+}
+
+#[test]
+fn grad_bias_and_weight_sum_a_training_batch() {
+    // N·OH·OW = 200704 positions per output channel.
+    let grads = check_backward(
+        "4x3x224x224 input, 16x3x3x3 weight, padding 1",
+        Conv2dConfig::new(3, 16, 3).with_padding(1),
+        &[4, 3, 224, 224],
+    );
+    let grad_bias = grads.grad_bias.unwrap();
+    assert!(grad_bias.data().iter().all(|&g| g == 200_704.0));
+    // 300000 positions in one row.
+    let grads = check_backward(
+        "1x1x1x300000 input, 1x1 kernel",
+        Conv2dConfig::new(1, 1, 1),
+        &[1, 1, 1, 300_000],
+    );
+    assert_eq!(grads.grad_weight.data(), &[300_000.0]);
+}
+
+#[test]
+fn grad_input_sums_many_output_channels() {
+    let grads = check_backward(
+        "4096 output channels, 3x3",
+        Conv2dConfig::new(1, 4096, 3),
+        &[1, 1, 3, 3],
+    );
+    assert!(grads.grad_input.data().iter().all(|&g| g == 4096.0));
+    let grads = check_backward(
+        "70000 output channels, 1x1",
+        Conv2dConfig::new(1, 70_000, 1).with_bias(false),
+        &[1, 1, 1, 2],
+    );
+    assert_eq!(grads.grad_input.data(), &[70_000.0, 70_000.0]);
+    check_backward(
+        "1x70000 kernel",
+        Conv2dConfig::new(1, 2, (1, 70_000)),
+        &[1, 1, 1, 70_001],
+    );
+}
+
+#[test]
+fn replicate_padding_folds_a_70000_wide_border_back() {
+    // Each edge column receives the gradient of 70000 padded copies, and itself.
+    let grads = check_backward(
+        "replicate padding (0, 70000) on a 1x1x1x4 input",
+        Conv2dConfig::new(1, 1, 1)
+            .with_padding((0, 70_000))
+            .with_padding_mode(PaddingMode::Replicate),
+        &[1, 1, 1, 4],
+    );
+    assert_eq!(grads.grad_input.data(), &[70_001.0, 1.0, 1.0, 70_001.0]);
+    check_backward(
+        "replicate padding 300 on both axes of a 1x2x3x3 input",
+        Conv2dConfig::new(2, 2, 3)
+            .with_padding(300)
+            .with_padding_mode(PaddingMode::Replicate),
+        &[1, 2, 3, 3],
+    );
+}
