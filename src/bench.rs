@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use crate::config::Conv2dConfig;
-use crate::error::Result;
+use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
+use crate::gpu::buffers::{check_buffer_size, check_fits};
 use crate::gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
 use crate::layer::Conv2d;
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, checked_numel, fmt_shape, try_with_capacity};
 
 /// How long to measure each figure.
 #[derive(Debug, Clone, Copy)]
@@ -90,13 +91,22 @@ pub fn measure(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let resolved = algorithm.resolve(&geometry, ctx.adapter_info().device_type)?;
+    // Every tensor must fit the device before the host makes it.
+    let numel = |what: &'static str, shape: &[usize]| {
+        checked_numel(shape).ok_or_else(|| Conv2dError::ValueTooLarge {
+            what,
+            value: fmt_shape(shape),
+        })
+    };
+    let input_len = numel("input", input_shape)?;
+    let output_len = numel("output", &geometry.output_shape())?;
+    check_fits(ctx, &[("weight", numel("weight", &config.weight_shape())?)])?;
+    check_buffer_size(ctx, &[("input", input_len), ("output", output_len)])?;
     let layer = Conv2d::new(config, 1)?;
     let mut rng = StdRng::seed_from_u64(2);
-    let numel = input_shape.iter().product();
-    let input = Tensor::new(
-        input_shape,
-        (0..numel).map(|_| rng.random_range(-1.0..1.0)).collect(),
-    )?;
+    let mut data = try_with_capacity("input", input_len)?;
+    data.extend((0..input_len).map(|_| rng.random_range(-1.0f32..1.0)));
+    let input = Tensor::new(input_shape, data)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_algorithm(algorithm);
     let resident = GpuTensor::upload(ctx, &input)?;
 

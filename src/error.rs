@@ -293,6 +293,16 @@ pub enum Conv2dError {
         adapter: String,
     },
 
+    /// A host buffer sized from the input (the CPU reference's padded copy or
+    /// output, a benchmark's random tensors) could not be allocated.
+    #[error("{what} needs {bytes} bytes of host memory, more than this machine could allocate")]
+    HostMemory {
+        /// Which buffer.
+        what: &'static str,
+        /// Bytes it needs.
+        bytes: u64,
+    },
+
     /// A forced [`Algorithm`](crate::gpu::Algorithm) cannot compute this convolution.
     #[error("algorithm '{algorithm}' cannot run this convolution: {reason}")]
     UnsupportedAlgorithm {

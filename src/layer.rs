@@ -4,7 +4,7 @@ use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result};
-use crate::tensor::Tensor;
+use crate::tensor::{Tensor, checked_numel, fmt_shape, try_with_capacity};
 
 /// The parameters of one `nn.Conv2d`: configuration, weight
 /// `(out_channels, in_channels / groups, kH, kW)` and optional bias `(out_channels,)`.
@@ -35,24 +35,24 @@ impl Conv2d {
         } else {
             1.0 / (fan_in as f64).sqrt()
         };
-        let mut draw = |n: usize| -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    if bound == 0.0 {
-                        0.0
-                    } else {
-                        rng.random_range(-bound..bound) as f32
-                    }
-                })
-                .collect()
+        let mut draw = |what: &'static str, shape: &[usize]| -> Result<Tensor> {
+            let n = checked_numel(shape).ok_or_else(|| Conv2dError::ValueTooLarge {
+                what,
+                value: fmt_shape(shape),
+            })?;
+            let mut values = try_with_capacity(what, n)?;
+            values.extend((0..n).map(|_| {
+                if bound == 0.0 {
+                    0.0
+                } else {
+                    rng.random_range(-bound..bound) as f32
+                }
+            }));
+            Tensor::new(shape, values)
         };
-        let shape = config.weight_shape();
-        let weight = Tensor::new(shape, draw(shape.iter().product()))?;
+        let weight = draw("weight", &config.weight_shape())?;
         let bias = if config.bias {
-            Some(Tensor::new(
-                [config.out_channels],
-                draw(config.out_channels),
-            )?)
+            Some(draw("bias", &[config.out_channels])?)
         } else {
             None
         };

@@ -39,7 +39,7 @@ impl Tensor {
         })?;
         Ok(Self {
             shape,
-            data: vec![0.0; n],
+            data: try_filled("tensor", n, 0.0)?,
         })
     }
 
@@ -72,6 +72,33 @@ impl Tensor {
     pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
         (self.shape, self.data)
     }
+}
+
+/// An empty vector with room for `len` elements, or an error naming `what`
+/// when the size overflows or the allocator refuses it: a buffer sized from
+/// user input never aborts the process.
+pub(crate) fn try_with_capacity<T>(what: &'static str, len: usize) -> Result<Vec<T>> {
+    let bytes = len
+        .checked_mul(std::mem::size_of::<T>())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| Conv2dError::ValueTooLarge {
+            what,
+            value: format!("{len} elements"),
+        })?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Conv2dError::HostMemory {
+            what,
+            bytes: bytes as u64,
+        })?;
+    Ok(v)
+}
+
+/// `len` copies of `value`, allocated as [`try_with_capacity`] does.
+pub(crate) fn try_filled<T: Clone>(what: &'static str, len: usize, value: T) -> Result<Vec<T>> {
+    let mut v = try_with_capacity(what, len)?;
+    v.resize(len, value);
+    Ok(v)
 }
 
 /// Product of the dimensions, `None` on overflow.

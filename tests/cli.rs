@@ -1,5 +1,6 @@
 //! The `wgpu-conv2d` binary: values on both backends, and on every error a
-//! non-zero exit, one line on stderr and no output file.
+//! non-zero exit, one line on stderr, no output file created and no file of
+//! the user's changed.
 
 mod common;
 
@@ -144,8 +145,8 @@ fn errors_leave_no_output_and_one_line() {
         y.to_str().unwrap(),
     );
     for backend in ["gpu", "cpu"] {
-        // A stale file from an earlier run must not survive a failed one.
-        std::fs::write(&y, b"stale").unwrap();
+        // A file from an earlier run is the user's: a failed run leaves it as it was.
+        std::fs::write(&y, b"earlier").unwrap();
         let out = cli(&[
             "forward",
             "--input",
@@ -157,12 +158,17 @@ fn errors_leave_no_output_and_one_line() {
             "--output",
             ys,
         ]);
-        assert_failed(
-            &out,
-            "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead",
-            &y,
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
+        assert!(
+            err.contains(
+                "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead"
+            ),
+            "{err}"
         );
+        assert_eq!(std::fs::read(&y).unwrap(), b"earlier");
     }
+    std::fs::remove_file(&y).unwrap();
     let cases: &[(&[&str], &str)] = &[
         (&["--padding", "foo"], "Invalid padding string 'foo'"),
         (&["--padding-mode", "mirror"], "padding_mode='mirror'"),
@@ -544,8 +550,8 @@ fn backward_errors_leave_no_files() {
         s(&gw),
     ];
     let run = |extra: &[&str]| {
-        for stale in [&gx, &gw, &gb] {
-            std::fs::write(stale, b"stale").unwrap();
+        for earlier in [&gx, &gw, &gb] {
+            std::fs::write(earlier, b"earlier").unwrap();
         }
         let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
         args.extend_from_slice(extra);
@@ -556,13 +562,357 @@ fn backward_errors_leave_no_files() {
     // grad_output of the wrong shape (the output is 1x6x3x3).
     for backend in ["gpu", "cpu"] {
         let out = run(&["--bias", &b_s, "--grad-bias", &gb_s, "--backend", backend]);
-        assert_failed(&out, "expected grad_output of size [1, 6, 3, 3]", &gx);
-        assert!(
-            !gw.exists() && !gb.exists(),
-            "no gradient files after an error"
+        assert_failed_keeping(
+            &out,
+            "expected grad_output of size [1, 6, 3, 3]",
+            &[&gx, &gw, &gb],
         );
     }
     let out = run(&["--grad-bias", &gb_s]);
-    assert_failed(&out, "--grad-bias needs a layer with a bias", &gx);
-    assert!(!gw.exists() && !gb.exists());
+    assert_failed_keeping(
+        &out,
+        "--grad-bias needs a layer with a bias",
+        &[&gx, &gw, &gb],
+    );
+    // Without --bias, a --grad-bias naming the weight file leaves it alone too.
+    let before = std::fs::read(&w).unwrap();
+    let out = run(&["--grad-bias", &s(&w)]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&w).unwrap(), before);
+}
+
+/// Asserts a failed run whose output paths held files beforehand (`earlier`):
+/// one stderr line with `needle`, and every file exactly as it was.
+fn assert_failed_keeping(out: &Output, needle: &str, files: &[&Path]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one stderr line, got: {err:?}");
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    for file in files {
+        assert_eq!(
+            std::fs::read(file).unwrap(),
+            b"earlier",
+            "{} changed by a failed run",
+            file.display()
+        );
+    }
+}
+
+/// A small valid layer and input on disk: x (1x3x5x5), w (2x3x3x3), b (2), gy (1x2x3x3).
+fn layer_files(dir: &Path) -> [PathBuf; 4] {
+    let files = ["x.npy", "w.npy", "b.npy", "gy.npy"].map(|f| dir.join(f));
+    let tensors = [
+        common::random_tensor(&[1, 3, 5, 5], 1),
+        common::random_tensor(&[2, 3, 3, 3], 2),
+        common::random_tensor(&[2], 3),
+        common::random_tensor(&[1, 2, 3, 3], 4),
+    ];
+    for (file, tensor) in files.iter().zip(&tensors) {
+        write_npy(file, tensor).unwrap();
+    }
+    files
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = workdir("output_is_input");
+    let [x, w, b, gy] = layer_files(&dir);
+    let inputs: Vec<Vec<u8>> = [&x, &w, &b, &gy]
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let unchanged = || {
+        for (f, before) in [&x, &w, &b, &gy].iter().zip(&inputs) {
+            assert_eq!(
+                &std::fs::read(f).unwrap(),
+                before,
+                "{} changed",
+                f.display()
+            );
+        }
+    };
+    // The same path, another spelling of it, a symlink to it and a hard link to it.
+    let dotted = dir.join(".").join("w.npy");
+    let link = dir.join("link.npy");
+    std::os::unix::fs::symlink(&x, &link).unwrap();
+    let hard = dir.join("hard.npy");
+    std::fs::hard_link(&b, &hard).unwrap();
+    for (output, flag) in [
+        (&x, "--input"),
+        (&dotted, "--weight"),
+        (&link, "--input"),
+        (&hard, "--bias"),
+    ] {
+        let out = cli(&[
+            "forward",
+            "--input",
+            s(&x),
+            "--weight",
+            s(&w),
+            "--bias",
+            s(&b),
+            "--output",
+            s(output),
+        ]);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
+        assert!(
+            err.contains(&format!("is the same file as {flag}")),
+            "{output:?}: {err}"
+        );
+        unchanged();
+    }
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // A failing run (channel mismatch) with the input as output: the case that
+    // used to delete the input.
+    let x4 = dir.join("x4.npy");
+    write_npy(&x4, &Tensor::zeros([1, 4, 5, 5]).unwrap()).unwrap();
+    let out = cli(&[
+        "forward",
+        "--input",
+        s(&x4),
+        "--weight",
+        s(&w),
+        "--output",
+        s(&x4),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(read_npy(&x4).unwrap().shape(), &[1, 4, 5, 5]);
+    // backward: gradients onto the grad_output or the bias, or two gradients onto one file.
+    let gx = dir.join("gx.npy");
+    let gw = dir.join("gw.npy");
+    let backward = |extra: &[&str]| {
+        let mut args = vec![
+            "backward",
+            "--input",
+            s(&x),
+            "--weight",
+            s(&w),
+            "--bias",
+            s(&b),
+            "--grad-output",
+            s(&gy),
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    for (extra, needle) in [
+        (
+            vec!["--grad-input", s(&gy), "--grad-weight", s(&gw)],
+            "is the same file as --grad-output",
+        ),
+        (
+            vec![
+                "--grad-input",
+                s(&gx),
+                "--grad-weight",
+                s(&gw),
+                "--grad-bias",
+                s(&b),
+            ],
+            "is the same file as --bias",
+        ),
+        (
+            vec!["--grad-input", s(&gx), "--grad-weight", s(&gx)],
+            "--grad-input",
+        ),
+    ] {
+        let out = backward(&extra);
+        let err = stderr(&out);
+        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+        unchanged();
+        assert!(!gx.exists() && !gw.exists(), "nothing written: {err}");
+    }
+    let out = backward(&["--grad-input", s(&gx), "--grad-weight", s(&gx)]);
+    assert!(
+        stderr(&out).contains("are the same file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn symlinks_fifos_and_devices_are_written_through_not_replaced() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = workdir("special_outputs");
+    let [x, w, _, _] = layer_files(&dir);
+    let forward = |output: &Path| {
+        cli(&[
+            "forward",
+            "--input",
+            s(&x),
+            "--weight",
+            s(&w),
+            "--output",
+            s(output),
+        ])
+    };
+    let want = Conv2d::from_weight_shape(Conv2dConfig::new(0, 0, 1), read_npy(&w).unwrap(), None)
+        .unwrap()
+        .forward_cpu(&read_npy(&x).unwrap())
+        .unwrap();
+
+    // A symlink to an existing file and a dangling one: the target is written, the link stays.
+    let target = dir.join("target.npy");
+    std::fs::write(&target, b"earlier").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let dangling_target = dir.join("new.npy");
+    for (link, target) in [
+        (dir.join("to_target.npy"), &target),
+        (dir.join("dangling.npy"), &dangling_target),
+    ] {
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        let out = forward(&link);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(read_npy(target).unwrap().shape(), want.shape());
+    }
+    // The replaced file keeps its permissions.
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+
+    // A FIFO is written in place: the reader gets the .npy bytes, the FIFO stays.
+    let fifo = dir.join("out.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = forward(&fifo);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = reader.join().unwrap();
+    let copy = dir.join("from_fifo.npy");
+    std::fs::write(&copy, bytes).unwrap();
+    assert_eq!(read_npy(&copy).unwrap().shape(), want.shape());
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // A device is written in place (as root, replacing /dev/null would be a disaster).
+    let out = forward(Path::new("/dev/null"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+
+    // A directory is refused.
+    let out = forward(&dir);
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+
+    // No temporary file is left behind by any of these runs.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name();
+        assert!(
+            !name.to_string_lossy().contains(".tmp-"),
+            "{name:?} left behind"
+        );
+    }
+}
+
+#[test]
+fn backend_auto_prints_one_line_either_way() {
+    let dir = workdir("backend_auto");
+    let [x, w, _, gy] = layer_files(&dir);
+    let y = dir.join("y.npy");
+    let out = cli(&[
+        "forward",
+        "--input",
+        s(&x),
+        "--weight",
+        s(&w),
+        "--backend",
+        "auto",
+        "--output",
+        s(&y),
+    ]);
+    assert!(out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("running on"), "{}", stderr(&out));
+    // On an error the error is the one line.
+    let out = cli(&[
+        "forward",
+        "--input",
+        s(&gy),
+        "--weight",
+        s(&w),
+        "--backend",
+        "auto",
+        "--output",
+        s(&dir.join("z.npy")),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
+#[test]
+fn absurd_sizes_are_errors_not_aborts() {
+    let dir = workdir("absurd");
+    let x = dir.join("x.npy");
+    let w = dir.join("w.npy");
+    write_npy(&x, &Tensor::zeros([1, 3, 8, 8]).unwrap()).unwrap();
+    write_npy(&w, &Tensor::zeros([2, 3, 1, 1]).unwrap()).unwrap();
+    let y = dir.join("y.npy");
+    // The CPU reference would need ~1 TB for the padded copy and output.
+    for padding in ["100000", "1000000"] {
+        let out = cli(&[
+            "forward",
+            "--input",
+            s(&x),
+            "--weight",
+            s(&w),
+            "--padding",
+            padding,
+            "--backend",
+            "cpu",
+            "--output",
+            s(&y),
+        ]);
+        assert_failed(&out, "bytes", &y);
+        assert_eq!(out.status.code(), Some(1));
+    }
+    for (shape, out_channels, needle) in [
+        ("1,1,100000,100000", "1", "input needs 40000000000 bytes"),
+        ("4294967296,1,1,1", "1", "input needs 17179869184 bytes"),
+        ("1,3,8,8", "18446744073709551615", "too large"),
+        ("1,3,8,8", "4611686018427387904", "too large"),
+        ("1,3,8,8", "100000000", "weight needs 1200000000 bytes"),
+    ] {
+        let out = cli(&[
+            "bench",
+            "--input-shape",
+            shape,
+            "--out-channels",
+            out_channels,
+            "--kernel-size",
+            "1",
+            "--min-time-ms",
+            "1",
+        ]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{shape} {out_channels}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{shape} {out_channels}: {err}");
+    }
 }

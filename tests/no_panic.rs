@@ -11,7 +11,9 @@ use common::{assert_within_bound, magnitude, terms};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use wgpu_conv2d::npy::{read_npy, write_npy};
-use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuConv2d, Padding, PaddingMode, Size2, Tensor};
+use wgpu_conv2d::{
+    Conv2d, Conv2dConfig, Conv2dError, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+};
 
 fn config() -> Config {
     // A fixed seed keeps CI deterministic; change it locally to explore further.
@@ -181,5 +183,43 @@ proptest! {
             }
             other => prop_assert!(false, "exit {:?} (a panic or a signal): {}", other, stderr),
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 40, ..config() })]
+
+    /// Sizes that pass every check but no machine could hold: the CPU
+    /// reference and the GPU path refuse them with an error, never an abort.
+    #[test]
+    fn absurd_paddings_are_errors_on_every_backend(
+        pad in 1_000_000i64..(1 << 40),
+        (c, h, w, k) in (1usize..4, 1usize..9, 1usize..9, 1usize..3),
+        mode in 0usize..2,
+    ) {
+        // Zeros or replicate: the modes that accept any padding.
+        let mode = [PaddingMode::Zeros, PaddingMode::Replicate][mode];
+        let layer = Conv2d::new(Conv2dConfig::new(c, 2, k).with_padding(Padding::uniform(pad)).with_padding_mode(mode), 1).unwrap();
+        let x = Tensor::zeros([1, c, h, w]).unwrap();
+        let cpu = layer.forward_cpu(&x).unwrap_err();
+        prop_assert!(
+            matches!(cpu, Conv2dError::HostMemory { .. } | Conv2dError::ValueTooLarge { .. }),
+            "cpu: {}", cpu
+        );
+        let gpu = GpuConv2d::new(common::gpu(), &layer).and_then(|g| g.forward(&x)).unwrap_err();
+        prop_assert!(matches!(gpu, Conv2dError::TensorTooLarge { .. }), "gpu: {}", gpu);
+    }
+
+    /// The benchmark refuses tensors the device cannot hold before making them on the host.
+    #[test]
+    fn absurd_benchmark_shapes_are_errors(
+        dims in prop::collection::vec(prop_oneof![3 => 1usize..4, 1 => 100_000usize..(1 << 40)], 4),
+        out_channels in prop_oneof![1 => 1usize..4, 1 => (1usize << 30)..usize::MAX],
+    ) {
+        prop_assume!(dims.iter().any(|&d| d >= 100_000) || out_channels >= 1 << 30);
+        let config = Conv2dConfig::new(dims[1], out_channels, 1);
+        let options = wgpu_conv2d::bench::BenchOptions { min_runs: 1, max_runs: 1, min_time: std::time::Duration::ZERO };
+        let result = wgpu_conv2d::bench::measure(common::gpu(), config, &dims, wgpu_conv2d::Algorithm::Direct, &options);
+        prop_assert!(result.is_err(), "{:?} with {} output channels ran", dims, out_channels);
     }
 }

@@ -2,7 +2,9 @@
 //! followed by the padding's backward.
 
 use super::pad::{Padded, pad, unpad_accumulate};
+use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
+use crate::tensor::try_filled;
 
 /// `(grad_input, grad_weight, grad_bias)` of `L = Σ grad_output · conv(input)`.
 ///
@@ -14,7 +16,7 @@ pub fn backward(
     input: &[f64],
     weight: &[f64],
     grad_output: &[f64],
-) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let [batch, out_channels, out_h, out_w] = geometry.output_shape_4d();
     let cg_in = geometry.in_channels_per_group();
     let cg_out = geometry.out_channels_per_group().max(1);
@@ -22,15 +24,15 @@ pub fn backward(
     let (sh, sw) = (geometry.height.stride, geometry.width.stride);
     let (dh, dw) = (geometry.height.dilation, geometry.width.dilation);
 
-    let padded = pad(input, geometry);
+    let padded = pad(input, geometry)?;
     let (hp, wp) = (padded.height, padded.width);
     let mut grad_padded = Padded {
-        data: vec![0.0; padded.data.len()],
+        data: try_filled("grad of the padded input (f64)", padded.data.len(), 0.0)?,
         height: hp,
         width: wp,
     };
-    let mut grad_weight = vec![0.0; weight.len()];
-    let mut grad_bias = vec![0.0; geometry.out_channels];
+    let mut grad_weight = try_filled("grad_weight (f64)", weight.len(), 0.0)?;
+    let mut grad_bias = try_filled("grad_bias (f64)", geometry.out_channels, 0.0)?;
 
     for n in 0..batch {
         for o in 0..out_channels {
@@ -55,11 +57,11 @@ pub fn backward(
             }
         }
     }
-    (
-        unpad_accumulate(&grad_padded, geometry),
+    Ok((
+        unpad_accumulate(&grad_padded, geometry)?,
         grad_weight,
         grad_bias,
-    )
+    ))
 }
 
 #[cfg(test)]
@@ -73,6 +75,7 @@ mod tests {
     /// `Σ g · conv(x, w, b)` in f64.
     fn loss(g: &Conv2dGeometry, x: &[f64], w: &[f64], b: &[f64], go: &[f64]) -> f64 {
         forward_f64(g, x, w, Some(b))
+            .unwrap()
             .iter()
             .zip(go)
             .map(|(y, d)| y * d)
@@ -145,7 +148,7 @@ mod tests {
             let w = draw(config.weight_shape().iter().product());
             let b = draw(config.out_channels);
             let go = draw(g.output_shape_4d().iter().product());
-            let (gx, gw, gb) = backward(&g, &x, &w, &go);
+            let (gx, gw, gb) = backward(&g, &x, &w, &go).unwrap();
             assert_close(
                 "grad_input",
                 &gx,
@@ -174,7 +177,7 @@ mod tests {
                 .with_padding((0, 3))
                 .with_padding_mode(mode);
             let g = Conv2dGeometry::new(&config, &[1, 1, 1, 5]).unwrap();
-            let (gx, _, _) = backward(&g, &[0.0; 5], &[1.0], &[1.0; 11]);
+            let (gx, _, _) = backward(&g, &[0.0; 5], &[1.0], &[1.0; 11]).unwrap();
             assert_eq!(gx, want, "{mode}");
         }
     }

@@ -1,14 +1,19 @@
 //! `wgpu-conv2d`: run PyTorch's Conv2d (forward and backward) on `.npy` files, on the GPU or the CPU reference.
 //!
 //! On any error the process exits non-zero, prints one line on stderr and
-//! leaves no output file behind.
+//! creates or changes no file: outputs that would overwrite an input or each
+//! other are refused before any work, and outputs are written only when
+//! everything succeeded (see `outputs.rs`).
+
+mod outputs;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use outputs::check_outputs;
 use wgpu_conv2d::bench::{BenchOptions, measure};
-use wgpu_conv2d::npy::{read_npy, write_npy};
+use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
 };
@@ -79,7 +84,7 @@ struct BenchArgs {
     /// Leave out the bias (nn.Conv2d's bias=False).
     #[arg(long)]
     no_bias: bool,
-    /// auto, direct, implicit-gemm, gemm-1x1, depthwise, or all (every one that can run it).
+    /// auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, or all (every one that can run it).
     #[arg(long, default_value = "all")]
     algorithm: AlgorithmChoice,
     /// One JSON object per line instead of a table.
@@ -150,7 +155,7 @@ struct ForwardArgs {
     /// Output .npy file.
     #[arg(long)]
     output: PathBuf,
-    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1 or depthwise.
+    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked.
     #[arg(long, default_value = "auto")]
     algorithm: Algorithm,
 }
@@ -208,24 +213,14 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Forward(args) => forward(&args).map_err(|e| (e, vec![args.output])),
-        Command::Backward(args) => backward(&args).map_err(|e| {
-            let outputs = [
-                Some(args.grad_input),
-                Some(args.grad_weight),
-                args.grad_bias,
-            ];
-            (e, outputs.into_iter().flatten().collect())
-        }),
-        Command::Info => info().map_err(|e| (e, vec![])),
-        Command::Bench(args) => bench(&args).map_err(|e| (e, vec![])),
+        Command::Forward(args) => forward(&args),
+        Command::Backward(args) => backward(&args),
+        Command::Info => info(),
+        Command::Bench(args) => bench(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err((message, outputs)) => {
-            for path in &outputs {
-                remove_stale(path);
-            }
+        Err(message) => {
             eprintln!("wgpu-conv2d: error: {}", one_line(&message));
             ExitCode::FAILURE
         }
@@ -242,14 +237,6 @@ fn quiet_headless_vulkan() {
     {
         // SAFETY: called first thing in main, before any other thread exists.
         unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
-    }
-}
-
-/// A failed run leaves no output: a file from an earlier run at the same path
-/// could otherwise be taken for this run's result.
-fn remove_stale(path: &Path) {
-    if path.is_file() {
-        let _ = std::fs::remove_file(path);
     }
 }
 
@@ -272,61 +259,107 @@ fn load(args: &LayerArgs) -> Result<(Conv2d, Tensor), String> {
     Ok((layer, input))
 }
 
-/// The GPU for `gpu`, none for `cpu`; `auto` takes the GPU when there is one and says which.
-fn context(backend: Backend) -> Result<Option<GpuContext>, String> {
-    match backend {
-        Backend::Cpu => Ok(None),
-        Backend::Gpu => GpuContext::new().map(Some).map_err(|e| e.to_string()),
-        Backend::Auto => match GpuContext::new() {
-            Ok(ctx) => {
-                eprintln!("wgpu-conv2d: running on the GPU: {}", ctx.describe());
-                Ok(Some(ctx))
-            }
-            Err(e) => {
-                eprintln!(
-                    "wgpu-conv2d: no GPU ({}); running on the CPU reference",
-                    one_line(&e.to_string())
-                );
-                Ok(None)
-            }
+/// The inputs a layer reads, with their flags.
+fn layer_inputs(args: &LayerArgs) -> Vec<(&'static str, &Path)> {
+    let mut inputs = vec![
+        ("--input", args.input.as_path()),
+        ("--weight", args.weight.as_path()),
+    ];
+    if let Some(bias) = &args.bias {
+        inputs.push(("--bias", bias.as_path()));
+    }
+    inputs
+}
+
+/// Where a layer runs: the GPU for `gpu`, none (the CPU reference) for `cpu`;
+/// `auto` takes the GPU when there is one.
+struct Placement {
+    ctx: Option<GpuContext>,
+    /// For `auto`: which it chose, said on stderr once the run succeeded (an
+    /// error is the one line a failing run prints).
+    note: Option<String>,
+}
+
+fn placement(backend: Backend) -> Result<Placement, String> {
+    Ok(match backend {
+        Backend::Cpu => Placement {
+            ctx: None,
+            note: None,
         },
+        Backend::Gpu => Placement {
+            ctx: Some(GpuContext::new().map_err(|e| e.to_string())?),
+            note: None,
+        },
+        Backend::Auto => match GpuContext::new() {
+            Ok(ctx) => Placement {
+                note: Some(format!("running on the GPU: {}", ctx.describe())),
+                ctx: Some(ctx),
+            },
+            Err(e) => Placement {
+                ctx: None,
+                note: Some(format!(
+                    "no GPU ({}); running on the CPU reference",
+                    one_line(&e.to_string())
+                )),
+            },
+        },
+    })
+}
+
+impl Placement {
+    fn done(&self) {
+        if let Some(note) = &self.note {
+            eprintln!("wgpu-conv2d: {note}");
+        }
     }
 }
 
 fn forward(args: &ForwardArgs) -> Result<(), String> {
+    check_outputs(&[("--output", &args.output)], &layer_inputs(&args.layer))?;
     let (layer, input) = load(&args.layer)?;
-    let output = match context(args.layer.backend)? {
-        Some(ctx) => GpuConv2d::new(&ctx, &layer)
+    let placement = placement(args.layer.backend)?;
+    let output = match &placement.ctx {
+        Some(ctx) => GpuConv2d::new(ctx, &layer)
             .and_then(|gpu| gpu.with_algorithm(args.algorithm).forward(&input)),
         None => layer.forward_cpu(&input),
     }
     .map_err(|e| e.to_string())?;
-    write_npy(&args.output, &output).map_err(|e| e.to_string())
+    write_npy(&args.output, &output).map_err(|e| e.to_string())?;
+    placement.done();
+    Ok(())
 }
 
 fn backward(args: &BackwardArgs) -> Result<(), String> {
     if args.grad_bias.is_some() && args.layer.bias.is_none() {
         return Err("--grad-bias needs a layer with a bias: pass --bias".into());
     }
+    let mut outputs = vec![
+        ("--grad-input", args.grad_input.as_path()),
+        ("--grad-weight", args.grad_weight.as_path()),
+    ];
+    if let Some(path) = &args.grad_bias {
+        outputs.push(("--grad-bias", path.as_path()));
+    }
+    let mut inputs = layer_inputs(&args.layer);
+    inputs.push(("--grad-output", args.grad_output.as_path()));
+    check_outputs(&outputs, &inputs)?;
     let (layer, input) = load(&args.layer)?;
     let grad_output = read_npy(&args.grad_output).map_err(|e| e.to_string())?;
-    let grads = match context(args.layer.backend)? {
-        Some(ctx) => {
-            GpuConv2d::new(&ctx, &layer).and_then(|gpu| gpu.backward(&input, &grad_output))
-        }
+    let placement = placement(args.layer.backend)?;
+    let grads = match &placement.ctx {
+        Some(ctx) => GpuConv2d::new(ctx, &layer).and_then(|gpu| gpu.backward(&input, &grad_output)),
         None => layer.backward_cpu(&input, &grad_output),
     }
     .map_err(|e| e.to_string())?;
     let mut files = vec![
-        (&args.grad_input, &grads.grad_input),
-        (&args.grad_weight, &grads.grad_weight),
+        (args.grad_input.as_path(), &grads.grad_input),
+        (args.grad_weight.as_path(), &grads.grad_weight),
     ];
     if let (Some(path), Some(grad)) = (&args.grad_bias, &grads.grad_bias) {
-        files.push((path, grad));
+        files.push((path.as_path(), grad));
     }
-    for (path, tensor) in files {
-        write_npy(path, tensor).map_err(|e| e.to_string())?;
-    }
+    write_npy_files(&files).map_err(|e| e.to_string())?;
+    placement.done();
     Ok(())
 }
 
