@@ -91,17 +91,7 @@ pub fn measure(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let resolved = algorithm.resolve(&geometry, ctx.adapter_info().device_type)?;
-    // Every tensor must fit the device before the host makes it.
-    let numel = |what: &'static str, shape: &[usize]| {
-        checked_numel(shape).ok_or_else(|| Conv2dError::ValueTooLarge {
-            what,
-            value: fmt_shape(shape),
-        })
-    };
-    let input_len = numel("input", input_shape)?;
-    let output_len = numel("output", &geometry.output_shape())?;
-    check_fits(ctx, &[("weight", numel("weight", &config.weight_shape())?)])?;
-    check_buffer_size(ctx, &[("input", input_len), ("output", output_len)])?;
+    let input_len = check_sizes(ctx, &config, input_shape)?;
     let layer = Conv2d::new(config, 1)?;
     let mut rng = StdRng::seed_from_u64(2);
     let mut data = try_with_capacity("input", input_len)?;
@@ -135,6 +125,28 @@ pub fn measure(
         gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
         runs: kernel.runs.min(end_to_end.runs),
     })
+}
+
+/// Fails unless the input, weight and output of `config` on `input_shape`
+/// fit the device, before anything is made on the host; returns the input's
+/// element count.
+pub fn check_sizes(
+    ctx: &GpuContext,
+    config: &Conv2dConfig,
+    input_shape: &[usize],
+) -> Result<usize> {
+    let geometry = Conv2dGeometry::new(config, input_shape)?;
+    let numel = |what: &'static str, shape: &[usize]| {
+        checked_numel(shape).ok_or_else(|| Conv2dError::ValueTooLarge {
+            what,
+            value: fmt_shape(shape),
+        })
+    };
+    let input_len = numel("input", input_shape)?;
+    let output_len = numel("output", &geometry.output_shape())?;
+    check_fits(ctx, &[("weight", numel("weight", &config.weight_shape())?)])?;
+    check_buffer_size(ctx, &[("input", input_len), ("output", output_len)])?;
+    Ok(input_len)
 }
 
 struct Repeated {

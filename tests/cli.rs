@@ -913,6 +913,7 @@ fn absurd_sizes_are_errors_not_aborts() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{shape} {out_channels}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(out.stdout.is_empty(), "no table header before the error");
         assert!(err.contains(needle), "{shape} {out_channels}: {err}");
     }
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use outputs::check_outputs;
-use wgpu_conv2d::bench::{BenchOptions, measure};
+use wgpu_conv2d::bench::{BenchOptions, check_sizes, measure};
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
@@ -382,6 +382,8 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     };
     let geometry = wgpu_conv2d::Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
     let ctx = GpuContext::new().map_err(|e| e.to_string())?;
+    // Refused before the table's header is printed: an error is the only output.
+    check_sizes(&ctx, &config, shape).map_err(|e| e.to_string())?;
     let algorithms: Vec<Algorithm> = match args.algorithm {
         AlgorithmChoice::One(a) => vec![a],
         AlgorithmChoice::All => std::iter::once(Algorithm::Auto)
