@@ -31,12 +31,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Asserts a failed run: non-zero exit, exactly one stderr line containing `needle`, no output.
-fn assert_failed(out: &Output, needle: &str, output: &Path) {
+/// Asserts a failed run: non-zero exit, exactly one stderr line containing `needle`.
+fn assert_error(out: &Output, needle: &str) {
     let err = stderr(out);
     assert!(!out.status.success(), "expected failure, stderr: {err}");
     assert_eq!(err.lines().count(), 1, "one stderr line, got: {err:?}");
     assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+}
+
+/// [`assert_error`], and no file at `output`.
+fn assert_failed(out: &Output, needle: &str, output: &Path) {
+    assert_error(out, needle);
     assert!(!output.exists(), "no output file after an error");
 }
 
@@ -158,13 +163,9 @@ fn errors_leave_no_output_and_one_line() {
             "--output",
             ys,
         ]);
-        let err = stderr(&out);
-        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
-        assert!(
-            err.contains(
-                "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead"
-            ),
-            "{err}"
+        assert_error(
+            &out,
+            "expected input[1, 4, 5, 5] to have 3 channels, but got 4 channels instead",
         );
         assert_eq!(std::fs::read(&y).unwrap(), b"earlier");
     }
@@ -584,10 +585,7 @@ fn backward_errors_leave_no_files() {
 /// Asserts a failed run whose output paths held files beforehand (`earlier`):
 /// one stderr line with `needle`, and every file exactly as it was.
 fn assert_failed_keeping(out: &Output, needle: &str, files: &[&Path]) {
-    let err = stderr(out);
-    assert!(!out.status.success(), "expected failure, stderr: {err}");
-    assert_eq!(err.lines().count(), 1, "one stderr line, got: {err:?}");
-    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert_error(out, needle);
     for file in files {
         assert_eq!(
             std::fs::read(file).unwrap(),
@@ -658,12 +656,7 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
             "--output",
             s(output),
         ]);
-        let err = stderr(&out);
-        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
-        assert!(
-            err.contains(&format!("is the same file as {flag}")),
-            "{output:?}: {err}"
-        );
+        assert_error(&out, &format!("is the same file as {flag}"));
         unchanged();
     }
     assert!(
@@ -726,19 +719,12 @@ fn an_output_that_is_an_input_is_refused_and_the_input_kept() {
             "--grad-input",
         ),
     ] {
-        let out = backward(&extra);
-        let err = stderr(&out);
-        assert!(!out.status.success() && err.lines().count() == 1, "{err}");
-        assert!(err.contains(needle), "{err}");
+        assert_error(&backward(&extra), needle);
         unchanged();
-        assert!(!gx.exists() && !gw.exists(), "nothing written: {err}");
+        assert!(!gx.exists() && !gw.exists(), "nothing written");
     }
     let out = backward(&["--grad-input", s(&gx), "--grad-weight", s(&gx)]);
-    assert!(
-        stderr(&out).contains("are the same file"),
-        "{}",
-        stderr(&out)
-    );
+    assert_error(&out, "are the same file");
 }
 
 #[test]
