@@ -4,8 +4,6 @@
 //! `pytorch-conv2d-semantics.md`) and always name the offending values, so that
 //! a user who knows PyTorch recognises the problem at once.
 
-use crate::tensor::fmt_shape;
-
 /// Everything that can go wrong in this crate. No function of the crate panics on
 /// bad input: it returns one of these instead, before any output is produced.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -344,3 +342,9 @@ pub enum Conv2dError {
 
 /// Shorthand used throughout the crate.
 pub type Result<T, E = Conv2dError> = std::result::Result<T, E>;
+
+/// Formats a shape as PyTorch prints sizes: `[1, 3, 5, 5]`.
+pub(crate) fn fmt_shape(shape: &[usize]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("[{}]", parts.join(", "))
+}

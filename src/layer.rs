@@ -3,13 +3,15 @@
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 use crate::config::Conv2dConfig;
-use crate::error::{Conv2dError, Result};
-use crate::tensor::{Tensor, checked_numel, fmt_shape, try_with_capacity};
+use crate::error::{Conv2dError, Result, fmt_shape};
+use crate::tensor::{Tensor, checked_numel, try_with_capacity};
 
 /// The parameters of one `nn.Conv2d`: configuration, weight
 /// `(out_channels, in_channels / groups, kH, kW)` and optional bias `(out_channels,)`.
 ///
 /// Construction validates everything, so a `Conv2d` is always consistent.
+/// [`forward_cpu`](Self::forward_cpu) and [`backward_cpu`](Self::backward_cpu)
+/// run it on the CPU reference; [`GpuConv2d`](crate::GpuConv2d) on a GPU.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Conv2d {
     config: Conv2dConfig,
@@ -155,16 +157,6 @@ impl Conv2d {
     /// The bias, `(out_channels,)`, if the layer has one.
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
-    }
-
-    /// Runs the layer on the CPU reference path (see [`crate::cpu`]).
-    pub fn forward_cpu(&self, input: &Tensor) -> Result<Tensor> {
-        crate::cpu::forward(self, input)
-    }
-
-    /// Gradients of `Σ grad_output · self(input)` on the CPU reference path.
-    pub fn backward_cpu(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
-        crate::cpu::backward(self, input, grad_output)
     }
 }
 

@@ -29,12 +29,12 @@
 
 pub mod bench;
 pub mod config;
-pub mod cpu;
 pub mod error;
 pub mod geometry;
 pub mod gpu;
 pub mod layer;
 pub mod npy;
+mod reference;
 pub mod tensor;
 
 pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use npyz::WriterBuilder;
 
-use crate::tensor::{Tensor, fmt_shape, try_with_capacity};
+use crate::error::fmt_shape;
+use crate::tensor::{Tensor, try_with_capacity};
 
 /// A `.npy` file could not be read or written; the message names the file.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,6 @@
 //! A plain host tensor: a shape and row-major (C-order) `f32` data.
 
-use crate::error::{Conv2dError, Result};
+use crate::error::{Conv2dError, Result, fmt_shape};
 
 /// A dense, row-major `f32` tensor on the host.
 ///
@@ -104,10 +104,4 @@ pub(crate) fn try_filled<T: Clone>(what: &'static str, len: usize, value: T) -> 
 /// Product of the dimensions, `None` on overflow.
 pub(crate) fn checked_numel(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
-}
-
-/// Formats a shape as PyTorch prints sizes: `[1, 3, 5, 5]`.
-pub fn fmt_shape(shape: &[usize]) -> String {
-    let parts: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    format!("[{}]", parts.join(", "))
 }

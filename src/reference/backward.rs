@@ -70,7 +70,7 @@ mod tests {
 
     use super::*;
     use crate::config::{Conv2dConfig, Padding, PaddingMode};
-    use crate::cpu::forward_f64;
+    use crate::reference::forward_f64;
 
     /// `Σ g · conv(x, w, b)` in f64.
     fn loss(g: &Conv2dGeometry, x: &[f64], w: &[f64], b: &[f64], go: &[f64]) -> f64 {

@@ -6,9 +6,9 @@
 //! back into the positions it copied. It is the truth the GPU kernels are tested
 //! against, and a usable path on machines without a GPU.
 
-pub mod backward;
-pub mod correlate;
-pub mod pad;
+mod backward;
+mod correlate;
+mod pad;
 
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
@@ -27,8 +27,28 @@ fn narrow(what: &'static str, shape: Vec<usize>, values: Vec<f64>) -> Result<Ten
     Tensor::new(shape, data)
 }
 
-/// `layer(input)` on the CPU. The input is `(N, C, H, W)` or unbatched `(C, H, W)`;
-/// the output has the same rank.
+impl Conv2d {
+    /// `self(input)` on the CPU reference. The input is `(N, C, H, W)` or
+    /// unbatched `(C, H, W)`; the output has the same rank.
+    ///
+    /// Every output is summed in `f64` and rounded to `f32` once (see the
+    /// crate's README for where that differs from an `f32` accumulation).
+    /// Host buffers are allocated fallibly: a padding or size too large for
+    /// this machine gives [`Conv2dError::HostMemory`](crate::Conv2dError::HostMemory)
+    /// (or `ValueTooLarge` when the size overflows), never an abort.
+    pub fn forward_cpu(&self, input: &Tensor) -> Result<Tensor> {
+        forward(self, input)
+    }
+
+    /// Gradients of `Σ grad_output · self(input)` with respect to the input,
+    /// the weight and the bias, on the CPU reference. `grad_output` has the
+    /// output's shape.
+    pub fn backward_cpu(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
+        backward(self, input, grad_output)
+    }
+}
+
+/// `layer(input)` on the CPU.
 ///
 /// Every output is summed in `f64` and rounded to `f32` once, so it is the
 /// correctly rounded result up to f64's own rounding. Where the exact sum fits
@@ -39,7 +59,7 @@ fn narrow(what: &'static str, shape: Vec<usize>, values: Vec<f64>) -> Result<Ten
 /// Host buffers are allocated fallibly: a padding or size too large for this
 /// machine gives [`Conv2dError::HostMemory`](crate::Conv2dError::HostMemory)
 /// (or `ValueTooLarge` when the size overflows), never an abort.
-pub fn forward(layer: &Conv2d, input: &Tensor) -> Result<Tensor> {
+fn forward(layer: &Conv2d, input: &Tensor) -> Result<Tensor> {
     let geometry = Conv2dGeometry::new(layer.config(), input.shape())?;
     let bias = layer.bias().map(|b| widen("bias", b.data())).transpose()?;
     let output = forward_f64(
@@ -73,10 +93,8 @@ pub(crate) fn forward_f64(
     Ok(output)
 }
 
-/// Gradients of `Σ grad_output · layer(input)` with respect to the input, the
-/// weight and the bias, on the CPU. `grad_output` has the output's shape.
-/// Allocates fallibly, as [`forward`] does.
-pub fn backward(layer: &Conv2d, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
+/// Gradients of `Σ grad_output · layer(input)` on the CPU.
+fn backward(layer: &Conv2d, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
     let geometry = Conv2dGeometry::new(layer.config(), input.shape())?;
     geometry.check_grad_output(grad_output.shape())?;
     let (gx, gw, gb) = backward::backward(
