@@ -1,16 +1,12 @@
-// Shared by every convolution kernel: the uniform block (the Rust twin is
-// `ConvParams` in src/gpu/params.rs, field by field) and the padding index map.
-// Each kernel's source is this file followed by the kernel's own.
+// Shared by every convolution kernel: the two uniform blocks (their Rust twins
+// are `ConvParams` and `DispatchParams` in src/gpu/conv/params.rs, field by
+// field), the workgroup size and the padding index map. Each kernel's source
+// is this file followed by the kernel's own.
 
+// The geometry of one call, the same for all its dispatches.
 struct ConvParams {
-    // Batch items in this dispatch.
-    batch: u32,
-    // Input channels held by the input buffer: absolute [in_c_begin, in_c_begin + in_channels).
-    in_channels: u32,
     in_h: u32,
     in_w: u32,
-    // Output channels computed: absolute [out_c_begin, out_c_begin + out_channels).
-    out_channels: u32,
     out_h: u32,
     out_w: u32,
     groups: u32,
@@ -32,25 +28,37 @@ struct ConvParams {
     src_len_w: u32,
     padding_mode: u32,
     has_bias: u32,
-    // Number of output elements in this dispatch.
-    total: u32,
-    in_c_begin: u32,
-    out_c_begin: u32,
-    // 1: add to the partial sums already in `output` (a later block of input channels).
-    accumulate: u32,
-    // Size of the padded input (after negative padding crops), for the gradient kernels.
+    // Size of the padded input (after negative padding crops).
     padded_h: u32,
     padded_w: u32,
+    _pad0: u32,
+}
+
+// What one dispatch computes: its block of the tensors and its slice of the work.
+struct DispatchParams {
+    // Batch items in this dispatch.
+    batch: u32,
+    // Input channels held by the input buffer: absolute [in_c_begin, in_c_begin + in_channels).
+    in_channels: u32,
+    // Output channels computed: absolute [out_c_begin, out_c_begin + out_channels).
+    out_channels: u32,
+    in_c_begin: u32,
+    out_c_begin: u32,
+    // 1: add to what an earlier dispatch stored (a later block of channels, or
+    // a later slice of the reduction) instead of starting afresh.
+    accumulate: u32,
+    // What this dispatch's shader counts (invocations, rows, workgroups).
+    total: u32,
     // The weight and bias gradients sum output positions in `splits` blocks of
     // `split_len`, starting at position `slice_begin`.
     splits: u32,
     split_len: u32,
     // Row length of the blocked kernel's padded input copy (a multiple of 4).
     row_len: u32,
-    // The slice of the reduction this dispatch adds (src/gpu/loops.rs): every
-    // invocation's loops stay under the driver's loop limit, and later slices
-    // add onto earlier ones (`accumulate`). What the range counts is the
-    // kernel's own (reduction rows, GEMM depth, candidates, positions).
+    // The slice of the reduction this dispatch adds (src/gpu/runtime/loops.rs):
+    // every invocation's loops stay under the driver's loop limit. What the
+    // range counts is the kernel's own (reduction rows, GEMM depth, copies,
+    // positions).
     slice_begin: u32,
     slice_end: u32,
     // The slice of the innermost loop (kernel columns), for kernels with two levels.
@@ -59,10 +67,11 @@ struct ConvParams {
     // Where a reduction of partial sums writes its first result.
     result_offset: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
-const WORKGROUP_SIZE: u32 = 64u;
+// Invocations per workgroup, set from Rust (`KernelSpec::workgroup_size`).
+override WORKGROUP_SIZE: u32;
+
 
 const MODE_ZEROS: u32 = 0u;
 const MODE_REFLECT: u32 = 1u;
@@ -70,6 +79,7 @@ const MODE_REPLICATE: u32 = 2u;
 const MODE_CIRCULAR: u32 = 3u;
 
 @group(0) @binding(0) var<uniform> p: ConvParams;
+@group(0) @binding(1) var<uniform> d: DispatchParams;
 
 // Maps a coordinate of the padded input to one inside the source window, or -1
 // for a zero. Geometry checks guarantee one reflection / wrap is enough

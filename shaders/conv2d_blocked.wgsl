@@ -15,19 +15,19 @@
 // generates the marked lines, since neither naga nor llvmpipe unrolls loops
 // that index registers.
 
-@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> weight: array<WeightUnit>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+@group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> weight: array<WeightUnit>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
 //{constants}
 
 // Adds `value` to the start the output takes: the bias, or the partial sum of
 // an earlier block of input channels.
 fn store_output(n: u32, o: u32, i: u32, j: u32, value: f32) {
-    let at = ((n * p.out_channels + o - p.out_c_begin) * p.out_h + i) * p.out_w + j;
+    let at = ((n * d.out_channels + o - d.out_c_begin) * p.out_h + i) * p.out_w + j;
     var start = 0.0;
-    if (p.accumulate != 0u) {
+    if (d.accumulate != 0u) {
         start = output[at];
     } else if (p.has_bias != 0u) {
         start = bias[o];
@@ -42,7 +42,7 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let runs = (p.out_w + OUTS - 1u) / OUTS;
@@ -50,30 +50,30 @@ fn main(
     var rest = index / runs;
     let i = rest % p.out_h;
     rest = rest / p.out_h;
-    let n = rest % p.batch;
+    let n = rest % d.batch;
     // Blocks are numbered over all groups; this chunk's first is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + BLOCK - 1u) / BLOCK;
-    let g0 = p.out_c_begin / p.out_per_group;
-    let block = g0 * blocks_per_group + (p.out_c_begin - g0 * p.out_per_group) / BLOCK + rest / p.batch;
+    let g0 = d.out_c_begin / p.out_per_group;
+    let block = g0 * blocks_per_group + (d.out_c_begin - g0 * p.out_per_group) / BLOCK + rest / d.batch;
     let g = block / blocks_per_group;
     let o0 = g * p.out_per_group + (block % blocks_per_group) * BLOCK;
     let j0 = run * OUTS;
     // This block's group, intersected with the channels this dispatch holds.
-    let c_lo = max(g * p.in_per_group, p.in_c_begin);
-    let c_hi = min((g + 1u) * p.in_per_group, p.in_c_begin + p.in_channels);
+    let c_lo = max(g * p.in_per_group, d.in_c_begin);
+    let c_hi = min((g + 1u) * p.in_per_group, d.in_c_begin + d.in_channels);
 
 //{declare}
     // This dispatch's slice of the reduction rows (channel c, kernel row a), in
     // order: the host keeps the loop under the driver's limit (src/gpu/loops.rs)
     // and later slices add onto this one.
     let rows = select(0u, (c_hi - c_lo) * p.kernel_h, c_hi > c_lo);
-    let row_end = min(p.slice_end, rows);
-    var c = c_lo + p.slice_begin / p.kernel_h;
-    var a = p.slice_begin % p.kernel_h;
-    for (var r = p.slice_begin; r < row_end; r++) {
-        let plane = (n * p.in_channels + c - p.in_c_begin) * p.padded_h;
+    let row_end = min(d.slice_end, rows);
+    var c = c_lo + d.slice_begin / p.kernel_h;
+    var a = d.slice_begin % p.kernel_h;
+    for (var r = d.slice_begin; r < row_end; r++) {
+        let plane = (n * d.in_channels + c - d.in_c_begin) * p.padded_h;
         let taps = (block * p.in_per_group + c - g * p.in_per_group) * p.kernel_h;
-        let at = ((plane + i * p.stride_h + a * p.dilation_h) * p.row_len + j0 * STRIDE_W) / 4u;
+        let at = ((plane + i * p.stride_h + a * p.dilation_h) * d.row_len + j0 * STRIDE_W) / 4u;
         let wt = (taps + a) * KERNEL_W * WEIGHT_UNITS;
 //{accumulate}
         a++;
@@ -84,8 +84,8 @@ fn main(
     }
 
     // Output channels of this block that are in the group and in this dispatch.
-    let o_lo = max(o0, p.out_c_begin);
-    let o_hi = min(min(o0 + BLOCK, (g + 1u) * p.out_per_group), p.out_c_begin + p.out_channels);
+    let o_lo = max(o0, d.out_c_begin);
+    let o_hi = min(min(o0 + BLOCK, (g + 1u) * p.out_per_group), d.out_c_begin + d.out_channels);
     let count = min(OUTS, p.out_w - j0);
 //{store}
 }

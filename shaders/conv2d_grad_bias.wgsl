@@ -5,8 +5,8 @@
 // at most `split_len` long (the driver's loop limit, src/gpu/loops.rs), however
 // many positions a training batch has.
 
-@group(0) @binding(1) var<storage, read> grad_output: array<f32>;
-@group(0) @binding(2) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<storage, read> grad_output: array<f32>;
+@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -15,19 +15,19 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
-    let o = index % p.out_channels;
-    let split = index / p.out_channels;
+    let o = index % d.out_channels;
+    let split = index / d.out_channels;
     let plane = p.out_h * p.out_w;
-    let begin = p.slice_begin + split * p.split_len;
-    let end = min(begin + p.split_len, p.slice_end);
+    let begin = d.slice_begin + split * d.split_len;
+    let end = min(begin + d.split_len, d.slice_end);
     var m = begin % plane;
     var n = begin / plane;
     var acc = 0.0;
     for (var t = begin; t < end; t++) {
-        acc = acc + grad_output[(n * p.out_channels + o) * plane + m];
+        acc = acc + grad_output[(n * d.out_channels + o) * plane + m];
         m++;
         if (m == plane) {
             m = 0u;

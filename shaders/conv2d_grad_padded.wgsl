@@ -10,9 +10,9 @@
 // slice [slice_begin, slice_end) and the kernel columns over [inner_begin,
 // inner_end), which keeps the loops under the driver's limit (src/gpu/loops.rs).
 
-@group(0) @binding(1) var<storage, read> grad_output: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> grad_padded: array<f32>;
+@group(0) @binding(2) var<storage, read> grad_output: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read_write> grad_padded: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -21,38 +21,38 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let q = index % p.padded_w;
     var rest = index / p.padded_w;
     let row = rest % p.padded_h;
     rest = rest / p.padded_h;
-    let ch = p.in_c_begin + rest % p.in_channels;
-    let n = rest / p.in_channels;
+    let ch = d.in_c_begin + rest % d.in_channels;
+    let n = rest / d.in_channels;
     let g = ch / p.in_per_group;
     let c = ch % p.in_per_group;
     // This input's group, intersected with the output channels this dispatch holds.
-    let o_lo = max(g * p.out_per_group, p.out_c_begin);
-    let o_hi = min((g + 1u) * p.out_per_group, p.out_c_begin + p.out_channels);
+    let o_lo = max(g * p.out_per_group, d.out_c_begin);
+    let o_hi = min((g + 1u) * p.out_per_group, d.out_c_begin + d.out_channels);
 
     var acc = 0.0;
-    if (p.accumulate != 0u) {
+    if (d.accumulate != 0u) {
         acc = grad_padded[index];
     }
     let rows = select(0u, (o_hi - o_lo) * p.kernel_h, o_hi > o_lo);
-    let row_end = min(p.slice_end, rows);
-    var o = o_lo + p.slice_begin / p.kernel_h;
-    var a = p.slice_begin % p.kernel_h;
-    for (var r = p.slice_begin; r < row_end; r++) {
+    let row_end = min(d.slice_end, rows);
+    var o = o_lo + d.slice_begin / p.kernel_h;
+    var a = d.slice_begin % p.kernel_h;
+    for (var r = d.slice_begin; r < row_end; r++) {
         // The output row that reads this padded row through kernel row a, if any.
         let da = a * p.dilation_h;
         let ti = row - min(da, row);
         let i = ti / p.stride_h;
         if (da <= row && ti % p.stride_h == 0u && i < p.out_h) {
-            let go_row = ((n * p.out_channels + o - p.out_c_begin) * p.out_h + i) * p.out_w;
+            let go_row = ((n * d.out_channels + o - d.out_c_begin) * p.out_h + i) * p.out_w;
             let w_row = ((o * p.in_per_group + c) * p.kernel_h + a) * p.kernel_w;
-            for (var e = p.inner_begin; e < p.inner_end; e++) {
+            for (var e = d.inner_begin; e < d.inner_end; e++) {
                 let de = e * p.dilation_w;
                 if (de > q) {
                     break;

@@ -10,9 +10,9 @@
 // of its batch items; weight entries of other input channels get 0 here and
 // their share from another dispatch.
 
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> grad_output: array<f32>;
-@group(0) @binding(3) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read> grad_output: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -21,11 +21,11 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let taps = p.kernel_h * p.kernel_w;
-    let weight_len = p.out_channels * p.in_per_group * taps;
+    let weight_len = d.out_channels * p.in_per_group * taps;
     let k = index % weight_len;
     let split = index / weight_len;
     let e = k % p.kernel_w;
@@ -34,14 +34,14 @@ fn main(
     rest = rest / p.kernel_h;
     let c = rest % p.in_per_group;
     let o_local = rest / p.in_per_group;
-    let ch = ((p.out_c_begin + o_local) / p.out_per_group) * p.in_per_group + c;
-    if (ch < p.in_c_begin || ch >= p.in_c_begin + p.in_channels) {
+    let ch = ((d.out_c_begin + o_local) / p.out_per_group) * p.in_per_group + c;
+    if (ch < d.in_c_begin || ch >= d.in_c_begin + d.in_channels) {
         partials[index] = 0.0;
         return;
     }
 
-    let begin = p.slice_begin + split * p.split_len;
-    let end = min(begin + p.split_len, p.slice_end);
+    let begin = d.slice_begin + split * d.split_len;
+    let end = min(begin + d.split_len, d.slice_end);
     // Walk positions (n, i, j) in order from `begin`.
     var j = begin % p.out_w;
     rest = begin / p.out_w;
@@ -53,10 +53,10 @@ fn main(
         let x = source_coord(i32(j * p.stride_w + e * p.dilation_w), p.lead_w, p.src_first_w, p.src_len_w);
         var v = 0.0;
         if (y >= 0 && x >= 0) {
-            let plane = (n * p.in_channels + ch - p.in_c_begin) * p.in_h * p.in_w;
+            let plane = (n * d.in_channels + ch - d.in_c_begin) * p.in_h * p.in_w;
             v = input[plane + u32(y) * p.in_w + u32(x)];
         }
-        let go = ((n * p.out_channels + o_local) * p.out_h + i) * p.out_w + j;
+        let go = ((n * d.out_channels + o_local) * p.out_h + i) * p.out_w + j;
         acc = fma(grad_output[go], v, acc);
         j++;
         if (j == p.out_w) {

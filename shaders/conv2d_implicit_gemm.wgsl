@@ -9,25 +9,25 @@
 // dispatch's block of output channels, so grouped convolutions, channel
 // blocks and partial sums (`accumulate`) work as in the direct kernel.
 
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read> weight: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<f32>;
 
 // A 1×1, stride-1, unpadded convolution: the gathered input is the input
 // itself, a plain GEMM per batch item, with no index map.
 override POINTWISE: bool = false;
 
-// Output channels and positions per workgroup (each side of the output tile).
-const TILE: u32 = 64u;
-// Reduction slice loaded per step.
-const BK: u32 = 16u;
-// 16 × 16 invocations, each with a 4 × 4 register block.
-const THREADS: u32 = 256u;
-const SIDE: u32 = 16u;
+// Output channels and positions per workgroup (each side of the output tile),
+// and the reduction slice loaded per step: set from Rust (GEMM_TILE and
+// GEMM_DEPTH_STEP in src/gpu/conv/forward/implicit_gemm.rs). The workgroup is
+// side × side invocations (WORKGROUP_SIZE = side², side = TILE / 4), each
+// with a 4 × 4 register block.
+override TILE: u32;
+override BK: u32;
 
-var<workgroup> tile_w: array<f32, 1024>; // [BK][TILE]: weight slice
-var<workgroup> tile_x: array<f32, 1024>; // [BK][TILE]: gathered input slice
+var<workgroup> tile_w: array<f32, TILE * BK>; // [BK][TILE]: weight slice
+var<workgroup> tile_x: array<f32, TILE * BK>; // [BK][TILE]: gathered input slice
 
 // The padded input at reduction index `k` for the output at (row0, col0) of plane `plane`.
 fn gather(plane: u32, rem: u32, row0: i32, col0: i32, k: u32, taps: u32) -> f32 {
@@ -45,7 +45,7 @@ fn gather(plane: u32, rem: u32, row0: i32, col0: i32, k: u32, taps: u32) -> f32 
     return input[plane + u32(y) * p.in_w + u32(x)];
 }
 
-@compute @workgroup_size(THREADS)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -53,23 +53,23 @@ fn main(
 ) {
     // `total` counts workgroups here; the grid may spill onto y.
     let wid = wg.y * groups.x + wg.x;
-    if (wid >= p.total) {
+    if (wid >= d.total) {
         return;
     }
     let plane_out = p.out_h * p.out_w;
-    let positions = p.batch * plane_out;
+    let positions = d.batch * plane_out;
     let n_tiles = (positions + TILE - 1u) / TILE;
-    let m_tiles = (min(p.out_per_group, p.out_channels) + TILE - 1u) / TILE;
+    let m_tiles = (min(p.out_per_group, d.out_channels) + TILE - 1u) / TILE;
     let n_tile = wid % n_tiles;
     let rest = wid / n_tiles;
     let m_tile = rest % m_tiles;
-    let g = p.out_c_begin / p.out_per_group + rest / m_tiles;
+    let g = d.out_c_begin / p.out_per_group + rest / m_tiles;
     // This group's output channels in the dispatch, and its input channels bound.
-    let o_first = max(g * p.out_per_group, p.out_c_begin);
-    let o_end = min((g + 1u) * p.out_per_group, p.out_c_begin + p.out_channels);
+    let o_first = max(g * p.out_per_group, d.out_c_begin);
+    let o_end = min((g + 1u) * p.out_per_group, d.out_c_begin + d.out_channels);
     let o_tile = o_first + m_tile * TILE;
-    let c_lo = max(g * p.in_per_group, p.in_c_begin);
-    let c_hi = max(c_lo, min((g + 1u) * p.in_per_group, p.in_c_begin + p.in_channels));
+    let c_lo = max(g * p.in_per_group, d.in_c_begin);
+    let c_hi = max(c_lo, min((g + 1u) * p.in_per_group, d.in_c_begin + d.in_channels));
     let taps = p.kernel_h * p.kernel_w;
     let depth = (c_hi - c_lo) * taps;
     let w_row = p.in_per_group * taps;
@@ -85,8 +85,9 @@ fn main(
     let col0 = i32((rem % p.out_w) * p.stride_w);
     let in_plane = p.in_h * p.in_w;
 
-    let tx = local % SIDE;
-    let ty = local / SIDE;
+    let side = TILE / 4u;
+    let tx = local % side;
+    let ty = local / side;
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -94,10 +95,10 @@ fn main(
 
     // This dispatch's slice of the reduction (src/gpu/loops.rs); later slices
     // add onto this one's sums (`accumulate`).
-    let k_end = min(p.slice_end, depth);
-    for (var k0 = p.slice_begin; k0 < k_end; k0 += BK) {
-        for (var r = 0u; r < TILE * BK / THREADS; r++) {
-            let idx = local + r * THREADS;
+    let k_end = min(d.slice_end, depth);
+    for (var k0 = d.slice_begin; k0 < k_end; k0 += BK) {
+        for (var r = 0u; r < TILE * BK / WORKGROUP_SIZE; r++) {
+            let idx = local + r * WORKGROUP_SIZE;
             // Consecutive invocations read consecutive k of one weight row.
             let kk = idx % BK;
             let mm = idx / BK;
@@ -109,13 +110,13 @@ fn main(
             }
             tile_w[kk * TILE + mm] = v;
         }
-        for (var r = 0u; r < TILE * BK / THREADS; r++) {
-            let kk = local / TILE + r * (THREADS / TILE);
+        for (var r = 0u; r < TILE * BK / WORKGROUP_SIZE; r++) {
+            let kk = local / TILE + r * (WORKGROUP_SIZE / TILE);
             let k = k0 + kk;
             var v = 0.0;
             if (pos_ok && k < k_end) {
                 let c = c_lo + k / taps;
-                let plane = (n * p.in_channels + c - p.in_c_begin) * in_plane;
+                let plane = (n * d.in_channels + c - d.in_c_begin) * in_plane;
                 v = gather(plane, rem, row0, col0, k, taps);
             }
             tile_x[kk * TILE + col] = v;
@@ -124,29 +125,29 @@ fn main(
         for (var kk = 0u; kk < BK; kk++) {
             let w = kk * TILE + ty;
             let x = kk * TILE + tx;
-            let b = vec4<f32>(tile_x[x], tile_x[x + SIDE], tile_x[x + 2u * SIDE], tile_x[x + 3u * SIDE]);
+            let b = vec4<f32>(tile_x[x], tile_x[x + side], tile_x[x + 2u * side], tile_x[x + 3u * side]);
             acc0 = fma(vec4<f32>(tile_w[w]), b, acc0);
-            acc1 = fma(vec4<f32>(tile_w[w + SIDE]), b, acc1);
-            acc2 = fma(vec4<f32>(tile_w[w + 2u * SIDE]), b, acc2);
-            acc3 = fma(vec4<f32>(tile_w[w + 3u * SIDE]), b, acc3);
+            acc1 = fma(vec4<f32>(tile_w[w + side]), b, acc1);
+            acc2 = fma(vec4<f32>(tile_w[w + 2u * side]), b, acc2);
+            acc3 = fma(vec4<f32>(tile_w[w + 3u * side]), b, acc3);
         }
         workgroupBarrier();
     }
 
     let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var r = 0u; r < 4u; r++) {
-        let o = o_tile + ty + r * SIDE;
+        let o = o_tile + ty + r * side;
         if (o >= o_end) {
             continue;
         }
         for (var q = 0u; q < 4u; q++) {
-            let at = n_tile * TILE + tx + q * SIDE;
+            let at = n_tile * TILE + tx + q * side;
             if (at >= positions) {
                 continue;
             }
-            let index = ((at / plane_out) * p.out_channels + o - p.out_c_begin) * plane_out + at % plane_out;
+            let index = ((at / plane_out) * d.out_channels + o - d.out_c_begin) * plane_out + at % plane_out;
             var start = 0.0;
-            if (p.accumulate != 0u) {
+            if (d.accumulate != 0u) {
                 start = output[index];
             } else if (p.has_bias != 0u) {
                 start = bias[o];

@@ -3,8 +3,8 @@
 // weights side by side (zero past the group's last channel), so one vec4 load
 // gives four output channels' weights. One invocation per packed element.
 
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-@group(0) @binding(2) var<storage, read_write> packed: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read_write> packed: array<f32>;
 
 override BLOCK: u32;
 
@@ -15,7 +15,7 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let taps = p.kernel_h * p.kernel_w;

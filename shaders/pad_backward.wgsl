@@ -9,8 +9,8 @@
 // ones stored (`accumulate`): replicate's border can be longer than the
 // driver's loop limit allows in one loop (src/gpu/loops.rs).
 
-@group(0) @binding(1) var<storage, read> source: array<f32>;
-@group(0) @binding(2) var<storage, read_write> folded: array<f32>;
+@group(0) @binding(2) var<storage, read> source: array<f32>;
+@group(0) @binding(3) var<storage, read_write> folded: array<f32>;
 
 // The border positions along one axis that copy window index t: a run before
 // the data and a run after it.
@@ -81,7 +81,7 @@ fn fold_columns(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let t = index % p.src_len_w;
@@ -89,11 +89,11 @@ fn fold_columns(
     let trail = p.padded_w - p.lead_w - p.src_len_w;
     let c = copies_of(t, p.lead_w, p.src_len_w, trail);
     var acc = 0.0;
-    if (p.accumulate != 0u) {
+    if (d.accumulate != 0u) {
         acc = folded[index];
     }
-    let end = min(p.slice_end, 1u + c.before_count + c.after_count);
-    for (var k = p.slice_begin; k < end; k++) {
+    let end = min(d.slice_end, 1u + c.before_count + c.after_count);
+    for (var k = d.slice_begin; k < end; k++) {
         acc = acc + source[padded_row * p.padded_w + copy_position(k, t, p.lead_w, c)];
     }
     folded[index] = acc;
@@ -108,7 +108,7 @@ fn fold_rows(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
     let x = index % p.in_w;
@@ -116,7 +116,7 @@ fn fold_rows(
     let y = rest % p.in_h;
     let plane = rest / p.in_h;
     var acc = 0.0;
-    if (p.accumulate != 0u) {
+    if (d.accumulate != 0u) {
         acc = folded[index];
     }
     // Positions outside the source window were cropped: their gradient is 0.
@@ -126,8 +126,8 @@ fn fold_rows(
     let column = x - min(x, p.src_first_w);
     let trail = p.padded_h - p.lead_h - p.src_len_h;
     let c = copies_of(t, p.lead_h, p.src_len_h, trail);
-    let end = select(0u, min(p.slice_end, 1u + c.before_count + c.after_count), inside);
-    for (var k = p.slice_begin; k < end; k++) {
+    let end = select(0u, min(d.slice_end, 1u + c.before_count + c.after_count), inside);
+    for (var k = d.slice_begin; k < end; k++) {
         let row = plane * p.padded_h + copy_position(k, t, p.lead_h, c);
         acc = acc + source[row * p.src_len_w + column];
     }

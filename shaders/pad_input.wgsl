@@ -5,9 +5,9 @@
 // whose length is the user's); a vec4 inside the data is two aligned vec4 loads
 // of the input (bound twice: as floats and as vec4s), shifted.
 
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read_write> padded: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> input4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read_write> padded: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -16,10 +16,10 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let quad = invocation_index(wg, groups, local);
-    if (quad >= p.total) {
+    if (quad >= d.total) {
         return;
     }
-    let quads = p.row_len / 4u;
+    let quads = d.row_len / 4u;
     let row = quad / quads;
     let y = row % p.padded_h;
     let plane = row / p.padded_h;

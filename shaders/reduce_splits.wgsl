@@ -3,8 +3,8 @@
 // stored there when `accumulate` is set. The host keeps `splits` small (the
 // driver's loop limit, src/gpu/loops.rs) and adds larger sets pass by pass.
 
-@group(0) @binding(1) var<storage, read> partials: array<f32>;
-@group(0) @binding(2) var<storage, read_write> result: array<f32>;
+@group(0) @binding(2) var<storage, read> partials: array<f32>;
+@group(0) @binding(3) var<storage, read_write> result: array<f32>;
 
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
@@ -13,16 +13,16 @@ fn main(
     @builtin(local_invocation_index) local: u32,
 ) {
     let index = invocation_index(wg, groups, local);
-    if (index >= p.total) {
+    if (index >= d.total) {
         return;
     }
-    let at = p.result_offset + index;
+    let at = d.result_offset + index;
     var acc = 0.0;
-    if (p.accumulate != 0u) {
+    if (d.accumulate != 0u) {
         acc = result[at];
     }
-    for (var s = 0u; s < p.splits; s++) {
-        acc = acc + partials[s * p.total + index];
+    for (var s = 0u; s < d.splits; s++) {
+        acc = acc + partials[s * d.total + index];
     }
     result[at] = acc;
 }

@@ -1,5 +1,5 @@
 // Plain SGD on a parameter buffer: value -= lr * grad. Mirrors `SgdParams` in
-// src/gpu/params.rs.
+// src/gpu/optim.rs.
 
 struct SgdParams {
     lr: f32,
@@ -8,7 +8,8 @@ struct SgdParams {
     _pad1: u32,
 }
 
-const WORKGROUP_SIZE: u32 = 64u;
+// Invocations per workgroup, set from Rust (`KernelSpec::workgroup_size`).
+override WORKGROUP_SIZE: u32;
 
 @group(0) @binding(0) var<uniform> p: SgdParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;

@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result, fmt_shape};
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::buffers::{check_buffer_size, check_fits};
+use crate::gpu::runtime::buffers::{check_buffer_size, check_fits};
 use crate::gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
 use crate::layer::Conv2d;
 use crate::tensor::{Tensor, checked_numel, try_with_capacity};

@@ -243,6 +243,16 @@ impl Conv2dGeometry {
         Ok(())
     }
 
+    /// Elements of the weight: `C_out·(C_in/G)·kH·kW`.
+    pub fn weight_len(&self) -> usize {
+        self.out_channels * self.in_channels_per_group() * self.height.kernel * self.width.kernel
+    }
+
+    /// Elements of one padded input plane (after negative padding crops).
+    pub fn padded_plane(&self) -> usize {
+        self.height.padded().max(0) as usize * self.width.padded().max(0) as usize
+    }
+
     /// Multiply-adds of the whole call: `N·C_out·OH·OW·(C_in/G)·kH·kW`.
     pub fn macs(&self) -> u64 {
         [

@@ -1,20 +1,17 @@
-//! The GPU path: context, kernels, buffers and the [`GpuConv2d`] operator.
+//! The GPU path, in three layers that depend downwards only: the
+//! `runtime` (context, buffer pool, kernel registry, recorder),
+//! which knows nothing of convolutions; the convolution passes
+//! (`conv`: forward and gradient kernels, each with its launch), which
+//! know nothing of the operator; and the operator on top ([`GpuConv2d`],
+//! [`GpuTensor`], the parameter update in `optim`).
 
-mod algorithm;
-mod backward;
-mod blocked;
-pub(crate) mod buffers;
-mod context;
-mod conv2d;
-pub(crate) mod kernels;
-mod loops;
-pub(crate) mod params;
-pub(crate) mod plan;
-mod pool;
-mod recorder;
+pub(crate) mod conv;
+mod operator;
+pub(crate) mod optim;
+pub(crate) mod runtime;
 mod tensor;
 
-pub use algorithm::Algorithm;
-pub use context::{ADAPTER_HELP, GpuContext};
-pub use conv2d::GpuConv2d;
+pub use conv::select::Algorithm;
+pub use operator::GpuConv2d;
+pub use runtime::{ADAPTER_HELP, GpuContext};
 pub use tensor::GpuTensor;

@@ -1,8 +1,7 @@
 //! `GpuTensor`: a tensor kept on the GPU, so that layers chain without read-back.
 
-use super::buffers::{Scopes, check_buffer_size, read_mapped, staging, upload};
-use super::context::GpuContext;
-use super::pool::PooledBuffer;
+use super::runtime::buffers::{Scopes, check_buffer_size, read_mapped, staging, upload};
+use super::runtime::{GpuContext, PooledBuffer};
 use crate::error::Result;
 use crate::tensor::Tensor;
 
@@ -13,19 +12,24 @@ use crate::tensor::Tensor;
 /// pool and goes back to it when the tensor is dropped.
 #[derive(Debug)]
 pub struct GpuTensor {
-    pub(super) buffer: PooledBuffer,
-    pub(super) shape: Vec<usize>,
-    pub(super) ctx: GpuContext,
+    pub(crate) buffer: PooledBuffer,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) ctx: GpuContext,
 }
 
 impl GpuTensor {
-    /// Copies `tensor` to the GPU of `ctx`.
+    /// Copies `tensor` to the GPU of `ctx` (blocking).
     pub fn upload(ctx: &GpuContext, tensor: &Tensor) -> Result<Self> {
+        pollster::block_on(Self::upload_async(ctx, tensor))
+    }
+
+    /// Copies `tensor` to the GPU of `ctx`.
+    pub async fn upload_async(ctx: &GpuContext, tensor: &Tensor) -> Result<Self> {
         ctx.check_alive()?;
         check_buffer_size(ctx, &[("tensor", tensor.numel())])?;
         let scopes = Scopes::push(ctx);
         let buffer = upload(ctx, "tensor", tensor.data());
-        pollster::block_on(scopes.pop())?;
+        scopes.pop().await?;
         Ok(Self {
             buffer,
             shape: tensor.shape().to_vec(),

@@ -1,19 +1,18 @@
-//! The forward kernels and how one is chosen for a convolution.
+//! What the user asks for ([`Algorithm`]) and what runs ([`ForwardKernel`]):
+//! `Auto`'s fixed rules, and the checks a forced algorithm must pass.
 
 use std::fmt;
-use std::ops::Range;
 use std::str::FromStr;
 
-use super::blocked::{self, Variant};
-use super::kernels::{self, KernelSpec};
-use super::loops::{loop_steps, nested_steps, slices};
-use super::plan::Chunk;
+use super::forward::ForwardKernel;
+use super::forward::blocked::{self, Variant};
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 
 /// Which GPU kernel computes the forward pass. Every algorithm gives PyTorch's
 /// result within fp32 rounding; they differ in speed and in what they accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// Chosen by shape for each call (see [`Algorithm::choose`]).
     #[default]
@@ -103,11 +102,12 @@ impl Algorithm {
         }
     }
 
-    /// The kernel [`Algorithm::Auto`] runs for `geometry` on a `device` of
-    /// this type: direct for tiny convolutions (under 4096 outputs); depthwise for depthwise convolutions with few outputs per
-    /// channel; when a group has enough output channels to fill a block, the
-    /// blocked kernel on CPU adapters (lavapipe, where it was measured fastest)
-    /// and the tiled GEMMs on GPUs; else direct.
+    /// The algorithm [`Algorithm::Auto`] picks for `geometry` on a `device` of
+    /// this type: direct for tiny convolutions (under 4096 outputs); depthwise
+    /// for depthwise convolutions with few outputs per channel; when a group
+    /// has enough output channels to fill a block, the blocked kernel on CPU
+    /// adapters (lavapipe, where it was measured fastest) and the tiled GEMMs
+    /// on GPUs; else direct.
     pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
         let outputs = geometry
@@ -131,14 +131,45 @@ impl Algorithm {
         }
     }
 
-    /// The kernel that runs for `geometry` on a `device` of this type:
-    /// [`choose`](Self::choose) for `Auto`, else this one if it can, else an
-    /// `UnsupportedAlgorithm` error.
-    pub fn resolve(self, geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Result<Algorithm> {
-        match self {
-            Algorithm::Auto => Ok(Algorithm::choose(geometry, device)),
-            other => other.check(geometry).map(|()| other),
+    /// The kernel that runs for `geometry` on a `device` of this type: what
+    /// [`choose`](Self::choose) picks for `Auto`, else this algorithm's kernel
+    /// if it can run `geometry`, else an `UnsupportedAlgorithm` error.
+    pub(crate) fn kernel(
+        self,
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+    ) -> Result<ForwardKernel> {
+        let algorithm = match self {
+            Algorithm::Auto => Algorithm::choose(geometry, device),
+            other => {
+                other.check(geometry)?;
+                other
+            }
+        };
+        Ok(match algorithm {
+            Algorithm::Auto | Algorithm::Direct => ForwardKernel::Direct,
+            Algorithm::ImplicitGemm => ForwardKernel::Gemm { pointwise: false },
+            Algorithm::Gemm1x1 => ForwardKernel::Gemm { pointwise: true },
+            Algorithm::Depthwise => ForwardKernel::Blocked(Variant::new(geometry, 1)),
+            Algorithm::Blocked => ForwardKernel::Blocked(Variant::new(geometry, blocked::BLOCK)),
+        })
+    }
+
+    /// The algorithm whose kernel `kernel` is.
+    pub(crate) fn of(kernel: ForwardKernel) -> Algorithm {
+        match kernel {
+            ForwardKernel::Direct => Algorithm::Direct,
+            ForwardKernel::Gemm { pointwise: false } => Algorithm::ImplicitGemm,
+            ForwardKernel::Gemm { pointwise: true } => Algorithm::Gemm1x1,
+            ForwardKernel::Blocked(variant) if variant.block() == 1 => Algorithm::Depthwise,
+            ForwardKernel::Blocked(_) => Algorithm::Blocked,
         }
+    }
+
+    /// The algorithm that runs for `geometry` on a `device` of this type (what
+    /// `Auto` picks), or why this one cannot run it.
+    pub fn resolve(self, geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Result<Algorithm> {
+        self.kernel(geometry, device).map(Algorithm::of)
     }
 
     /// The smallest storage binding, in bytes, under which this algorithm can
@@ -146,17 +177,17 @@ impl Algorithm {
     /// one input or output plane, the weight, and for the blocked kernel one
     /// plane of its padded input copy and its packed weight.
     ///
-    /// [`GpuContext::with_max_binding_bytes`]: super::GpuContext::with_max_binding_bytes
+    /// [`GpuContext::with_max_binding_bytes`]: crate::GpuContext::with_max_binding_bytes
     pub fn min_binding_bytes(
         self,
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
     ) -> Result<u64> {
         let (h, w) = (&geometry.height, &geometry.width);
-        let weight =
-            geometry.output_channels() * geometry.in_channels_per_group() * h.kernel * w.kernel;
-        let mut elements = (h.input * w.input).max(h.output * w.output).max(weight);
-        if let Some(variant) = self.resolve(geometry, device)?.variant(geometry) {
+        let mut elements = (h.input * w.input)
+            .max(h.output * w.output)
+            .max(geometry.weight_len());
+        if let ForwardKernel::Blocked(variant) = self.kernel(geometry, device)? {
             elements = elements.max(variant.padded_plane(geometry));
             if variant.packs() {
                 elements = elements.max(blocked::packed_len(geometry));
@@ -164,101 +195,6 @@ impl Algorithm {
         }
         Ok(elements as u64 * 4)
     }
-
-    /// The generated variant a resolved algorithm runs, for the algorithms
-    /// built on `shaders/conv2d_blocked.wgsl`.
-    pub(crate) fn variant(self, geometry: &Conv2dGeometry) -> Option<Variant> {
-        match self {
-            Algorithm::Blocked => Some(Variant::new(geometry, blocked::BLOCK)),
-            Algorithm::Depthwise => Some(Variant::new(geometry, 1)),
-            _ => None,
-        }
-    }
-
-    /// The kernel, the `total` its shader bounds itself by, the invocations
-    /// to launch and the reduction slices for one chunk. Call on a resolved
-    /// algorithm whose [`variant`](Self::variant) is `None`.
-    pub(crate) fn launch(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> Launch {
-        let [_, _, out_h, out_w] = geometry.output_shape_4d();
-        let (kernel_h, kernel_w) = (geometry.height.kernel, geometry.width.kernel);
-        // Input channels one output sums in this chunk, at most.
-        let channels = geometry
-            .in_channels_per_group()
-            .min(chunk.in_channels.len());
-        match self {
-            // The generated kernels record their own dispatches (see `blocked::encode_chunk`).
-            Algorithm::Auto | Algorithm::Direct | Algorithm::Blocked | Algorithm::Depthwise => {
-                // Loops: reduction rows (channel, kernel row), each over kernel columns.
-                let rows = channels * kernel_h;
-                let (row_step, col_step) = nested_steps(rows, kernel_w, 0);
-                let total = chunk.output_len(geometry) as u64;
-                Launch {
-                    spec: kernels::DIRECT,
-                    total,
-                    invocations: total,
-                    slices: cross(slices(rows, row_step), slices(kernel_w, col_step)),
-                }
-            }
-            Algorithm::ImplicitGemm | Algorithm::Gemm1x1 => {
-                // Workgroups over (group, channel tile, position tile); see the shader.
-                let per_group = geometry.out_channels_per_group();
-                let o = &chunk.out_channels;
-                let groups = (o.end - 1) / per_group - o.start / per_group + 1;
-                let m_tiles = per_group.min(o.len()).div_ceil(GEMM_TILE);
-                let n_tiles = (chunk.batch.len() * out_h * out_w).div_ceil(GEMM_TILE);
-                let spec = if self == Algorithm::Gemm1x1 {
-                    kernels::GEMM_1X1
-                } else {
-                    kernels::IMPLICIT_GEMM
-                };
-                let workgroups = (groups * m_tiles * n_tiles) as u64;
-                let depth = channels * kernel_h * kernel_w;
-                let step = loop_steps(GEMM_PASSES_PER_STEP, GEMM_FIXED_PASSES) * GEMM_DEPTH_STEP;
-                Launch {
-                    spec,
-                    total: workgroups,
-                    invocations: workgroups * u64::from(spec.workgroup_size),
-                    // No inner loop to slice.
-                    slices: cross(slices(depth, step), slices(0, 1)),
-                }
-            }
-        }
-    }
-}
-
-/// Output channels and positions per workgroup of the tiled GEMM (`TILE` in
-/// `shaders/conv2d_implicit_gemm.wgsl`).
-const GEMM_TILE: usize = 64;
-
-/// Reduction depth per step of the tiled GEMM's loop (`BK` in the shader).
-const GEMM_DEPTH_STEP: usize = 16;
-
-/// Loop passes of one step of the tiled GEMM's reduction: itself, its two tile
-/// loads (4 iterations each, + 1) and its 16 multiply-adds (+ 1).
-const GEMM_PASSES_PER_STEP: usize = 1 + 5 + 5 + 17;
-
-/// Loop passes of the tiled GEMM outside its reduction: the epilogue's 4 × 4 stores.
-const GEMM_FIXED_PASSES: usize = 5 + 4 * 5;
-
-/// Every pair of an outer and an inner slice, outer-major.
-fn cross(outer: Vec<Range<usize>>, inner: Vec<Range<usize>>) -> Vec<(Range<usize>, Range<usize>)> {
-    outer
-        .into_iter()
-        .flat_map(|o| inner.iter().map(move |i| (o.clone(), i.clone())))
-        .collect()
-}
-
-/// One dispatch of a forward kernel.
-#[derive(Debug, Clone)]
-pub(crate) struct Launch {
-    pub spec: KernelSpec,
-    /// What the shader counts in `ConvParams::total` (invocations or workgroups).
-    pub total: u64,
-    /// Invocations to launch.
-    pub invocations: u64,
-    /// The reduction slices, one dispatch each, in order: `(slice, inner
-    /// slice)` for `ConvParams::{slice_*, inner_*}`.
-    pub slices: Vec<(Range<usize>, Range<usize>)>,
 }
 
 impl fmt::Display for Algorithm {

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{Kernel, KernelSpec, PipelineCache};
-use super::pool::BufferPool;
+use super::pool::{BufferPool, Kind, PooledBuffer};
+use super::registry::{Kernel, KernelSpec, Registry};
 use crate::error::{Conv2dError, Result};
 
 /// How to get an adapter, appended to every "no adapter" error.
@@ -31,8 +31,8 @@ struct Inner {
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
-    pipelines: PipelineCache,
-    buffers: BufferPool,
+    pipelines: Registry,
+    buffers: Arc<BufferPool>,
     /// Timestamp query sets of earlier timed calls, for reuse.
     query_sets: Mutex<Vec<wgpu::QuerySet>>,
     /// Set by the device-lost callback; every later call fails with it.
@@ -103,8 +103,8 @@ impl GpuContext {
                 queue,
                 info,
                 limits,
-                pipelines: PipelineCache::default(),
-                buffers: BufferPool::default(),
+                pipelines: Registry::default(),
+                buffers: Arc::default(),
                 query_sets: Mutex::new(Vec::new()),
                 lost,
             }),
@@ -146,7 +146,7 @@ impl GpuContext {
     }
 
     /// The pipeline of `spec`, compiled on first use.
-    pub(crate) fn kernel(&self, spec: KernelSpec) -> Arc<Kernel> {
+    pub(crate) fn kernel(&self, spec: &KernelSpec) -> Arc<Kernel> {
         self.inner.pipelines.get(&self.inner.device, spec)
     }
 
@@ -186,9 +186,9 @@ impl GpuContext {
             .push(set);
     }
 
-    /// The pool of reusable buffers.
-    pub(crate) fn pool(&self) -> &BufferPool {
-        &self.inner.buffers
+    /// A buffer of `kind` and `size` bytes from the context's pool.
+    pub(crate) fn pooled(&self, kind: Kind, size: u64, label: &str) -> PooledBuffer {
+        PooledBuffer::get(&self.inner.buffers, &self.inner.device, kind, size, label)
     }
 
     /// Bytes held by idle pooled buffers, kept for reuse by later calls.

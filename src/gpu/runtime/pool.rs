@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use super::context::GpuContext;
+use std::sync::{Arc, Mutex};
 
 /// Idle buffers the pool keeps at most, in bytes; beyond that they are freed.
 const MAX_IDLE_BYTES: u64 = 512 << 20;
@@ -82,22 +80,29 @@ impl BufferPool {
     }
 }
 
-/// A buffer on loan from the context's pool; it goes back when dropped.
+/// A buffer on loan from a pool; it goes back when dropped.
 #[derive(Debug)]
 pub(crate) struct PooledBuffer {
     buffer: Option<wgpu::Buffer>,
     kind: Kind,
-    ctx: GpuContext,
+    pool: Arc<BufferPool>,
     /// Set when a failed mapping may have left the buffer unusable.
     spoiled: AtomicBool,
 }
 
 impl PooledBuffer {
-    /// A buffer of `kind` and `size` bytes: an idle one if there is one.
-    pub(crate) fn get(ctx: &GpuContext, kind: Kind, size: u64, label: &str) -> Self {
-        let buffer = ctx.pool().take(kind, size).unwrap_or_else(|| {
-            ctx.pool().created.fetch_add(1, Ordering::Relaxed);
-            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+    /// A buffer of `kind` and `size` bytes from `pool`: an idle one if there
+    /// is one, else a new one made on `device`.
+    pub(crate) fn get(
+        pool: &Arc<BufferPool>,
+        device: &wgpu::Device,
+        kind: Kind,
+        size: u64,
+        label: &str,
+    ) -> Self {
+        let buffer = pool.take(kind, size).unwrap_or_else(|| {
+            pool.created.fetch_add(1, Ordering::Relaxed);
+            device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size,
                 usage: kind.usage(),
@@ -107,7 +112,7 @@ impl PooledBuffer {
         Self {
             buffer: Some(buffer),
             kind,
-            ctx: ctx.clone(),
+            pool: pool.clone(),
             spoiled: AtomicBool::new(false),
         }
     }
@@ -131,7 +136,7 @@ impl Drop for PooledBuffer {
         if let Some(buffer) = self.buffer.take()
             && !self.spoiled.load(Ordering::Relaxed)
         {
-            self.ctx.pool().give_back(self.kind, buffer);
+            self.pool.give_back(self.kind, buffer);
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::geometry::Conv2dGeometry;
 /// are contiguous in the full NCHW tensors: either the batch block is one item,
 /// or the channel ranges are complete.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// Batch items.
     pub batch: Range<usize>,
     /// Output channels bound.
@@ -31,38 +31,33 @@ pub struct Chunk {
 
 impl Chunk {
     /// Elements of this chunk's input block.
-    pub fn input_len(&self, geometry: &Conv2dGeometry) -> usize {
+    pub(crate) fn input_len(&self, geometry: &Conv2dGeometry) -> usize {
         self.batch.len() * self.in_channels.len() * geometry.height.input * geometry.width.input
     }
 
     /// Elements of this chunk's block of the padded input (the input gradient's scratch).
-    pub fn padded_len(&self, geometry: &Conv2dGeometry) -> usize {
-        self.batch.len() * self.in_channels.len() * padded_plane(geometry)
+    pub(crate) fn padded_len(&self, geometry: &Conv2dGeometry) -> usize {
+        self.batch.len() * self.in_channels.len() * geometry.padded_plane()
     }
 
     /// Elements of this chunk's output block.
-    pub fn output_len(&self, geometry: &Conv2dGeometry) -> usize {
+    pub(crate) fn output_len(&self, geometry: &Conv2dGeometry) -> usize {
         self.batch.len() * self.out_channels.len() * geometry.height.output * geometry.width.output
     }
 
     /// Offset of the input block in the full input, in elements.
-    pub fn input_offset(&self, geometry: &Conv2dGeometry) -> usize {
+    pub(crate) fn input_offset(&self, geometry: &Conv2dGeometry) -> usize {
         (self.batch.start * geometry.in_channels + self.in_channels.start)
             * geometry.height.input
             * geometry.width.input
     }
 
     /// Offset of the output block in the full output, in elements.
-    pub fn output_offset(&self, geometry: &Conv2dGeometry) -> usize {
+    pub(crate) fn output_offset(&self, geometry: &Conv2dGeometry) -> usize {
         (self.batch.start * geometry.output_channels() + self.out_channels.start)
             * geometry.height.output
             * geometry.width.output
     }
-}
-
-/// Elements of one padded input plane (after negative padding crops).
-pub fn padded_plane(geometry: &Conv2dGeometry) -> usize {
-    geometry.height.padded().max(0) as usize * geometry.width.padded().max(0) as usize
 }
 
 /// One side of a split: channels, elements per channel plane, channels per group.
@@ -89,7 +84,7 @@ struct Block {
 /// batch item, blocks of output channels, each summed over blocks of the input
 /// channels its groups need. A single `H×W` plane larger than the limit cannot
 /// be split this way and is refused.
-pub fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
+pub(crate) fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
     plan_with_input_plane(
         geometry,
         max_elements,
@@ -99,7 +94,7 @@ pub fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>
 
 /// [`plan`] for a kernel that also holds a copy of each input block with
 /// planes of `copy_plane` elements (the blocked kernel's padded input).
-pub fn plan_with_input_plane(
+pub(crate) fn plan_with_input_plane(
     geometry: &Conv2dGeometry,
     max_elements: usize,
     copy_plane: usize,
@@ -125,10 +120,13 @@ pub fn plan_with_input_plane(
 /// The chunks of the input gradient: blocks of input channels, each summed over
 /// the blocks of output channels (of the gradient) that read them. Input blocks
 /// also hold their padded planes, the larger of the two.
-pub fn plan_grad_input(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
+pub(crate) fn plan_grad_input(
+    geometry: &Conv2dGeometry,
+    max_elements: usize,
+) -> Result<Vec<Chunk>> {
     let (input, output) = sides(
         geometry,
-        padded_plane(geometry),
+        geometry.padded_plane(),
         "one padded input plane (the input gradient's)",
     );
     let blocks = split(geometry.batch, output, input, max_elements)?;

@@ -1,4 +1,4 @@
-//! Buffer helpers: upload, output, read-back, limits, dispatch size and error scopes.
+//! Buffer helpers: upload, output, read-back, size limits and error scopes.
 
 use std::future::Future;
 
@@ -32,7 +32,7 @@ pub(crate) fn upload(ctx: &GpuContext, label: &str, data: &[f32]) -> PooledBuffe
 /// A uniform buffer holding `value`.
 pub(crate) fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> PooledBuffer {
     let bytes = bytemuck::bytes_of(value);
-    let buffer = PooledBuffer::get(ctx, Kind::Uniform, bytes.len() as u64, label);
+    let buffer = ctx.pooled(Kind::Uniform, bytes.len() as u64, label);
     ctx.queue().write_buffer(&buffer, 0, bytes);
     buffer
 }
@@ -40,12 +40,12 @@ pub(crate) fn uniform<T: Pod>(ctx: &GpuContext, label: &str, value: &T) -> Poole
 /// A storage buffer for `elements` results. Its contents are undefined (a
 /// pooled buffer keeps what its last user wrote): kernels write every element.
 pub(crate) fn output(ctx: &GpuContext, label: &str, elements: usize) -> PooledBuffer {
-    PooledBuffer::get(ctx, Kind::Storage, byte_len(elements), label)
+    ctx.pooled(Kind::Storage, byte_len(elements), label)
 }
 
 /// A mappable buffer to copy `elements` results into.
 pub(crate) fn staging(ctx: &GpuContext, elements: usize) -> PooledBuffer {
-    PooledBuffer::get(ctx, Kind::Staging, byte_len(elements), "readback")
+    ctx.pooled(Kind::Staging, byte_len(elements), "readback")
 }
 
 /// Maps `staging` (already filled by a submitted copy) and returns its first `elements` values.
@@ -132,24 +132,6 @@ fn check_limit(ctx: &GpuContext, tensors: &[(&'static str, usize)], limit: u64) 
     Ok(())
 }
 
-/// Workgroup grid `(x, y)` covering `invocations` with `workgroup_size`-wide
-/// groups, spilling onto `y` past the per-dimension limit (65535 by default).
-pub(crate) fn grid(ctx: &GpuContext, invocations: u64, workgroup_size: u32) -> Result<(u32, u32)> {
-    let max = u64::from(ctx.limits().max_compute_workgroups_per_dimension);
-    let groups = invocations.div_ceil(u64::from(workgroup_size)).max(1);
-    let x = groups.min(max);
-    let y = groups.div_ceil(x);
-    if y > max {
-        return Err(Conv2dError::TensorTooLarge {
-            what: "dispatch",
-            bytes: invocations * 4,
-            limit: max * max * u64::from(workgroup_size) * 4,
-            adapter: ctx.adapter_info().name.clone(),
-        });
-    }
-    Ok((x as u32, y as u32))
-}
-
 /// Out-of-memory, validation and internal error scopes around a stretch of GPU calls.
 pub(crate) struct Scopes {
     ctx: GpuContext,
@@ -218,14 +200,5 @@ mod tests {
         let scopes = Scopes::push(&ctx);
         let _ok = upload(&ctx, "fine", &[1.0, 2.0]);
         assert!(pollster::block_on(scopes.pop()).is_ok());
-    }
-
-    #[test]
-    fn the_grid_spills_onto_y_past_the_dimension_limit() {
-        let ctx = GpuContext::new().expect("the tests need a GPU adapter");
-        let max = ctx.limits().max_compute_workgroups_per_dimension;
-        assert_eq!(grid(&ctx, 64, 64).unwrap(), (1, 1));
-        assert_eq!(grid(&ctx, u64::from(max) * 64, 64).unwrap(), (max, 1));
-        assert_eq!(grid(&ctx, u64::from(max) * 64 + 1, 64).unwrap(), (max, 2));
     }
 }

@@ -13,8 +13,7 @@
 //!
 //! Real GPUs have no such limit, but the bound is cheap, so every kernel keeps
 //! it everywhere, by construction: the host splits each long reduction into
-//! slices ([`ConvParams::slice_begin`](super::params::ConvParams) and friends),
-//! one dispatch each, the later ones adding onto what the earlier ones stored,
+//! slices, one dispatch each (a kernel reads its slice from its uniform block), the later ones adding onto what the earlier ones stored,
 //! in the same fixed order. Each kernel states its loop cost next to its launch;
 //! the tests run every kernel with one-signed data (whose sums drop no term
 //! inside the error bound) on reductions far past 65535 terms.
@@ -97,20 +96,20 @@ mod tests {
 #[cfg(test)]
 mod on_the_device {
     use super::LOOP_BUDGET;
-    use crate::gpu::GpuContext;
-    use crate::gpu::buffers::{read_mapped, staging};
-    use crate::gpu::kernels::{Binding, KernelSpec};
-    use crate::gpu::recorder::Recorder;
+    use crate::gpu::runtime::buffers::{read_mapped, staging};
+    use crate::gpu::runtime::registry::Binding;
+    use crate::gpu::runtime::{GpuContext, Recorder, WrittenKernel};
 
     /// Lane `l` counts the iterations it runs: a nested loop (`rows` × `cols`),
     /// then, in a branch that differs between lanes, one loop or another.
-    const PROBE: KernelSpec = KernelSpec {
-        name: "loop_budget_probe",
-        source: r#"
+    const PROBE: WrittenKernel = WrittenKernel::new(
+        "loop_budget_probe",
+        r#"
+override WORKGROUP_SIZE: u32;
 struct Probe { rows: u32, cols: u32, even: u32, odd: u32 }
 @group(0) @binding(0) var<uniform> p: Probe;
 @group(0) @binding(1) var<storage, read_write> counts: array<u32>;
-@compute @workgroup_size(64)
+@compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(local_invocation_index) lane: u32) {
     var count = 0u;
     for (var r = 0u; r < p.rows; r++) {
@@ -130,18 +129,17 @@ fn main(@builtin(local_invocation_index) lane: u32) {
     counts[lane] = count;
 }
 "#,
-        entry_point: "main",
-        workgroup_size: 64,
-        bindings: &[Binding::Uniform, Binding::ReadWrite],
-        constants: &[],
-    };
+        64,
+        &[Binding::Uniform, Binding::ReadWrite],
+    );
 
     fn run(ctx: &GpuContext, probe: [u32; 4]) -> Vec<u32> {
         let mut rec = Recorder::new(ctx);
         let params = rec.uniform("probe", &probe);
         let counts = rec.scratch("counts", 64);
         let readback = staging(ctx, 64);
-        rec.dispatch(PROBE, &[&params, &counts], 64).unwrap();
+        rec.dispatch(&PROBE.spec(), &[&params, &counts], 64)
+            .unwrap();
         rec.copy(&counts, 0, &readback, 0, 64);
         rec.submit();
         let words = pollster::block_on(read_mapped(ctx, &readback, 64)).unwrap();

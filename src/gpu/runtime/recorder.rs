@@ -2,13 +2,15 @@
 //! use, held on loan until the work is submitted (a buffer given back earlier
 //! could be taken and overwritten by the same call's next step).
 
+use std::collections::HashMap;
+
 use bytemuck::Pod;
 
 use super::buffers::{output, read_mapped, staging, uniform, upload};
 use super::context::GpuContext;
-use super::kernels::{KernelSpec, dispatch};
 use super::pool::{Kind, PooledBuffer};
-use crate::error::Result;
+use super::registry::KernelSpec;
+use crate::error::{Conv2dError, Result};
 
 /// Records the commands of one call; [`submit`](Self::submit) sends them in one submission.
 pub(crate) struct Recorder {
@@ -94,13 +96,34 @@ impl Recorder {
         self.hold(buffer)
     }
 
-    /// Records one launch of `spec` (see [`dispatch`]).
+    /// Records one launch of `spec` over `invocations` threads into its own
+    /// compute pass, binding `buffers` in order (the uniform blocks first);
+    /// the pass is timed when the recorder times and has room.
     pub(crate) fn dispatch(
         &mut self,
-        spec: KernelSpec,
+        spec: &KernelSpec,
         buffers: &[&wgpu::Buffer],
         invocations: u64,
     ) -> Result<()> {
+        let kernel = self.ctx.kernel(spec);
+        let (x, y) = grid(&self.ctx, invocations, spec.workgroup_size)?;
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let label = spec.label();
+        let bind_group = self
+            .ctx
+            .device()
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&label),
+                layout: &kernel.layout,
+                entries: &entries,
+            });
         let timestamps = match &mut self.timer {
             Some(timer) if timer.written < MAX_TIMED_PASSES * 2 => {
                 timer.written += 2;
@@ -112,14 +135,16 @@ impl Recorder {
             }
             _ => None,
         };
-        dispatch(
-            &self.ctx,
-            &mut self.encoder,
-            spec,
-            buffers,
-            invocations,
-            timestamps,
-        )
+        let mut pass = self
+            .encoder
+            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&label),
+                timestamp_writes: timestamps,
+            });
+        pass.set_pipeline(&kernel.pipeline);
+        pass.set_bind_group(0, &bind_group, &[]);
+        pass.dispatch_workgroups(x, y, 1);
+        Ok(())
     }
 
     /// Records a copy of `elements` floats.
@@ -152,12 +177,9 @@ impl Recorder {
         let pending = match &timer {
             Some(timer) if timer.written > 0 && timer.written < MAX_TIMED_PASSES * 2 => {
                 let stamps = timer.written as usize;
-                let resolved = PooledBuffer::get(
-                    &self.ctx,
-                    Kind::QueryResolve,
-                    stamps as u64 * 8,
-                    "timestamps",
-                );
+                let resolved = self
+                    .ctx
+                    .pooled(Kind::QueryResolve, stamps as u64 * 8, "timestamps");
                 let readback = staging(&self.ctx, stamps * 2);
                 self.encoder
                     .resolve_query_set(&timer.queries, 0..timer.written, &resolved, 0);
@@ -177,5 +199,62 @@ impl Recorder {
             self.ctx.give_back_query_set(timer.queries);
         }
         pending
+    }
+}
+
+/// Workgroup grid `(x, y)` covering `invocations` with `workgroup_size`-wide
+/// groups, spilling onto `y` past the per-dimension limit (65535 by default).
+pub(crate) fn grid(ctx: &GpuContext, invocations: u64, workgroup_size: u32) -> Result<(u32, u32)> {
+    let max = u64::from(ctx.limits().max_compute_workgroups_per_dimension);
+    let groups = invocations.div_ceil(u64::from(workgroup_size)).max(1);
+    let x = groups.min(max);
+    let y = groups.div_ceil(x);
+    if y > max {
+        return Err(Conv2dError::TensorTooLarge {
+            what: "dispatch",
+            bytes: invocations * 4,
+            limit: max * max * u64::from(workgroup_size) * 4,
+            adapter: ctx.adapter_info().name.clone(),
+        });
+    }
+    Ok((x as u32, y as u32))
+}
+
+/// Slices of one host array, each uploaded once however many dispatches bind it.
+pub(crate) struct HostSlices<'a> {
+    label: &'static str,
+    data: &'a [f32],
+    uploaded: HashMap<(usize, usize), wgpu::Buffer>,
+}
+
+impl<'a> HostSlices<'a> {
+    pub(crate) fn new(label: &'static str, data: &'a [f32]) -> Self {
+        Self {
+            label,
+            data,
+            uploaded: HashMap::new(),
+        }
+    }
+
+    /// A buffer holding `data[offset..offset + len]`.
+    pub(crate) fn get(&mut self, rec: &mut Recorder, offset: usize, len: usize) -> wgpu::Buffer {
+        self.uploaded
+            .entry((offset, len))
+            .or_insert_with(|| rec.upload(self.label, &self.data[offset..offset + len]))
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_grid_spills_onto_y_past_the_dimension_limit() {
+        let ctx = GpuContext::new().expect("the tests need a GPU adapter");
+        let max = ctx.limits().max_compute_workgroups_per_dimension;
+        assert_eq!(grid(&ctx, 64, 64).unwrap(), (1, 1));
+        assert_eq!(grid(&ctx, u64::from(max) * 64, 64).unwrap(), (max, 1));
+        assert_eq!(grid(&ctx, u64::from(max) * 64 + 1, 64).unwrap(), (max, 2));
     }
 }

@@ -1,0 +1,131 @@
+//! The input gradient: the gradient of the padded input gathered from every
+//! (output, tap) that read it (`shaders/conv2d_grad_padded.wgsl`), then the
+//! padding's backward folding the padded border back onto the positions it
+//! copied, columns then rows (`shaders/pad_backward.wgsl`). No atomics: every
+//! element is written once, summed in a fixed order.
+
+use crate::config::PaddingMode;
+use crate::error::Result;
+use crate::geometry::{Axis, Conv2dGeometry};
+use crate::gpu::conv::conv_source;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
+use crate::gpu::runtime::loops::{loop_steps, nested_steps, slices};
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use crate::gpu::runtime::{Recorder, WrittenKernel};
+
+/// Invocations per workgroup of the three kernels.
+const WORKGROUP_SIZE: u32 = 64;
+
+/// Gradient of the padded input: call, dispatch, grad_output, weight, grad_padded.
+pub(crate) const GRAD_PADDED: WrittenKernel = WrittenKernel::new(
+    "conv2d_grad_padded",
+    conv_source!("conv2d_grad_padded.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
+);
+
+/// The padding's backward along the width: call, dispatch, grad_padded, columns.
+pub(crate) const FOLD_COLUMNS: WrittenKernel = WrittenKernel::new(
+    "pad_backward",
+    conv_source!("pad_backward.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite],
+)
+.entry("pad_backward_fold_columns", "fold_columns");
+
+/// The padding's backward along the height: call, dispatch, columns, grad_input.
+pub(crate) const FOLD_ROWS: WrittenKernel =
+    FOLD_COLUMNS.entry("pad_backward_fold_rows", "fold_rows");
+
+/// Records one chunk onto the gradient of its padded input block `padded`:
+/// one dispatch per slice of its loops (reduction rows of output channel and
+/// kernel row, each over kernel columns), later ones adding onto earlier ones
+/// in the same order, so that splitting changes no bit.
+pub(crate) fn encode_chunk(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    call: &wgpu::Buffer,
+    [grad_output, weight]: [&wgpu::Buffer; 2],
+    padded: &wgpu::Buffer,
+) -> Result<()> {
+    let channels = geometry
+        .out_channels_per_group()
+        .min(chunk.out_channels.len());
+    let rows = channels * geometry.height.kernel;
+    let columns = geometry.width.kernel;
+    let (row_step, column_step) = nested_steps(rows, columns, 0);
+    let total = chunk.padded_len(geometry);
+    let base = DispatchParams::for_chunk(chunk)?.with_total(total)?;
+    let mut first = true;
+    for slice in slices(rows, row_step) {
+        for inner in slices(columns, column_step) {
+            let params = base
+                .with_accumulate(chunk.accumulate || !first)
+                .with_slice(&slice)?
+                .with_inner(&inner)?;
+            first = false;
+            let params = rec.uniform("grad_padded dispatch", &params);
+            rec.dispatch(
+                &GRAD_PADDED.spec(),
+                &[call, &params, grad_output, weight, padded],
+                total as u64,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the padding's backward of one completed input block: `padded` (its
+/// padded gradient) folded into `grad_input` (its input gradient), columns then
+/// rows, each in slices of the padded copies per position (replicate's border
+/// can be longer than one loop may run).
+pub(crate) fn encode_fold(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    call: &wgpu::Buffer,
+    padded: &wgpu::Buffer,
+    grad_input: &wgpu::Buffer,
+) -> Result<()> {
+    let (h, w) = (&geometry.height, &geometry.width);
+    let planes = chunk.batch.len() * chunk.in_channels.len();
+    let (_, window_w) = w.source_window();
+    let columns_len = planes * h.padded().max(0) as usize * window_w.max(0) as usize;
+    let columns = rec.scratch("grad_padded columns", columns_len);
+    let base = DispatchParams::for_chunk(chunk)?;
+    for (kernel, from, to, len, axis) in [
+        (FOLD_COLUMNS, padded, &columns, columns_len, w),
+        (
+            FOLD_ROWS,
+            &columns,
+            grad_input,
+            chunk.input_len(geometry),
+            h,
+        ),
+    ] {
+        let copies = copies_per_position(axis, geometry.padding_mode);
+        for (k, slice) in slices(copies, loop_steps(1, 0)).iter().enumerate() {
+            let params = base
+                .with_total(len)?
+                .with_accumulate(k > 0)
+                .with_slice(slice)?;
+            let params = rec.uniform(kernel.family, &params);
+            rec.dispatch(&kernel.spec(), &[call, &params, from, to], len as u64)?;
+        }
+    }
+    Ok(())
+}
+
+/// Most padded positions along `axis` that copy one input position: the
+/// interior one, and one per side for reflect and circular (the geometry
+/// checks allow one reflection or wrap); replicate copies an edge into its
+/// whole side.
+fn copies_per_position(axis: &Axis, mode: PaddingMode) -> usize {
+    match mode {
+        PaddingMode::Zeros => 1,
+        PaddingMode::Reflect | PaddingMode::Circular => 3,
+        PaddingMode::Replicate => 1 + (axis.pad_before.max(0) + axis.pad_after.max(0)) as usize,
+    }
+}

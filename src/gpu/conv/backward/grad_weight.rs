@@ -1,0 +1,64 @@
+//! The weight gradient (`shaders/conv2d_grad_weight.wgsl`): one invocation per
+//! (block of output positions, weight element) sums `grad_output · input`
+//! through the padding index map; the blocks are added in order (see
+//! [`reduce`](super::reduce)).
+
+use super::reduce::{ChunkBuffers, PositionSplits, encode_partial_sums};
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::conv_source;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
+use crate::gpu::runtime::Recorder;
+use crate::gpu::runtime::WrittenKernel;
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+
+/// Weight-gradient partial sums: call, dispatch, input, grad_output, partials.
+pub(crate) const GRAD_WEIGHT: WrittenKernel = WrittenKernel::new(
+    "conv2d_grad_weight",
+    conv_source!("conv2d_grad_weight.wgsl"),
+    64,
+    &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
+);
+
+/// Records one chunk's share of the weight gradient: the rows of its output
+/// channels, summed over its batch items and input channels, pass by pass
+/// onto what earlier chunks (earlier batch items, other input blocks) stored.
+pub(crate) fn encode_chunk(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    buffers: &ChunkBuffers,
+    max_elements: usize,
+    grad_weight: &wgpu::Buffer,
+) -> Result<()> {
+    let row_len = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel;
+    let block_len = chunk.out_channels.len() * row_len;
+    let positions = chunk.batch.len() * geometry.height.output * geometry.width.output;
+    let splits = PositionSplits::new(
+        positions,
+        block_len,
+        chunk.output_len(geometry),
+        max_elements,
+    );
+    // Rows of these output channels were started by an earlier chunk unless
+    // this is their first batch item and first input block.
+    let started = chunk.batch.start > 0 || chunk.accumulate;
+    let base = DispatchParams::for_chunk(chunk)?;
+    for (k, pass) in splits.passes(positions).iter().enumerate() {
+        let params = base
+            .with_splits(pass.blocks, splits.split_len())?
+            .with_slice(&pass.positions)?;
+        encode_partial_sums(
+            rec,
+            &GRAD_WEIGHT.spec(),
+            buffers.call,
+            params,
+            &[buffers.input, buffers.grad_output],
+            (block_len, chunk.out_channels.start * row_len),
+            started || k > 0,
+            grad_weight,
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The gradient passes: [`grad_input`], [`grad_weight`] and [`grad_bias`],
+//! with the fixed-order sums over positions they share ([`reduce`]).
+//!
+//! Every kernel gathers (no atomics) and sums in a fixed order, so the same
+//! inputs give bit-identical gradients run to run. Tensors larger than one
+//! storage binding are split as in the forward pass (see `plan.rs`): the
+//! weight and bias gradients over the forward's chunks, the input gradient
+//! over blocks of input channels summed across blocks of output channels.
+
+pub(crate) mod grad_bias;
+pub(crate) mod grad_input;
+pub(crate) mod grad_weight;
+pub(crate) mod reduce;
+
+use reduce::ChunkBuffers;
+
+use super::plan::{Chunk, plan, plan_grad_input};
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::runtime::buffers::check_buffer_size;
+use crate::gpu::runtime::{GpuContext, HostSlices, Recorder};
+
+/// One checked backward call, cut into dispatches before any GPU work.
+#[derive(Debug)]
+pub(crate) struct BackwardPass {
+    pub geometry: Conv2dGeometry,
+    /// Chunks of the weight and bias gradients (the forward pass's chunks).
+    param_chunks: Vec<Chunk>,
+    /// Chunks of the input gradient.
+    input_chunks: Vec<Chunk>,
+    /// Elements one binding may hold.
+    max_elements: usize,
+}
+
+/// The GPU buffers of the parameter gradients.
+pub(crate) struct ParamGrads {
+    pub grad_weight: wgpu::Buffer,
+    pub grad_bias: Option<wgpu::Buffer>,
+}
+
+impl BackwardPass {
+    /// Checks that the tensors fit the device (the gradients are read back in
+    /// one buffer of `gradients` elements) and cuts the call into chunks.
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        geometry: Conv2dGeometry,
+        gradients: usize,
+    ) -> Result<Self> {
+        let input = crate::tensor::checked_numel(&geometry.input_shape_4d()).unwrap_or(usize::MAX);
+        let output =
+            crate::tensor::checked_numel(&geometry.output_shape_4d()).unwrap_or(usize::MAX);
+        check_buffer_size(
+            ctx,
+            &[
+                ("input", input),
+                ("grad_output", output),
+                ("gradients", gradients),
+            ],
+        )?;
+        let max_elements = (ctx.max_binding_bytes() / 4) as usize;
+        let chunks = |plan: fn(&Conv2dGeometry, usize) -> Result<Vec<Chunk>>| {
+            if output == 0 {
+                Ok(Vec::new())
+            } else {
+                plan(&geometry, max_elements).map_err(|e| ctx.name_adapter(e))
+            }
+        };
+        Ok(Self {
+            param_chunks: chunks(plan)?,
+            input_chunks: chunks(plan_grad_input)?,
+            geometry,
+            max_elements,
+        })
+    }
+
+    /// Records the weight and bias gradients, chunk by chunk: each chunk adds
+    /// its batch items' share to the rows of its output channels.
+    pub(crate) fn encode_param_grads(
+        &self,
+        rec: &mut Recorder,
+        call: &wgpu::Buffer,
+        inputs: &mut HostSlices,
+        grad_outputs: &mut HostSlices,
+        has_bias: bool,
+    ) -> Result<ParamGrads> {
+        let geometry = &self.geometry;
+        let grad_weight = rec.scratch("grad_weight", geometry.weight_len());
+        let grad_bias = has_bias.then(|| rec.scratch("grad_bias", geometry.out_channels));
+        for chunk in &self.param_chunks {
+            let input = inputs.get(rec, chunk.input_offset(geometry), chunk.input_len(geometry));
+            let grad_output = grad_outputs.get(
+                rec,
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            );
+            let buffers = ChunkBuffers {
+                call,
+                input: &input,
+                grad_output: &grad_output,
+            };
+            grad_weight::encode_chunk(
+                rec,
+                geometry,
+                chunk,
+                &buffers,
+                self.max_elements,
+                &grad_weight,
+            )?;
+            // The bias sees each (batch, output channel) block once: with its first input block.
+            if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
+                grad_bias::encode_chunk(
+                    rec,
+                    geometry,
+                    chunk,
+                    &buffers,
+                    self.max_elements,
+                    grad_bias,
+                )?;
+            }
+        }
+        Ok(ParamGrads {
+            grad_weight,
+            grad_bias,
+        })
+    }
+
+    /// Records the input gradient into `destination` (from element 0): per
+    /// block of input channels, onto the padded input (summed over blocks of
+    /// output channels), then through the padding's backward.
+    pub(crate) fn encode_grad_input(
+        &self,
+        rec: &mut Recorder,
+        call: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        grad_outputs: &mut HostSlices,
+        destination: &wgpu::Buffer,
+    ) -> Result<()> {
+        let geometry = &self.geometry;
+        let mut grad_padded: Option<wgpu::Buffer> = None;
+        for chunk in &self.input_chunks {
+            let grad_output = grad_outputs.get(
+                rec,
+                chunk.output_offset(geometry),
+                chunk.output_len(geometry),
+            );
+            let padded = match grad_padded.take() {
+                Some(buffer) if chunk.accumulate => buffer,
+                _ => rec.scratch("grad_padded", chunk.padded_len(geometry)),
+            };
+            grad_input::encode_chunk(rec, geometry, chunk, call, [&grad_output, weight], &padded)?;
+            if chunk.completes {
+                let len = chunk.input_len(geometry);
+                let grad_input = rec.scratch("grad_input", len);
+                grad_input::encode_fold(rec, geometry, chunk, call, &padded, &grad_input)?;
+                rec.copy(
+                    &grad_input,
+                    0,
+                    destination,
+                    chunk.input_offset(geometry),
+                    len,
+                );
+            }
+            grad_padded = Some(padded);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,163 @@
+//! Sums over output positions in a fixed order, for the weight and bias
+//! gradients: a kernel sums blocks of positions into partial sums (one block
+//! per invocation's loop, under the driver's loop limit), then
+//! `shaders/reduce_splits.wgsl` adds the blocks in order. No atomics: the same
+//! inputs give the same bits, with extra memory bounded per pass.
+
+use crate::error::Result;
+use crate::gpu::conv::conv_source;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::runtime::loops::loop_steps;
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use crate::gpu::runtime::{KernelSpec, Recorder, WrittenKernel};
+
+/// Most blocks one reduction pass adds up (its loop: the driver's limit).
+const MAX_SPLITS: usize = 4096;
+
+/// Sum of the partial blocks: call, dispatch, partials, result.
+pub(crate) const REDUCE_SPLITS: WrittenKernel = WrittenKernel::new(
+    "reduce_splits",
+    conv_source!("reduce_splits.wgsl"),
+    64,
+    &[Uniform, Uniform, ReadOnly, ReadWrite],
+);
+
+/// What one chunk's gradient pass binds.
+pub(crate) struct ChunkBuffers<'a> {
+    /// The call's `ConvParams`.
+    pub call: &'a wgpu::Buffer,
+    /// The chunk's input block.
+    pub input: &'a wgpu::Buffer,
+    /// The chunk's block of the output gradient.
+    pub grad_output: &'a wgpu::Buffer,
+}
+
+/// How a gradient cuts the `positions` output positions of one chunk:
+/// blocks of `split_len` positions, summed `per_pass` blocks at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PositionSplits {
+    split_len: usize,
+    splits: usize,
+    per_pass: usize,
+}
+
+/// One pass: the positions it sums and the blocks they are cut into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pass {
+    /// Positions `[begin, end)` of the chunk.
+    pub positions: std::ops::Range<usize>,
+    /// Blocks of [`PositionSplits::split_len`] positions (the last may be shorter).
+    pub blocks: usize,
+}
+
+impl PositionSplits {
+    /// Enough blocks to keep the GPU busy, their partial sums (`block_len`
+    /// each) never taking more memory than the output block holds, or one
+    /// binding, per pass.
+    pub(crate) fn new(
+        positions: usize,
+        block_len: usize,
+        output_len: usize,
+        max_elements: usize,
+    ) -> Self {
+        let block_len = block_len.max(1);
+        let memory = output_len.max(block_len).min(max_elements);
+        let wanted = (memory / block_len).clamp(1, positions.clamp(1, MAX_SPLITS));
+        let split_len = positions.div_ceil(wanted).clamp(1, loop_steps(1, 0));
+        let splits = positions.div_ceil(split_len).max(1);
+        let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
+        Self {
+            split_len,
+            splits,
+            per_pass,
+        }
+    }
+
+    /// Positions per block.
+    pub(crate) fn split_len(&self) -> usize {
+        self.split_len
+    }
+
+    /// The passes, in order.
+    pub(crate) fn passes(&self, positions: usize) -> Vec<Pass> {
+        (0..self.splits)
+            .step_by(self.per_pass)
+            .map(|first| {
+                let blocks = self.per_pass.min(self.splits - first);
+                let begin = first * self.split_len;
+                let end = ((first + blocks) * self.split_len).min(positions);
+                Pass {
+                    positions: begin..end,
+                    blocks,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Records one pass of a gradient summed over blocks of positions: `kernel`
+/// writes `params.splits` blocks of `len` partial sums from `sources`, then
+/// they are added in order into `result[offset..offset + len]`, onto what is
+/// there when `accumulate`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_partial_sums(
+    rec: &mut Recorder,
+    kernel: &KernelSpec,
+    call: &wgpu::Buffer,
+    params: DispatchParams,
+    sources: &[&wgpu::Buffer],
+    (len, offset): (usize, usize),
+    accumulate: bool,
+    result: &wgpu::Buffer,
+) -> Result<()> {
+    let partial_len = params.splits as usize * len;
+    let partial_params = rec.uniform(kernel.family, &params.with_total(partial_len)?);
+    let partials = rec.scratch("partials", partial_len);
+    let mut buffers = vec![call, &partial_params];
+    buffers.extend_from_slice(sources);
+    buffers.push(&partials);
+    rec.dispatch(kernel, &buffers, partial_len as u64)?;
+    let reduce_params = params
+        .with_total(len)?
+        .with_result_offset(offset)?
+        .with_accumulate(accumulate);
+    let reduce_params = rec.uniform("reduce", &reduce_params);
+    rec.dispatch(
+        &REDUCE_SPLITS.spec(),
+        &[call, &reduce_params, &partials, result],
+        len as u64,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_cover_the_positions_once_in_blocks_under_the_budget() {
+        for (positions, block_len, output_len, max) in [
+            (25_088, 36_864, 1_605_632, 1 << 25),
+            (200_704, 432, 3_211_264, 1 << 25),
+            (300_000, 1, 300_000, 1 << 25),
+            (7, 10, 7, 1 << 25),
+            // A tiny binding: one block of partial sums per pass.
+            (100_000, 1000, 100_000, 1500),
+        ] {
+            let splits = PositionSplits::new(positions, block_len, output_len, max);
+            assert!(splits.split_len() < crate::gpu::runtime::loops::LOOP_BUDGET);
+            let passes = splits.passes(positions);
+            let mut next = 0;
+            for pass in &passes {
+                assert_eq!(pass.positions.start, next, "passes follow each other");
+                assert!(
+                    pass.blocks * block_len <= max.max(block_len),
+                    "partials fit a binding"
+                );
+                assert!(pass.blocks <= MAX_SPLITS);
+                assert!(pass.positions.len() <= pass.blocks * splits.split_len());
+                next = pass.positions.end;
+            }
+            assert_eq!(next, positions, "every position summed");
+        }
+    }
+}

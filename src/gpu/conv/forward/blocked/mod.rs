@@ -1,0 +1,370 @@
+//! The register-blocked kernel (`shaders/conv2d_blocked.wgsl`) behind the
+//! `blocked` and `depthwise` algorithms: its variants, generated per kernel
+//! width, stride and dilation along the row ([`codegen`]), and the two passes
+//! that prepare what it reads: a padded, row-aligned copy of the input
+//! (`shaders/pad_input.wgsl`) and a packed weight (`shaders/pack_weight.wgsl`).
+
+mod codegen;
+
+use super::ForwardBuffers;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::conv_source;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
+use crate::gpu::runtime::loops::{loop_steps, slices};
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource, WrittenKernel};
+
+/// Output channels per invocation (and per packed weight block) of the blocked
+/// algorithm; the depthwise algorithm computes one.
+pub(crate) const BLOCK: usize = 16;
+
+/// Most vec4s of outputs along a row per invocation, for 16 output channels:
+/// four was slower on llvmpipe (registers spill) and took seconds to compile.
+const MAX_VECS: usize = 3;
+
+/// Most vec4s of outputs along a row per invocation for one output channel.
+const MAX_VECS_DEPTHWISE: usize = 6;
+
+/// Largest kernel width the generated code unrolls.
+const MAX_KERNEL_W: usize = 16;
+
+/// Largest span of one row (floats) an invocation holds in registers.
+const MAX_SPAN: usize = 256;
+
+/// Invocations per workgroup of the three kernels.
+const WORKGROUP_SIZE: u32 = 64;
+
+/// The padded input copy: call, dispatch, input, padded, input (as vec4s).
+pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
+    "pad_input",
+    conv_source!("pad_input.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
+);
+
+/// The packed weight: call, dispatch, weight, packed.
+pub(crate) const PACK_WEIGHT: WrittenKernel = WrittenKernel::new(
+    "pack_weight",
+    conv_source!("pack_weight.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite],
+)
+.with_constants("pack_weight", &[("BLOCK", BLOCK as f64)]);
+
+/// What one generated variant is specialised for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Variant {
+    /// Output channels per invocation: [`BLOCK`] or 1.
+    block: usize,
+    kernel_w: usize,
+    stride_w: usize,
+    dilation_w: usize,
+    /// vec4s of outputs along the row per invocation.
+    vecs: usize,
+}
+
+impl Variant {
+    /// The variant for `geometry`. The number of vec4s per invocation trades
+    /// outputs computed past the row's end against the per-run cost of loading
+    /// weights (about two vec4s' worth of work): `runs * (vecs + 2)` is least.
+    pub(crate) fn new(geometry: &Conv2dGeometry, block: usize) -> Self {
+        let w = &geometry.width;
+        let cost = |vecs: usize| w.output.div_ceil(4 * vecs) * (vecs + 2);
+        let most = if block == 1 {
+            MAX_VECS_DEPTHWISE
+        } else {
+            MAX_VECS
+        };
+        let vecs = (1..=most).rev().min_by_key(|&v| cost(v)).unwrap_or(1);
+        Self {
+            block,
+            kernel_w: w.kernel,
+            stride_w: w.stride,
+            dilation_w: w.dilation,
+            vecs,
+        }
+    }
+
+    /// Output channels per invocation.
+    pub(crate) fn block(self) -> usize {
+        self.block
+    }
+
+    /// Outputs along the row per invocation.
+    fn outs(self) -> usize {
+        4 * self.vecs
+    }
+
+    /// Floats of one padded input row that one invocation's outputs read.
+    fn span(self) -> usize {
+        (self.outs() - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1
+    }
+
+    /// vec4 loads per input row.
+    fn span_vecs(self) -> usize {
+        self.span().div_ceil(4)
+    }
+
+    /// Whether the kernel reads a packed weight; with one output channel per
+    /// invocation the packed layout is the weight's own.
+    pub(crate) fn packs(self) -> bool {
+        self.block > 1
+    }
+
+    /// Why the generated code cannot run this variant, if it cannot.
+    pub(crate) fn unsupported(self) -> Option<String> {
+        (self.kernel_w > MAX_KERNEL_W || self.span() > MAX_SPAN).then(|| {
+            format!(
+                "it needs a kernel width of at most {MAX_KERNEL_W} and at most {MAX_SPAN} input columns per {} outputs, got kernel_size[1]={}, stride[1]={}, dilation[1]={} ({} columns)",
+                self.outs(),
+                self.kernel_w,
+                self.stride_w,
+                self.dilation_w,
+                self.span()
+            )
+        })
+    }
+
+    /// Length of one row of the padded input copy: the padded width, or more
+    /// where the last run's aligned loads reach past it; a multiple of 4.
+    pub(crate) fn row_len(self, geometry: &Conv2dGeometry) -> usize {
+        let runs = geometry.width.output.div_ceil(self.outs()).max(1);
+        let reach = (runs - 1) * self.outs() * self.stride_w + 4 * self.span_vecs();
+        (geometry.width.padded().max(0) as usize)
+            .max(reach)
+            .next_multiple_of(4)
+    }
+
+    /// Elements of one plane of the padded input copy.
+    pub(crate) fn padded_plane(self, geometry: &Conv2dGeometry) -> usize {
+        geometry.height.padded().max(0) as usize * self.row_len(geometry)
+    }
+
+    /// The values that identify the variant in its kernel key.
+    fn key(self) -> Vec<u32> {
+        [
+            self.block,
+            self.kernel_w,
+            self.stride_w,
+            self.dilation_w,
+            self.vecs,
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
+    }
+
+    /// The variant [`key`](Self::key) names.
+    fn from_key(values: &[u32]) -> Self {
+        let v = |k: usize| values[k] as usize;
+        Self {
+            block: v(0),
+            kernel_w: v(1),
+            stride_w: v(2),
+            dilation_w: v(3),
+            vecs: v(4),
+        }
+    }
+
+    /// The kernel of this variant: its source is generated only when the
+    /// registry compiles it (once per context), and owned, never leaked.
+    pub(crate) fn spec(self) -> KernelSpec {
+        KernelSpec {
+            family: "conv2d_blocked",
+            variant: self.key(),
+            source: ShaderSource::Generated(codegen::generate),
+            entry_point: "main",
+            workgroup_size: WORKGROUP_SIZE,
+            bindings: &[Uniform, Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
+            constants: &[],
+        }
+    }
+}
+
+/// Elements of the packed weight of `geometry` (blocks of [`BLOCK`] channels).
+pub(crate) fn packed_len(geometry: &Conv2dGeometry) -> usize {
+    let blocks = geometry.groups * geometry.out_channels_per_group().div_ceil(BLOCK);
+    blocks
+        * BLOCK
+        * geometry.in_channels_per_group()
+        * geometry.height.kernel
+        * geometry.width.kernel
+}
+
+/// Records the packing of `weight` into `packed` (of [`packed_len`] elements):
+/// one invocation per packed element.
+pub(crate) fn encode_pack(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    call: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    packed: &wgpu::Buffer,
+) -> Result<()> {
+    let len = packed_len(geometry);
+    let params = rec.uniform("pack dispatch", &DispatchParams::default().with_total(len)?);
+    rec.dispatch(
+        &PACK_WEIGHT.spec(),
+        &[call, &params, weight, packed],
+        len as u64,
+    )
+}
+
+/// Records one chunk: its padded input copy (one invocation per vec4), then
+/// the blocked kernel, one dispatch per slice of its one loop, over reduction
+/// rows (input channel, kernel row); the kernel columns are unrolled. Later
+/// slices add onto the earlier ones.
+pub(crate) fn encode_chunk(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    variant: Variant,
+    buffers: &ForwardBuffers,
+) -> Result<()> {
+    let row_len = variant.row_len(geometry);
+    let base = DispatchParams::for_chunk(chunk)?.with_row_len(row_len)?;
+
+    let padded_len = chunk.batch.len() * chunk.in_channels.len() * variant.padded_plane(geometry);
+    let quads = padded_len / 4;
+    let pad_params = rec.uniform("pad dispatch", &base.with_total(quads)?);
+    let padded = rec.scratch("padded input", padded_len);
+    rec.dispatch(
+        &PAD_INPUT.spec(),
+        &[
+            buffers.call,
+            &pad_params,
+            buffers.input,
+            &padded,
+            buffers.input,
+        ],
+        quads as u64,
+    )?;
+
+    let per_group = geometry.out_channels_per_group();
+    let blocks_per_group = per_group.div_ceil(variant.block);
+    let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.block;
+    let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
+    let runs = geometry.width.output.div_ceil(variant.outs());
+    let total = chunk.batch.len() * geometry.height.output * runs * blocks;
+    let channels = geometry
+        .in_channels_per_group()
+        .min(chunk.in_channels.len());
+    let rows = channels * geometry.height.kernel;
+    let spec = variant.spec();
+    for (k, slice) in slices(rows, loop_steps(1, 0)).iter().enumerate() {
+        let params = base
+            .with_total(total)?
+            .with_accumulate(chunk.accumulate || k > 0)
+            .with_slice(slice)?;
+        let params = rec.uniform("blocked dispatch", &params);
+        rec.dispatch(
+            &spec,
+            &[
+                buffers.call,
+                &params,
+                &padded,
+                buffers.weight,
+                buffers.bias,
+                buffers.output,
+            ],
+            total as u64,
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Conv2dConfig, Padding};
+    use crate::gpu::runtime::registry::tests::validate;
+
+    /// Every shape of variant validates with naga, has no marker left and
+    /// frames what it generated; each is written to `target/generated-wgsl/`
+    /// for reading.
+    #[test]
+    fn generated_variants_validate_with_naga() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/generated-wgsl");
+        std::fs::create_dir_all(&dir).unwrap();
+        for block in [BLOCK, 1] {
+            for (kernel_w, stride_w, dilation_w, vecs) in [
+                (3, 1, 1, 3),
+                (1, 1, 1, 1),
+                (7, 2, 1, 2),
+                (5, 3, 2, 1),
+                (16, 1, 1, 6),
+            ] {
+                let variant = Variant {
+                    block,
+                    kernel_w,
+                    stride_w,
+                    dilation_w,
+                    vecs,
+                };
+                let spec = variant.spec();
+                assert_eq!(Variant::from_key(&spec.variant), variant);
+                validate(&spec);
+                let source = spec.source_text();
+                let label = spec.label();
+                assert!(!source.contains("//{"), "{label}: a marker was left");
+                for name in ["constants", "declare", "accumulate", "store"] {
+                    assert!(
+                        source.contains(&format!("// generated: {name} (")),
+                        "{label}: {name}"
+                    );
+                    assert!(
+                        source.contains(&format!("// end generated: {name}")),
+                        "{label}: {name}"
+                    );
+                }
+                let file = format!("b{block}_k{kernel_w}_s{stride_w}_d{dilation_w}_v{vecs}.wgsl");
+                std::fs::write(dir.join(file), source.as_bytes()).unwrap();
+            }
+        }
+    }
+
+    /// The kernel's loads, as it makes them: run `r` reads `span_vecs` vec4s
+    /// from column `r·outs·stride` of a padded row. Every tap of every output
+    /// of the run must be among the columns read, and every load inside the
+    /// row; checked output by output, so a `row_len` or `span` too short fails.
+    #[test]
+    fn every_tap_is_loaded_and_every_load_is_inside_the_row() {
+        for (w, k, s, d) in [
+            (56, 3, 1, 1),
+            (7, 3, 1, 1),
+            (224, 7, 2, 1),
+            (9, 3, 3, 2),
+            (1, 1, 1, 1),
+            (100, 16, 1, 1),
+            (33, 5, 3, 4),
+        ] {
+            let config = Conv2dConfig::new(1, 1, (1, k))
+                .with_stride((1, s))
+                .with_dilation((1, d))
+                .with_padding(Padding::from((0, k as i64 / 2)));
+            let g = Conv2dGeometry::new(&config, &[1, 1, 1, w]).unwrap();
+            for block in [BLOCK, 1] {
+                let v = Variant::new(&g, block);
+                let row_len = v.row_len(&g);
+                assert!(row_len.is_multiple_of(4), "aligned rows");
+                assert!(row_len as i64 >= g.width.padded(), "the padded data fits");
+                for j in 0..g.width.output {
+                    let first = (j / v.outs()) * v.outs() * s;
+                    let loaded = first..first + 4 * v.span_vecs();
+                    assert!(
+                        loaded.end <= row_len,
+                        "w={w} k={k}: run of output {j} reads past the row"
+                    );
+                    for kx in 0..k {
+                        let column = j * s + kx * d;
+                        assert!(
+                            loaded.contains(&column),
+                            "w={w} k={k}: output {j}, tap {kx} not loaded"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The forward kernels and the pass that runs one of them over a call's
+//! chunks. Each kernel lives in its own file with its launch arithmetic:
+//! [`direct`], [`implicit_gemm`] (and its 1×1 form), [`blocked`] (the
+//! register-blocked kernel behind `blocked` and `depthwise`).
+
+pub(crate) mod blocked;
+pub(crate) mod direct;
+pub(crate) mod implicit_gemm;
+
+use blocked::Variant;
+
+use super::plan::{Chunk, plan_with_input_plane};
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::runtime::buffers::check_buffer_size;
+use crate::gpu::runtime::{GpuContext, Recorder};
+use crate::tensor::checked_numel;
+
+/// The forward kernel that runs, once a request is resolved
+/// ([`Algorithm::kernel`](super::select::Algorithm::kernel)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardKernel {
+    /// One invocation per output.
+    Direct,
+    /// The tiled implicit GEMM; `pointwise` for its 1×1 form.
+    Gemm { pointwise: bool },
+    /// The register-blocked kernel (one output channel per invocation for depthwise).
+    Blocked(Variant),
+}
+
+impl ForwardKernel {
+    /// Elements of one input plane as the kernel holds it: a padded copy for
+    /// the blocked kernel, else the input's own.
+    fn input_plane(self, geometry: &Conv2dGeometry) -> usize {
+        match self {
+            ForwardKernel::Blocked(variant) => variant.padded_plane(geometry),
+            _ => geometry.height.input * geometry.width.input,
+        }
+    }
+
+    /// The weight layout the kernel reads, when it is not the weight's own.
+    pub(crate) fn packed_weight_len(self, geometry: &Conv2dGeometry) -> Option<usize> {
+        match self {
+            ForwardKernel::Blocked(variant) if variant.packs() => {
+                Some(blocked::packed_len(geometry))
+            }
+            _ => None,
+        }
+    }
+
+    /// Records one chunk from `buffers.input` into `buffers.output`.
+    fn encode_chunk(
+        self,
+        rec: &mut Recorder,
+        geometry: &Conv2dGeometry,
+        chunk: &Chunk,
+        buffers: &ForwardBuffers,
+    ) -> Result<()> {
+        match self {
+            ForwardKernel::Direct => direct::encode(rec, geometry, chunk, buffers),
+            ForwardKernel::Gemm { pointwise } => {
+                implicit_gemm::encode(rec, geometry, chunk, pointwise, buffers)
+            }
+            ForwardKernel::Blocked(variant) => {
+                blocked::encode_chunk(rec, geometry, chunk, variant, buffers)
+            }
+        }
+    }
+}
+
+/// What a forward dispatch binds: the call's uniform block and the tensors.
+#[derive(Clone, Copy)]
+pub(crate) struct ForwardBuffers<'a> {
+    /// The call's `ConvParams`.
+    pub call: &'a wgpu::Buffer,
+    pub input: &'a wgpu::Buffer,
+    /// The weight as the kernel reads it (packed for the blocked kernel).
+    pub weight: &'a wgpu::Buffer,
+    pub bias: &'a wgpu::Buffer,
+    pub output: &'a wgpu::Buffer,
+}
+
+/// One checked forward call: its kernel and its chunks, made before any GPU work.
+#[derive(Debug)]
+pub(crate) struct ForwardPass {
+    pub geometry: Conv2dGeometry,
+    pub kernel: ForwardKernel,
+    /// Output elements.
+    pub elements: usize,
+    chunks: Vec<Chunk>,
+}
+
+impl ForwardPass {
+    /// Checks that the call fits the device and cuts it into chunks that
+    /// each fit one binding.
+    pub(crate) fn new(
+        ctx: &GpuContext,
+        geometry: Conv2dGeometry,
+        kernel: ForwardKernel,
+    ) -> Result<Self> {
+        let elements = checked_numel(&geometry.output_shape()).unwrap_or(usize::MAX);
+        let chunks = if elements == 0 {
+            Vec::new()
+        } else {
+            let input = checked_numel(&geometry.input_shape_4d()).unwrap_or(usize::MAX);
+            check_buffer_size(ctx, &[("input", input), ("output", elements)])?;
+            if let Some(packed) = kernel.packed_weight_len(&geometry) {
+                check_buffer_size(ctx, &[("packed weight", packed)])?;
+            }
+            let max = (ctx.max_binding_bytes() / 4) as usize;
+            plan_with_input_plane(&geometry, max, kernel.input_plane(&geometry))
+                .map_err(|e| ctx.name_adapter(e))?
+        };
+        Ok(Self {
+            geometry,
+            kernel,
+            elements,
+            chunks,
+        })
+    }
+
+    /// Records the pass from `buffers.input` into `buffers.output` (both whole
+    /// tensors). A call in one chunk binds them directly; split calls copy each
+    /// chunk's input block into a scratch binding and its finished output
+    /// block back.
+    pub(crate) fn encode(&self, rec: &mut Recorder, buffers: &ForwardBuffers) -> Result<()> {
+        let geometry = &self.geometry;
+        if let [chunk] = self.chunks.as_slice() {
+            return self.kernel.encode_chunk(rec, geometry, chunk, buffers);
+        }
+        let mut block: Option<wgpu::Buffer> = None;
+        for chunk in &self.chunks {
+            let len = chunk.input_len(geometry);
+            let input = rec.scratch("input block", len);
+            rec.copy(buffers.input, chunk.input_offset(geometry), &input, 0, len);
+            // Later blocks of input channels add into the same output block.
+            let output = match block.take() {
+                Some(output) if chunk.accumulate => output,
+                _ => rec.scratch("output block", chunk.output_len(geometry)),
+            };
+            let chunk_buffers = ForwardBuffers {
+                input: &input,
+                output: &output,
+                ..*buffers
+            };
+            self.kernel
+                .encode_chunk(rec, geometry, chunk, &chunk_buffers)?;
+            if chunk.completes {
+                let at = chunk.output_offset(geometry);
+                rec.copy(&output, 0, buffers.output, at, chunk.output_len(geometry));
+            }
+            block = Some(output);
+        }
+        Ok(())
+    }
+}

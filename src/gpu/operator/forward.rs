@@ -1,0 +1,167 @@
+//! The forward pass of [`GpuConv2d`]: host tensors in and out, or tensors that
+//! stay on the GPU.
+
+use super::GpuConv2d;
+use crate::error::{Conv2dError, Result};
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass, blocked};
+use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
+use crate::gpu::runtime::{PendingTime, Recorder};
+use crate::gpu::tensor::GpuTensor;
+use crate::tensor::Tensor;
+
+impl GpuConv2d {
+    /// `layer(input)` on the GPU (blocking). The input is `(N, C, H, W)` or
+    /// unbatched `(C, H, W)`; the output has the same rank.
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        pollster::block_on(self.forward_async(input))
+    }
+
+    /// `layer(input)` on the GPU: upload, compute and read back in one submission.
+    ///
+    /// Tensors larger than one storage binding are split over batch items and
+    /// channel blocks (see [`GpuContext::max_binding_bytes`](crate::GpuContext::max_binding_bytes)),
+    /// for every algorithm.
+    pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
+        self.ctx.check_alive()?;
+        let pass = self.prepare(input.shape())?;
+        if pass.elements == 0 {
+            return Tensor::zeros(pass.geometry.output_shape());
+        }
+        let scopes = Scopes::push(&self.ctx);
+        let readback = staging(&self.ctx, pass.elements);
+        let mut rec = Recorder::new(&self.ctx);
+        let input = rec.upload("input", input.data());
+        let out = rec.scratch("output", pass.elements);
+        self.encode(&mut rec, &pass, &input, &out)?;
+        rec.copy(&out, 0, &readback, 0, pass.elements);
+        rec.submit();
+        scopes.pop().await?;
+        let data = read_mapped(&self.ctx, &readback, pass.elements).await?;
+        Tensor::new(pass.geometry.output_shape(), data)
+    }
+
+    /// `layer(input)` with input and output on the GPU: one submission, no
+    /// read-back, buffers from the context's pool. The GPU work may still be
+    /// running when this returns; later submissions on the context (another
+    /// layer, [`GpuTensor::download`]) run after it.
+    pub fn forward_gpu(&self, input: &GpuTensor) -> Result<GpuTensor> {
+        pollster::block_on(self.forward_gpu_async(input))
+    }
+
+    /// [`forward_gpu`](Self::forward_gpu), waiting for the device's error
+    /// reports without blocking the thread.
+    pub async fn forward_gpu_async(&self, input: &GpuTensor) -> Result<GpuTensor> {
+        let (output, _, scopes) = self.submit_forward_gpu(input, false)?;
+        scopes.await?;
+        Ok(output)
+    }
+
+    /// [`forward_gpu`](Self::forward_gpu), and the kernel time in milliseconds
+    /// measured with GPU timestamp queries (`None` where the device has none).
+    /// Waits for the GPU to finish.
+    pub fn forward_gpu_timed(&self, input: &GpuTensor) -> Result<(GpuTensor, Option<f64>)> {
+        let (output, pending, scopes) = self.submit_forward_gpu(input, true)?;
+        pollster::block_on(scopes)?;
+        let millis = match pending {
+            Some(pending) => Some(pollster::block_on(pending.millis(&self.ctx))?),
+            None => {
+                self.ctx
+                    .device()
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+                None
+            }
+        };
+        Ok((output, millis))
+    }
+
+    /// Records and submits a GPU-resident forward; the returned future yields
+    /// the errors the device reported for it.
+    #[allow(clippy::type_complexity)]
+    fn submit_forward_gpu(
+        &self,
+        input: &GpuTensor,
+        timed: bool,
+    ) -> Result<(
+        GpuTensor,
+        Option<PendingTime>,
+        impl Future<Output = Result<()>> + Send + use<>,
+    )> {
+        self.ctx.check_alive()?;
+        if !input.ctx.same_device(&self.ctx) {
+            return Err(Conv2dError::ContextMismatch {
+                tensor: input.ctx.adapter_info().name.clone(),
+                layer: self.ctx.adapter_info().name.clone(),
+            });
+        }
+        let pass = self.prepare(input.shape())?;
+        let scopes = Scopes::push(&self.ctx);
+        let out = output(&self.ctx, "output", pass.elements);
+        let mut pending = None;
+        if pass.elements > 0 {
+            let mut rec = if timed {
+                Recorder::timed(&self.ctx)
+            } else {
+                Recorder::new(&self.ctx)
+            };
+            self.encode(&mut rec, &pass, &input.buffer, &out)?;
+            pending = rec.submit_timed();
+        }
+        let output = GpuTensor {
+            buffer: out,
+            shape: pass.geometry.output_shape(),
+            ctx: self.ctx.clone(),
+        };
+        Ok((output, pending, scopes.pop()))
+    }
+
+    /// Checks one forward call and cuts it into chunks, before any GPU work.
+    fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
+        let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
+        let kernel = self.algorithm.kernel(&geometry, self.device_type())?;
+        ForwardPass::new(&self.ctx, geometry, kernel)
+    }
+
+    /// Records `pass` from `input` into `output` (both whole tensors).
+    fn encode(
+        &self,
+        rec: &mut Recorder,
+        pass: &ForwardPass,
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<()> {
+        let call = self.call_params(rec, &pass.geometry)?;
+        let weight = match pass.kernel.packed_weight_len(&pass.geometry) {
+            Some(len) => self.packed_weight(&pass.geometry, len)?,
+            None => wgpu::Buffer::clone(&self.weight),
+        };
+        pass.encode(
+            rec,
+            &ForwardBuffers {
+                call: &call,
+                input,
+                weight: &weight,
+                bias: &self.bias,
+                output,
+            },
+        )
+    }
+
+    /// The packed weight of the blocked kernel (`len` elements), packed (in a
+    /// submission of its own) when the weight is new or changed.
+    fn packed_weight(&self, geometry: &Conv2dGeometry, len: usize) -> Result<wgpu::Buffer> {
+        let mut cached = self.packed_weight.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(packed) = cached.as_ref() {
+            return Ok(wgpu::Buffer::clone(packed));
+        }
+        let packed = output(&self.ctx, "packed weight", len);
+        let mut rec = Recorder::new(&self.ctx);
+        let call = self.call_params(&mut rec, geometry)?;
+        blocked::encode_pack(&mut rec, geometry, &call, &self.weight, &packed)?;
+        rec.submit();
+        let handle = wgpu::Buffer::clone(&packed);
+        *cached = Some(packed);
+        Ok(handle)
+    }
+}

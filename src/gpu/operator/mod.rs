@@ -1,0 +1,150 @@
+//! The operator on top: [`GpuConv2d`], a Conv2d layer whose weight and bias
+//! live on the GPU. Construction and the layer's parameters here; its forward
+//! pass in [`forward`](mod@forward), its gradients and update in
+//! [`backward`](mod@backward).
+
+mod backward;
+mod forward;
+
+use std::sync::Mutex;
+
+use crate::config::Conv2dConfig;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::params::ConvParams;
+use crate::gpu::conv::select::Algorithm;
+use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload};
+use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder};
+use crate::layer::Conv2d;
+use crate::tensor::Tensor;
+
+/// A [`Conv2d`] layer on the GPU. Weight and bias are uploaded once, at
+/// construction, and stay on the GPU (training updates them there, see
+/// [`sgd_step`](Self::sgd_step)); each forward uploads the input, runs the
+/// kernel its [`Algorithm`] picks and reads the result back, or keeps input
+/// and output on the GPU ([`forward_gpu`](Self::forward_gpu)).
+///
+/// `Send + Sync`: one operator may serve many threads.
+#[derive(Debug)]
+pub struct GpuConv2d {
+    ctx: GpuContext,
+    config: Conv2dConfig,
+    weight: PooledBuffer,
+    bias: PooledBuffer,
+    algorithm: Algorithm,
+    /// The weight as the blocked kernel reads it, packed on first use and
+    /// dropped when training changes the weight.
+    packed_weight: Mutex<Option<PooledBuffer>>,
+}
+
+impl GpuConv2d {
+    /// Uploads `layer`'s weight and bias to the context's device.
+    pub fn new(ctx: &GpuContext, layer: &Conv2d) -> Result<Self> {
+        pollster::block_on(Self::new_async(ctx, layer))
+    }
+
+    /// Uploads `layer`'s weight and bias to the context's device.
+    pub async fn new_async(ctx: &GpuContext, layer: &Conv2d) -> Result<Self> {
+        ctx.check_alive()?;
+        let bias_len = layer.bias().map_or(0, Tensor::numel);
+        check_fits(
+            ctx,
+            &[("weight", layer.weight().numel()), ("bias", bias_len)],
+        )?;
+        let scopes = Scopes::push(ctx);
+        let weight = upload(ctx, "weight", layer.weight().data());
+        let bias = upload(ctx, "bias", layer.bias().map_or(&[][..], Tensor::data));
+        scopes.pop().await?;
+        Ok(Self {
+            ctx: ctx.clone(),
+            config: *layer.config(),
+            weight,
+            bias,
+            algorithm: Algorithm::Auto,
+            packed_weight: Mutex::new(None),
+        })
+    }
+
+    /// The layer's configuration.
+    pub fn config(&self) -> &Conv2dConfig {
+        &self.config
+    }
+
+    /// The context it runs on.
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    /// Downloads the current weight and bias (changed by training) as a [`Conv2d`].
+    pub fn to_layer(&self) -> Result<Conv2d> {
+        pollster::block_on(self.to_layer_async())
+    }
+
+    /// Downloads the current weight and bias (changed by training) as a [`Conv2d`].
+    pub async fn to_layer_async(&self) -> Result<Conv2d> {
+        self.ctx.check_alive()?;
+        let weight_len = self.config.weight_shape().iter().product::<usize>();
+        let bias_len = if self.config.bias {
+            self.config.out_channels
+        } else {
+            0
+        };
+        let scopes = Scopes::push(&self.ctx);
+        let readback = staging(&self.ctx, weight_len + bias_len);
+        let mut encoder = self
+            .ctx
+            .device()
+            .create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&self.weight, 0, &readback, 0, weight_len as u64 * 4);
+        encoder.copy_buffer_to_buffer(
+            &self.bias,
+            0,
+            &readback,
+            weight_len as u64 * 4,
+            bias_len as u64 * 4,
+        );
+        self.ctx.queue().submit([encoder.finish()]);
+        scopes.pop().await?;
+        let mut data = read_mapped(&self.ctx, &readback, weight_len + bias_len).await?;
+        let bias = data.split_off(weight_len);
+        let bias = self
+            .config
+            .bias
+            .then(|| Tensor::new([bias_len], bias))
+            .transpose()?;
+        Conv2d::from_weights(
+            self.config,
+            Tensor::new(self.config.weight_shape(), data)?,
+            bias,
+        )
+    }
+
+    /// The same layer with `algorithm` choosing the forward kernel
+    /// ([`Algorithm::Auto`] by default).
+    pub fn with_algorithm(mut self, algorithm: Algorithm) -> Self {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The algorithm asked for.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The kernel a forward pass over an input of `input_shape` runs (what
+    /// `Auto` picks), or why the forced algorithm cannot run it.
+    pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
+        let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
+        self.algorithm.resolve(&geometry, self.device_type())
+    }
+
+    fn device_type(&self) -> wgpu::DeviceType {
+        self.ctx.adapter_info().device_type
+    }
+
+    /// The call's uniform block, for `geometry`.
+    fn call_params(&self, rec: &mut Recorder, geometry: &Conv2dGeometry) -> Result<wgpu::Buffer> {
+        let params = ConvParams::new(geometry, self.config.bias)?;
+        Ok(rec.uniform("call", &params))
+    }
+}

@@ -1,0 +1,16 @@
+//! The GPU runtime, which knows nothing of convolutions: the context
+//! (adapter, device, queue), the buffer pool, the kernel registry (pipelines
+//! compiled once per kernel identity), the recorder of one call's commands,
+//! buffer helpers and error scopes, and the driver's loop limit.
+
+pub(crate) mod buffers;
+mod context;
+pub(crate) mod loops;
+mod pool;
+pub(crate) mod recorder;
+pub(crate) mod registry;
+
+pub use context::{ADAPTER_HELP, GpuContext};
+pub(crate) use pool::PooledBuffer;
+pub(crate) use recorder::{HostSlices, PendingTime, Recorder};
+pub(crate) use registry::{KernelSpec, ShaderSource, WrittenKernel};
