@@ -1,10 +1,13 @@
 //! Edge detection, as in the d2l image-convolution chapter, then Sobel edges of a picture.
 //!
-//!     cargo run --release --example edge_detection [INPUT.png] [OUTPUT.png]
+//!     cargo run --release --features image --example edge_detection [INPUT.png] [OUTPUT.png]
 //!
 //! Without arguments it reads the picture shipped in examples/data and writes edges.png.
 
 use std::process::ExitCode;
+
+use image::buffer::ConvertBuffer;
+use image::{ImageBuffer, Luma};
 
 use wgpu_conv2d::{Conv2d, Conv2dConfig, GpuContext, GpuConv2d, PaddingMode, Tensor};
 
@@ -58,7 +61,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     // so the border of the picture does not look like an edge.
     let picture = image::open(input_path)?.to_luma32f();
     let (w, h) = picture.dimensions();
-    let input = Tensor::new([1, 1, h as usize, w as usize], picture.into_raw())?;
+    let input = Tensor::from_image(&picture); // (1, H, W), values in [0, 1]
     #[rustfmt::skip]
     let sobel = vec![
         -1.0, 0.0, 1.0,  -2.0, 0.0, 2.0,  -1.0, 0.0, 1.0,
@@ -77,13 +80,13 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let (gx, gy) = gradients.data().split_at(plane);
     let magnitude: Vec<f32> = gx.iter().zip(gy).map(|(a, b)| a.hypot(*b)).collect();
     let peak = magnitude.iter().cloned().fold(f32::MIN_POSITIVE, f32::max);
-    let pixels: Vec<u8> = magnitude
-        .iter()
-        .map(|m| (255.0 * m / peak).round() as u8)
-        .collect();
-    image::GrayImage::from_raw(w, h, pixels)
-        .ok_or("edge map has the wrong size")?
-        .save(output_path)?;
+    let edges = Tensor::new(
+        [1, h as usize, w as usize],
+        magnitude.iter().map(|m| m / peak).collect(),
+    )?;
+    let edges: ImageBuffer<Luma<f32>, Vec<f32>> = edges.to_image()?;
+    let edges: image::GrayImage = edges.convert();
+    edges.save(output_path)?;
     println!("edge map written to {output_path}");
     Ok(all_match)
 }

@@ -170,36 +170,3 @@ fn repeat(options: &BenchOptions, mut run: impl FnMut() -> Result<f64>) -> Resul
         runs: times.len(),
     })
 }
-
-impl Measurement {
-    /// One JSON object: the configuration, the adapter and the figures, with
-    /// keys `algorithm`, `kernel_ms`, `end_to_end_ms` and `gflops` among them.
-    pub fn to_json(
-        &self,
-        ctx: &GpuContext,
-        config: &Conv2dConfig,
-        input_shape: &[usize],
-    ) -> String {
-        serde_json::json!({
-            "algorithm": self.algorithm.name(),
-            "requested": self.requested.name(),
-            "kernel_ms": self.kernel_ms,
-            "end_to_end_ms": self.end_to_end_ms,
-            "gflops": self.gflops,
-            "kernel_timing": self.kernel_timing.name(),
-            "flops": self.flops,
-            "runs": self.runs,
-            "adapter": ctx.adapter_info().name,
-            "backend": format!("{:?}", ctx.adapter_info().backend),
-            "input_shape": input_shape,
-            "out_channels": config.out_channels,
-            "kernel_size": [config.kernel_size.h, config.kernel_size.w],
-            "stride": [config.stride.h, config.stride.w],
-            "padding": config.padding.to_string(),
-            "dilation": [config.dilation.h, config.dilation.w],
-            "groups": config.groups,
-            "padding_mode": config.padding_mode.to_string(),
-        })
-        .to_string()
-    }
-}

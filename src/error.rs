@@ -301,7 +301,19 @@ pub enum Conv2dError {
         bytes: u64,
     },
 
-    /// A forced [`Algorithm`](crate::gpu::Algorithm) cannot compute this convolution.
+    /// A tensor made into an image is not `(C, H, W)` with the pixel's channel count.
+    #[error(
+        "an image of {channels}-channel pixels needs a (C, H, W) tensor with C = {channels} and H, W below 2^32, got shape {}",
+        fmt_shape(shape)
+    )]
+    ImageShape {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// The pixel type's channels.
+        channels: usize,
+    },
+
+    /// A forced [`Algorithm`](crate::Algorithm) cannot compute this convolution.
     #[error("algorithm '{algorithm}' cannot run this convolution: {reason}")]
     UnsupportedAlgorithm {
         /// The algorithm's name.
@@ -316,7 +328,7 @@ pub enum Conv2dError {
     )]
     UnknownAlgorithm(String),
 
-    /// A [`GpuTensor`](crate::gpu::GpuTensor) used with an operator of another context.
+    /// A [`GpuTensor`](crate::GpuTensor) used with an operator of another context.
     #[error(
         "the input tensor lives on another GPU context (adapter '{tensor}') than the layer (adapter '{layer}'); upload it with the layer's context"
     )]

@@ -12,23 +12,51 @@ const DIM_LIMIT: usize = 1 << 40;
 /// One spatial axis (height or width) of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Axis {
-    /// Input size along this axis.
-    pub input: usize,
-    /// Kernel size.
-    pub kernel: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Dilation.
-    pub dilation: usize,
-    /// Padding before (top / left); negative crops.
-    pub pad_before: i64,
-    /// Padding after (bottom / right); negative crops.
-    pub pad_after: i64,
-    /// Output size along this axis.
-    pub output: usize,
+    pub(crate) input: usize,
+    pub(crate) kernel: usize,
+    pub(crate) stride: usize,
+    pub(crate) dilation: usize,
+    pub(crate) pad_before: i64,
+    pub(crate) pad_after: i64,
+    pub(crate) output: usize,
 }
 
 impl Axis {
+    /// Input size along this axis.
+    pub fn input(&self) -> usize {
+        self.input
+    }
+
+    /// Kernel size.
+    pub fn kernel(&self) -> usize {
+        self.kernel
+    }
+
+    /// Stride.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Dilation.
+    pub fn dilation(&self) -> usize {
+        self.dilation
+    }
+
+    /// Padding before (top / left); negative crops.
+    pub fn pad_before(&self) -> i64 {
+        self.pad_before
+    }
+
+    /// Padding after (bottom / right); negative crops.
+    pub fn pad_after(&self) -> i64 {
+        self.pad_after
+    }
+
+    /// Output size along this axis.
+    pub fn output(&self) -> usize {
+        self.output
+    }
+
     /// Extent of the dilated kernel: `d·(k−1)+1`.
     pub fn dilated_kernel(&self) -> usize {
         self.dilation * (self.kernel - 1) + 1
@@ -75,25 +103,19 @@ fn axis_padding(padding: Padding, explicit: i64, kernel: usize, dilation: usize)
     }
 }
 
-/// Everything a kernel needs to know about one forward call, checked.
+/// Everything a kernel needs to know about one forward call, checked: only
+/// [`Conv2dGeometry::new`] makes one, and its parts are read through getters,
+/// so a geometry is always one PyTorch would accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Conv2dGeometry {
-    /// Batch size (1 for unbatched input).
-    pub batch: usize,
-    /// Whether the input was 3-D `(C, H, W)`; the output then is too.
-    pub unbatched: bool,
-    /// Input channels.
-    pub in_channels: usize,
-    /// Output channels of the layer (the output tensor has 0 channels when `in_channels == 0`).
-    pub out_channels: usize,
-    /// Channel groups.
-    pub groups: usize,
-    /// Height axis.
-    pub height: Axis,
-    /// Width axis.
-    pub width: Axis,
-    /// Padding mode.
-    pub padding_mode: PaddingMode,
+    pub(crate) batch: usize,
+    pub(crate) unbatched: bool,
+    pub(crate) in_channels: usize,
+    pub(crate) out_channels: usize,
+    pub(crate) groups: usize,
+    pub(crate) height: Axis,
+    pub(crate) width: Axis,
+    pub(crate) padding_mode: PaddingMode,
 }
 
 impl Conv2dGeometry {
@@ -180,6 +202,47 @@ impl Conv2dGeometry {
             width,
             padding_mode: config.padding_mode,
         })
+    }
+
+    /// Batch size (1 for unbatched input).
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Whether the input was 3-D `(C, H, W)`; the output then is too.
+    pub fn is_unbatched(&self) -> bool {
+        self.unbatched
+    }
+
+    /// Input channels.
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    /// Output channels of the layer (the output tensor has 0 channels when
+    /// `in_channels == 0`, see [`output_channels`](Self::output_channels)).
+    pub fn out_channels(&self) -> usize {
+        self.out_channels
+    }
+
+    /// Channel groups.
+    pub fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// The height axis.
+    pub fn height(&self) -> &Axis {
+        &self.height
+    }
+
+    /// The width axis.
+    pub fn width(&self) -> &Axis {
+        &self.width
+    }
+
+    /// The padding mode.
+    pub fn padding_mode(&self) -> PaddingMode {
+        self.padding_mode
     }
 
     /// Input channels per group.

@@ -28,18 +28,25 @@
 #![warn(missing_docs)]
 
 pub mod bench;
-pub mod config;
-pub mod error;
-pub mod geometry;
-pub mod gpu;
-pub mod layer;
+mod config;
+mod error;
+mod geometry;
+mod gpu;
+#[cfg(any(feature = "ndarray", feature = "image"))]
+mod interop;
+mod layer;
+#[cfg(feature = "npy")]
 pub mod npy;
 mod reference;
-pub mod tensor;
+mod tensor;
+
+/// The wgpu this crate is built on: its types appear in the API
+/// ([`GpuContext::device`], [`GpuTensor::buffer`], adapter information).
+pub use wgpu;
 
 pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
 pub use error::{Conv2dError, Result};
-pub use geometry::Conv2dGeometry;
-pub use gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
+pub use geometry::{Axis, Conv2dGeometry};
+pub use gpu::{ADAPTER_HELP, Algorithm, GpuContext, GpuConv2d, GpuTensor};
 pub use layer::{Conv2d, Conv2dGrads};
 pub use tensor::Tensor;

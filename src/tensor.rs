@@ -68,6 +68,13 @@ impl Tensor {
         self.data
     }
 
+    /// A tensor from parts known to agree (made by the crate's conversions).
+    #[cfg(any(feature = "ndarray", feature = "image"))]
+    pub(crate) fn from_checked_parts(shape: Vec<usize>, data: Vec<f32>) -> Self {
+        debug_assert_eq!(checked_numel(&shape), Some(data.len()));
+        Self { shape, data }
+    }
+
     /// Takes shape and data out.
     pub fn into_parts(self) -> (Vec<usize>, Vec<f32>) {
         (self.shape, self.data)

@@ -115,7 +115,8 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
         };
         let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
         let ctx = if split {
-            let plane = (g.height.input * g.width.input).max(g.height.output * g.width.output);
+            let plane = (g.height().input() * g.width().input())
+                .max(g.height().output() * g.width().output());
             // The weight is always bound whole, and the blocked kernel's copies must fit.
             let needs = algorithm.min_binding_bytes(&g, common::gpu().adapter_info().device_type);
             let cap = (plane * rng.random_range(1..4) * 4) as u64;
@@ -318,9 +319,9 @@ fn random_gradients_split_over_small_bindings_agree() {
             continue;
         };
         let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
-        let padded = (g.height.padded().max(0) * g.width.padded().max(0)) as usize;
-        let plane = (g.height.input * g.width.input)
-            .max(g.height.output * g.width.output)
+        let padded = g.padded_plane();
+        let plane = (g.height().input() * g.width().input())
+            .max(g.height().output() * g.width().output())
             .max(padded);
         let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
         let ctx = common::gpu().with_max_binding_bytes(cap);

@@ -12,10 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use outputs::check_outputs;
-use wgpu_conv2d::bench::{BenchOptions, check_sizes, measure};
+use wgpu_conv2d::bench::{BenchOptions, Measurement, check_sizes, measure};
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+    Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d, Padding, PaddingMode,
+    Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -380,7 +381,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         bias: !args.no_bias,
         ..params
     };
-    let geometry = wgpu_conv2d::Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
+    let geometry = Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
     let ctx = GpuContext::new().map_err(|e| e.to_string())?;
     // Refused before the table's header is printed: an error is the only output.
     check_sizes(&ctx, &config, shape).map_err(|e| e.to_string())?;
@@ -409,7 +410,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     for algorithm in algorithms {
         let m = measure(&ctx, config, shape, algorithm, &options).map_err(|e| e.to_string())?;
         if args.json {
-            println!("{}", m.to_json(&ctx, &config, shape));
+            println!("{}", json_line(&m, &ctx, &config, shape));
         } else {
             let name = if algorithm == Algorithm::Auto {
                 format!("auto ({})", m.algorithm)
@@ -426,6 +427,32 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// One JSON object: the configuration, the adapter and the figures, with
+/// keys `algorithm`, `kernel_ms`, `end_to_end_ms` and `gflops` among them.
+fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[usize]) -> String {
+    serde_json::json!({
+        "algorithm": m.algorithm.name(),
+        "requested": m.requested.name(),
+        "kernel_ms": m.kernel_ms,
+        "end_to_end_ms": m.end_to_end_ms,
+        "gflops": m.gflops,
+        "kernel_timing": m.kernel_timing.name(),
+        "flops": m.flops,
+        "runs": m.runs,
+        "adapter": ctx.adapter_info().name,
+        "backend": format!("{:?}", ctx.adapter_info().backend),
+        "input_shape": shape,
+        "out_channels": config.out_channels,
+        "kernel_size": [config.kernel_size.h, config.kernel_size.w],
+        "stride": [config.stride.h, config.stride.w],
+        "padding": config.padding.to_string(),
+        "dilation": [config.dilation.h, config.dilation.w],
+        "groups": config.groups,
+        "padding_mode": config.padding_mode.to_string(),
+    })
+    .to_string()
 }
 
 fn info() -> Result<(), String> {

@@ -230,14 +230,13 @@ pub fn assert_grads_within_bound(
         .backward_cpu(&abs(input), &abs(grad_output))
         .unwrap();
     let g = wgpu_conv2d::Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
-    let reduction = g.batch * g.height.output * g.width.output;
-    let pads =
-        |a: &wgpu_conv2d::geometry::Axis| 1 + (a.pad_before.max(0) + a.pad_after.max(0)) as usize;
+    let reduction = g.batch() * g.height().output() * g.width().output();
+    let pads = |a: &wgpu_conv2d::Axis| 1 + (a.pad_before().max(0) + a.pad_after().max(0)) as usize;
     let input_terms = g.out_channels_per_group()
-        * g.height.kernel
-        * g.width.kernel
-        * pads(&g.height)
-        * pads(&g.width);
+        * g.height().kernel()
+        * g.width().kernel()
+        * pads(g.height())
+        * pads(g.width());
     assert_within_bound(
         &format!("{what}: grad_input"),
         &got.grad_input,
