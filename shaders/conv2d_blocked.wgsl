@@ -11,7 +11,7 @@
 // the weight is packed by pack_weight.wgsl: a tap's BLOCK channels side by side,
 // read as vec4s (`WeightUnit`). With BLOCK = 1 (depthwise) the packed weight is
 // the weight itself, read one float per tap. The accumulation is unrolled for
-// the variant's kernel width, stride and dilation along the row: src/gpu/blocked.rs
+// the variant's kernel width, stride and dilation along the row: src/gpu/conv/forward/blocked/codegen.rs
 // generates the marked lines, since neither naga nor llvmpipe unrolls loops
 // that index registers.
 
@@ -64,7 +64,7 @@ fn main(
 
 //{declare}
     // This dispatch's slice of the reduction rows (channel c, kernel row a), in
-    // order: the host keeps the loop under the driver's limit (src/gpu/loops.rs)
+    // order: the host keeps the loop under the driver's limit (src/gpu/runtime/loops.rs)
     // and later slices add onto this one.
     let rows = select(0u, (c_hi - c_lo) * p.kernel_h, c_hi > c_lo);
     let row_end = min(d.slice_end, rows);

@@ -40,7 +40,7 @@ fn main(
     let col0 = i32(j * p.stride_w);
     // This dispatch's slice of the reduction rows (channel c, kernel row a) in
     // order, and of the kernel columns: the host keeps the loops under the
-    // driver's limit (src/gpu/loops.rs) and later slices add onto this one.
+    // driver's limit (src/gpu/runtime/loops.rs) and later slices add onto this one.
     let rows = select(0u, (c_hi - c_lo) * p.kernel_h, c_hi > c_lo);
     let row_end = min(d.slice_end, rows);
     var c = c_lo + d.slice_begin / p.kernel_h;

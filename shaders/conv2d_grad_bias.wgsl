@@ -2,7 +2,7 @@
 // dispatch) sums its grad_output over one block of `split_len` positions (n, m)
 // in order, the blocks of this dispatch starting at position `slice_begin`;
 // reduce_splits.wgsl then adds the blocks in order. Every invocation's loop is
-// at most `split_len` long (the driver's loop limit, src/gpu/loops.rs), however
+// at most `split_len` long (the driver's loop limit, src/gpu/runtime/loops.rs), however
 // many positions a training batch has.
 
 @group(0) @binding(2) var<storage, read> grad_output: array<f32>;

@@ -8,7 +8,7 @@
 // the same order as one dispatch would, so splitting changes no bit. Within a
 // dispatch the reduction rows (output channel o, kernel row a) run over the
 // slice [slice_begin, slice_end) and the kernel columns over [inner_begin,
-// inner_end), which keeps the loops under the driver's limit (src/gpu/loops.rs).
+// inner_end), which keeps the loops under the driver's limit (src/gpu/runtime/loops.rs).
 
 @group(0) @binding(2) var<storage, read> grad_output: array<f32>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;

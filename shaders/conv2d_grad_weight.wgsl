@@ -3,7 +3,7 @@
 // reading the input through the padding index map. The blocks of this dispatch
 // start at position `slice_begin`; a second pass (reduce_splits.wgsl) adds them
 // in order: deterministic, with bounded extra memory, and every invocation's
-// loop is at most `split_len` long (the driver's loop limit, src/gpu/loops.rs).
+// loop is at most `split_len` long (the driver's loop limit, src/gpu/runtime/loops.rs).
 //
 // A dispatch covers the weight rows of its output channels [out_c_begin,
 // +out_channels) and sees only the input channels [in_c_begin, +in_channels)

@@ -93,7 +93,7 @@ fn main(
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
 
-    // This dispatch's slice of the reduction (src/gpu/loops.rs); later slices
+    // This dispatch's slice of the reduction (src/gpu/runtime/loops.rs); later slices
     // add onto this one's sums (`accumulate`).
     let k_end = min(d.slice_end, depth);
     for (var k0 = d.slice_begin; k0 < k_end; k0 += BK) {

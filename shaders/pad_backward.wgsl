@@ -7,7 +7,7 @@
 // k = 0 the interior one, then those before the data, then those after. A
 // dispatch adds the slice [slice_begin, slice_end) of them onto what earlier
 // ones stored (`accumulate`): replicate's border can be longer than the
-// driver's loop limit allows in one loop (src/gpu/loops.rs).
+// driver's loop limit allows in one loop (src/gpu/runtime/loops.rs).
 
 @group(0) @binding(2) var<storage, read> source: array<f32>;
 @group(0) @binding(3) var<storage, read_write> folded: array<f32>;

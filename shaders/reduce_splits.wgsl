@@ -1,7 +1,7 @@
 // Adds `splits` blocks of `total` partial sums element-wise, in block order,
 // into `result` from element `result_offset` on: onto what an earlier dispatch
 // stored there when `accumulate` is set. The host keeps `splits` small (the
-// driver's loop limit, src/gpu/loops.rs) and adds larger sets pass by pass.
+// driver's loop limit, src/gpu/runtime/loops.rs) and adds larger sets pass by pass.
 
 @group(0) @binding(2) var<storage, read> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> result: array<f32>;

@@ -7,9 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{config, floats, load, shape};
+use common::{assert_within_bound, config, floats, load, magnitude, shape, terms};
 use wgpu_conv2d::npy::{read_npy, write_npy};
-use wgpu_conv2d::{Conv2d, Conv2dConfig, Tensor};
+use wgpu_conv2d::{Conv2d, Conv2dConfig, Conv2dGrads, Tensor};
 
 fn workdir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -99,6 +99,9 @@ fn forward_matches_pytorch_on_both_backends() {
             .unwrap();
             args.extend(["--bias", bias.to_str().unwrap()]);
         }
+        let layer = common::layer_from_case(case).unwrap();
+        let x = read_npy(&input).unwrap();
+        let expected = Tensor::new(shape(&case["output_shape"]), floats(&case["output"])).unwrap();
         let runs = [
             ("gpu", "auto"),
             ("cpu", "auto"),
@@ -107,6 +110,7 @@ fn forward_matches_pytorch_on_both_backends() {
             ("gpu", "implicit-gemm"),
             ("gpu", "gemm-1x1"),
             ("gpu", "depthwise"),
+            ("gpu", "blocked"),
         ];
         for (backend, algorithm) in runs {
             let output = dir.join(format!("{name}_{backend}_{algorithm}_y.npy"));
@@ -114,8 +118,8 @@ fn forward_matches_pytorch_on_both_backends() {
             run.extend(["--backend", backend, "--output", output.to_str().unwrap()]);
             run.extend(["--algorithm", algorithm]);
             let out = cli(&run);
-            if ["gemm-1x1", "depthwise"].contains(&algorithm) && !out.status.success() {
-                // These two run only their kind of convolution, and say so.
+            if ["gemm-1x1", "depthwise", "blocked"].contains(&algorithm) && !out.status.success() {
+                // These run only their kind of convolution, and say so.
                 assert_failed(&out, "cannot run this convolution: it needs", &output);
                 continue;
             }
@@ -125,13 +129,13 @@ fn forward_matches_pytorch_on_both_backends() {
                 stderr(&out)
             );
             let y = read_npy(&output).unwrap();
-            assert_eq!(y.shape(), shape(&case["output_shape"]), "{name} {backend}");
-            for (g, w) in y.data().iter().zip(floats(&case["output"])) {
-                assert!(
-                    (g - w).abs() <= 1e-4 * w.abs().max(1.0),
-                    "{name} {backend}: {g} vs {w}"
-                );
-            }
+            assert_within_bound(
+                &format!("{name} {backend} {algorithm}"),
+                &y,
+                &expected,
+                &magnitude(&layer, &x),
+                terms(&layer),
+            );
         }
     }
 }
@@ -291,14 +295,15 @@ fn padding_forms_and_unbatched_input() {
             .forward_cpu(&input)
             .unwrap();
         let got = read_npy(&y).unwrap();
-        assert_eq!(got.shape(), want.shape(), "{padding} {mode}");
         assert_eq!(got.shape().len(), 3, "unbatched stays unbatched");
-        for (g, e) in got.data().iter().zip(want.data()) {
-            assert!(
-                (g - e).abs() <= 1e-5 * e.abs().max(1.0),
-                "{padding} {mode}: {g} vs {e}"
-            );
-        }
+        let layer = Conv2d::from_weights(cfg, layer.weight().clone(), None).unwrap();
+        assert_within_bound(
+            &format!("{padding} {mode}"),
+            &got,
+            &want,
+            &magnitude(&layer, &input),
+            terms(&layer),
+        );
     }
 }
 
@@ -502,22 +507,29 @@ fn backward_matches_pytorch_autograd_on_both_backends() {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = cli(&args);
             assert!(out.status.success(), "{name} {backend}: {}", stderr(&out));
-            let mut pairs = vec![("gx", "grad_input"), ("gw", "grad_weight")];
-            if has_bias {
-                pairs.push(("gb", "grad_bias"));
-            }
-            for (file, key) in pairs {
-                let got = read_npy(path(file)).unwrap();
-                let want = floats(&case[key]);
-                assert_eq!(got.numel(), want.len(), "{name} {backend} {key}");
-                let scale = want.iter().fold(1f32, |m, v| m.max(v.abs()));
-                for (g, w) in got.data().iter().zip(&want) {
-                    assert!(
-                        (g - w).abs() <= 1e-4 * scale,
-                        "{name} {backend} {key}: {g} vs {w}"
-                    );
-                }
-            }
+            let layer = common::layer_from_case(case).unwrap();
+            let input = read_npy(path("x")).unwrap();
+            let grad_output = read_npy(path("gy")).unwrap();
+            let tensor =
+                |key: &str, like: &Tensor| Tensor::new(like.shape(), floats(&case[key])).unwrap();
+            let expected = Conv2dGrads {
+                grad_input: tensor("grad_input", &input),
+                grad_weight: tensor("grad_weight", layer.weight()),
+                grad_bias: layer.bias().map(|b| tensor("grad_bias", b)),
+            };
+            let got = Conv2dGrads {
+                grad_input: read_npy(path("gx")).unwrap(),
+                grad_weight: read_npy(path("gw")).unwrap(),
+                grad_bias: has_bias.then(|| read_npy(path("gb")).unwrap()),
+            };
+            common::assert_grads_within_bound(
+                &format!("{name} {backend}"),
+                &got,
+                &expected,
+                &layer,
+                &input,
+                &grad_output,
+            );
         }
     }
 }

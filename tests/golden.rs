@@ -85,6 +85,7 @@ fn golden_forward_cases_match_pytorch() {
     );
 }
 
+/// PyTorch's autograd gradients, on the CPU reference and on the GPU.
 #[test]
 fn golden_gradients_match_pytorch_autograd() {
     let data = load("golden_backward.json");
@@ -112,6 +113,17 @@ fn golden_gradients_match_pytorch_autograd() {
         assert_grads_within_bound(
             &format!("{name} (cpu)"),
             &cpu,
+            &expected,
+            &layer,
+            &input,
+            &grad_output,
+        );
+        let gpu = GpuConv2d::new(common::gpu(), &layer)
+            .and_then(|g| g.backward(&input, &grad_output))
+            .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
+        assert_grads_within_bound(
+            &format!("{name} (gpu)"),
+            &gpu,
             &expected,
             &layer,
             &input,

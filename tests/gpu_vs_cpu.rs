@@ -19,12 +19,18 @@ enum Space {
     Pointwise,
     /// Up to 150 output channels per group and long reductions: several GEMM tiles.
     Wide,
+    /// Kernel widths 8 to 16 (the blocked kernels unroll up to 16).
+    WideKernel,
+    /// Kernel widths 8 to 16, `groups == in_channels`.
+    WideKernelDepthwise,
 }
 
 /// A random valid configuration and input, or `None` when the draw is invalid.
 fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let groups = [1, 1, 1, 2, 3, 4][rng.random_range(0..6)];
-    let depthwise = space == Space::Depthwise || (groups > 1 && rng.random_bool(0.3));
+    let depthwise = matches!(space, Space::Depthwise | Space::WideKernelDepthwise)
+        || (groups > 1 && rng.random_bool(0.3));
+    let wide_kernel = matches!(space, Space::WideKernel | Space::WideKernelDepthwise);
     let wide = matches!(space, Space::Pointwise | Space::Wide);
     let per_group = |rng: &mut StdRng| {
         if wide {
@@ -42,6 +48,8 @@ fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let pointwise = space == Space::Pointwise;
     let kernel = if pointwise {
         (1, 1)
+    } else if wide_kernel {
+        (rng.random_range(1..4), rng.random_range(8..17))
     } else {
         (rng.random_range(1..6), rng.random_range(1..6))
     };
@@ -181,6 +189,13 @@ fn gemm_1x1_agrees_with_the_cpu_reference() {
 #[test]
 fn depthwise_agrees_with_the_cpu_reference() {
     sweep(Algorithm::Depthwise, Space::Depthwise, 300, 0xdeb7, false);
+    sweep(
+        Algorithm::Depthwise,
+        Space::WideKernelDepthwise,
+        40,
+        0xdeb8,
+        false,
+    );
 }
 
 #[test]
@@ -189,6 +204,13 @@ fn blocked_agrees_with_the_cpu_reference() {
     sweep(Algorithm::Blocked, Space::Wide, 60, 0x0b10_ccee, false);
     sweep(Algorithm::Blocked, Space::Depthwise, 60, 0x0b10_ccef, false);
     sweep(Algorithm::Blocked, Space::Pointwise, 60, 0x0b10_ccf0, false);
+    sweep(
+        Algorithm::Blocked,
+        Space::WideKernel,
+        50,
+        0x0b10_ccf1,
+        false,
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! Every kernel gathers (no atomics) and sums in a fixed order, so the same
 //! inputs give bit-identical gradients run to run. Tensors larger than one
-//! storage binding are split as in the forward pass (see `plan.rs`): the
+//! storage binding are split as in the forward pass (see `conv/plan.rs`): the
 //! weight and bias gradients over the forward's chunks, the input gradient
 //! over blocks of input channels summed across blocks of output channels.
 
