@@ -41,6 +41,7 @@ mod tests {
             grad_input::GRAD_PADDED,
             grad_input::FOLD_COLUMNS,
             grad_input::FOLD_ROWS,
+            grad_input::TRANSPOSE_WEIGHT,
             grad_weight::GRAD_WEIGHT,
             reduce::REDUCE_SPLITS,
             grad_bias::GRAD_BIAS,

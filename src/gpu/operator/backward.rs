@@ -14,8 +14,11 @@ impl GpuConv2d {
     /// Gradients of `Σ grad_output · self(input)` with respect to the input, the
     /// weight and the bias (blocking). `grad_output` has the output's shape.
     ///
-    /// Large tensors are split into blocks that each fit one storage binding,
-    /// as in [`forward`](Self::forward); the gradients are the same bits either way.
+    /// With stride 1 the input gradient runs on the forward kernels (a
+    /// convolution of `grad_output` with the flipped, channel-swapped weight);
+    /// with other strides it is gathered directly. Large tensors are split into
+    /// blocks that each fit one storage binding, as in [`forward`](Self::forward).
+    /// Deterministic: the same inputs on the same context give the same bits.
     pub fn backward(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
         pollster::block_on(self.backward_async(input, grad_output))
     }

@@ -1,10 +1,17 @@
-//! The input gradient: the gradient of the padded input gathered from every
-//! (output, tap) that read it (`shaders/conv2d_grad_padded.wgsl`), then the
-//! padding's backward folding the padded border back onto the positions it
-//! copied, columns then rows (`shaders/pad_backward.wgsl`). No atomics: every
-//! element is written once, summed in a fixed order.
+//! The input gradient, in two steps: the gradient of the padded input, then
+//! the padding's backward folding the padded border back onto the positions it
+//! copied, columns then rows (`shaders/pad_backward.wgsl`).
+//!
+//! The gradient of the padded input comes either from the direct gather
+//! (`shaders/conv2d_grad_padded.wgsl`: one invocation per padded element,
+//! every (output, tap) that read it), or, with stride 1, from the forward
+//! kernels: it is the forward convolution of `grad_output`, padded by
+//! `dilation·(kernel − 1)`, with the weight flipped in space and its input and
+//! output channels swapped within each group ([`transposed_geometry`],
+//! `shaders/transpose_weight.wgsl`). No atomics either way: every element is
+//! written once, summed in a fixed order.
 
-use crate::config::PaddingMode;
+use crate::config::{Conv2dConfig, Padding, PaddingMode};
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
@@ -37,6 +44,62 @@ pub(crate) const FOLD_COLUMNS: WrittenKernel = WrittenKernel::new(
 /// The padding's backward along the height: call, dispatch, columns, grad_input.
 pub(crate) const FOLD_ROWS: WrittenKernel =
     FOLD_COLUMNS.entry("pad_backward_fold_rows", "fold_rows");
+
+/// The transposed weight: call (of the layer), dispatch, weight, transposed.
+pub(crate) const TRANSPOSE_WEIGHT: WrittenKernel = WrittenKernel::new(
+    "transpose_weight",
+    conv_source!("transpose_weight.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite],
+);
+
+/// The convolution whose forward pass is the gradient of `geometry`'s padded
+/// input, when the stride is 1: input `grad_output` `(N, C_out, OH, OW)`,
+/// `C_in` output channels, the same kernel, dilation and groups, zero padding
+/// `dilation·(kernel − 1)`; its output is `(N, C_in, padded H, padded W)`.
+/// `None` for strided convolutions.
+pub(crate) fn transposed_geometry(geometry: &Conv2dGeometry) -> Option<Conv2dGeometry> {
+    let (h, w) = (&geometry.height, &geometry.width);
+    if h.stride != 1 || w.stride != 1 || geometry.output_channels() == 0 {
+        return None;
+    }
+    let reach = |axis: &Axis| (axis.dilation * (axis.kernel - 1)) as i64;
+    let config = Conv2dConfig::new(
+        geometry.out_channels,
+        geometry.in_channels,
+        (h.kernel, w.kernel),
+    )
+    .with_dilation((h.dilation, w.dilation))
+    .with_padding(Padding::from((reach(h), reach(w))))
+    .with_groups(geometry.groups)
+    .with_bias(false);
+    let shape = [geometry.batch, geometry.out_channels, h.output, w.output];
+    let transposed = Conv2dGeometry::new(&config, &shape).ok()?;
+    let fits = transposed.height.output as i64 == h.padded()
+        && transposed.width.output as i64 == w.padded();
+    fits.then_some(transposed)
+}
+
+/// Records the transposed weight of `geometry`'s `weight` into `transposed`
+/// (`weight_len` elements, laid out as the transposed convolution's weight).
+pub(crate) fn encode_transpose_weight(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    call: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    transposed: &wgpu::Buffer,
+) -> Result<()> {
+    let len = geometry.weight_len();
+    let params = rec.uniform(
+        "transpose dispatch",
+        &DispatchParams::default().with_total(len)?,
+    );
+    rec.dispatch(
+        &TRANSPOSE_WEIGHT.spec(),
+        &[call, &params, weight, transposed],
+        len as u64,
+    )
+}
 
 /// Records one chunk onto the gradient of its padded input block `padded`:
 /// one dispatch per slice of its loops (reduction rows of output channel and

@@ -14,7 +14,10 @@ pub(crate) mod reduce;
 
 use reduce::ChunkBuffers;
 
+use super::forward::{ForwardBuffers, ForwardPass, blocked};
+use super::params::ConvParams;
 use super::plan::{Chunk, plan, plan_grad_input};
+use super::select::Algorithm;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
@@ -28,6 +31,9 @@ pub(crate) struct BackwardPass {
     param_chunks: Vec<Chunk>,
     /// Chunks of the input gradient.
     input_chunks: Vec<Chunk>,
+    /// The forward pass whose output is the gradient of the padded input,
+    /// when the input gradient runs on the forward kernels (stride 1).
+    transposed: Option<ForwardPass>,
     /// Elements one binding may hold.
     max_elements: usize,
 }
@@ -65,9 +71,20 @@ impl BackwardPass {
                 plan(&geometry, max_elements).map_err(|e| ctx.name_adapter(e))
             }
         };
+        // The input gradient on the forward kernels where the stride is 1 and
+        // that pass fits the device; else the direct gather.
+        let device = ctx.adapter_info().device_type;
+        let transposed = (output > 0)
+            .then(|| grad_input::transposed_geometry(&geometry))
+            .flatten()
+            .and_then(|t| {
+                let kernel = Algorithm::Auto.kernel(&t, device).ok()?;
+                ForwardPass::new(ctx, t, kernel).ok()
+            });
         Ok(Self {
             param_chunks: chunks(plan)?,
             input_chunks: chunks(plan_grad_input)?,
+            transposed,
             geometry,
             max_elements,
         })
@@ -124,9 +141,10 @@ impl BackwardPass {
         })
     }
 
-    /// Records the input gradient into `destination` (from element 0): per
-    /// block of input channels, onto the padded input (summed over blocks of
-    /// output channels), then through the padding's backward.
+    /// Records the input gradient into `destination` (from element 0): the
+    /// gradient of the padded input (on the forward kernels, or gathered per
+    /// block of input channels summed over blocks of output channels), then the
+    /// padding's backward per block of input channels.
     pub(crate) fn encode_grad_input(
         &self,
         rec: &mut Recorder,
@@ -136,6 +154,27 @@ impl BackwardPass {
         destination: &wgpu::Buffer,
     ) -> Result<()> {
         let geometry = &self.geometry;
+        if let Some(transposed) = &self.transposed {
+            let output_len = transposed.geometry.input_shape_4d().iter().product();
+            let grad_output = grad_outputs.get(rec, 0, output_len);
+            let grad_padded =
+                self.encode_transposed(rec, call, weight, transposed, &grad_output)?;
+            let whole = matches!(self.input_chunks.as_slice(), [_]);
+            for chunk in self.input_chunks.iter().filter(|c| c.completes) {
+                let padded = if whole {
+                    grad_padded.clone()
+                } else {
+                    let len = chunk.padded_len(geometry);
+                    let block = rec.scratch("grad_padded block", len);
+                    let at = (chunk.batch.start * geometry.in_channels + chunk.in_channels.start)
+                        * geometry.padded_plane();
+                    rec.copy(&grad_padded, at, &block, 0, len);
+                    block
+                };
+                self.encode_fold_block(rec, call, chunk, &padded, destination)?;
+            }
+            return Ok(());
+        }
         let mut grad_padded: Option<wgpu::Buffer> = None;
         for chunk in &self.input_chunks {
             let grad_output = grad_outputs.get(
@@ -149,19 +188,80 @@ impl BackwardPass {
             };
             grad_input::encode_chunk(rec, geometry, chunk, call, [&grad_output, weight], &padded)?;
             if chunk.completes {
-                let len = chunk.input_len(geometry);
-                let grad_input = rec.scratch("grad_input", len);
-                grad_input::encode_fold(rec, geometry, chunk, call, &padded, &grad_input)?;
-                rec.copy(
-                    &grad_input,
-                    0,
-                    destination,
-                    chunk.input_offset(geometry),
-                    len,
-                );
+                self.encode_fold_block(rec, call, chunk, &padded, destination)?;
             }
             grad_padded = Some(padded);
         }
+        Ok(())
+    }
+
+    /// Records the gradient of the whole padded input as `transposed`'s
+    /// forward pass: the weight transposed (and packed, for the blocked
+    /// kernel), then the pass over `grad_output`.
+    fn encode_transposed(
+        &self,
+        rec: &mut Recorder,
+        call: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        transposed: &ForwardPass,
+        grad_output: &wgpu::Buffer,
+    ) -> Result<wgpu::Buffer> {
+        let transposed_call = rec.uniform(
+            "transposed call",
+            &ConvParams::new(&transposed.geometry, false)?,
+        );
+        let flipped = rec.scratch("transposed weight", self.geometry.weight_len());
+        grad_input::encode_transpose_weight(rec, &self.geometry, call, weight, &flipped)?;
+        let weight = match transposed.kernel.packed_weight_len(&transposed.geometry) {
+            Some(len) => {
+                let packed = rec.scratch("packed transposed weight", len);
+                blocked::encode_pack(
+                    rec,
+                    &transposed.geometry,
+                    &transposed_call,
+                    &flipped,
+                    &packed,
+                )?;
+                packed
+            }
+            None => flipped.clone(),
+        };
+        let grad_padded = rec.scratch("grad_padded", transposed.elements);
+        transposed.encode(
+            rec,
+            &ForwardBuffers {
+                call: &transposed_call,
+                input: grad_output,
+                weight: &weight,
+                // No bias: any buffer fills the binding.
+                bias: &flipped,
+                output: &grad_padded,
+            },
+        )?;
+        Ok(grad_padded)
+    }
+
+    /// Records the padding's backward of one block of input channels from its
+    /// padded gradient, into its place in `destination`.
+    fn encode_fold_block(
+        &self,
+        rec: &mut Recorder,
+        call: &wgpu::Buffer,
+        chunk: &Chunk,
+        padded: &wgpu::Buffer,
+        destination: &wgpu::Buffer,
+    ) -> Result<()> {
+        let geometry = &self.geometry;
+        let len = chunk.input_len(geometry);
+        let grad_input = rec.scratch("grad_input", len);
+        grad_input::encode_fold(rec, geometry, chunk, call, padded, &grad_input)?;
+        rec.copy(
+            &grad_input,
+            0,
+            destination,
+            chunk.input_offset(geometry),
+            len,
+        );
         Ok(())
     }
 }
