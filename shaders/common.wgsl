@@ -66,7 +66,8 @@ struct DispatchParams {
     inner_end: u32,
     // Where a reduction of partial sums writes its first result.
     result_offset: u32,
-    _pad0: u32,
+    // Row length of the blocked weight gradient's grad_output rows (a multiple of 4).
+    out_row_len: u32,
 }
 
 // Invocations per workgroup, set from Rust (`KernelSpec::workgroup_size`).

@@ -328,6 +328,10 @@ pub enum Conv2dError {
     )]
     UnknownAlgorithm(String),
 
+    /// A backward algorithm name that is not one of ours.
+    #[error("unknown backward algorithm '{0}' (expected auto, direct or blocked)")]
+    UnknownBackwardAlgorithm(String),
+
     /// A [`GpuTensor`](crate::GpuTensor) used with an operator of another context.
     #[error(
         "the input tensor lives on another GPU context (adapter '{tensor}') than the layer (adapter '{layer}'); upload it with the layer's context"

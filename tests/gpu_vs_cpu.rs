@@ -6,7 +6,10 @@ mod common;
 
 use common::{assert_within_bound, check_gpu_against_cpu, magnitude, terms};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
-use wgpu_conv2d::{Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode, Tensor};
+use wgpu_conv2d::{
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode,
+    Tensor,
+};
 
 /// Which part of the parameter space a random case comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -306,61 +309,115 @@ fn random_grad_output(layer: &Conv2d, input: &Tensor, seed: u64) -> Tensor {
     }
 }
 
-#[test]
-fn random_gradients_agree_with_the_cpu_reference() {
-    let mut rng = StdRng::seed_from_u64(0x96ad);
+/// Checks `count` random gradient cases of `space` with `algorithm` against
+/// the CPU reference (cases the algorithm cannot run are drawn again); with
+/// `split`, bindings are capped so that tensors split.
+fn gradient_sweep(
+    algorithm: BackwardAlgorithm,
+    space: Space,
+    count: usize,
+    seed: u64,
+    split: bool,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
     let mut checked = 0;
-    while checked < 300 {
-        let Some((layer, input)) = random_case(&mut rng, Space::General) else {
+    while checked < count {
+        let Some((layer, input)) = random_case(&mut rng, space) else {
             continue;
         };
-        let grad_output = random_grad_output(&layer, &input, checked);
-        let gpu = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer)
-            .unwrap()
-            .backward(&input, &grad_output)
-            .unwrap_or_else(|e| panic!("case {checked}: {e}"));
-        let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
+        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+        if algorithm.check(&g).is_err() {
+            continue;
+        }
+        let ctx = if split {
+            let padded = g.padded_plane();
+            let plane = (g.height().input() * g.width().input())
+                .max(g.height().output() * g.width().output())
+                .max(padded);
+            let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
+            common::gpu().with_max_binding_bytes(cap)
+        } else {
+            common::gpu().clone()
+        };
+        let grad_output = random_grad_output(&layer, &input, checked as u64);
         let what = format!(
-            "gradient case {checked}: {:?} on {:?}",
+            "{algorithm} gradient case {checked}{}: {:?} on {:?}",
+            if split { " (split)" } else { "" },
             layer.config(),
             input.shape()
         );
+        let gpu = wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
+            .unwrap()
+            .with_backward_algorithm(algorithm)
+            .backward(&input, &grad_output)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
         common::assert_grads_within_bound(&what, &gpu, &cpu, &layer, &input, &grad_output);
         checked += 1;
     }
 }
 
 #[test]
+fn random_gradients_agree_with_the_cpu_reference() {
+    gradient_sweep(BackwardAlgorithm::Auto, Space::General, 300, 0x96ad, false);
+    gradient_sweep(
+        BackwardAlgorithm::Direct,
+        Space::General,
+        150,
+        0x96ae,
+        false,
+    );
+    gradient_sweep(
+        BackwardAlgorithm::Blocked,
+        Space::General,
+        150,
+        0x96af,
+        false,
+    );
+    gradient_sweep(BackwardAlgorithm::Blocked, Space::Wide, 30, 0x96b0, false);
+    gradient_sweep(
+        BackwardAlgorithm::Blocked,
+        Space::WideKernel,
+        30,
+        0x96b1,
+        false,
+    );
+    gradient_sweep(
+        BackwardAlgorithm::Blocked,
+        Space::Depthwise,
+        40,
+        0x96b2,
+        false,
+    );
+}
+
+#[test]
+fn backward_algorithms_say_what_they_need() {
+    let strided = Conv2d::new(Conv2dConfig::new(2, 3, 3).with_stride(2), 1).unwrap();
+    let input = common::random_tensor(&[1, 2, 9, 9], 1);
+    let grad_output = common::random_tensor(&[1, 3, 4, 4], 2);
+    let err = wgpu_conv2d::GpuConv2d::new(common::gpu(), &strided)
+        .unwrap()
+        .with_backward_algorithm(BackwardAlgorithm::Blocked)
+        .backward(&input, &grad_output)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "algorithm 'blocked (backward)' cannot run this convolution: its input gradient needs stride 1, got stride=(2, 2)"
+    );
+    assert_eq!(
+        "blocked".parse::<BackwardAlgorithm>().unwrap(),
+        BackwardAlgorithm::Blocked
+    );
+    assert!("fast".parse::<BackwardAlgorithm>().is_err());
+}
+
+#[test]
 fn random_gradients_split_over_small_bindings_agree() {
     // As the forward split test: batches, input-channel blocks (grad_input) and
     // output-channel blocks (grad_weight, grad_bias) summed across dispatches.
-    let mut rng = StdRng::seed_from_u64(0x5b11);
-    let mut checked = 0;
-    while checked < 150 {
-        let Some((layer, input)) = random_case(&mut rng, Space::General) else {
-            continue;
-        };
-        let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
-        let padded = g.padded_plane();
-        let plane = (g.height().input() * g.width().input())
-            .max(g.height().output() * g.width().output())
-            .max(padded);
-        let cap = ((plane * rng.random_range(1..4)).max(layer.weight().numel()) * 4) as u64;
-        let ctx = common::gpu().with_max_binding_bytes(cap);
-        let grad_output = random_grad_output(&layer, &input, checked);
-        let gpu = wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
-            .unwrap()
-            .backward(&input, &grad_output)
-            .unwrap_or_else(|e| panic!("split gradient case {checked}: {e}"));
-        let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
-        let what = format!(
-            "split gradient case {checked} (cap {cap} B): {:?} on {:?}",
-            layer.config(),
-            input.shape()
-        );
-        common::assert_grads_within_bound(&what, &gpu, &cpu, &layer, &input, &grad_output);
-        checked += 1;
-    }
+    gradient_sweep(BackwardAlgorithm::Auto, Space::General, 150, 0x5b11, true);
+    gradient_sweep(BackwardAlgorithm::Direct, Space::General, 60, 0x5b12, true);
 }
 
 #[test]

@@ -15,8 +15,8 @@ use outputs::check_outputs;
 use wgpu_conv2d::bench::{BenchOptions, Measurement, check_sizes, measure};
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d, Padding, PaddingMode,
-    Size2, Tensor,
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
+    Padding, PaddingMode, Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -177,6 +177,9 @@ struct BackwardArgs {
     /// Where to write the bias gradient (needs --bias).
     #[arg(long)]
     grad_bias: Option<PathBuf>,
+    /// GPU gradient kernels: auto, direct or blocked.
+    #[arg(long, default_value = "auto")]
+    algorithm: BackwardAlgorithm,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

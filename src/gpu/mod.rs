@@ -11,7 +11,7 @@ pub(crate) mod optim;
 pub(crate) mod runtime;
 mod tensor;
 
-pub use conv::select::Algorithm;
+pub use conv::select::{Algorithm, BackwardAlgorithm};
 pub use operator::GpuConv2d;
 pub use runtime::{ADAPTER_HELP, GpuContext};
 pub use tensor::GpuTensor;

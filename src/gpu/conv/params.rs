@@ -128,7 +128,7 @@ pub(crate) struct DispatchParams {
     pub inner_begin: u32,
     pub inner_end: u32,
     pub result_offset: u32,
-    pub _pad0: u32,
+    pub out_row_len: u32,
 }
 
 impl DispatchParams {
@@ -192,6 +192,14 @@ impl DispatchParams {
     pub(crate) fn with_result_offset(self, offset: usize) -> Result<Self> {
         Ok(Self {
             result_offset: to_u32("result offset", offset)?,
+            ..self
+        })
+    }
+
+    /// Row length of the blocked weight gradient's grad_output rows.
+    pub(crate) fn with_out_row_len(self, row_len: usize) -> Result<Self> {
+        Ok(Self {
+            out_row_len: to_u32("grad_output row length", row_len)?,
             ..self
         })
     }

@@ -84,6 +84,7 @@ struct Block {
 /// batch item, blocks of output channels, each summed over blocks of the input
 /// channels its groups need. A single `H×W` plane larger than the limit cannot
 /// be split this way and is refused.
+#[cfg(test)]
 pub(crate) fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
     plan_with_input_plane(
         geometry,
@@ -99,11 +100,32 @@ pub(crate) fn plan_with_input_plane(
     max_elements: usize,
     copy_plane: usize,
 ) -> Result<Vec<Chunk>> {
-    let (input, output) = sides(
+    plan_with_copies(
         geometry,
+        max_elements,
         copy_plane,
+        geometry.height.output * geometry.width.output,
+    )
+}
+
+/// [`plan`] for a kernel that also holds copies of each input block and each
+/// output block, with planes of `input_copy` and `output_copy` elements (the
+/// blocked weight gradient's padded input and aligned grad_output rows).
+pub(crate) fn plan_with_copies(
+    geometry: &Conv2dGeometry,
+    max_elements: usize,
+    input_copy: usize,
+    output_copy: usize,
+) -> Result<Vec<Chunk>> {
+    let (input, mut output) = sides(
+        geometry,
+        input_copy,
         "one padded input plane (the blocked kernels' aligned copy)",
     );
+    if output_copy > output.plane {
+        output.plane = output_copy;
+        output.what = "one output plane with its rows aligned (OH×OW rounded up)";
+    }
     let blocks = split(geometry.batch, input, output, max_elements)?;
     Ok(blocks
         .into_iter()

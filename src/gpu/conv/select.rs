@@ -1,9 +1,13 @@
-//! What the user asks for ([`Algorithm`]) and what runs ([`ForwardKernel`]):
-//! `Auto`'s fixed rules, and the checks a forced algorithm must pass.
+//! What the user asks for ([`Algorithm`], [`BackwardAlgorithm`]) and what
+//! runs ([`ForwardKernel`], [`BackwardKernels`]): `Auto`'s fixed rules, and the
+//! checks a forced algorithm must pass.
 
 use std::fmt;
 use std::str::FromStr;
 
+use super::backward::BackwardKernels;
+use super::backward::grad_input::transposed_geometry;
+use super::backward::grad_weight::blocked::WeightVariant;
 use super::forward::ForwardKernel;
 use super::forward::blocked::{self, Variant};
 use crate::error::{Conv2dError, Result};
@@ -211,6 +215,111 @@ impl FromStr for Algorithm {
             .chain(Algorithm::KERNELS)
             .find(|a| a.name() == s)
             .ok_or_else(|| Conv2dError::UnknownAlgorithm(s.to_string()))
+    }
+}
+
+/// Which GPU kernels compute the gradients. Every algorithm gives PyTorch's
+/// gradients within fp32 rounding; they differ in speed and in what they accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum BackwardAlgorithm {
+    /// The blocked kernels for each gradient where they can run it, else direct.
+    #[default]
+    Auto,
+    /// Gather kernels: one invocation per padded input element (input
+    /// gradient) and per weight element and block of positions (weight
+    /// gradient). The always-correct baseline, for every configuration.
+    Direct,
+    /// The input gradient as the transposed convolution on the forward
+    /// kernels (stride 1), the weight gradient on the register-blocked kernel
+    /// (kernel width up to 16).
+    Blocked,
+}
+
+impl BackwardAlgorithm {
+    /// Every backward algorithm, `Auto` first.
+    pub const ALL: [BackwardAlgorithm; 3] = [
+        BackwardAlgorithm::Auto,
+        BackwardAlgorithm::Direct,
+        BackwardAlgorithm::Blocked,
+    ];
+
+    /// The name the CLI uses: `auto`, `direct`, `blocked`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackwardAlgorithm::Auto => "auto",
+            BackwardAlgorithm::Direct => "direct",
+            BackwardAlgorithm::Blocked => "blocked",
+        }
+    }
+
+    /// Why this algorithm cannot compute the gradients of `geometry`, if it cannot.
+    pub fn check(self, geometry: &Conv2dGeometry) -> Result<()> {
+        if self != BackwardAlgorithm::Blocked {
+            return Ok(());
+        }
+        let (h, w) = (&geometry.height, &geometry.width);
+        let reason = if transposed_geometry(geometry).is_none() && geometry.output_channels() > 0 {
+            Some(format!(
+                "its input gradient needs stride 1, got stride=({}, {})",
+                h.stride, w.stride
+            ))
+        } else if WeightVariant::new(geometry).is_none() {
+            Some(format!(
+                "its weight gradient needs a kernel width of at most 16 and at most 128 input columns per 4 outputs, got kernel_size[1]={}, stride[1]={}, dilation[1]={}",
+                w.kernel, w.stride, w.dilation
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(()),
+            Some(reason) => Err(Conv2dError::UnsupportedAlgorithm {
+                algorithm: "blocked (backward)",
+                reason,
+            }),
+        }
+    }
+
+    /// The kernels that run for `geometry` on a `device` of this type, or why
+    /// the forced algorithm cannot.
+    pub(crate) fn kernels(
+        self,
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+    ) -> Result<BackwardKernels> {
+        self.check(geometry)?;
+        if self == BackwardAlgorithm::Direct {
+            return Ok(BackwardKernels {
+                input: None,
+                weight: None,
+                forced: false,
+            });
+        }
+        let input = transposed_geometry(geometry)
+            .and_then(|t| Some((t, Algorithm::Auto.kernel(&t, device).ok()?)));
+        Ok(BackwardKernels {
+            input,
+            weight: WeightVariant::new(geometry),
+            forced: self == BackwardAlgorithm::Blocked,
+        })
+    }
+}
+
+impl fmt::Display for BackwardAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BackwardAlgorithm {
+    type Err = Conv2dError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        BackwardAlgorithm::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| Conv2dError::UnknownBackwardAlgorithm(s.to_string()))
     }
 }
 

@@ -148,6 +148,9 @@ impl GpuConv2d {
         geometry.check_grad_output(grad_output.shape())?;
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let gradients = input.numel() + geometry.weight_len() + bias_len;
-        BackwardPass::new(&self.ctx, geometry, gradients)
+        let kernels = self
+            .backward_algorithm
+            .kernels(&geometry, self.device_type())?;
+        BackwardPass::new(&self.ctx, geometry, gradients, kernels)
     }
 }

@@ -12,7 +12,7 @@ use crate::config::Conv2dConfig;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::params::ConvParams;
-use crate::gpu::conv::select::Algorithm;
+use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
 use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload};
 use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder};
 use crate::layer::Conv2d;
@@ -32,6 +32,7 @@ pub struct GpuConv2d {
     weight: PooledBuffer,
     bias: PooledBuffer,
     algorithm: Algorithm,
+    backward_algorithm: BackwardAlgorithm,
     /// The weight as the blocked kernel reads it, packed on first use and
     /// dropped when training changes the weight.
     packed_weight: Mutex<Option<PooledBuffer>>,
@@ -61,6 +62,7 @@ impl GpuConv2d {
             weight,
             bias,
             algorithm: Algorithm::Auto,
+            backward_algorithm: BackwardAlgorithm::Auto,
             packed_weight: Mutex::new(None),
         })
     }
@@ -129,6 +131,18 @@ impl GpuConv2d {
     /// The algorithm asked for.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// The same layer with `algorithm` choosing the gradient kernels
+    /// ([`BackwardAlgorithm::Auto`] by default).
+    pub fn with_backward_algorithm(mut self, algorithm: BackwardAlgorithm) -> Self {
+        self.backward_algorithm = algorithm;
+        self
+    }
+
+    /// The backward algorithm asked for.
+    pub fn backward_algorithm(&self) -> BackwardAlgorithm {
+        self.backward_algorithm
     }
 
     /// The kernel a forward pass over an input of `input_shape` runs (what

@@ -2,7 +2,7 @@
 //! (block of output positions, output channel) sums `grad_output`; the blocks
 //! are added in order (see [`reduce`](super::reduce)).
 
-use super::reduce::{ChunkBuffers, PositionSplits, encode_partial_sums};
+use super::reduce::{ChunkBuffers, PartialKernel, PositionSplits, encode_partial_sums};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
@@ -47,7 +47,10 @@ pub(crate) fn encode_chunk(
             .with_slice(&pass.positions)?;
         encode_partial_sums(
             rec,
-            &GRAD_BIAS.spec(),
+            PartialKernel {
+                spec: &GRAD_BIAS.spec(),
+                invocations: None,
+            },
             buffers.call,
             params,
             &[buffers.grad_output],

@@ -12,12 +12,12 @@ pub(crate) mod grad_input;
 pub(crate) mod grad_weight;
 pub(crate) mod reduce;
 
+use grad_weight::blocked::WeightVariant;
 use reduce::ChunkBuffers;
 
-use super::forward::{ForwardBuffers, ForwardPass, blocked};
+use super::forward::{ForwardBuffers, ForwardKernel, ForwardPass, blocked};
 use super::params::ConvParams;
-use super::plan::{Chunk, plan, plan_grad_input};
-use super::select::Algorithm;
+use super::plan::{Chunk, plan_grad_input, plan_with_copies};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
@@ -34,8 +34,25 @@ pub(crate) struct BackwardPass {
     /// The forward pass whose output is the gradient of the padded input,
     /// when the input gradient runs on the forward kernels (stride 1).
     transposed: Option<ForwardPass>,
+    /// The blocked weight gradient's variant, where it can run; else the direct kernel.
+    weight_variant: Option<WeightVariant>,
     /// Elements one binding may hold.
     max_elements: usize,
+}
+
+/// The kernels a backward call runs, resolved from a request
+/// ([`BackwardAlgorithm::kernels`](super::select::BackwardAlgorithm::kernels)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BackwardKernels {
+    /// The transposed convolution and its forward kernel, for the input
+    /// gradient; `None`: the direct gather.
+    pub input: Option<(Conv2dGeometry, ForwardKernel)>,
+    /// The blocked weight gradient's variant; `None`: the direct kernel.
+    pub weight: Option<WeightVariant>,
+    /// Whether the blocked kernels were asked for: then what keeps them from
+    /// running (a tensor too large for their copies) is an error, not a
+    /// quiet fall back to the direct kernels.
+    pub forced: bool,
 }
 
 /// The GPU buffers of the parameter gradients.
@@ -51,6 +68,7 @@ impl BackwardPass {
         ctx: &GpuContext,
         geometry: Conv2dGeometry,
         gradients: usize,
+        kernels: BackwardKernels,
     ) -> Result<Self> {
         let input = crate::tensor::checked_numel(&geometry.input_shape_4d()).unwrap_or(usize::MAX);
         let output =
@@ -64,27 +82,58 @@ impl BackwardPass {
             ],
         )?;
         let max_elements = (ctx.max_binding_bytes() / 4) as usize;
-        let chunks = |plan: fn(&Conv2dGeometry, usize) -> Result<Vec<Chunk>>| {
+        // The blocked kernels where they fit the device; else the direct ones,
+        // unless the blocked ones were asked for.
+        let fits = |result: Result<()>| -> Result<bool> {
+            match result {
+                Ok(()) => Ok(true),
+                Err(e) if kernels.forced => Err(ctx.name_adapter(e)),
+                Err(_) => Ok(false),
+            }
+        };
+        let mut transposed = None;
+        if let (Some((t, kernel)), true) = (kernels.input, output > 0) {
+            match ForwardPass::new(ctx, t, kernel) {
+                Ok(pass) => transposed = Some(pass),
+                Err(e) => {
+                    fits(Err(e))?;
+                }
+            }
+        }
+        // The weight gradient's chunks also hold the blocked kernel's copies.
+        let mut weight_variant = None;
+        if let Some(v) = kernels.weight {
+            let (input_copy, output_copy) = v.copy_planes(&geometry);
+            let planned = if output == 0 {
+                Ok(())
+            } else {
+                plan_with_copies(&geometry, max_elements, input_copy, output_copy).map(|_| ())
+            };
+            if fits(planned)? {
+                weight_variant = Some(v);
+            }
+        }
+        let (input_copy, output_copy) = weight_variant.map_or(
+            (
+                geometry.height.input * geometry.width.input,
+                geometry.height.output * geometry.width.output,
+            ),
+            |v| v.copy_planes(&geometry),
+        );
+        let param_plan =
+            |g: &Conv2dGeometry, max: usize| plan_with_copies(g, max, input_copy, output_copy);
+        let chunks = |plan: &dyn Fn(&Conv2dGeometry, usize) -> Result<Vec<Chunk>>| {
             if output == 0 {
                 Ok(Vec::new())
             } else {
                 plan(&geometry, max_elements).map_err(|e| ctx.name_adapter(e))
             }
         };
-        // The input gradient on the forward kernels where the stride is 1 and
-        // that pass fits the device; else the direct gather.
-        let device = ctx.adapter_info().device_type;
-        let transposed = (output > 0)
-            .then(|| grad_input::transposed_geometry(&geometry))
-            .flatten()
-            .and_then(|t| {
-                let kernel = Algorithm::Auto.kernel(&t, device).ok()?;
-                ForwardPass::new(ctx, t, kernel).ok()
-            });
         Ok(Self {
-            param_chunks: chunks(plan)?,
-            input_chunks: chunks(plan_grad_input)?,
+            param_chunks: chunks(&param_plan)?,
+            input_chunks: chunks(&plan_grad_input)?,
             transposed,
+            weight_variant,
             geometry,
             max_elements,
         })
@@ -115,14 +164,25 @@ impl BackwardPass {
                 input: &input,
                 grad_output: &grad_output,
             };
-            grad_weight::encode_chunk(
-                rec,
-                geometry,
-                chunk,
-                &buffers,
-                self.max_elements,
-                &grad_weight,
-            )?;
+            match self.weight_variant {
+                Some(variant) => grad_weight::blocked::encode_chunk(
+                    rec,
+                    geometry,
+                    chunk,
+                    variant,
+                    &buffers,
+                    self.max_elements,
+                    &grad_weight,
+                )?,
+                None => grad_weight::encode_chunk(
+                    rec,
+                    geometry,
+                    chunk,
+                    &buffers,
+                    self.max_elements,
+                    &grad_weight,
+                )?,
+            }
             // The bias sees each (batch, output channel) block once: with its first input block.
             if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
                 grad_bias::encode_chunk(

@@ -95,6 +95,13 @@ impl PositionSplits {
     }
 }
 
+/// The kernel that writes one pass's partial sums, and the invocations it
+/// runs (`None`: one per partial sum).
+pub(crate) struct PartialKernel<'a> {
+    pub spec: &'a KernelSpec,
+    pub invocations: Option<usize>,
+}
+
 /// Records one pass of a gradient summed over blocks of positions: `kernel`
 /// writes `params.splits` blocks of `len` partial sums from `sources`, then
 /// they are added in order into `result[offset..offset + len]`, onto what is
@@ -102,7 +109,7 @@ impl PositionSplits {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn encode_partial_sums(
     rec: &mut Recorder,
-    kernel: &KernelSpec,
+    kernel: PartialKernel,
     call: &wgpu::Buffer,
     params: DispatchParams,
     sources: &[&wgpu::Buffer],
@@ -111,12 +118,13 @@ pub(crate) fn encode_partial_sums(
     result: &wgpu::Buffer,
 ) -> Result<()> {
     let partial_len = params.splits as usize * len;
-    let partial_params = rec.uniform(kernel.family, &params.with_total(partial_len)?);
+    let invocations = kernel.invocations.unwrap_or(partial_len);
+    let partial_params = rec.uniform(kernel.spec.family, &params.with_total(invocations)?);
     let partials = rec.scratch("partials", partial_len);
     let mut buffers = vec![call, &partial_params];
     buffers.extend_from_slice(sources);
     buffers.push(&partials);
-    rec.dispatch(kernel, &buffers, partial_len as u64)?;
+    rec.dispatch(kernel.spec, &buffers, invocations as u64)?;
     let reduce_params = params
         .with_total(len)?
         .with_result_offset(offset)?

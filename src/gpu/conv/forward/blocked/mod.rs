@@ -211,6 +211,30 @@ pub(crate) fn encode_pack(
     )
 }
 
+/// Records a padded copy of `input`, the planes of the call `call` describes
+/// (its input's, padded as its geometry says), with rows `row_len` long (a
+/// multiple of 4) and `padded_len` elements in all: one invocation per vec4.
+pub(crate) fn encode_padded_copy(
+    rec: &mut Recorder,
+    call: &wgpu::Buffer,
+    input: &wgpu::Buffer,
+    padded_len: usize,
+    row_len: usize,
+) -> Result<wgpu::Buffer> {
+    let quads = padded_len / 4;
+    let params = DispatchParams::default()
+        .with_row_len(row_len)?
+        .with_total(quads)?;
+    let params = rec.uniform("pad dispatch", &params);
+    let padded = rec.scratch("padded copy", padded_len);
+    rec.dispatch(
+        &PAD_INPUT.spec(),
+        &[call, &params, input, &padded, input],
+        quads as u64,
+    )?;
+    Ok(padded)
+}
+
 /// Records one chunk: its padded input copy (one invocation per vec4), then
 /// the blocked kernel, one dispatch per slice of its one loop, over reduction
 /// rows (input channel, kernel row); the kernel columns are unrolled. Later
@@ -224,22 +248,9 @@ pub(crate) fn encode_chunk(
 ) -> Result<()> {
     let row_len = variant.row_len(geometry);
     let base = DispatchParams::for_chunk(chunk)?.with_row_len(row_len)?;
-
-    let padded_len = chunk.batch.len() * chunk.in_channels.len() * variant.padded_plane(geometry);
-    let quads = padded_len / 4;
-    let pad_params = rec.uniform("pad dispatch", &base.with_total(quads)?);
-    let padded = rec.scratch("padded input", padded_len);
-    rec.dispatch(
-        &PAD_INPUT.spec(),
-        &[
-            buffers.call,
-            &pad_params,
-            buffers.input,
-            &padded,
-            buffers.input,
-        ],
-        quads as u64,
-    )?;
+    let planes = chunk.batch.len() * chunk.in_channels.len();
+    let padded_len = planes * variant.padded_plane(geometry);
+    let padded = encode_padded_copy(rec, buffers.call, buffers.input, padded_len, row_len)?;
 
     let per_group = geometry.out_channels_per_group();
     let blocks_per_group = per_group.div_ceil(variant.block);

@@ -1,9 +1,12 @@
-//! The weight gradient (`shaders/conv2d_grad_weight.wgsl`): one invocation per
-//! (block of output positions, weight element) sums `grad_output · input`
-//! through the padding index map; the blocks are added in order (see
-//! [`reduce`](super::reduce)).
+//! The weight gradient: the direct kernel here (`shaders/conv2d_grad_weight.wgsl`:
+//! one invocation per (block of output positions, weight element) sums
+//! `grad_output · input` through the padding index map), and the
+//! register-blocked one in [`blocked`]. Either way the blocks are added in
+//! order (see [`reduce`](super::reduce)).
 
-use super::reduce::{ChunkBuffers, PositionSplits, encode_partial_sums};
+pub(crate) mod blocked;
+
+use super::reduce::{ChunkBuffers, PartialKernel, PositionSplits, encode_partial_sums};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
@@ -51,7 +54,10 @@ pub(crate) fn encode_chunk(
             .with_slice(&pass.positions)?;
         encode_partial_sums(
             rec,
-            &GRAD_WEIGHT.spec(),
+            PartialKernel {
+                spec: &GRAD_WEIGHT.spec(),
+                invocations: None,
+            },
             buffers.call,
             params,
             &[buffers.input, buffers.grad_output],
