@@ -5,8 +5,8 @@ mod common;
 
 use common::{assert_within_bound, magnitude, random_tensor, terms};
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, GpuTensor, Padding,
-    PaddingMode, Tensor,
+    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, GpuTensor, GradMask,
+    Padding, PaddingMode, Tensor,
 };
 
 fn two_layers() -> (Conv2d, Conv2d) {
@@ -163,4 +163,88 @@ fn blocked_kernel_repacks_the_weight_after_an_sgd_step() {
         &magnitude(&trained, &input),
         terms(&trained),
     );
+}
+
+#[test]
+fn gradients_stay_on_the_gpu_and_match_the_host_backward() {
+    let ctx = common::gpu();
+    let (first, second) = two_layers();
+    let x = random_tensor(&[2, 3, 17, 15], 5);
+    let layer1 = GpuConv2d::new(ctx, &first).unwrap();
+    let layer2 = GpuConv2d::new(ctx, &second).unwrap();
+    let x_gpu = GpuTensor::upload(ctx, &x).unwrap();
+    let hidden = layer1.forward_gpu(&x_gpu).unwrap();
+    let y = layer2.forward_gpu(&hidden).unwrap();
+    let grad_y = GpuTensor::upload(ctx, &random_tensor(y.shape(), 6)).unwrap();
+    // Through both layers without a read-back: the second layer's input
+    // gradient is the first layer's output gradient.
+    let grads2 = layer2
+        .backward_gpu(&hidden, &grad_y, GradMask::ALL)
+        .unwrap();
+    let grad_hidden = grads2.grad_input.as_ref().unwrap();
+    let grads1 = layer1
+        .backward_gpu(&x_gpu, grad_hidden, GradMask::PARAMETERS)
+        .unwrap();
+    assert!(grads1.grad_input.is_none(), "not asked for");
+    // The same kernels as the host path: the same bits.
+    let hidden_host = hidden.download().unwrap();
+    let host2 = layer2
+        .backward(&hidden_host, &grad_y.download().unwrap())
+        .unwrap();
+    assert_eq!(grad_hidden.download().unwrap(), host2.grad_input);
+    assert_eq!(
+        grads2.grad_weight.as_ref().unwrap().download().unwrap(),
+        host2.grad_weight
+    );
+    assert_eq!(
+        grads2.grad_bias.as_ref().unwrap().download().unwrap(),
+        host2.grad_bias.clone().unwrap()
+    );
+    let host1 = layer1.backward(&x, &host2.grad_input).unwrap();
+    assert_eq!(
+        grads1.grad_weight.unwrap().download().unwrap(),
+        host1.grad_weight
+    );
+    assert_eq!(
+        grads1.grad_bias.unwrap().download().unwrap(),
+        host1.grad_bias.unwrap()
+    );
+    // And the host path matches the CPU reference.
+    let want = second
+        .backward_cpu(&hidden_host, &grad_y.download().unwrap())
+        .unwrap();
+    common::assert_grads_within_bound(
+        "second layer",
+        &host2,
+        &want,
+        &second,
+        &hidden_host,
+        &grad_y.download().unwrap(),
+    );
+    // Only the bias: no input or weight gradient made.
+    let only_bias = layer2
+        .backward_gpu(
+            &hidden,
+            &grad_y,
+            GradMask {
+                input: false,
+                weight: false,
+                bias: true,
+            },
+        )
+        .unwrap();
+    assert!(only_bias.grad_input.is_none() && only_bias.grad_weight.is_none());
+    assert_eq!(
+        only_bias.grad_bias.unwrap().download().unwrap(),
+        host2.grad_bias.clone().unwrap()
+    );
+    // An empty batch gives zeros, as PyTorch does.
+    let empty = GpuTensor::upload(ctx, &Tensor::zeros([0, 32, 17, 15]).unwrap()).unwrap();
+    let empty_grad = GpuTensor::upload(ctx, &Tensor::zeros([0, 16, 9, 8]).unwrap()).unwrap();
+    let zeros = layer2
+        .backward_gpu(&empty, &empty_grad, GradMask::ALL)
+        .unwrap();
+    let grad_weight = zeros.grad_weight.unwrap().download().unwrap();
+    assert!(grad_weight.data().iter().all(|&v| v == 0.0));
+    assert_eq!(zeros.grad_input.unwrap().shape(), [0, 32, 17, 15]);
 }

@@ -12,6 +12,6 @@ pub(crate) mod runtime;
 mod tensor;
 
 pub use conv::select::{Algorithm, BackwardAlgorithm};
-pub use operator::GpuConv2d;
+pub use operator::{GpuConv2d, GpuGrads, GradMask};
 pub use runtime::{ADAPTER_HELP, GpuContext};
 pub use tensor::GpuTensor;

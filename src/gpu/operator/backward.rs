@@ -1,24 +1,83 @@
-//! The gradients of [`GpuConv2d`] and its SGD step, on the GPU.
+//! The gradients of [`GpuConv2d`] and its SGD step, on the GPU: host tensors
+//! in and out, or tensors that stay on the GPU.
 
 use super::GpuConv2d;
-use crate::error::Result;
+use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::BackwardPass;
 use crate::gpu::optim::encode_sgd;
-use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging};
-use crate::gpu::runtime::{HostSlices, Recorder};
+use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
+use crate::gpu::runtime::{Blocks, PendingTime, Recorder};
+use crate::gpu::tensor::GpuTensor;
 use crate::layer::Conv2dGrads;
 use crate::tensor::{Tensor, try_filled};
+
+/// Which gradients a backward pass computes, as PyTorch's `output_mask` of
+/// `convolution_backward`: a network's first layer needs no input gradient,
+/// a frozen layer no weight gradient. The ones left out cost nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GradMask {
+    /// The gradient with respect to the input.
+    pub input: bool,
+    /// The gradient with respect to the weight.
+    pub weight: bool,
+    /// The gradient with respect to the bias (ignored for a layer without one).
+    pub bias: bool,
+}
+
+impl GradMask {
+    /// Every gradient.
+    pub const ALL: GradMask = GradMask {
+        input: true,
+        weight: true,
+        bias: true,
+    };
+
+    /// The weight and bias gradients only (a first layer, or an optimiser step).
+    pub const PARAMETERS: GradMask = GradMask {
+        input: false,
+        weight: true,
+        bias: true,
+    };
+}
+
+impl Default for GradMask {
+    fn default() -> Self {
+        GradMask::ALL
+    }
+}
+
+/// Gradients on the GPU, each present where the [`GradMask`] asked for it
+/// (the bias gradient also only for a layer with a bias).
+#[derive(Debug)]
+pub struct GpuGrads {
+    /// Gradient with respect to the input, shaped like it.
+    pub grad_input: Option<GpuTensor>,
+    /// Gradient with respect to the weight.
+    pub grad_weight: Option<GpuTensor>,
+    /// Gradient with respect to the bias.
+    pub grad_bias: Option<GpuTensor>,
+}
+
+/// Where one backward call writes each gradient (from element 0); a gradient
+/// without a destination is not computed.
+struct Destinations<'a> {
+    grad_input: Option<&'a wgpu::Buffer>,
+    grad_weight: Option<&'a wgpu::Buffer>,
+    grad_bias: Option<&'a wgpu::Buffer>,
+}
 
 impl GpuConv2d {
     /// Gradients of `Σ grad_output · self(input)` with respect to the input, the
     /// weight and the bias (blocking). `grad_output` has the output's shape.
     ///
-    /// With stride 1 the input gradient runs on the forward kernels (a
-    /// convolution of `grad_output` with the flipped, channel-swapped weight);
-    /// with other strides it is gathered directly. Large tensors are split into
-    /// blocks that each fit one storage binding, as in [`forward`](Self::forward).
-    /// Deterministic: the same inputs on the same context give the same bits.
+    /// With the default [`BackwardAlgorithm::Auto`](crate::BackwardAlgorithm),
+    /// the input gradient runs on the forward kernels with stride 1 (a
+    /// convolution of `grad_output` with the flipped, channel-swapped weight)
+    /// and the weight gradient on a register-blocked kernel; the direct gather
+    /// kernels run the rest. Large tensors are split into blocks that each fit
+    /// one storage binding, as in [`forward`](Self::forward). Deterministic:
+    /// the same inputs on the same context give the same bits.
     pub fn backward(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
         pollster::block_on(self.backward_async(input, grad_output))
     }
@@ -30,7 +89,7 @@ impl GpuConv2d {
         grad_output: &Tensor,
     ) -> Result<Conv2dGrads> {
         self.ctx.check_alive()?;
-        let pass = self.backward_pass(input, grad_output)?;
+        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
         let weight_len = pass.geometry.weight_len();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let (gx, gw, gb) = if grad_output.numel() == 0 {
@@ -43,30 +102,32 @@ impl GpuConv2d {
         } else {
             let scopes = Scopes::push(&self.ctx);
             let mut rec = Recorder::new(&self.ctx);
-            let call = self.call_params(&mut rec, &pass.geometry)?;
-            let mut inputs = HostSlices::new("input", input.data());
-            let mut grad_outputs = HostSlices::new("grad_output", grad_output.data());
-            let grads = pass.encode_param_grads(
-                &mut rec,
-                &call,
-                &mut inputs,
-                &mut grad_outputs,
-                self.config.bias,
-            )?;
             // One read-back: grad_input, then grad_weight, then grad_bias.
             let total = input.numel() + weight_len + bias_len;
             let readback = staging(&self.ctx, total);
-            pass.encode_grad_input(&mut rec, &call, &self.weight, &mut grad_outputs, &readback)?;
-            rec.copy(&grads.grad_weight, 0, &readback, input.numel(), weight_len);
-            if let Some(grad_bias) = &grads.grad_bias {
-                rec.copy(
-                    grad_bias,
-                    0,
-                    &readback,
-                    input.numel() + weight_len,
-                    bias_len,
-                );
-            }
+            let grad_weight = rec.scratch("grad_weight", weight_len);
+            let grad_bias = rec.scratch("grad_bias", bias_len);
+            self.encode_backward(
+                &mut rec,
+                &pass,
+                [
+                    &mut Blocks::host("input", input.data()),
+                    &mut Blocks::host("grad_output", grad_output.data()),
+                ],
+                Destinations {
+                    grad_input: Some(&readback),
+                    grad_weight: Some(&grad_weight),
+                    grad_bias: self.config.bias.then_some(&grad_bias),
+                },
+            )?;
+            rec.copy(&grad_weight, 0, &readback, input.numel(), weight_len);
+            rec.copy(
+                &grad_bias,
+                0,
+                &readback,
+                input.numel() + weight_len,
+                bias_len,
+            );
             rec.submit();
             scopes.pop().await?;
             let mut data = read_mapped(&self.ctx, &readback, total).await?;
@@ -85,6 +146,131 @@ impl GpuConv2d {
         })
     }
 
+    /// The gradients `mask` asks for, with input, output gradient and results
+    /// on the GPU: one submission, nothing read back, buffers from the
+    /// context's pool. As with [`forward_gpu`](Self::forward_gpu), the work
+    /// may still run when this returns; later submissions run after it.
+    pub fn backward_gpu(
+        &self,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+    ) -> Result<GpuGrads> {
+        pollster::block_on(self.backward_gpu_async(input, grad_output, mask))
+    }
+
+    /// [`backward_gpu`](Self::backward_gpu), waiting for the device's error
+    /// reports without blocking the thread.
+    pub async fn backward_gpu_async(
+        &self,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+    ) -> Result<GpuGrads> {
+        let (grads, _, scopes) = self.submit_backward_gpu(input, grad_output, mask, false)?;
+        scopes.await?;
+        Ok(grads)
+    }
+
+    /// [`backward_gpu`](Self::backward_gpu), and the kernel time in
+    /// milliseconds from GPU timestamp queries (`None` where the device has
+    /// none). Waits for the GPU to finish.
+    pub fn backward_gpu_timed(
+        &self,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+    ) -> Result<(GpuGrads, Option<f64>)> {
+        let (grads, pending, scopes) = self.submit_backward_gpu(input, grad_output, mask, true)?;
+        pollster::block_on(scopes)?;
+        let millis = match pending {
+            Some(pending) => Some(pollster::block_on(pending.millis(&self.ctx))?),
+            None => {
+                self.ctx
+                    .device()
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+                None
+            }
+        };
+        Ok((grads, millis))
+    }
+
+    /// Records and submits a GPU-resident backward; the returned future yields
+    /// the errors the device reported for it.
+    #[allow(clippy::type_complexity)]
+    fn submit_backward_gpu(
+        &self,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+        timed: bool,
+    ) -> Result<(
+        GpuGrads,
+        Option<PendingTime>,
+        impl Future<Output = Result<()>> + Send + use<>,
+    )> {
+        self.ctx.check_alive()?;
+        for tensor in [input, grad_output] {
+            if !tensor.ctx.same_device(&self.ctx) {
+                return Err(Conv2dError::ContextMismatch {
+                    tensor: tensor.ctx.adapter_info().name.clone(),
+                    layer: self.ctx.adapter_info().name.clone(),
+                });
+            }
+        }
+        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        let scopes = Scopes::push(&self.ctx);
+        let tensor = |shape: Vec<usize>, label: &str| {
+            let len = shape.iter().product();
+            GpuTensor {
+                buffer: output(&self.ctx, label, len),
+                shape,
+                ctx: self.ctx.clone(),
+            }
+        };
+        let grads = GpuGrads {
+            grad_input: mask
+                .input
+                .then(|| tensor(input.shape().to_vec(), "grad_input")),
+            grad_weight: mask
+                .weight
+                .then(|| tensor(self.config.weight_shape().to_vec(), "grad_weight")),
+            grad_bias: (mask.bias && self.config.bias)
+                .then(|| tensor(vec![self.config.out_channels], "grad_bias")),
+        };
+        let mut rec = if timed {
+            Recorder::timed(&self.ctx)
+        } else {
+            Recorder::new(&self.ctx)
+        };
+        if grad_output.numel() == 0 {
+            // N = 0 or C_in = 0: PyTorch's gradients are all zeros.
+            for grad in [&grads.grad_input, &grads.grad_weight, &grads.grad_bias]
+                .into_iter()
+                .flatten()
+            {
+                rec.clear(&grad.buffer, grad.numel());
+            }
+        } else {
+            self.encode_backward(
+                &mut rec,
+                &pass,
+                [
+                    &mut Blocks::gpu("input", &input.buffer, input.numel()),
+                    &mut Blocks::gpu("grad_output", &grad_output.buffer, grad_output.numel()),
+                ],
+                Destinations {
+                    grad_input: grads.grad_input.as_ref().map(|t| &*t.buffer),
+                    grad_weight: grads.grad_weight.as_ref().map(|t| &*t.buffer),
+                    grad_bias: grads.grad_bias.as_ref().map(|t| &*t.buffer),
+                },
+            )?;
+        }
+        let pending = rec.submit_timed();
+        Ok((grads, pending, scopes.pop()))
+    }
+
     /// One step of plain SGD on the GPU: `w -= lr · ∂L/∂w` (and the bias) with
     /// `L = Σ grad_output · self(input)`. Nothing is read back; use
     /// [`to_layer`](Self::to_layer) to fetch the trained weights.
@@ -100,37 +286,32 @@ impl GpuConv2d {
         lr: f32,
     ) -> Result<()> {
         self.ctx.check_alive()?;
-        let pass = self.backward_pass(input, grad_output)?;
+        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
         if grad_output.numel() == 0 {
             return Ok(());
         }
         let scopes = Scopes::push(&self.ctx);
         let mut rec = Recorder::new(&self.ctx);
-        let call = self.call_params(&mut rec, &pass.geometry)?;
-        let mut inputs = HostSlices::new("input", input.data());
-        let mut grad_outputs = HostSlices::new("grad_output", grad_output.data());
-        let grads = pass.encode_param_grads(
+        let weight_len = pass.geometry.weight_len();
+        let bias_len = self.config.out_channels;
+        let grad_weight = rec.scratch("grad_weight", weight_len);
+        let grad_bias = rec.scratch("grad_bias", bias_len);
+        self.encode_backward(
             &mut rec,
-            &call,
-            &mut inputs,
-            &mut grad_outputs,
-            self.config.bias,
+            &pass,
+            [
+                &mut Blocks::host("input", input.data()),
+                &mut Blocks::host("grad_output", grad_output.data()),
+            ],
+            Destinations {
+                grad_input: None,
+                grad_weight: Some(&grad_weight),
+                grad_bias: self.config.bias.then_some(&grad_bias),
+            },
         )?;
-        encode_sgd(
-            &mut rec,
-            &grads.grad_weight,
-            &self.weight,
-            pass.geometry.weight_len(),
-            lr,
-        )?;
-        if let Some(grad_bias) = &grads.grad_bias {
-            encode_sgd(
-                &mut rec,
-                grad_bias,
-                &self.bias,
-                self.config.out_channels,
-                lr,
-            )?;
+        encode_sgd(&mut rec, &grad_weight, &self.weight, weight_len, lr)?;
+        if self.config.bias {
+            encode_sgd(&mut rec, &grad_bias, &self.bias, bias_len, lr)?;
         }
         rec.submit();
         // The blocked kernel's packed copy is stale now.
@@ -141,16 +322,48 @@ impl GpuConv2d {
         scopes.pop().await
     }
 
-    /// Checks `grad_output` against the output of `input` and cuts the call into
-    /// chunks, or says which tensor is too large, before any GPU work.
-    fn backward_pass(&self, input: &Tensor, grad_output: &Tensor) -> Result<BackwardPass> {
-        let geometry = Conv2dGeometry::new(&self.config, input.shape())?;
-        geometry.check_grad_output(grad_output.shape())?;
+    /// Checks `grad_output_shape` against the output of an input of
+    /// `input_shape` and cuts the call into chunks, or says which tensor is
+    /// too large, before any GPU work.
+    fn backward_pass(
+        &self,
+        input_shape: &[usize],
+        grad_output_shape: &[usize],
+    ) -> Result<BackwardPass> {
+        let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
+        geometry.check_grad_output(grad_output_shape)?;
+        let input_len: usize = input_shape.iter().product();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
-        let gradients = input.numel() + geometry.weight_len() + bias_len;
+        let gradients = input_len + geometry.weight_len() + bias_len;
         let kernels = self
             .backward_algorithm
             .kernels(&geometry, self.device_type())?;
         BackwardPass::new(&self.ctx, geometry, gradients, kernels)
+    }
+
+    /// Records the gradients into `destinations` (the ones given) from blocks
+    /// of the input and of the output gradient.
+    fn encode_backward(
+        &self,
+        rec: &mut Recorder,
+        pass: &BackwardPass,
+        [inputs, grad_outputs]: [&mut Blocks; 2],
+        destinations: Destinations,
+    ) -> Result<()> {
+        let call = self.call_params(rec, &pass.geometry)?;
+        if destinations.grad_weight.is_some() || destinations.grad_bias.is_some() {
+            pass.encode_param_grads(
+                rec,
+                &call,
+                inputs,
+                grad_outputs,
+                destinations.grad_weight,
+                destinations.grad_bias,
+            )?;
+        }
+        if let Some(grad_input) = destinations.grad_input {
+            pass.encode_grad_input(rec, &call, &self.weight, grad_outputs, grad_input)?;
+        }
+        Ok(())
     }
 }

@@ -6,6 +6,8 @@
 mod backward;
 mod forward;
 
+pub use backward::{GpuGrads, GradMask};
+
 use std::sync::Mutex;
 
 use crate::config::Conv2dConfig;

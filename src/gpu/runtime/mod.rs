@@ -12,5 +12,5 @@ pub(crate) mod registry;
 
 pub use context::{ADAPTER_HELP, GpuContext};
 pub(crate) use pool::PooledBuffer;
-pub(crate) use recorder::{HostSlices, PendingTime, Recorder};
+pub(crate) use recorder::{Blocks, PendingTime, Recorder};
 pub(crate) use registry::{KernelSpec, ShaderSource, WrittenKernel};

@@ -165,6 +165,14 @@ impl Recorder {
         );
     }
 
+    /// Records zeros into the first `elements` floats of `buffer`.
+    pub(crate) fn clear(&mut self, buffer: &wgpu::Buffer, elements: usize) {
+        if elements > 0 {
+            self.encoder
+                .clear_buffer(buffer, 0, Some(elements as u64 * 4));
+        }
+    }
+
     /// Submits everything recorded, then gives the held buffers back to the pool.
     pub(crate) fn submit(self) {
         self.submit_timed();
@@ -220,28 +228,64 @@ pub(crate) fn grid(ctx: &GpuContext, invocations: u64, workgroup_size: u32) -> R
     Ok((x as u32, y as u32))
 }
 
-/// Slices of one host array, each uploaded once however many dispatches bind it.
-pub(crate) struct HostSlices<'a> {
+/// Blocks of one tensor, as the dispatches that bind them need them: from a
+/// host array (each block uploaded once, however many dispatches bind it), or
+/// from a GPU buffer (bound whole when the block is the whole tensor, else
+/// copied into a scratch buffer once).
+pub(crate) struct Blocks<'a> {
     label: &'static str,
-    data: &'a [f32],
-    uploaded: HashMap<(usize, usize), wgpu::Buffer>,
+    source: BlockSource<'a>,
+    made: HashMap<(usize, usize), wgpu::Buffer>,
 }
 
-impl<'a> HostSlices<'a> {
-    pub(crate) fn new(label: &'static str, data: &'a [f32]) -> Self {
+enum BlockSource<'a> {
+    Host(&'a [f32]),
+    Gpu {
+        buffer: &'a wgpu::Buffer,
+        len: usize,
+    },
+}
+
+impl<'a> Blocks<'a> {
+    /// Blocks of a host array.
+    pub(crate) fn host(label: &'static str, data: &'a [f32]) -> Self {
         Self {
             label,
-            data,
-            uploaded: HashMap::new(),
+            source: BlockSource::Host(data),
+            made: HashMap::new(),
         }
     }
 
-    /// A buffer holding `data[offset..offset + len]`.
+    /// Blocks of the first `len` elements of a GPU buffer.
+    pub(crate) fn gpu(label: &'static str, buffer: &'a wgpu::Buffer, len: usize) -> Self {
+        Self {
+            label,
+            source: BlockSource::Gpu { buffer, len },
+            made: HashMap::new(),
+        }
+    }
+
+    /// A buffer holding elements `offset..offset + len`.
     pub(crate) fn get(&mut self, rec: &mut Recorder, offset: usize, len: usize) -> wgpu::Buffer {
-        self.uploaded
-            .entry((offset, len))
-            .or_insert_with(|| rec.upload(self.label, &self.data[offset..offset + len]))
-            .clone()
+        if let BlockSource::Gpu { buffer, len: whole } = self.source
+            && offset == 0
+            && len == whole
+        {
+            return buffer.clone();
+        }
+        if let Some(made) = self.made.get(&(offset, len)) {
+            return made.clone();
+        }
+        let block = match self.source {
+            BlockSource::Host(data) => rec.upload(self.label, &data[offset..offset + len]),
+            BlockSource::Gpu { buffer, .. } => {
+                let block = rec.scratch(self.label, len);
+                rec.copy(buffer, offset, &block, 0, len);
+                block
+            }
+        };
+        self.made.insert((offset, len), block.clone());
+        block
     }
 }
 

@@ -21,7 +21,7 @@ use super::plan::{Chunk, plan_grad_input, plan_with_copies};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
-use crate::gpu::runtime::{GpuContext, HostSlices, Recorder};
+use crate::gpu::runtime::{Blocks, GpuContext, Recorder};
 
 /// One checked backward call, cut into dispatches before any GPU work.
 #[derive(Debug)]
@@ -53,12 +53,6 @@ pub(crate) struct BackwardKernels {
     /// running (a tensor too large for their copies) is an error, not a
     /// quiet fall back to the direct kernels.
     pub forced: bool,
-}
-
-/// The GPU buffers of the parameter gradients.
-pub(crate) struct ParamGrads {
-    pub grad_weight: wgpu::Buffer,
-    pub grad_bias: Option<wgpu::Buffer>,
 }
 
 impl BackwardPass {
@@ -139,52 +133,58 @@ impl BackwardPass {
         })
     }
 
-    /// Records the weight and bias gradients, chunk by chunk: each chunk adds
-    /// its batch items' share to the rows of its output channels.
+    /// Records the weight and bias gradients into `grad_weight` and
+    /// `grad_bias` (each only where given), chunk by chunk: each chunk adds its
+    /// batch items' share to the rows of its output channels.
     pub(crate) fn encode_param_grads(
         &self,
         rec: &mut Recorder,
         call: &wgpu::Buffer,
-        inputs: &mut HostSlices,
-        grad_outputs: &mut HostSlices,
-        has_bias: bool,
-    ) -> Result<ParamGrads> {
+        inputs: &mut Blocks,
+        grad_outputs: &mut Blocks,
+        grad_weight: Option<&wgpu::Buffer>,
+        grad_bias: Option<&wgpu::Buffer>,
+    ) -> Result<()> {
         let geometry = &self.geometry;
-        let grad_weight = rec.scratch("grad_weight", geometry.weight_len());
-        let grad_bias = has_bias.then(|| rec.scratch("grad_bias", geometry.out_channels));
         for chunk in &self.param_chunks {
-            let input = inputs.get(rec, chunk.input_offset(geometry), chunk.input_len(geometry));
             let grad_output = grad_outputs.get(
                 rec,
                 chunk.output_offset(geometry),
                 chunk.output_len(geometry),
             );
+            // The input is read only for the weight gradient.
+            let input = match grad_weight {
+                Some(_) => inputs.get(rec, chunk.input_offset(geometry), chunk.input_len(geometry)),
+                None => grad_output.clone(),
+            };
             let buffers = ChunkBuffers {
                 call,
                 input: &input,
                 grad_output: &grad_output,
             };
-            match self.weight_variant {
-                Some(variant) => grad_weight::blocked::encode_chunk(
-                    rec,
-                    geometry,
-                    chunk,
-                    variant,
-                    &buffers,
-                    self.max_elements,
-                    &grad_weight,
-                )?,
-                None => grad_weight::encode_chunk(
-                    rec,
-                    geometry,
-                    chunk,
-                    &buffers,
-                    self.max_elements,
-                    &grad_weight,
-                )?,
+            if let Some(grad_weight) = grad_weight {
+                match self.weight_variant {
+                    Some(variant) => grad_weight::blocked::encode_chunk(
+                        rec,
+                        geometry,
+                        chunk,
+                        variant,
+                        &buffers,
+                        self.max_elements,
+                        grad_weight,
+                    )?,
+                    None => grad_weight::encode_chunk(
+                        rec,
+                        geometry,
+                        chunk,
+                        &buffers,
+                        self.max_elements,
+                        grad_weight,
+                    )?,
+                }
             }
             // The bias sees each (batch, output channel) block once: with its first input block.
-            if let (Some(grad_bias), false) = (&grad_bias, chunk.accumulate) {
+            if let (Some(grad_bias), false) = (grad_bias, chunk.accumulate) {
                 grad_bias::encode_chunk(
                     rec,
                     geometry,
@@ -195,10 +195,7 @@ impl BackwardPass {
                 )?;
             }
         }
-        Ok(ParamGrads {
-            grad_weight,
-            grad_bias,
-        })
+        Ok(())
     }
 
     /// Records the input gradient into `destination` (from element 0): the
@@ -210,7 +207,7 @@ impl BackwardPass {
         rec: &mut Recorder,
         call: &wgpu::Buffer,
         weight: &wgpu::Buffer,
-        grad_outputs: &mut HostSlices,
+        grad_outputs: &mut Blocks,
         destination: &wgpu::Buffer,
     ) -> Result<()> {
         let geometry = &self.geometry;
