@@ -1,6 +1,6 @@
 // Weight gradient, register-blocked: one invocation per (block of positions,
-// block of OB output channels, input channel c, kernel row a) sums
-// grad_output · input for the OB × KERNEL_W weights (o, c, a, e) over its
+// block of OB output channels, input channel c, block of RB kernel rows) sums
+// grad_output · input for the OB × RB × KERNEL_W weights (o, c, a, e) over its
 // positions, four adjacent columns at a time, into vec4 accumulators. The
 // blocks are added in order by reduce_splits.wgsl, as for the direct kernel.
 //
@@ -8,9 +8,10 @@
 // `row_len` long) and grad_output with rows of `out_row_len` floats (a multiple
 // of 4, zero past out_w: a copy, or grad_output itself when out_w is), both
 // as aligned vec4s. Per quad of positions it loads the input row's span once
-// and one vec4 of grad_output per output channel; everything else is register
-// arithmetic. The unrolled lines are generated per (OB, kernel width, stride
-// and dilation along the row) by src/gpu/conv/backward/grad_weight/codegen.rs.
+// per kernel row and one vec4 of grad_output per output channel; everything
+// else is register arithmetic. The unrolled lines are generated per (OB, RB,
+// kernel width, stride and dilation along the row) by
+// src/gpu/conv/backward/grad_weight/blocked/codegen.rs.
 //
 // Positions are quads q = (n, i, jq) of this dispatch's chunk, jq < quads per
 // row; this dispatch's blocks start at quad slice_begin, `split_len` each,
@@ -33,8 +34,9 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    let a = index % p.kernel_h;
-    var rest = index / p.kernel_h;
+    let row_blocks = (p.kernel_h + RB - 1u) / RB;
+    let a0 = (index % row_blocks) * RB;
+    var rest = index / row_blocks;
     let c = rest % p.in_per_group;
     rest = rest / p.in_per_group;
     // Output-channel blocks are numbered over all groups; this chunk's first
@@ -70,8 +72,8 @@ fn main(
     let plane_quads = p.out_h * out_quads;
 //{declare}
     for (var q = begin; q < end; q++) {
-        let x_at = (((n * d.in_channels + ch - d.in_c_begin) * p.padded_h + i * p.stride_h + a * p.dilation_h)
-            * d.row_len + jq * 4u * STRIDE_W) / 4u;
+        let x_at = (((n * d.in_channels + ch - d.in_c_begin) * p.padded_h + i * p.stride_h) * d.row_len
+            + jq * 4u * STRIDE_W) / 4u;
         let go_at = (n * d.out_channels * p.out_h + i) * out_quads + jq;
 //{accumulate}
         jq++;
@@ -86,6 +88,6 @@ fn main(
     }
 
     let row = p.in_per_group * p.kernel_h * KERNEL_W;
-    let base = split * d.out_channels * row + (c * p.kernel_h + a) * KERNEL_W;
+    let base = split * d.out_channels * row + (c * p.kernel_h + a0) * KERNEL_W;
 //{store}
 }

@@ -1,11 +1,13 @@
-//! Benchmarks: how long one convolution takes with each algorithm on a GPU.
+//! Benchmarks: how long one convolution's forward or backward pass takes with
+//! each algorithm on a GPU.
 //!
 //! The kernel time is the GPU's own, from timestamp queries around every
-//! compute pass of a GPU-resident forward ([`GpuConv2d::forward_gpu_timed`]);
-//! on adapters without timestamps it is the wall time of submitting that
-//! forward and waiting for it, with the data already on the GPU. The end-to-end
-//! time is the wall time of [`GpuConv2d::forward`]: upload, compute, read-back.
-//! Each figure is the median over repeated runs after a warm-up run.
+//! compute pass of a GPU-resident call ([`GpuConv2d::forward_gpu_timed`],
+//! [`GpuConv2d::backward_gpu_timed`]); on adapters without timestamps it is the
+//! wall time of submitting that call and waiting for it, with the data already
+//! on the GPU. The end-to-end time is the wall time of [`GpuConv2d::forward`]
+//! or [`GpuConv2d::backward`]: upload, compute, read-back. Each figure is the
+//! median over repeated runs after a warm-up run.
 
 use std::time::{Duration, Instant};
 
@@ -15,7 +17,7 @@ use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result, fmt_shape};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::{check_buffer_size, check_fits};
-use crate::gpu::{Algorithm, GpuContext, GpuConv2d, GpuTensor};
+use crate::gpu::{Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuTensor, GradMask};
 use crate::layer::Conv2d;
 use crate::tensor::{Tensor, checked_numel, try_with_capacity};
 
@@ -59,20 +61,57 @@ impl KernelTiming {
     }
 }
 
-/// One benchmarked configuration and algorithm.
+/// Which pass a measurement times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// `layer(input)`.
+    Forward,
+    /// The input, weight and bias gradients.
+    Backward,
+}
+
+impl Pass {
+    /// `forward` or `backward`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::Backward => "backward",
+        }
+    }
+}
+
+impl std::str::FromStr for Pass {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "forward" => Ok(Pass::Forward),
+            "backward" => Ok(Pass::Backward),
+            other => Err(format!(
+                "unknown pass '{other}' (expected forward or backward)"
+            )),
+        }
+    }
+}
+
+/// One benchmarked configuration, pass and algorithm.
 #[derive(Debug, Clone)]
 pub struct Measurement {
-    /// The kernel that ran (what `Auto` picked, when it was asked for).
-    pub algorithm: Algorithm,
+    /// The pass timed.
+    pub pass: Pass,
+    /// The kernels that ran (what `Auto` picked, when it was asked for).
+    pub algorithm: String,
     /// The algorithm asked for.
-    pub requested: Algorithm,
+    pub requested: &'static str,
     /// Median kernel time, milliseconds.
     pub kernel_ms: f64,
     /// How `kernel_ms` was measured.
     pub kernel_timing: KernelTiming,
     /// Median time of upload + compute + read-back, milliseconds.
     pub end_to_end_ms: f64,
-    /// `2·N·K·OH·OW·(C/G)·KH·KW` floating-point operations.
+    /// Floating-point operations: `2·N·K·OH·OW·(C/G)·KH·KW` for the forward;
+    /// for the backward that twice (input and weight gradients) plus
+    /// `N·K·OH·OW` (the bias gradient's adds).
     pub flops: u64,
     /// `flops` per kernel second, in units of 10⁹.
     pub gflops: f64,
@@ -80,8 +119,8 @@ pub struct Measurement {
     pub runs: usize,
 }
 
-/// Times `config` on an input of `input_shape` with `algorithm` (weights and
-/// input random, seeded).
+/// Times the forward pass of `config` on an input of `input_shape` with
+/// `algorithm` (weights and input random, seeded).
 pub fn measure(
     ctx: &GpuContext,
     config: Conv2dConfig,
@@ -91,40 +130,121 @@ pub fn measure(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let resolved = algorithm.resolve(&geometry, ctx.adapter_info().device_type)?;
-    let input_len = check_sizes(ctx, &config, input_shape)?;
-    let layer = Conv2d::new(config, 1)?;
-    let mut rng = StdRng::seed_from_u64(2);
-    let mut data = try_with_capacity("input", input_len)?;
-    data.extend((0..input_len).map(|_| rng.random_range(-1.0f32..1.0)));
-    let input = Tensor::new(input_shape, data)?;
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_algorithm(algorithm);
     let resident = GpuTensor::upload(ctx, &input)?;
-
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
         let (_, gpu_ms) = gpu.forward_gpu_timed(&resident)?;
-        Ok(gpu_ms.unwrap_or_else(|| {
-            timing = KernelTiming::SubmitAndWait;
-            start.elapsed().as_secs_f64() * 1e3
-        }))
+        Ok(kernel_ms(gpu_ms, start, &mut timing))
     })?;
     let end_to_end = repeat(options, || {
         let start = Instant::now();
         gpu.forward(&input)?;
         Ok(start.elapsed().as_secs_f64() * 1e3)
     })?;
-    let flops = geometry.flops();
-    Ok(Measurement {
-        algorithm: resolved,
-        requested: algorithm,
-        kernel_ms: kernel.median,
-        kernel_timing: timing,
-        end_to_end_ms: end_to_end.median,
+    Ok(Measurement::new(
+        Pass::Forward,
+        resolved.name().to_string(),
+        algorithm.name(),
+        (kernel, end_to_end, timing),
+        geometry.flops(),
+    ))
+}
+
+/// Times the backward pass (input, weight and bias gradients) of `config` on
+/// an input of `input_shape` with `algorithm` (weights, input and output
+/// gradient random, seeded).
+pub fn measure_backward(
+    ctx: &GpuContext,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+    algorithm: BackwardAlgorithm,
+    options: &BenchOptions,
+) -> Result<Measurement> {
+    let geometry = Conv2dGeometry::new(&config, input_shape)?;
+    let resolved = algorithm.describe(&geometry, ctx.adapter_info().device_type)?;
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
+    let output_len = geometry.output_shape().iter().product::<usize>();
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut data = try_with_capacity("grad_output", output_len)?;
+    data.extend((0..output_len).map(|_| rng.random_range(-1.0f32..1.0)));
+    let grad_output = Tensor::new(geometry.output_shape(), data)?;
+    let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
+    let resident = GpuTensor::upload(ctx, &input)?;
+    let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
+    let mut timing = KernelTiming::Timestamps;
+    let kernel = repeat(options, || {
+        let start = Instant::now();
+        let (_, gpu_ms) = gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)?;
+        Ok(kernel_ms(gpu_ms, start, &mut timing))
+    })?;
+    let end_to_end = repeat(options, || {
+        let start = Instant::now();
+        gpu.backward(&input, &grad_output)?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    })?;
+    let [n, k, oh, ow] = geometry.output_shape_4d();
+    let bias_adds = if config.bias {
+        (n * k * oh * ow) as u64
+    } else {
+        0
+    };
+    let flops = geometry.flops().saturating_mul(2).saturating_add(bias_adds);
+    Ok(Measurement::new(
+        Pass::Backward,
+        resolved,
+        algorithm.name(),
+        (kernel, end_to_end, timing),
         flops,
-        gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
-        runs: kernel.runs.min(end_to_end.runs),
+    ))
+}
+
+impl Measurement {
+    fn new(
+        pass: Pass,
+        algorithm: String,
+        requested: &'static str,
+        (kernel, end_to_end, timing): (Repeated, Repeated, KernelTiming),
+        flops: u64,
+    ) -> Self {
+        Self {
+            pass,
+            algorithm,
+            requested,
+            kernel_ms: kernel.median,
+            kernel_timing: timing,
+            end_to_end_ms: end_to_end.median,
+            flops,
+            gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
+            runs: kernel.runs.min(end_to_end.runs),
+        }
+    }
+}
+
+/// The GPU's own time when it has timestamps, else the wall time since `start`
+/// (and `timing` says so).
+fn kernel_ms(gpu_ms: Option<f64>, start: Instant, timing: &mut KernelTiming) -> f64 {
+    gpu_ms.unwrap_or_else(|| {
+        *timing = KernelTiming::SubmitAndWait;
+        start.elapsed().as_secs_f64() * 1e3
     })
+}
+
+/// A seeded random layer of `config` and input of `input_shape`, after
+/// checking that both fit the device.
+fn random_layer_and_input(
+    ctx: &GpuContext,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+) -> Result<(Conv2d, Tensor)> {
+    let input_len = check_sizes(ctx, &config, input_shape)?;
+    let layer = Conv2d::new(config, 1)?;
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut data = try_with_capacity("input", input_len)?;
+    data.extend((0..input_len).map(|_| rng.random_range(-1.0f32..1.0)));
+    Ok((layer, Tensor::new(input_shape, data)?))
 }
 
 /// Fails unless the input, weight and output of `config` on `input_shape`

@@ -367,6 +367,36 @@ fn bench_prints_one_json_object_per_algorithm() {
         "{}",
         stderr(&out)
     );
+    // The backward pass: its own algorithms, and twice the forward's FLOPs
+    // plus the bias gradient's adds.
+    let mut args = base.to_vec();
+    args.extend(["--pass", "backward", "--json"]);
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = lines
+        .iter()
+        .map(|l| l["requested"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["auto", "direct", "blocked"]);
+    for line in &lines {
+        assert_eq!(line["pass"], "backward");
+        let flops = 2.0 * 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0 + 2.0 * 8.0 * 16.0 * 16.0;
+        assert_eq!(line["flops"].as_f64().unwrap(), flops);
+    }
+    let mut args = base.to_vec();
+    args.extend(["--pass", "backward", "--algorithm", "implicit-gemm"]);
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown backward algorithm 'implicit-gemm'"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use outputs::check_outputs;
-use wgpu_conv2d::bench::{BenchOptions, Measurement, check_sizes, measure};
+use wgpu_conv2d::bench::{BenchOptions, Measurement, Pass, check_sizes, measure, measure_backward};
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
@@ -42,10 +42,11 @@ enum Command {
     Bench(BenchArgs),
 }
 
-/// A forward kernel, or every one that can run the configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// An algorithm of the pass benchmarked (`auto`, a kernel's name), or every
+/// one that can run the configuration (`all`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum AlgorithmChoice {
-    One(Algorithm),
+    One(String),
     All,
 }
 
@@ -53,19 +54,64 @@ impl std::str::FromStr for AlgorithmChoice {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        if s == "all" {
-            return Ok(Self::All);
-        }
-        s.parse().map(Self::One).map_err(|_| {
-            let names: Vec<&str> = std::iter::once(Algorithm::Auto)
-                .chain(Algorithm::KERNELS)
-                .map(Algorithm::name)
-                .collect();
-            format!(
-                "unknown algorithm '{s}' (expected {} or all)",
-                names.join(", ")
-            )
+        Ok(if s == "all" {
+            Self::All
+        } else {
+            Self::One(s.to_string())
         })
+    }
+}
+
+/// One algorithm to time: forward or backward.
+#[derive(Clone, Copy, Debug)]
+enum Timed {
+    Forward(Algorithm),
+    Backward(BackwardAlgorithm),
+}
+
+impl Timed {
+    /// The algorithm `choice` names for `pass` (`None` for `all`), or why
+    /// that is not one of the pass's algorithms.
+    fn parse(choice: &AlgorithmChoice, pass: Pass) -> Result<Option<Self>, String> {
+        let AlgorithmChoice::One(name) = choice else {
+            return Ok(None);
+        };
+        let error = |e: wgpu_conv2d::Conv2dError| format!("{e} (or all)");
+        Ok(Some(match pass {
+            Pass::Forward => Timed::Forward(name.parse().map_err(error)?),
+            Pass::Backward => Timed::Backward(name.parse().map_err(error)?),
+        }))
+    }
+
+    /// The algorithms `choice` names for `pass`: every one that can run
+    /// `geometry` for `all`.
+    fn list(
+        choice: &AlgorithmChoice,
+        pass: Pass,
+        geometry: &Conv2dGeometry,
+    ) -> Result<Vec<Self>, String> {
+        if let Some(one) = Self::parse(choice, pass)? {
+            return Ok(vec![one]);
+        }
+        Ok(match pass {
+            Pass::Forward => std::iter::once(Algorithm::Auto)
+                .chain(Algorithm::KERNELS)
+                .filter(|a| a.check(geometry).is_ok())
+                .map(Timed::Forward)
+                .collect(),
+            Pass::Backward => BackwardAlgorithm::ALL
+                .into_iter()
+                .filter(|a| a.check(geometry).is_ok())
+                .map(Timed::Backward)
+                .collect(),
+        })
+    }
+
+    fn is_auto(self) -> bool {
+        matches!(
+            self,
+            Timed::Forward(Algorithm::Auto) | Timed::Backward(BackwardAlgorithm::Auto)
+        )
     }
 }
 
@@ -85,9 +131,13 @@ struct BenchArgs {
     /// Leave out the bias (nn.Conv2d's bias=False).
     #[arg(long)]
     no_bias: bool,
-    /// auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, or all (every one that can run it).
+    /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked;
+    /// backward: auto, direct or blocked; or all (every one that can run it).
     #[arg(long, default_value = "all")]
     algorithm: AlgorithmChoice,
+    /// The pass to time: forward, or backward (input, weight and bias gradients).
+    #[arg(long, default_value = "forward")]
+    pass: Pass,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -216,6 +266,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The bench's algorithm names depend on its pass: checked here, so that a
+    // wrong one is a usage error like any other.
+    if let Command::Bench(args) = &cli.command
+        && let Err(message) = Timed::parse(&args.algorithm, args.pass)
+    {
+        eprintln!(
+            "wgpu-conv2d: invalid value for '--algorithm <ALGORITHM>': {} (see --help)",
+            one_line(&message)
+        );
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Forward(args) => forward(&args),
         Command::Backward(args) => backward(&args),
@@ -388,13 +449,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let ctx = GpuContext::new().map_err(|e| e.to_string())?;
     // Refused before the table's header is printed: an error is the only output.
     check_sizes(&ctx, &config, shape).map_err(|e| e.to_string())?;
-    let algorithms: Vec<Algorithm> = match args.algorithm {
-        AlgorithmChoice::One(a) => vec![a],
-        AlgorithmChoice::All => std::iter::once(Algorithm::Auto)
-            .chain(Algorithm::KERNELS)
-            .filter(|a| a.check(&geometry).is_ok())
-            .collect(),
-    };
+    let algorithms = Timed::list(&args.algorithm, args.pass, &geometry)?;
     let options = BenchOptions {
         min_time: std::time::Duration::from_millis(args.min_time_ms),
         ..BenchOptions::default()
@@ -402,8 +457,9 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     if !args.json {
         println!("adapter: {}", ctx.describe());
         println!(
-            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward",
-            geometry.flops() as f64 / 1e9
+            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward; timing the {} pass",
+            geometry.flops() as f64 / 1e9,
+            args.pass.name()
         );
         println!(
             "{:<15} {:>12} {:>16} {:>14} {:>10}",
@@ -411,14 +467,18 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         );
     }
     for algorithm in algorithms {
-        let m = measure(&ctx, config, shape, algorithm, &options).map_err(|e| e.to_string())?;
+        let m = match algorithm {
+            Timed::Forward(a) => measure(&ctx, config, shape, a, &options),
+            Timed::Backward(a) => measure_backward(&ctx, config, shape, a, &options),
+        }
+        .map_err(|e| e.to_string())?;
         if args.json {
             println!("{}", json_line(&m, &ctx, &config, shape));
         } else {
-            let name = if algorithm == Algorithm::Auto {
+            let name = if algorithm.is_auto() {
                 format!("auto ({})", m.algorithm)
             } else {
-                m.algorithm.to_string()
+                m.algorithm.clone()
             };
             println!(
                 "{name:<15} {:>12.3} {:>16.3} {:>14.2} {:>10}",
@@ -436,8 +496,9 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
 /// keys `algorithm`, `kernel_ms`, `end_to_end_ms` and `gflops` among them.
 fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[usize]) -> String {
     serde_json::json!({
-        "algorithm": m.algorithm.name(),
-        "requested": m.requested.name(),
+        "pass": m.pass.name(),
+        "algorithm": m.algorithm,
+        "requested": m.requested,
         "kernel_ms": m.kernel_ms,
         "end_to_end_ms": m.end_to_end_ms,
         "gflops": m.gflops,

@@ -297,11 +297,29 @@ impl BackwardAlgorithm {
             });
         }
         let input = transposed_geometry(geometry)
-            .and_then(|t| Some((t, Algorithm::Auto.kernel(&t, device).ok()?)));
+            .and_then(|t| Some((t, Algorithm::Auto.kernel(t.geometry(), device).ok()?)));
         Ok(BackwardKernels {
             input,
             weight: WeightVariant::new(geometry),
             forced: self == BackwardAlgorithm::Blocked,
+        })
+    }
+}
+
+impl BackwardAlgorithm {
+    /// Which kernels run for `geometry`: `blocked` or `direct`, or for `Auto`
+    /// on a convolution where only one gradient has a blocked kernel, which.
+    pub(crate) fn describe(
+        self,
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+    ) -> Result<String> {
+        let kernels = self.kernels(geometry, device)?;
+        Ok(match (kernels.input.is_some(), kernels.weight.is_some()) {
+            (true, true) => "blocked".to_string(),
+            (false, false) => "direct".to_string(),
+            (true, false) => "blocked input, direct weight".to_string(),
+            (false, true) => "direct input, blocked weight".to_string(),
         })
     }
 }

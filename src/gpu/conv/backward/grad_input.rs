@@ -11,7 +11,7 @@
 //! `shaders/transpose_weight.wgsl`). No atomics either way: every element is
 //! written once, summed in a fixed order.
 
-use crate::config::{Conv2dConfig, Padding, PaddingMode};
+use crate::config::PaddingMode;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
@@ -53,31 +53,83 @@ pub(crate) const TRANSPOSE_WEIGHT: WrittenKernel = WrittenKernel::new(
     &[Uniform, Uniform, ReadOnly, ReadWrite],
 );
 
-/// The convolution whose forward pass is the gradient of `geometry`'s padded
-/// input, when the stride is 1: input `grad_output` `(N, C_out, OH, OW)`,
-/// `C_in` output channels, the same kernel, dilation and groups, zero padding
-/// `dilation·(kernel − 1)`; its output is `(N, C_in, padded H, padded W)`.
+/// The convolution whose forward pass gives `geometry`'s input gradient, when
+/// the stride is 1: input `grad_output` `(N, C_out, OH, OW)`, `C_in` output
+/// channels, the same kernel, dilation and groups (the weight flipped and its
+/// channels swapped), zero padding `dilation·(kernel − 1)` on each side, less
+/// the layer's own zero padding where that is all there is: then its output
+/// is the input gradient itself ([`Transposed::Input`]); else it is the
+/// gradient of the padded input, to fold back ([`Transposed::Padded`]).
 /// `None` for strided convolutions.
-pub(crate) fn transposed_geometry(geometry: &Conv2dGeometry) -> Option<Conv2dGeometry> {
+pub(crate) fn transposed_geometry(geometry: &Conv2dGeometry) -> Option<Transposed> {
     let (h, w) = (&geometry.height, &geometry.width);
     if h.stride != 1 || w.stride != 1 || geometry.output_channels() == 0 {
         return None;
     }
     let reach = |axis: &Axis| (axis.dilation * (axis.kernel - 1)) as i64;
-    let config = Conv2dConfig::new(
-        geometry.out_channels,
-        geometry.in_channels,
-        (h.kernel, w.kernel),
-    )
-    .with_dilation((h.dilation, w.dilation))
-    .with_padding(Padding::from((reach(h), reach(w))))
-    .with_groups(geometry.groups)
-    .with_bias(false);
-    let shape = [geometry.batch, geometry.out_channels, h.output, w.output];
-    let transposed = Conv2dGeometry::new(&config, &shape).ok()?;
-    let fits = transposed.height.output as i64 == h.padded()
-        && transposed.width.output as i64 == w.padded();
-    fits.then_some(transposed)
+    // Zero padding gives no gradient: leave it out of the transposed
+    // convolution's padding, where it is no more than the kernel's reach.
+    let direct = geometry.padding_mode == PaddingMode::Zeros
+        && [h, w]
+            .iter()
+            .all(|a| a.pad_before <= reach(a) && a.pad_after <= reach(a));
+    let axis = |a: &Axis| {
+        let (before, after) = if direct {
+            (reach(a) - a.pad_before, reach(a) - a.pad_after)
+        } else {
+            (reach(a), reach(a))
+        };
+        let output = a.output as i64 + before + after - reach(a);
+        Axis {
+            input: a.output,
+            kernel: a.kernel,
+            stride: 1,
+            dilation: a.dilation,
+            pad_before: before,
+            pad_after: after,
+            output: output.max(0) as usize,
+        }
+    };
+    let transposed = Conv2dGeometry {
+        batch: geometry.batch,
+        unbatched: false,
+        in_channels: geometry.out_channels,
+        out_channels: geometry.in_channels,
+        groups: geometry.groups,
+        height: axis(h),
+        width: axis(w),
+        padding_mode: PaddingMode::Zeros,
+    };
+    let (want_h, want_w) = if direct {
+        (h.input as i64, w.input as i64)
+    } else {
+        (h.padded(), w.padded())
+    };
+    let fits =
+        transposed.height.output as i64 == want_h && transposed.width.output as i64 == want_w;
+    fits.then_some(if direct {
+        Transposed::Input(transposed)
+    } else {
+        Transposed::Padded(transposed)
+    })
+}
+
+/// What the transposed convolution's forward pass gives.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Transposed {
+    /// The input gradient itself (zero padding, which has no gradient).
+    Input(Conv2dGeometry),
+    /// The gradient of the padded input, for the padding's backward to fold.
+    Padded(Conv2dGeometry),
+}
+
+impl Transposed {
+    /// The transposed convolution.
+    pub(crate) fn geometry(&self) -> &Conv2dGeometry {
+        match self {
+            Transposed::Input(g) | Transposed::Padded(g) => g,
+        }
+    }
 }
 
 /// Records the transposed weight of `geometry`'s `weight` into `transposed`

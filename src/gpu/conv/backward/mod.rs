@@ -12,6 +12,7 @@ pub(crate) mod grad_input;
 pub(crate) mod grad_weight;
 pub(crate) mod reduce;
 
+use grad_input::Transposed;
 use grad_weight::blocked::WeightVariant;
 use reduce::ChunkBuffers;
 
@@ -31,9 +32,10 @@ pub(crate) struct BackwardPass {
     param_chunks: Vec<Chunk>,
     /// Chunks of the input gradient.
     input_chunks: Vec<Chunk>,
-    /// The forward pass whose output is the gradient of the padded input,
-    /// when the input gradient runs on the forward kernels (stride 1).
-    transposed: Option<ForwardPass>,
+    /// The forward pass whose output is the input gradient (`true`) or the
+    /// gradient of the padded input (`false`), when the input gradient runs on
+    /// the forward kernels (stride 1).
+    transposed: Option<(ForwardPass, bool)>,
     /// The blocked weight gradient's variant, where it can run; else the direct kernel.
     weight_variant: Option<WeightVariant>,
     /// Elements one binding may hold.
@@ -46,7 +48,7 @@ pub(crate) struct BackwardPass {
 pub(crate) struct BackwardKernels {
     /// The transposed convolution and its forward kernel, for the input
     /// gradient; `None`: the direct gather.
-    pub input: Option<(Conv2dGeometry, ForwardKernel)>,
+    pub input: Option<(Transposed, ForwardKernel)>,
     /// The blocked weight gradient's variant; `None`: the direct kernel.
     pub weight: Option<WeightVariant>,
     /// Whether the blocked kernels were asked for: then what keeps them from
@@ -87,8 +89,8 @@ impl BackwardPass {
         };
         let mut transposed = None;
         if let (Some((t, kernel)), true) = (kernels.input, output > 0) {
-            match ForwardPass::new(ctx, t, kernel) {
-                Ok(pass) => transposed = Some(pass),
+            match ForwardPass::new(ctx, *t.geometry(), kernel) {
+                Ok(pass) => transposed = Some((pass, matches!(t, Transposed::Input(_)))),
                 Err(e) => {
                     fits(Err(e))?;
                 }
@@ -211,11 +213,15 @@ impl BackwardPass {
         destination: &wgpu::Buffer,
     ) -> Result<()> {
         let geometry = &self.geometry;
-        if let Some(transposed) = &self.transposed {
+        if let Some((transposed, gives_input)) = &self.transposed {
             let output_len = transposed.geometry.input_shape_4d().iter().product();
             let grad_output = grad_outputs.get(rec, 0, output_len);
             let grad_padded =
                 self.encode_transposed(rec, call, weight, transposed, &grad_output)?;
+            if *gives_input {
+                rec.copy(&grad_padded, 0, destination, 0, transposed.elements);
+                return Ok(());
+            }
             let whole = matches!(self.input_chunks.as_slice(), [_]);
             for chunk in self.input_chunks.iter().filter(|c| c.completes) {
                 let padded = if whole {

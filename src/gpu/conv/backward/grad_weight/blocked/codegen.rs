@@ -17,9 +17,10 @@ pub(crate) fn generate(values: &[u32]) -> String {
 
 /// The template with its marked lines generated for `variant`.
 pub(crate) fn source(v: WeightVariant) -> String {
-    let (ob, kw) = (v.ob, v.kernel_w);
+    let (ob, rb, kw) = (v.ob, v.rb, v.kernel_w);
     let mut constants = String::new();
     let _ = writeln!(constants, "const OB: u32 = {ob}u;");
+    let _ = writeln!(constants, "const RB: u32 = {rb}u;");
     let _ = writeln!(constants, "const KERNEL_W: u32 = {kw}u;");
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
 
@@ -30,36 +31,56 @@ pub(crate) fn source(v: WeightVariant) -> String {
             "    let off{k} = (min(max(o0 + {k}u, o_lo), o_hi - 1u) - d.out_c_begin) * plane_quads;"
         );
     }
-    for k in 0..ob {
-        for e in 0..kw {
-            let _ = writeln!(declare, "    var acc{k}_{e} = vec4<f32>(0.0);");
-        }
-    }
-
-    // Per quad: the input row's span as vec4s, each tap's four columns picked
-    // from it, then per output channel one vec4 of grad_output.
-    let pad = "        ";
-    let mut accumulate = String::new();
-    for s in 0..v.span_vecs() {
-        let _ = writeln!(accumulate, "{pad}let s{s} = input[x_at + {s}u];");
-    }
-    for e in 0..kw {
-        let lanes: Vec<String> = (0..4)
-            .map(|q| {
-                let x = q * v.stride_w + e * v.dilation_w;
-                format!("s{}[{}]", x / 4, x % 4)
-            })
-            .collect();
+    // Kernel row r of the block reads input row a0 + r (the kernel's last
+    // row past its end: those sums are never stored).
+    for r in 0..rb {
         let _ = writeln!(
-            accumulate,
-            "{pad}let x{e} = vec4<f32>({});",
-            lanes.join(", ")
+            declare,
+            "    let row{r} = (min(a0 + {r}u, p.kernel_h - 1u) * p.dilation_h * d.row_len) / 4u;"
         );
     }
     for k in 0..ob {
+        for r in 0..rb {
+            for e in 0..kw {
+                let _ = writeln!(declare, "    var acc{k}_{r}_{e} = vec4<f32>(0.0);");
+            }
+        }
+    }
+
+    // Per quad and kernel row: the input row's span as vec4s and each tap's
+    // four columns picked from it; per output channel one vec4 of grad_output.
+    let pad = "        ";
+    let mut accumulate = String::new();
+    for k in 0..ob {
         let _ = writeln!(accumulate, "{pad}let g{k} = grad_output[go_at + off{k}];");
+    }
+    for r in 0..rb {
+        for s in 0..v.span_vecs() {
+            let _ = writeln!(
+                accumulate,
+                "{pad}let s{r}_{s} = input[x_at + row{r} + {s}u];"
+            );
+        }
         for e in 0..kw {
-            let _ = writeln!(accumulate, "{pad}acc{k}_{e} = fma(g{k}, x{e}, acc{k}_{e});");
+            let lanes: Vec<String> = (0..4)
+                .map(|q| {
+                    let x = q * v.stride_w + e * v.dilation_w;
+                    format!("s{r}_{}[{}]", x / 4, x % 4)
+                })
+                .collect();
+            let _ = writeln!(
+                accumulate,
+                "{pad}let x{r}_{e} = vec4<f32>({});",
+                lanes.join(", ")
+            );
+        }
+        for k in 0..ob {
+            for e in 0..kw {
+                let _ = writeln!(
+                    accumulate,
+                    "{pad}acc{k}_{r}_{e} = fma(g{k}, x{r}_{e}, acc{k}_{r}_{e});"
+                );
+            }
         }
     }
 
@@ -70,17 +91,22 @@ pub(crate) fn source(v: WeightVariant) -> String {
             store,
             "        let at{k} = base + (o0 + {k}u - d.out_c_begin) * row;"
         );
-        for e in 0..kw {
-            let _ = writeln!(
-                store,
-                "        partials[at{k} + {e}u] = (acc{k}_{e}.x + acc{k}_{e}.y) + (acc{k}_{e}.z + acc{k}_{e}.w);"
-            );
+        for r in 0..rb {
+            let _ = writeln!(store, "        if (a0 + {r}u < p.kernel_h) {{");
+            for e in 0..kw {
+                let _ = writeln!(
+                    store,
+                    "            partials[at{k} + {}u] = (acc{k}_{r}_{e}.x + acc{k}_{r}_{e}.y) + (acc{k}_{r}_{e}.z + acc{k}_{r}_{e}.w);",
+                    r * kw + e
+                );
+            }
+            let _ = writeln!(store, "        }}");
         }
         let _ = writeln!(store, "    }}");
     }
 
     let about = format!(
-        "{ob} output channels, kernel width {kw}, stride {}, dilation {}",
+        "{ob} output channels x {rb} kernel rows, kernel width {kw}, stride {}, dilation {}",
         v.stride_w, v.dilation_w
     );
     let framed = |name: &str, indent: &str, text: &str| {

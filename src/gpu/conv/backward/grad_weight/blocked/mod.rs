@@ -1,5 +1,5 @@
 //! The register-blocked weight gradient (`shaders/conv2d_grad_weight_blocked.wgsl`):
-//! per invocation, OB output channels × one kernel row's taps of one input
+//! per invocation, OB output channels × RB kernel rows' taps of one input
 //! channel, summed over a block of positions four columns at a time from a
 //! padded, aligned copy of the input and vec4 rows of grad_output. Its variants
 //! are generated per OB, kernel width, stride and dilation along the row
@@ -25,14 +25,16 @@ const MAX_KERNEL_W: usize = 16;
 /// Largest span of one input row (floats) an invocation holds per quad.
 const MAX_SPAN: usize = 128;
 
-/// vec4 accumulators per invocation at most (OB × kernel width).
-const MAX_ACCUMULATORS: usize = 64;
+/// vec4 accumulators per invocation at most (OB × RB × kernel width).
+const MAX_ACCUMULATORS: usize = 72;
 
 /// What one generated variant is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WeightVariant {
     /// Output channels per invocation: 16, 8 or 4.
     pub(super) ob: usize,
+    /// Kernel rows per invocation.
+    pub(super) rb: usize,
     pub(super) kernel_w: usize,
     pub(super) stride_w: usize,
     pub(super) dilation_w: usize,
@@ -40,21 +42,30 @@ pub(crate) struct WeightVariant {
 
 impl WeightVariant {
     /// The variant for `geometry`, or `None` where the generated code cannot
-    /// run it (kernel width over 16, or a quad's span over 128 columns): the
-    /// most output channels per invocation whose accumulators stay within 64
-    /// vec4s.
+    /// run it (kernel width over 16, or a quad's span over 128 columns). Of
+    /// the blockings whose accumulators fit 72 vec4s, the one with the fewest
+    /// loads per multiply-add: each quad loads OB vec4s of grad_output and RB
+    /// input spans, for OB × RB × KW vec4 multiply-adds.
     pub(crate) fn new(geometry: &Conv2dGeometry) -> Option<Self> {
-        let w = &geometry.width;
-        let ob = [16, 8, 4]
-            .into_iter()
-            .find(|ob| ob * w.kernel <= MAX_ACCUMULATORS)?;
-        let variant = Self {
-            ob,
+        let (h, w) = (&geometry.height, &geometry.width);
+        let base = Self {
+            ob: 4,
+            rb: 1,
             kernel_w: w.kernel,
             stride_w: w.stride,
             dilation_w: w.dilation,
         };
-        (w.kernel <= MAX_KERNEL_W && variant.span() <= MAX_SPAN).then_some(variant)
+        if w.kernel > MAX_KERNEL_W || base.span() > MAX_SPAN {
+            return None;
+        }
+        let loads_per_fma =
+            |v: &Self| (v.ob + v.rb * v.span_vecs()) as f64 / (v.ob * v.rb * v.kernel_w) as f64;
+        [16, 8, 4]
+            .into_iter()
+            .flat_map(|ob| (1..=h.kernel.min(MAX_ACCUMULATORS)).map(move |rb| (ob, rb)))
+            .filter(|&(ob, rb)| ob * rb * w.kernel <= MAX_ACCUMULATORS)
+            .map(|(ob, rb)| Self { ob, rb, ..base })
+            .min_by(|a, b| loads_per_fma(a).total_cmp(&loads_per_fma(b)))
     }
 
     /// Floats of one padded input row that a quad of positions reads.
@@ -89,10 +100,16 @@ impl WeightVariant {
 
     /// The values that identify the variant in its kernel key.
     fn key(self) -> Vec<u32> {
-        [self.ob, self.kernel_w, self.stride_w, self.dilation_w]
-            .iter()
-            .map(|&v| v as u32)
-            .collect()
+        [
+            self.ob,
+            self.rb,
+            self.kernel_w,
+            self.stride_w,
+            self.dilation_w,
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
     }
 
     /// The variant [`key`](Self::key) names.
@@ -100,9 +117,10 @@ impl WeightVariant {
         let v = |k: usize| values[k] as usize;
         Self {
             ob: v(0),
-            kernel_w: v(1),
-            stride_w: v(2),
-            dilation_w: v(3),
+            rb: v(1),
+            kernel_w: v(2),
+            stride_w: v(3),
+            dilation_w: v(4),
         }
     }
 
@@ -162,7 +180,7 @@ pub(crate) fn encode_chunk(
     let blocks_per_group = per_group.div_ceil(variant.ob);
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.ob;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
-    let rows = geometry.in_channels_per_group() * h.kernel;
+    let rows = geometry.in_channels_per_group() * h.kernel.div_ceil(variant.rb);
     // Rows of these output channels were started by an earlier chunk unless
     // this is their first batch item and first input block.
     let started = chunk.batch.start > 0 || chunk.accumulate;
@@ -198,15 +216,16 @@ mod tests {
 
     #[test]
     fn generated_variants_validate_with_naga() {
-        for (ob, kernel_w, stride_w, dilation_w) in [
-            (16, 3, 1, 1),
-            (16, 1, 1, 1),
-            (8, 7, 2, 1),
-            (4, 16, 1, 1),
-            (8, 5, 3, 2),
+        for (ob, rb, kernel_w, stride_w, dilation_w) in [
+            (8, 3, 3, 1, 1),
+            (16, 1, 1, 1, 1),
+            (8, 1, 7, 2, 1),
+            (4, 1, 16, 1, 1),
+            (4, 3, 5, 3, 2),
         ] {
             let variant = WeightVariant {
                 ob,
+                rb,
                 kernel_w,
                 stride_w,
                 dilation_w,
@@ -216,5 +235,24 @@ mod tests {
             validate(&spec);
             assert!(!spec.source_text().contains("//{"), "{}", spec.label());
         }
+    }
+
+    #[test]
+    fn the_blocking_takes_the_fewest_loads_per_multiply_add() {
+        let g = |k: usize| {
+            let config = crate::config::Conv2dConfig::new(64, 64, k)
+                .with_padding(crate::config::Padding::uniform(k as i64 / 2));
+            Conv2dGeometry::new(&config, &[1, 64, 20, 20]).unwrap()
+        };
+        let v = WeightVariant::new(&g(3)).unwrap();
+        assert_eq!((v.ob, v.rb), (8, 3), "3x3: every kernel row at once");
+        let v = WeightVariant::new(&g(1)).unwrap();
+        assert_eq!((v.ob, v.rb), (16, 1));
+        for k in [1, 2, 3, 5, 7, 11, 16] {
+            let v = WeightVariant::new(&g(k)).unwrap();
+            assert!(v.ob * v.rb * v.kernel_w <= MAX_ACCUMULATORS && v.rb <= k);
+        }
+        let wide = crate::config::Conv2dConfig::new(1, 1, (1, 17));
+        assert!(WeightVariant::new(&Conv2dGeometry::new(&wide, &[1, 1, 1, 40]).unwrap()).is_none());
     }
 }
