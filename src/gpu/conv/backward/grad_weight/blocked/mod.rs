@@ -31,7 +31,7 @@ const MAX_ACCUMULATORS: usize = 72;
 /// What one generated variant is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WeightVariant {
-    /// Output channels per invocation: 16, 8 or 4.
+    /// Output channels per invocation: 16, 8, 4, 2 or 1.
     pub(super) ob: usize,
     /// Kernel rows per invocation.
     pub(super) rb: usize,
@@ -60,8 +60,12 @@ impl WeightVariant {
         }
         let loads_per_fma =
             |v: &Self| (v.ob + v.rb * v.span_vecs()) as f64 / (v.ob * v.rb * v.kernel_w) as f64;
-        [16, 8, 4]
+        // Never more output channels per invocation than a group has (a
+        // depthwise layer's one), so that no accumulator is wasted.
+        let per_group = geometry.out_channels_per_group().max(1);
+        [16, 8, 4, 2, 1]
             .into_iter()
+            .filter(|&ob| ob <= per_group || ob == 1)
             .flat_map(|ob| (1..=h.kernel.min(MAX_ACCUMULATORS)).map(move |rb| (ob, rb)))
             .filter(|&(ob, rb)| ob * rb * w.kernel <= MAX_ACCUMULATORS)
             .map(|(ob, rb)| Self { ob, rb, ..base })
@@ -248,6 +252,14 @@ mod tests {
         assert_eq!((v.ob, v.rb), (8, 3), "3x3: every kernel row at once");
         let v = WeightVariant::new(&g(1)).unwrap();
         assert_eq!((v.ob, v.rb), (16, 1));
+        let depthwise = crate::config::Conv2dConfig::new(8, 8, 3).with_groups(8);
+        let v =
+            WeightVariant::new(&Conv2dGeometry::new(&depthwise, &[1, 8, 9, 9]).unwrap()).unwrap();
+        assert_eq!(
+            (v.ob, v.rb),
+            (1, 3),
+            "depthwise: one output channel per group"
+        );
         for k in [1, 2, 3, 5, 7, 11, 16] {
             let v = WeightVariant::new(&g(k)).unwrap();
             assert!(v.ob * v.rb * v.kernel_w <= MAX_ACCUMULATORS && v.rb <= k);

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Times PyTorch's CPU Conv2d for one layer, for comparison in the same run as
+`wgpu-conv2d bench` (see tools/bench_suite.sh). Prints one JSON object:
+
+    {"input_shape": [...], "out_channels": K, "kernel_size": [kh, kw], "stride": ..., "padding": ...,
+     "groups": G, "torch_version": ..., "threads": T,
+     "forward_ms": ..., "backward_ms": ..., "forward_backward_ms": ...}
+
+backward_ms is the autograd of the convolution alone (input, weight and bias
+gradients), timed as (forward + backward) - forward. Each figure is a median
+over repeated runs after a warm-up, like the crate's own benchmark.
+
+    pip install torch numpy
+    python3 tools/torch_bench.py --input-shape 8,64,56,56 --out-channels 64 --kernel-size 3 --padding 1
+"""
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+import torch.nn as nn
+
+
+def pair(text):
+    values = [int(v) for v in text.split(",")]
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+def median_ms(run, min_time_s, min_runs=3, max_runs=200):
+    run()  # warm-up
+    times = []
+    start = time.perf_counter()
+    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - start < min_time_s):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--input-shape", required=True)
+    p.add_argument("--out-channels", type=int, required=True)
+    p.add_argument("--kernel-size", required=True)
+    p.add_argument("--stride", default="1")
+    p.add_argument("--padding", default="0")
+    p.add_argument("--dilation", default="1")
+    p.add_argument("--groups", type=int, default=1)
+    p.add_argument("--min-time-ms", type=float, default=500)
+    a = p.parse_args()
+
+    torch.manual_seed(0)
+    shape = [int(v) for v in a.input_shape.split(",")]
+    conv = nn.Conv2d(shape[-3], a.out_channels, pair(a.kernel_size), stride=pair(a.stride),
+                     padding=pair(a.padding), dilation=pair(a.dilation), groups=a.groups)
+    x = torch.rand(shape) * 2 - 1
+    xg = x.clone().requires_grad_(True)
+    with torch.no_grad():
+        gy = torch.rand(conv(x).shape) * 2 - 1
+    min_time = a.min_time_ms / 1e3
+
+    def forward():
+        with torch.no_grad():
+            conv(x)
+
+    def forward_backward():
+        conv.zero_grad(set_to_none=True)
+        xg.grad = None
+        conv(xg).backward(gy)
+
+    forward_ms = median_ms(forward, min_time)
+    both_ms = median_ms(forward_backward, min_time)
+    print(json.dumps({
+        "input_shape": shape,
+        "out_channels": a.out_channels,
+        "kernel_size": list(pair(a.kernel_size)) if "," in a.kernel_size else [int(a.kernel_size)] * 2,
+        "stride": a.stride,
+        "padding": a.padding,
+        "groups": a.groups,
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "forward_ms": forward_ms,
+        "backward_ms": both_ms - forward_ms,
+        "forward_backward_ms": both_ms,
+    }))
+
+
+if __name__ == "__main__":
+    main()
