@@ -393,17 +393,17 @@ fn random_gradients_agree_with_the_cpu_reference() {
 
 #[test]
 fn backward_algorithms_say_what_they_need() {
-    let strided = Conv2d::new(Conv2dConfig::new(2, 3, 3).with_stride(2), 1).unwrap();
-    let input = common::random_tensor(&[1, 2, 9, 9], 1);
-    let grad_output = common::random_tensor(&[1, 3, 4, 4], 2);
-    let err = wgpu_conv2d::GpuConv2d::new(common::gpu(), &strided)
+    let wide = Conv2d::new(Conv2dConfig::new(1, 2, (1, 17)), 1).unwrap();
+    let input = common::random_tensor(&[1, 1, 2, 20], 1);
+    let grad_output = common::random_tensor(&[1, 2, 2, 4], 2);
+    let err = wgpu_conv2d::GpuConv2d::new(common::gpu(), &wide)
         .unwrap()
         .with_backward_algorithm(BackwardAlgorithm::Blocked)
         .backward(&input, &grad_output)
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "algorithm 'blocked (backward)' cannot run this convolution: its input gradient needs stride 1, got stride=(2, 2)"
+        "algorithm 'blocked (backward)' cannot run this convolution: its weight gradient needs a kernel width of at most 16 and at most 128 input columns per 4 outputs, got kernel_size[1]=17, stride[1]=1, dilation[1]=1"
     );
     assert_eq!(
         "blocked".parse::<BackwardAlgorithm>().unwrap(),

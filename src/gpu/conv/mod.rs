@@ -42,6 +42,7 @@ mod tests {
             grad_input::FOLD_COLUMNS,
             grad_input::FOLD_ROWS,
             grad_input::TRANSPOSE_WEIGHT,
+            grad_input::SCATTER_PHASE,
             grad_weight::GRAD_WEIGHT,
             reduce::REDUCE_SPLITS,
             grad_bias::GRAD_BIAS,

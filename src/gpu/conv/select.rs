@@ -231,8 +231,8 @@ pub enum BackwardAlgorithm {
     /// gradient). The always-correct baseline, for every configuration.
     Direct,
     /// The input gradient as the transposed convolution on the forward
-    /// kernels (stride 1), the weight gradient on the register-blocked kernel
-    /// (kernel width up to 16).
+    /// kernels (one per phase of the stride), the weight gradient on the
+    /// register-blocked kernel (kernel width up to 16).
     Blocked,
 }
 
@@ -258,13 +258,8 @@ impl BackwardAlgorithm {
         if self != BackwardAlgorithm::Blocked {
             return Ok(());
         }
-        let (h, w) = (&geometry.height, &geometry.width);
-        let reason = if transposed_geometry(geometry).is_none() && geometry.output_channels() > 0 {
-            Some(format!(
-                "its input gradient needs stride 1, got stride=({}, {})",
-                h.stride, w.stride
-            ))
-        } else if WeightVariant::new(geometry).is_none() {
+        let w = &geometry.width;
+        let reason = if WeightVariant::new(geometry).is_none() {
             Some(format!(
                 "its weight gradient needs a kernel width of at most 16 and at most 128 input columns per 4 outputs, got kernel_size[1]={}, stride[1]={}, dilation[1]={}",
                 w.kernel, w.stride, w.dilation
@@ -296,8 +291,30 @@ impl BackwardAlgorithm {
                 forced: false,
             });
         }
-        let input = transposed_geometry(geometry)
-            .and_then(|t| Some((t, Algorithm::Auto.kernel(t.geometry(), device).ok()?)));
+        // Each phase of the transposed convolution on the forward kernel Auto
+        // picks for it; on CPU adapters the blocked one where Auto would run
+        // the direct kernel for few output channels (the layer's input
+        // channels): even a block mostly empty beats one invocation per output.
+        let phase_kernel = |g: &Conv2dGeometry| -> Result<ForwardKernel> {
+            let auto = Algorithm::Auto.kernel(g, device)?;
+            if auto == ForwardKernel::Direct
+                && device == wgpu::DeviceType::Cpu
+                && Algorithm::Blocked.check(g).is_ok()
+            {
+                Algorithm::Blocked.kernel(g, device)
+            } else {
+                Ok(auto)
+            }
+        };
+        let input = transposed_geometry(geometry).and_then(|t| {
+            let kernels = t
+                .phases
+                .iter()
+                .map(|phase| phase.geometry.as_ref().map(phase_kernel).transpose())
+                .collect::<Result<Vec<_>>>()
+                .ok()?;
+            Some((t, kernels))
+        });
         Ok(BackwardKernels {
             input,
             weight: WeightVariant::new(geometry),

@@ -4,18 +4,20 @@
 //!
 //! The gradient of the padded input comes either from the direct gather
 //! (`shaders/conv2d_grad_padded.wgsl`: one invocation per padded element,
-//! every (output, tap) that read it), or, with stride 1, from the forward
-//! kernels: it is the forward convolution of `grad_output`, padded by
-//! `dilation·(kernel − 1)`, with the weight flipped in space and its input and
-//! output channels swapped within each group ([`transposed_geometry`],
-//! `shaders/transpose_weight.wgsl`). No atomics either way: every element is
-//! written once, summed in a fixed order.
+//! every (output, tap) that read it), or from the forward kernels: it is the
+//! transposed convolution of `grad_output`, run as one forward convolution per
+//! phase of the stride (with stride 1, one), each with its taps of the weight
+//! flipped in space and the channels swapped within each group
+//! ([`Transposed`], `shaders/transpose_weight.wgsl`), its output placed into
+//! every stride-th position (`shaders/scatter_phase.wgsl`). With zero padding
+//! that grid is the input gradient itself. No atomics either way: every element
+//! is written once, summed in a fixed order.
 
 use crate::config::PaddingMode;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
-use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::params::{DispatchParams, to_u32};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::loops::{loop_steps, nested_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
@@ -45,111 +47,302 @@ pub(crate) const FOLD_COLUMNS: WrittenKernel = WrittenKernel::new(
 pub(crate) const FOLD_ROWS: WrittenKernel =
     FOLD_COLUMNS.entry("pad_backward_fold_rows", "fold_rows");
 
-/// The transposed weight: call (of the layer), dispatch, weight, transposed.
+/// A phase's transposed weight: call (of the layer), dispatch, weight,
+/// transposed, the phase's taps.
 pub(crate) const TRANSPOSE_WEIGHT: WrittenKernel = WrittenKernel::new(
     "transpose_weight",
     conv_source!("transpose_weight.wgsl"),
     WORKGROUP_SIZE,
-    &[Uniform, Uniform, ReadOnly, ReadWrite],
+    &[Uniform, Uniform, ReadOnly, ReadWrite, Uniform],
 );
 
-/// The convolution whose forward pass gives `geometry`'s input gradient, when
-/// the stride is 1: input `grad_output` `(N, C_out, OH, OW)`, `C_in` output
-/// channels, the same kernel, dilation and groups (the weight flipped and its
-/// channels swapped), zero padding `dilation·(kernel − 1)` on each side, less
-/// the layer's own zero padding where that is all there is: then its output
-/// is the input gradient itself ([`Transposed::Input`]); else it is the
-/// gradient of the padded input, to fold back ([`Transposed::Padded`]).
-/// `None` for strided convolutions.
+/// The taps of one axis that a phase of the transposed convolution uses:
+/// `first`, `first + step`, ... (`count` of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Taps {
+    pub first: usize,
+    pub step: usize,
+    pub count: usize,
+}
+
+/// Where one phase's outputs go along one axis of the destination grid:
+/// `count` of them from `first`, every `stride`-th.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Place {
+    pub first: usize,
+    pub count: usize,
+    pub stride: usize,
+}
+
+/// One phase of the transposed convolution: the destination positions
+/// congruent to it modulo the stride, on both axes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phase {
+    /// The phase's convolution of `grad_output`, or `None` where no tap
+    /// reaches its positions (they get zeros).
+    pub geometry: Option<Conv2dGeometry>,
+    pub taps: [Taps; 2],
+    pub place: [Place; 2],
+}
+
+/// The transposed convolution that gives `geometry`'s input gradient, as
+/// `stride_h · stride_w` phase convolutions (sub-pixel decomposition: no
+/// zeros inserted): the positions of the destination grid congruent to a
+/// phase modulo the stride get only the taps `a` with `a·dilation` congruent
+/// to it, a stride-1 correlation of `grad_output` with those taps flipped,
+/// the weight's channels swapped within each group. With stride 1 there is
+/// one phase and its output is the grid itself.
+#[derive(Debug, Clone)]
+pub(crate) struct Transposed {
+    /// Whether the grid is the input gradient itself (zero padding, which has
+    /// no gradient, left out) or the gradient of the padded input (to fold).
+    pub gives_input: bool,
+    /// The destination grid's height and width.
+    pub grid: [usize; 2],
+    pub phases: Vec<Phase>,
+}
+
+/// The transposed convolution of `geometry` (see [`Transposed`]); `None`
+/// when the layer has no output channels.
 pub(crate) fn transposed_geometry(geometry: &Conv2dGeometry) -> Option<Transposed> {
     let (h, w) = (&geometry.height, &geometry.width);
-    if h.stride != 1 || w.stride != 1 || geometry.output_channels() == 0 {
+    if geometry.output_channels() == 0 {
         return None;
     }
     let reach = |axis: &Axis| (axis.dilation * (axis.kernel - 1)) as i64;
-    // Zero padding gives no gradient: leave it out of the transposed
-    // convolution's padding, where it is no more than the kernel's reach.
-    let direct = geometry.padding_mode == PaddingMode::Zeros
-        && [h, w]
-            .iter()
-            .all(|a| a.pad_before <= reach(a) && a.pad_after <= reach(a));
-    let axis = |a: &Axis| {
-        let (before, after) = if direct {
-            (reach(a) - a.pad_before, reach(a) - a.pad_after)
+    // Zero padding gives no gradient: the grid can be the input itself.
+    let gives_input = geometry.padding_mode == PaddingMode::Zeros
+        && [h, w].iter().all(|a| a.pad_before >= 0 && a.pad_after >= 0)
+        && reach(h) >= 0;
+    // The grid in padded coordinates: [lo, hi) along each axis.
+    let range = |a: &Axis| {
+        if gives_input {
+            (a.pad_before, a.pad_before + a.input as i64)
         } else {
-            (reach(a), reach(a))
-        };
-        let output = a.output as i64 + before + after - reach(a);
-        Axis {
-            input: a.output,
-            kernel: a.kernel,
-            stride: 1,
-            dilation: a.dilation,
-            pad_before: before,
-            pad_after: after,
-            output: output.max(0) as usize,
+            (0, a.padded())
         }
     };
-    let transposed = Conv2dGeometry {
-        batch: geometry.batch,
-        unbatched: false,
-        in_channels: geometry.out_channels,
-        out_channels: geometry.in_channels,
-        groups: geometry.groups,
-        height: axis(h),
-        width: axis(w),
-        padding_mode: PaddingMode::Zeros,
-    };
-    let (want_h, want_w) = if direct {
-        (h.input as i64, w.input as i64)
-    } else {
-        (h.padded(), w.padded())
-    };
-    let fits =
-        transposed.height.output as i64 == want_h && transposed.width.output as i64 == want_w;
-    fits.then_some(if direct {
-        Transposed::Input(transposed)
-    } else {
-        Transposed::Padded(transposed)
+    let rows = axis_phases(h, range(h));
+    let cols = axis_phases(w, range(w));
+    let mut phases = Vec::with_capacity(rows.len() * cols.len());
+    for row in &rows {
+        for col in &cols {
+            let geometry = match (row.axis, col.axis) {
+                (Some(height), Some(width)) => Some(Conv2dGeometry {
+                    batch: geometry.batch,
+                    unbatched: false,
+                    in_channels: geometry.out_channels,
+                    out_channels: geometry.in_channels,
+                    groups: geometry.groups,
+                    height,
+                    width,
+                    padding_mode: PaddingMode::Zeros,
+                }),
+                _ => None,
+            };
+            phases.push(Phase {
+                geometry,
+                taps: [row.taps, col.taps],
+                place: [row.place, col.place],
+            });
+        }
+    }
+    let size = |(lo, hi): (i64, i64)| (hi - lo).max(0) as usize;
+    Some(Transposed {
+        gives_input,
+        grid: [size(range(h)), size(range(w))],
+        phases,
     })
 }
 
-/// What the transposed convolution's forward pass gives.
+/// One phase along one axis.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Transposed {
-    /// The input gradient itself (zero padding, which has no gradient).
-    Input(Conv2dGeometry),
-    /// The gradient of the padded input, for the padding's backward to fold.
-    Padded(Conv2dGeometry),
+struct AxisPhase {
+    taps: Taps,
+    place: Place,
+    /// The phase convolution's axis, when it has taps and outputs.
+    axis: Option<Axis>,
 }
 
-impl Transposed {
-    /// The transposed convolution.
-    pub(crate) fn geometry(&self) -> &Conv2dGeometry {
-        match self {
-            Transposed::Input(g) | Transposed::Padded(g) => g,
-        }
-    }
+/// The `stride` phases of one axis whose grid is `[lo, hi)` in padded
+/// coordinates. Padded position `y = phase + stride·t` reads `grad_output`
+/// row `(y − a·dilation) / stride` through tap `a` when that divides.
+fn axis_phases(axis: &Axis, (lo, hi): (i64, i64)) -> Vec<AxisPhase> {
+    let (s, d, k) = (axis.stride as i64, axis.dilation as i64, axis.kernel as i64);
+    let g = gcd(s, d);
+    let (step, dilation) = (s / g, d / g);
+    (0..s)
+        .map(|phase| {
+            // Positions phase + s·t inside [lo, hi).
+            let t_min = (lo - phase).div_euclid(s) + i64::from((lo - phase).rem_euclid(s) != 0);
+            let t_min = t_min.max(0);
+            let t_max = (hi - 1 - phase).div_euclid(s);
+            let count = (t_max - t_min + 1).max(0);
+            let place = Place {
+                first: (phase + s * t_min - lo).max(0) as usize,
+                count: count as usize,
+                stride: s as usize,
+            };
+            // Taps a with a·d ≡ phase (mod s): a = first + m·step.
+            let first = (0..step).find(|a| (a * d).rem_euclid(s) == phase);
+            let taps = match first {
+                Some(first) if first < k => Taps {
+                    first: first as usize,
+                    step: step as usize,
+                    count: ((k - 1 - first) / step + 1) as usize,
+                },
+                _ => Taps {
+                    first: 0,
+                    step: step as usize,
+                    count: 0,
+                },
+            };
+            let axis = (taps.count > 0 && count > 0).then(|| {
+                let m = taps.count as i64;
+                // Output t' reads grad_output row t' + base + m'·dilation
+                // through flipped tap m' (tap first + (m − 1 − m')·step).
+                let c0 = (phase - taps.first as i64 * d) / s;
+                let base = t_min + c0 - (m - 1) * dilation;
+                let pad_before = -base;
+                let pad_after =
+                    (count - 1 + (m - 1) * dilation + 1) - axis.output as i64 - pad_before;
+                Axis {
+                    input: axis.output,
+                    kernel: taps.count,
+                    stride: 1,
+                    dilation: dilation as usize,
+                    pad_before,
+                    pad_after,
+                    output: count as usize,
+                }
+            });
+            AxisPhase { taps, place, axis }
+        })
+        .collect()
 }
 
-/// Records the transposed weight of `geometry`'s `weight` into `transposed`
-/// (`weight_len` elements, laid out as the transposed convolution's weight).
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// The phase of the transposed weight: its taps, as `shaders/transpose_weight.wgsl` reads them.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct PhaseParams {
+    first_h: u32,
+    step_h: u32,
+    taps_h: u32,
+    first_w: u32,
+    step_w: u32,
+    taps_w: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+/// Records the weight of `phase` of `geometry`'s transposed convolution into
+/// `transposed` (laid out as that convolution's weight).
 pub(crate) fn encode_transpose_weight(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
     call: &wgpu::Buffer,
+    phase: &Phase,
     weight: &wgpu::Buffer,
     transposed: &wgpu::Buffer,
 ) -> Result<()> {
-    let len = geometry.weight_len();
+    let [th, tw] = phase.taps;
+    let len = geometry.in_channels * geometry.out_channels_per_group() * th.count * tw.count;
     let params = rec.uniform(
         "transpose dispatch",
         &DispatchParams::default().with_total(len)?,
     );
+    let taps = PhaseParams {
+        first_h: to_u32("kernel tap", th.first)?,
+        step_h: to_u32("kernel tap", th.step)?,
+        taps_h: to_u32("kernel taps", th.count)?,
+        first_w: to_u32("kernel tap", tw.first)?,
+        step_w: to_u32("kernel tap", tw.step)?,
+        taps_w: to_u32("kernel taps", tw.count)?,
+        _pad0: 0,
+        _pad1: 0,
+    };
+    let taps = rec.uniform("transpose taps", &taps);
     rec.dispatch(
         &TRANSPOSE_WEIGHT.spec(),
-        &[call, &params, weight, transposed],
+        &[call, &params, weight, transposed, &taps],
         len as u64,
+    )
+}
+
+/// The uniform block of `shaders/scatter_phase.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+struct ScatterParams {
+    total: u32,
+    rows: u32,
+    cols: u32,
+    first_h: u32,
+    stride_h: u32,
+    first_w: u32,
+    stride_w: u32,
+    dest_h: u32,
+    dest_w: u32,
+    zero: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+/// Places a phase's output: call, phase output, destination grid.
+pub(crate) const SCATTER_PHASE: WrittenKernel = WrittenKernel::new(
+    "scatter_phase",
+    include_str!("../../../../shaders/scatter_phase.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, ReadOnly, ReadWrite],
+);
+
+/// Records `phase`'s output `output` (of `planes` planes) into its positions
+/// of the grid `destination`; zeros there when `output` is `None`.
+pub(crate) fn encode_scatter(
+    rec: &mut Recorder,
+    planes: usize,
+    grid: [usize; 2],
+    phase: &Phase,
+    output: Option<&wgpu::Buffer>,
+    destination: &wgpu::Buffer,
+) -> Result<()> {
+    let [ph, pw] = phase.place;
+    let total = planes * ph.count * pw.count;
+    if total == 0 {
+        return Ok(());
+    }
+    let params = ScatterParams {
+        total: to_u32("invocations of one dispatch", total)?,
+        rows: to_u32("phase rows", ph.count)?,
+        cols: to_u32("phase columns", pw.count)?,
+        first_h: to_u32("phase row", ph.first)?,
+        stride_h: to_u32("stride", ph.stride)?,
+        first_w: to_u32("phase column", pw.first)?,
+        stride_w: to_u32("stride", pw.stride)?,
+        dest_h: to_u32("gradient rows", grid[0])?,
+        dest_w: to_u32("gradient columns", grid[1])?,
+        zero: u32::from(output.is_none()),
+        _pad0: 0,
+        _pad1: 0,
+    };
+    let params = rec.uniform("scatter", &params);
+    let source = output.unwrap_or(destination);
+    // A zero phase binds the destination twice (read and write) otherwise:
+    // give it a buffer of its own to read.
+    let dummy;
+    let source = if output.is_none() {
+        dummy = rec.scratch("no phase output", 4);
+        &dummy
+    } else {
+        source
+    };
+    rec.dispatch(
+        &SCATTER_PHASE.spec(),
+        &[&params, source, destination],
+        total as u64,
     )
 }
 

@@ -32,10 +32,10 @@ pub(crate) struct BackwardPass {
     param_chunks: Vec<Chunk>,
     /// Chunks of the input gradient.
     input_chunks: Vec<Chunk>,
-    /// The forward pass whose output is the input gradient (`true`) or the
-    /// gradient of the padded input (`false`), when the input gradient runs on
-    /// the forward kernels (stride 1).
-    transposed: Option<(ForwardPass, bool)>,
+    /// The transposed convolution and its phases' forward passes (`None` for
+    /// a phase no tap reaches), when the input gradient runs on the forward
+    /// kernels.
+    transposed: Option<(Transposed, Vec<Option<ForwardPass>>)>,
     /// The blocked weight gradient's variant, where it can run; else the direct kernel.
     weight_variant: Option<WeightVariant>,
     /// Elements one binding may hold.
@@ -44,11 +44,11 @@ pub(crate) struct BackwardPass {
 
 /// The kernels a backward call runs, resolved from a request
 /// ([`BackwardAlgorithm::kernels`](super::select::BackwardAlgorithm::kernels)).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BackwardKernels {
     /// The transposed convolution and its forward kernel, for the input
     /// gradient; `None`: the direct gather.
-    pub input: Option<(Transposed, ForwardKernel)>,
+    pub input: Option<(Transposed, Vec<Option<ForwardKernel>>)>,
     /// The blocked weight gradient's variant; `None`: the direct kernel.
     pub weight: Option<WeightVariant>,
     /// Whether the blocked kernels were asked for: then what keeps them from
@@ -88,9 +88,9 @@ impl BackwardPass {
             }
         };
         let mut transposed = None;
-        if let (Some((t, kernel)), true) = (kernels.input, output > 0) {
-            match ForwardPass::new(ctx, *t.geometry(), kernel) {
-                Ok(pass) => transposed = Some((pass, matches!(t, Transposed::Input(_)))),
+        if let (Some((t, kernels)), true) = (kernels.input, output > 0) {
+            match Self::phase_passes(ctx, &geometry, &t, &kernels, max_elements) {
+                Ok(passes) => transposed = Some((t, passes)),
                 Err(e) => {
                     fits(Err(e))?;
                 }
@@ -133,6 +133,36 @@ impl BackwardPass {
             geometry,
             max_elements,
         })
+    }
+
+    /// The forward passes of the transposed convolution's phases, checked
+    /// against the device: several phases also need the whole grid in one
+    /// binding, to place their outputs.
+    fn phase_passes(
+        ctx: &GpuContext,
+        geometry: &Conv2dGeometry,
+        transposed: &Transposed,
+        kernels: &[Option<ForwardKernel>],
+        max_elements: usize,
+    ) -> Result<Vec<Option<ForwardPass>>> {
+        let grid = geometry.batch * geometry.in_channels * transposed.grid[0] * transposed.grid[1];
+        if transposed.phases.len() > 1 && grid > max_elements {
+            return Err(ctx.name_adapter(crate::error::Conv2dError::TensorTooLarge {
+                what: "the input gradient's grid (its phases are placed into one binding)",
+                bytes: grid as u64 * 4,
+                limit: max_elements as u64 * 4,
+                adapter: String::new(),
+            }));
+        }
+        transposed
+            .phases
+            .iter()
+            .zip(kernels)
+            .map(|(phase, kernel)| match (phase.geometry, kernel) {
+                (Some(g), Some(kernel)) => ForwardPass::new(ctx, g, *kernel).map(Some),
+                _ => Ok(None),
+            })
+            .collect()
     }
 
     /// Records the weight and bias gradients into `grad_weight` and
@@ -213,25 +243,31 @@ impl BackwardPass {
         destination: &wgpu::Buffer,
     ) -> Result<()> {
         let geometry = &self.geometry;
-        if let Some((transposed, gives_input)) = &self.transposed {
-            let output_len = transposed.geometry.input_shape_4d().iter().product();
+        if let Some((transposed, passes)) = &self.transposed {
+            let output_len = geometry.output_shape_4d().iter().product();
             let grad_output = grad_outputs.get(rec, 0, output_len);
-            let grad_padded =
-                self.encode_transposed(rec, call, weight, transposed, &grad_output)?;
-            if *gives_input {
-                rec.copy(&grad_padded, 0, destination, 0, transposed.elements);
+            let grid =
+                self.encode_transposed(rec, call, weight, transposed, passes, &grad_output)?;
+            if transposed.gives_input {
+                rec.copy(
+                    &grid,
+                    0,
+                    destination,
+                    0,
+                    geometry.input_shape_4d().iter().product(),
+                );
                 return Ok(());
             }
             let whole = matches!(self.input_chunks.as_slice(), [_]);
             for chunk in self.input_chunks.iter().filter(|c| c.completes) {
                 let padded = if whole {
-                    grad_padded.clone()
+                    grid.clone()
                 } else {
                     let len = chunk.padded_len(geometry);
                     let block = rec.scratch("grad_padded block", len);
                     let at = (chunk.batch.start * geometry.in_channels + chunk.in_channels.start)
                         * geometry.padded_plane();
-                    rec.copy(&grad_padded, at, &block, 0, len);
+                    rec.copy(&grid, at, &block, 0, len);
                     block
                 };
                 self.encode_fold_block(rec, call, chunk, &padded, destination)?;
@@ -258,50 +294,78 @@ impl BackwardPass {
         Ok(())
     }
 
-    /// Records the gradient of the whole padded input as `transposed`'s
-    /// forward pass: the weight transposed (and packed, for the blocked
-    /// kernel), then the pass over `grad_output`.
+    /// Records the transposed convolution of `grad_output` into a new grid
+    /// (the input gradient, or the gradient of the padded input): per phase,
+    /// its taps of the weight transposed (and packed, for the blocked kernel),
+    /// its forward pass, and its output placed into its positions of the grid
+    /// (with one phase, the pass writes the grid itself).
     fn encode_transposed(
         &self,
         rec: &mut Recorder,
         call: &wgpu::Buffer,
         weight: &wgpu::Buffer,
-        transposed: &ForwardPass,
+        transposed: &Transposed,
+        passes: &[Option<ForwardPass>],
         grad_output: &wgpu::Buffer,
     ) -> Result<wgpu::Buffer> {
-        let transposed_call = rec.uniform(
-            "transposed call",
-            &ConvParams::new(&transposed.geometry, false)?,
+        let planes = self.geometry.batch * self.geometry.in_channels;
+        let grid = rec.scratch(
+            "input gradient grid",
+            planes * transposed.grid[0] * transposed.grid[1],
         );
-        let flipped = rec.scratch("transposed weight", self.geometry.weight_len());
-        grad_input::encode_transpose_weight(rec, &self.geometry, call, weight, &flipped)?;
-        let weight = match transposed.kernel.packed_weight_len(&transposed.geometry) {
-            Some(len) => {
-                let packed = rec.scratch("packed transposed weight", len);
-                blocked::encode_pack(
+        let single = transposed.phases.len() == 1;
+        for (phase, pass) in transposed.phases.iter().zip(passes) {
+            let Some(pass) = pass else {
+                grad_input::encode_scatter(rec, planes, transposed.grid, phase, None, &grid)?;
+                continue;
+            };
+            let phase_call =
+                rec.uniform("transposed call", &ConvParams::new(&pass.geometry, false)?);
+            let flipped = rec.scratch("transposed weight", pass.geometry.weight_len());
+            grad_input::encode_transpose_weight(
+                rec,
+                &self.geometry,
+                call,
+                phase,
+                weight,
+                &flipped,
+            )?;
+            let phase_weight = match pass.kernel.packed_weight_len(&pass.geometry) {
+                Some(len) => {
+                    let packed = rec.scratch("packed transposed weight", len);
+                    blocked::encode_pack(rec, &pass.geometry, &phase_call, &flipped, &packed)?;
+                    packed
+                }
+                None => flipped.clone(),
+            };
+            let output = if single {
+                grid.clone()
+            } else {
+                rec.scratch("phase output", pass.elements)
+            };
+            pass.encode(
+                rec,
+                &ForwardBuffers {
+                    call: &phase_call,
+                    input: grad_output,
+                    weight: &phase_weight,
+                    // No bias: any buffer fills the binding.
+                    bias: &flipped,
+                    output: &output,
+                },
+            )?;
+            if !single {
+                grad_input::encode_scatter(
                     rec,
-                    &transposed.geometry,
-                    &transposed_call,
-                    &flipped,
-                    &packed,
+                    planes,
+                    transposed.grid,
+                    phase,
+                    Some(&output),
+                    &grid,
                 )?;
-                packed
             }
-            None => flipped.clone(),
-        };
-        let grad_padded = rec.scratch("grad_padded", transposed.elements);
-        transposed.encode(
-            rec,
-            &ForwardBuffers {
-                call: &transposed_call,
-                input: grad_output,
-                weight: &weight,
-                // No bias: any buffer fills the binding.
-                bias: &flipped,
-                output: &grad_padded,
-            },
-        )?;
-        Ok(grad_padded)
+        }
+        Ok(grid)
     }
 
     /// Records the padding's backward of one block of input channels from its
