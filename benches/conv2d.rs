@@ -1,11 +1,15 @@
 //! `cargo bench`: the standard layers (ResNet 3×3 and 1×1, the 7×7 stem,
-//! MobileNetV2 depthwise, a seed-sized conv) through every algorithm that can
-//! run them, GPU-resident (kernel) and end to end. Throughput is in elements
-//! of FLOPs, so criterion prints FLOP/s. `WGPU_CONV2D_BENCH_BATCH` sets N (default 1).
+//! MobileNetV2 depthwise, a seed-sized conv) through every forward algorithm
+//! that can run them, and their backward (input, weight and bias gradients)
+//! on the blocked gradient kernels (the direct ones take seconds per call on
+//! the large layers: `wgpu-conv2d bench --pass backward` times them),
+//! GPU-resident (kernel) and end to end. Throughput is in elements of FLOPs,
+//! so criterion prints FLOP/s. `WGPU_CONV2D_BENCH_BATCH` sets N (default 1).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d, GpuTensor, Tensor,
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
+    GpuTensor, GradMask, Tensor,
 };
 
 fn layers(batch: usize) -> Vec<(&'static str, Conv2dConfig, Vec<usize>)> {
@@ -67,6 +71,33 @@ fn bench(c: &mut Criterion) {
                 b.iter(|| gpu.forward(&input).unwrap())
             });
         }
+        group.finish();
+
+        // The backward: twice the forward's FLOPs plus the bias gradient's adds.
+        let output = Tensor::new(
+            geometry.output_shape(),
+            vec![0.25; geometry.output_shape().iter().product()],
+        )
+        .unwrap();
+        let resident_output = GpuTensor::upload(&ctx, &output).unwrap();
+        let [n, k, oh, ow] = geometry.output_shape_4d();
+        let mut group = c.benchmark_group(format!("{name}_backward"));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(
+            2 * geometry.flops() + (n * k * oh * ow) as u64,
+        ));
+        let gpu = GpuConv2d::new(&ctx, &layer)
+            .unwrap()
+            .with_backward_algorithm(BackwardAlgorithm::Blocked);
+        group.bench_function(BenchmarkId::new("kernel", "blocked"), |b| {
+            b.iter(|| {
+                gpu.backward_gpu_timed(&resident, &resident_output, GradMask::ALL)
+                    .unwrap()
+            })
+        });
+        group.bench_function(BenchmarkId::new("end_to_end", "blocked"), |b| {
+            b.iter(|| gpu.backward(&input, &output).unwrap())
+        });
         group.finish();
     }
 }
