@@ -183,17 +183,7 @@ impl GpuConv2d {
     ) -> Result<(GpuGrads, Option<f64>)> {
         let (grads, pending, scopes) = self.submit_backward_gpu(input, grad_output, mask, true)?;
         pollster::block_on(scopes)?;
-        let millis = match pending {
-            Some(pending) => Some(pollster::block_on(pending.millis(&self.ctx))?),
-            None => {
-                self.ctx
-                    .device()
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
-                None
-            }
-        };
-        Ok((grads, millis))
+        Ok((grads, self.wait_timed(pending)?))
     }
 
     /// Records and submits a GPU-resident backward; the returned future yields

@@ -63,17 +63,7 @@ impl GpuConv2d {
     pub fn forward_gpu_timed(&self, input: &GpuTensor) -> Result<(GpuTensor, Option<f64>)> {
         let (output, pending, scopes) = self.submit_forward_gpu(input, true)?;
         pollster::block_on(scopes)?;
-        let millis = match pending {
-            Some(pending) => Some(pollster::block_on(pending.millis(&self.ctx))?),
-            None => {
-                self.ctx
-                    .device()
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
-                None
-            }
-        };
-        Ok((output, millis))
+        Ok((output, self.wait_timed(pending)?))
     }
 
     /// Records and submits a GPU-resident forward; the returned future yields

@@ -11,12 +11,12 @@ pub use backward::{GpuGrads, GradMask};
 use std::sync::Mutex;
 
 use crate::config::Conv2dConfig;
-use crate::error::Result;
+use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
 use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload};
-use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder};
+use crate::gpu::runtime::{GpuContext, PendingTime, PooledBuffer, Recorder};
 use crate::layer::Conv2d;
 use crate::tensor::Tensor;
 
@@ -156,6 +156,21 @@ impl GpuConv2d {
 
     fn device_type(&self) -> wgpu::DeviceType {
         self.ctx.adapter_info().device_type
+    }
+
+    /// Waits for the submitted work: its kernel time in milliseconds when it
+    /// was timed with timestamp queries, else `None`.
+    fn wait_timed(&self, pending: Option<PendingTime>) -> Result<Option<f64>> {
+        match pending {
+            Some(pending) => Ok(Some(pollster::block_on(pending.millis(&self.ctx))?)),
+            None => {
+                self.ctx
+                    .device()
+                    .poll(wgpu::PollType::wait_indefinitely())
+                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+                Ok(None)
+            }
+        }
     }
 
     /// The call's uniform block, for `geometry`.

@@ -2,7 +2,7 @@
 //! (block of output positions, output channel) sums `grad_output`; the blocks
 //! are added in order (see [`reduce`](super::reduce)).
 
-use super::reduce::{ChunkBuffers, PartialKernel, PositionSplits, encode_partial_sums};
+use super::reduce::{ChunkBuffers, PositionSplits, PositionSum, encode_position_sum};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
@@ -39,25 +39,21 @@ pub(crate) fn encode_chunk(
         chunk.output_len(geometry),
         max_elements,
     );
-    let started = chunk.batch.start > 0;
+    let sum = PositionSum {
+        kernel: &GRAD_BIAS.spec(),
+        invocations_per_block: None,
+        sources: &[buffers.grad_output],
+        len: channels,
+        offset: chunk.out_channels.start,
+        started: chunk.batch.start > 0,
+    };
     let base = DispatchParams::for_chunk(chunk)?;
-    for (k, pass) in splits.passes(positions).iter().enumerate() {
-        let params = base
-            .with_splits(pass.blocks, splits.split_len())?
-            .with_slice(&pass.positions)?;
-        encode_partial_sums(
-            rec,
-            PartialKernel {
-                spec: &GRAD_BIAS.spec(),
-                invocations: None,
-            },
-            buffers.call,
-            params,
-            &[buffers.grad_output],
-            (channels, chunk.out_channels.start),
-            started || k > 0,
-            grad_bias,
-        )?;
-    }
-    Ok(())
+    encode_position_sum(
+        rec,
+        buffers.call,
+        base,
+        (positions, &splits),
+        &sum,
+        grad_bias,
+    )
 }

@@ -19,7 +19,8 @@ use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::{DispatchParams, to_u32};
 use crate::gpu::conv::plan::Chunk;
-use crate::gpu::runtime::loops::{loop_steps, nested_steps, slices};
+use crate::gpu::conv::slicing::dispatch_nested_slices;
+use crate::gpu::runtime::loops::{loop_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{Recorder, WrittenKernel};
 
@@ -363,26 +364,17 @@ pub(crate) fn encode_chunk(
         .min(chunk.out_channels.len());
     let rows = channels * geometry.height.kernel;
     let columns = geometry.width.kernel;
-    let (row_step, column_step) = nested_steps(rows, columns, 0);
     let total = chunk.padded_len(geometry);
     let base = DispatchParams::for_chunk(chunk)?.with_total(total)?;
-    let mut first = true;
-    for slice in slices(rows, row_step) {
-        for inner in slices(columns, column_step) {
-            let params = base
-                .with_accumulate(chunk.accumulate || !first)
-                .with_slice(&slice)?
-                .with_inner(&inner)?;
-            first = false;
-            let params = rec.uniform("grad_padded dispatch", &params);
-            rec.dispatch(
-                &GRAD_PADDED.spec(),
-                &[call, &params, grad_output, weight, padded],
-                total as u64,
-            )?;
-        }
-    }
-    Ok(())
+    dispatch_nested_slices(
+        rec,
+        &GRAD_PADDED.spec(),
+        (rows, columns),
+        base,
+        chunk.accumulate,
+        call,
+        &[grad_output, weight, padded],
+    )
 }
 
 /// Records the padding's backward of one completed input block: `padded` (its

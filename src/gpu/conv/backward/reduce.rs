@@ -95,46 +95,58 @@ impl PositionSplits {
     }
 }
 
-/// The kernel that writes one pass's partial sums, and the invocations it
-/// runs (`None`: one per partial sum).
-pub(crate) struct PartialKernel<'a> {
-    pub spec: &'a KernelSpec,
-    pub invocations: Option<usize>,
+/// A gradient summed over the positions of a chunk: the kernel that writes
+/// each pass's partial sums from `sources` (`invocations_per_block` per block
+/// of positions, or one per partial sum), and where the `len` sums go.
+pub(crate) struct PositionSum<'a> {
+    pub kernel: &'a KernelSpec,
+    pub invocations_per_block: Option<usize>,
+    pub sources: &'a [&'a wgpu::Buffer],
+    /// Sums per block, written to `result[offset..offset + len]`.
+    pub len: usize,
+    pub offset: usize,
+    /// Whether an earlier chunk already stored there (the first pass adds too).
+    pub started: bool,
 }
 
-/// Records one pass of a gradient summed over blocks of positions: `kernel`
-/// writes `params.splits` blocks of `len` partial sums from `sources`, then
-/// they are added in order into `result[offset..offset + len]`, onto what is
-/// there when `accumulate`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_partial_sums(
+/// Records `sum` over `positions` cut as `splits` says, pass by pass: the
+/// kernel writes each pass's blocks of partial sums (`base` narrowed to the
+/// pass), then they are added in order into `result`, onto what is there from
+/// earlier passes and chunks.
+pub(crate) fn encode_position_sum(
     rec: &mut Recorder,
-    kernel: PartialKernel,
     call: &wgpu::Buffer,
-    params: DispatchParams,
-    sources: &[&wgpu::Buffer],
-    (len, offset): (usize, usize),
-    accumulate: bool,
+    base: DispatchParams,
+    (positions, splits): (usize, &PositionSplits),
+    sum: &PositionSum,
     result: &wgpu::Buffer,
 ) -> Result<()> {
-    let partial_len = params.splits as usize * len;
-    let invocations = kernel.invocations.unwrap_or(partial_len);
-    let partial_params = rec.uniform(kernel.spec.family, &params.with_total(invocations)?);
-    let partials = rec.scratch("partials", partial_len);
-    let mut buffers = vec![call, &partial_params];
-    buffers.extend_from_slice(sources);
-    buffers.push(&partials);
-    rec.dispatch(kernel.spec, &buffers, invocations as u64)?;
-    let reduce_params = params
-        .with_total(len)?
-        .with_result_offset(offset)?
-        .with_accumulate(accumulate);
-    let reduce_params = rec.uniform("reduce", &reduce_params);
-    rec.dispatch(
-        &REDUCE_SPLITS.spec(),
-        &[call, &reduce_params, &partials, result],
-        len as u64,
-    )
+    for (k, pass) in splits.passes(positions).iter().enumerate() {
+        let params = base
+            .with_splits(pass.blocks, splits.split_len())?
+            .with_slice(&pass.positions)?;
+        let partial_len = pass.blocks * sum.len;
+        let invocations = sum
+            .invocations_per_block
+            .map_or(partial_len, |n| n * pass.blocks);
+        let partial_params = rec.uniform(sum.kernel.family, &params.with_total(invocations)?);
+        let partials = rec.scratch("partials", partial_len);
+        let mut buffers = vec![call, &partial_params];
+        buffers.extend_from_slice(sum.sources);
+        buffers.push(&partials);
+        rec.dispatch(sum.kernel, &buffers, invocations as u64)?;
+        let reduce_params = params
+            .with_total(sum.len)?
+            .with_result_offset(sum.offset)?
+            .with_accumulate(sum.started || k > 0);
+        let reduce_params = rec.uniform("reduce", &reduce_params);
+        rec.dispatch(
+            &REDUCE_SPLITS.spec(),
+            &[call, &reduce_params, &partials, result],
+            sum.len as u64,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

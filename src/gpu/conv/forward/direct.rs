@@ -8,7 +8,7 @@ use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
-use crate::gpu::runtime::loops::{nested_steps, slices};
+use crate::gpu::conv::slicing::dispatch_nested_slices;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{Recorder, WrittenKernel};
 
@@ -38,31 +38,15 @@ pub(crate) fn encode(
         .min(chunk.in_channels.len());
     let rows = channels * geometry.height.kernel;
     let columns = geometry.width.kernel;
-    let (row_step, column_step) = nested_steps(rows, columns, 0);
     let total = chunk.output_len(geometry);
     let base = DispatchParams::for_chunk(chunk)?.with_total(total)?;
-    let mut first = true;
-    for slice in slices(rows, row_step) {
-        for inner in slices(columns, column_step) {
-            let params = base
-                .with_accumulate(chunk.accumulate || !first)
-                .with_slice(&slice)?
-                .with_inner(&inner)?;
-            first = false;
-            let params = rec.uniform("direct dispatch", &params);
-            rec.dispatch(
-                &DIRECT.spec(),
-                &[
-                    buffers.call,
-                    &params,
-                    buffers.input,
-                    buffers.weight,
-                    buffers.bias,
-                    buffers.output,
-                ],
-                total as u64,
-            )?;
-        }
-    }
-    Ok(())
+    dispatch_nested_slices(
+        rec,
+        &DIRECT.spec(),
+        (rows, columns),
+        base,
+        chunk.accumulate,
+        buffers.call,
+        &[buffers.input, buffers.weight, buffers.bias, buffers.output],
+    )
 }

@@ -6,7 +6,7 @@
 
 pub(crate) mod blocked;
 
-use super::reduce::{ChunkBuffers, PartialKernel, PositionSplits, encode_partial_sums};
+use super::reduce::{ChunkBuffers, PositionSplits, PositionSum, encode_position_sum};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
@@ -44,27 +44,23 @@ pub(crate) fn encode_chunk(
         chunk.output_len(geometry),
         max_elements,
     );
-    // Rows of these output channels were started by an earlier chunk unless
-    // this is their first batch item and first input block.
-    let started = chunk.batch.start > 0 || chunk.accumulate;
+    let sum = PositionSum {
+        kernel: &GRAD_WEIGHT.spec(),
+        invocations_per_block: None,
+        sources: &[buffers.input, buffers.grad_output],
+        len: block_len,
+        offset: chunk.out_channels.start * row_len,
+        // Rows of these output channels were started by an earlier chunk
+        // unless this is their first batch item and first input block.
+        started: chunk.batch.start > 0 || chunk.accumulate,
+    };
     let base = DispatchParams::for_chunk(chunk)?;
-    for (k, pass) in splits.passes(positions).iter().enumerate() {
-        let params = base
-            .with_splits(pass.blocks, splits.split_len())?
-            .with_slice(&pass.positions)?;
-        encode_partial_sums(
-            rec,
-            PartialKernel {
-                spec: &GRAD_WEIGHT.spec(),
-                invocations: None,
-            },
-            buffers.call,
-            params,
-            &[buffers.input, buffers.grad_output],
-            (block_len, chunk.out_channels.start * row_len),
-            started || k > 0,
-            grad_weight,
-        )?;
-    }
-    Ok(())
+    encode_position_sum(
+        rec,
+        buffers.call,
+        base,
+        (positions, &splits),
+        &sum,
+        grad_weight,
+    )
 }

@@ -11,7 +11,7 @@ use crate::config::Conv2dConfig;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::reduce::{
-    ChunkBuffers, PartialKernel, PositionSplits, encode_partial_sums,
+    ChunkBuffers, PositionSplits, PositionSum, encode_position_sum,
 };
 use crate::gpu::conv::forward::blocked::encode_padded_copy;
 use crate::gpu::conv::params::{ConvParams, DispatchParams};
@@ -185,32 +185,20 @@ pub(crate) fn encode_chunk(
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.ob;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
     let rows = geometry.in_channels_per_group() * h.kernel.div_ceil(variant.rb);
-    // Rows of these output channels were started by an earlier chunk unless
-    // this is their first batch item and first input block.
-    let started = chunk.batch.start > 0 || chunk.accumulate;
     let base = DispatchParams::for_chunk(chunk)?
         .with_row_len(row_len)?
         .with_out_row_len(out_row_len)?;
-    let spec = variant.spec();
-    for (k, pass) in splits.passes(quads).iter().enumerate() {
-        let params = base
-            .with_splits(pass.blocks, splits.split_len())?
-            .with_slice(&pass.positions)?;
-        encode_partial_sums(
-            rec,
-            PartialKernel {
-                spec: &spec,
-                invocations: Some(pass.blocks * blocks * rows),
-            },
-            buffers.call,
-            params,
-            &[&input, &grad_output],
-            (block_len, chunk.out_channels.start * row),
-            started || k > 0,
-            grad_weight,
-        )?;
-    }
-    Ok(())
+    let sum = PositionSum {
+        kernel: &variant.spec(),
+        invocations_per_block: Some(blocks * rows),
+        sources: &[&input, &grad_output],
+        len: block_len,
+        offset: chunk.out_channels.start * row,
+        // Rows of these output channels were started by an earlier chunk
+        // unless this is their first batch item and first input block.
+        started: chunk.batch.start > 0 || chunk.accumulate,
+    };
+    encode_position_sum(rec, buffers.call, base, (quads, &splits), &sum, grad_weight)
 }
 
 #[cfg(test)]
