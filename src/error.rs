@@ -313,6 +313,11 @@ pub enum Conv2dError {
         channels: usize,
     },
 
+    /// An optimiser's hyper-parameter out of range, or gradients that do not
+    /// fit the layer; the message is PyTorch's where it has one.
+    #[error("{0}")]
+    InvalidOptimizer(String),
+
     /// A forced [`Algorithm`](crate::Algorithm) cannot compute this convolution.
     #[error("algorithm '{algorithm}' cannot run this convolution: {reason}")]
     UnsupportedAlgorithm {

@@ -48,8 +48,8 @@ pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
 pub use error::{Conv2dError, Result};
 pub use geometry::{Axis, Conv2dGeometry};
 pub use gpu::{
-    ADAPTER_HELP, Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuGrads, GpuTensor,
-    GradMask,
+    ADAPTER_HELP, Adam, AdamConfig, Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuGrads,
+    GpuTensor, GradMask, Sgd, SgdConfig,
 };
 pub use layer::{Conv2d, Conv2dGrads};
 pub use tensor::Tensor;

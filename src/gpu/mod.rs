@@ -13,5 +13,6 @@ mod tensor;
 
 pub use conv::select::{Algorithm, BackwardAlgorithm};
 pub use operator::{GpuConv2d, GpuGrads, GradMask};
+pub use optim::{Adam, AdamConfig, Sgd, SgdConfig};
 pub use runtime::{ADAPTER_HELP, GpuContext};
 pub use tensor::GpuTensor;

@@ -5,7 +5,7 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::BackwardPass;
-use crate::gpu::optim::encode_sgd;
+use crate::gpu::optim::encode_plain_sgd;
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{Blocks, PendingTime, Recorder};
 use crate::gpu::tensor::GpuTensor;
@@ -299,16 +299,13 @@ impl GpuConv2d {
                 grad_bias: self.config.bias.then_some(&grad_bias),
             },
         )?;
-        encode_sgd(&mut rec, &grad_weight, &self.weight, weight_len, lr)?;
+        encode_plain_sgd(&mut rec, &grad_weight, &self.weight, weight_len, lr)?;
         if self.config.bias {
-            encode_sgd(&mut rec, &grad_bias, &self.bias, bias_len, lr)?;
+            encode_plain_sgd(&mut rec, &grad_bias, &self.bias, bias_len, lr)?;
         }
         rec.submit();
         // The blocked kernel's packed copy is stale now.
-        *self
-            .packed_weight
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+        self.parameters_changed();
         scopes.pop().await
     }
 

@@ -9,6 +9,7 @@ mod forward;
 pub use backward::{GpuGrads, GradMask};
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result};
@@ -29,6 +30,8 @@ use crate::tensor::Tensor;
 /// `Send + Sync`: one operator may serve many threads.
 #[derive(Debug)]
 pub struct GpuConv2d {
+    /// Identifies the layer's parameters to optimisers that keep state for them.
+    id: u64,
     ctx: GpuContext,
     config: Conv2dConfig,
     weight: PooledBuffer,
@@ -58,7 +61,9 @@ impl GpuConv2d {
         let weight = upload(ctx, "weight", layer.weight().data());
         let bias = upload(ctx, "bias", layer.bias().map_or(&[][..], Tensor::data));
         scopes.pop().await?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             ctx: ctx.clone(),
             config: *layer.config(),
             weight,
@@ -156,6 +161,26 @@ impl GpuConv2d {
 
     fn device_type(&self) -> wgpu::DeviceType {
         self.ctx.adapter_info().device_type
+    }
+
+    /// The layer's identity and its weight and bias buffers with their
+    /// lengths (the bias 0 long for a layer without one), for optimisers.
+    pub(crate) fn parameter_buffers(&self) -> (u64, [(&wgpu::Buffer, usize); 2]) {
+        let weight_len = self.config.weight_shape().iter().product();
+        let bias_len = usize::from(self.config.bias) * self.config.out_channels;
+        (
+            self.id,
+            [(&self.weight, weight_len), (&self.bias, bias_len)],
+        )
+    }
+
+    /// Forgets what was derived from the weight (the blocked kernel's packed
+    /// copy): an optimiser changed it.
+    pub(crate) fn parameters_changed(&mut self) {
+        *self
+            .packed_weight
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Waits for the submitted work: its kernel time in milliseconds when it

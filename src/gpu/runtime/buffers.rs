@@ -135,20 +135,26 @@ fn check_limit(ctx: &GpuContext, tensors: &[(&'static str, usize)], limit: u64) 
 /// Out-of-memory, validation and internal error scopes around a stretch of GPU calls.
 pub(crate) struct Scopes {
     ctx: GpuContext,
-    oom: wgpu::ErrorScopeGuard,
-    validation: wgpu::ErrorScopeGuard,
+    // Declared in the reverse of the order they are pushed: a `Scopes`
+    // dropped without `pop` (an error returned mid-way) drops its fields in
+    // declaration order, and wgpu wants scopes popped last in, first out.
     internal: wgpu::ErrorScopeGuard,
+    validation: wgpu::ErrorScopeGuard,
+    oom: wgpu::ErrorScopeGuard,
 }
 
 impl Scopes {
     /// Starts catching errors on this thread.
     pub(crate) fn push(ctx: &GpuContext) -> Self {
         let device = ctx.device();
+        let oom = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let internal = device.push_error_scope(wgpu::ErrorFilter::Internal);
         Self {
             ctx: ctx.clone(),
-            oom: device.push_error_scope(wgpu::ErrorFilter::OutOfMemory),
-            validation: device.push_error_scope(wgpu::ErrorFilter::Validation),
-            internal: device.push_error_scope(wgpu::ErrorFilter::Internal),
+            internal,
+            validation,
+            oom,
         }
     }
 
@@ -180,6 +186,16 @@ impl Scopes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scopes_dropped_without_pop_leave_the_device_usable() {
+        let ctx = GpuContext::new().expect("the tests need a GPU adapter");
+        // An error returned between push and pop drops the scopes.
+        drop(Scopes::push(&ctx));
+        let scopes = Scopes::push(&ctx);
+        let _ok = upload(&ctx, "fine", &[1.0]);
+        assert!(pollster::block_on(scopes.pop()).is_ok());
+    }
 
     #[test]
     fn a_validation_error_becomes_a_value() {
