@@ -5,6 +5,7 @@
 
 mod backward;
 mod forward;
+mod optimise;
 
 pub use backward::{GpuGrads, GradMask};
 

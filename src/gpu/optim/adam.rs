@@ -4,13 +4,12 @@ use std::collections::HashMap;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::parameters;
+use super::Parameter;
 use crate::error::{Conv2dError, Result};
 use crate::gpu::conv::params::to_u32;
-use crate::gpu::operator::{GpuConv2d, GpuGrads};
 use crate::gpu::runtime::buffers::{Scopes, output};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
-use crate::gpu::runtime::{PooledBuffer, Recorder, WrittenKernel};
+use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder, WrittenKernel};
 
 /// The uniform block of `shaders/adam.wgsl`.
 #[repr(C)]
@@ -131,15 +130,14 @@ impl Adam {
         &self.config
     }
 
-    /// One step on `layer`'s weight and bias with `grads` (parameters without
-    /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
-    pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        let ctx = layer.context().clone();
+    /// One step on `parameters`, on the GPU of `ctx`, one submission.
+    pub(crate) fn update(&mut self, ctx: &GpuContext, parameters: &[Parameter]) -> Result<()> {
+        let ctx = ctx.clone();
         ctx.check_alive()?;
         let scopes = Scopes::push(&ctx);
         let mut rec = Recorder::new(&ctx);
         let c = self.config;
-        for parameter in parameters(layer, grads)? {
+        for parameter in parameters {
             let moments = match self.moments.entry(parameter.key) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
@@ -177,7 +175,7 @@ impl Adam {
                 &ADAM.spec(),
                 &[
                     &params,
-                    &parameter.grad.buffer,
+                    parameter.grad,
                     parameter.value,
                     &moments.exp_avg,
                     &moments.exp_avg_sq,
@@ -186,7 +184,6 @@ impl Adam {
             )?;
         }
         rec.submit();
-        layer.parameters_changed();
         pollster::block_on(scopes.pop())
     }
 }

@@ -4,13 +4,12 @@ use std::collections::HashMap;
 
 use bytemuck::{Pod, Zeroable};
 
-use super::parameters;
+use super::Parameter;
 use crate::error::{Conv2dError, Result};
 use crate::gpu::conv::params::to_u32;
-use crate::gpu::operator::{GpuConv2d, GpuGrads};
 use crate::gpu::runtime::buffers::{Scopes, output};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
-use crate::gpu::runtime::{PooledBuffer, Recorder, WrittenKernel};
+use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder, WrittenKernel};
 
 /// The uniform block of `shaders/sgd.wgsl`.
 #[repr(C)]
@@ -114,14 +113,13 @@ impl Sgd {
         &self.config
     }
 
-    /// One step on `layer`'s weight and bias with `grads` (parameters without
-    /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
-    pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        let ctx = layer.context().clone();
+    /// One step on `parameters`, on the GPU of `ctx`, one submission.
+    pub(crate) fn update(&mut self, ctx: &GpuContext, parameters: &[Parameter]) -> Result<()> {
+        let ctx = ctx.clone();
         ctx.check_alive()?;
         let scopes = Scopes::push(&ctx);
         let mut rec = Recorder::new(&ctx);
-        for parameter in parameters(layer, grads)? {
+        for parameter in parameters {
             let started = self.momentum_buffers.contains_key(&parameter.key);
             let c = &self.config;
             let buffer = self
@@ -143,12 +141,11 @@ impl Sgd {
             let params = rec.uniform("sgd", &params);
             rec.dispatch(
                 &SGD.spec(),
-                &[&params, &parameter.grad.buffer, parameter.value, buffer],
+                &[&params, parameter.grad, parameter.value, buffer],
                 parameter.len as u64,
             )?;
         }
         rec.submit();
-        layer.parameters_changed();
         pollster::block_on(scopes.pop())
     }
 }
