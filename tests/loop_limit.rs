@@ -212,6 +212,29 @@ fn grad_input_sums_many_output_channels() {
 }
 
 #[test]
+fn strided_input_gradients_sum_many_output_channels() {
+    // Stride 2: the input gradient runs as phase convolutions; the even
+    // columns get 70000 terms, the odd ones none.
+    let grads = check_backward(
+        "70000 output channels, 1x1, stride 2",
+        Conv2dConfig::new(1, 70_000, 1)
+            .with_stride(2)
+            .with_bias(false),
+        &[1, 1, 1, 3],
+    );
+    assert_eq!(grads.grad_input.data(), &[70_000.0, 0.0, 70_000.0]);
+    // 4096 output channels of a 3x3 kernel, stride 2, dilation 2, padding 1.
+    check_backward(
+        "4096 output channels, 3x3, stride 2, dilation 2",
+        Conv2dConfig::new(1, 4096, 3)
+            .with_stride(2)
+            .with_dilation(2)
+            .with_padding(1),
+        &[1, 1, 7, 7],
+    );
+}
+
+#[test]
 fn replicate_padding_folds_a_70000_wide_border_back() {
     // Each edge column receives the gradient of 70000 padded copies, and itself.
     let grads = check_backward(

@@ -429,3 +429,76 @@ fn copies_per_position(axis: &Axis, mode: PaddingMode) -> usize {
         PaddingMode::Replicate => 1 + (axis.pad_before.max(0) + axis.pad_after.max(0)) as usize,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Conv2dConfig;
+    use crate::gpu::conv::params::tests::assert_mirrors;
+
+    #[test]
+    fn the_phase_uniforms_mirror_their_wgsl_structs() {
+        assert_mirrors::<PhaseParams>(
+            TRANSPOSE_WEIGHT.source,
+            "Phase",
+            &[
+                "first_h", "step_h", "taps_h", "first_w", "step_w", "taps_w", "_pad0", "_pad1",
+            ],
+        );
+        assert_mirrors::<ScatterParams>(
+            SCATTER_PHASE.source,
+            "Scatter",
+            &[
+                "total", "rows", "cols", "first_h", "stride_h", "first_w", "stride_w", "dest_h",
+                "dest_w", "zero", "_pad0", "_pad1",
+            ],
+        );
+    }
+
+    /// The phases partition the grid: every position is placed by exactly one
+    /// phase, and every tap is used by exactly one phase along its axis.
+    #[test]
+    fn phases_cover_the_grid_and_the_taps_once() {
+        for (k, s, d, p) in [
+            (3, 1, 1, 1),
+            (7, 2, 1, 3),
+            (3, 2, 2, 1),
+            (4, 3, 2, 0),
+            (5, 3, 1, 2),
+        ] {
+            let config = Conv2dConfig::new(2, 2, k)
+                .with_stride(s)
+                .with_dilation(d)
+                .with_padding(p);
+            let g = Conv2dGeometry::new(&config, &[1, 2, 17, 13]).unwrap();
+            let t = transposed_geometry(&g).unwrap();
+            assert_eq!(t.phases.len(), s * s);
+            let mut placed = vec![0; t.grid[0] * t.grid[1]];
+            for phase in &t.phases {
+                let [ph, pw] = phase.place;
+                for r in 0..ph.count {
+                    for c in 0..pw.count {
+                        placed
+                            [(ph.first + r * ph.stride) * t.grid[1] + pw.first + c * pw.stride] +=
+                            1;
+                    }
+                }
+            }
+            assert!(
+                placed.iter().all(|&n| n == 1),
+                "k={k} s={s} d={d}: {placed:?}"
+            );
+            let mut taps = vec![0; k];
+            for phase in t.phases.iter().step_by(s) {
+                let th = phase.taps[0];
+                for m in 0..th.count {
+                    taps[th.first + m * th.step] += 1;
+                }
+            }
+            assert!(
+                taps.iter().all(|&n| n == 1),
+                "k={k} s={s} d={d}: taps {taps:?}"
+            );
+        }
+    }
+}
