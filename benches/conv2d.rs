@@ -3,13 +3,15 @@
 //! that can run them, and their backward (input, weight and bias gradients)
 //! on the blocked gradient kernels (the direct ones take seconds per call on
 //! the large layers: `wgpu-conv2d bench --pass backward` times them),
-//! GPU-resident (kernel) and end to end. Throughput is in elements of FLOPs,
-//! so criterion prints FLOP/s. `WGPU_CONV2D_BENCH_BATCH` sets N (default 1).
+//! GPU-resident (kernel) and end to end, and one training step (forward,
+//! backward and an SGD update with momentum, `Auto`, GPU-resident).
+//! Throughput is in elements of FLOPs, so criterion prints FLOP/s.
+//! `WGPU_CONV2D_BENCH_BATCH` sets N (default 1).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
-    GpuTensor, GradMask, Tensor,
+    GpuTensor, GradMask, Sgd, SgdConfig, Tensor,
 };
 
 fn layers(batch: usize) -> Vec<(&'static str, Conv2dConfig, Vec<usize>)> {
@@ -97,6 +99,33 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("end_to_end", "blocked"), |b| {
             b.iter(|| gpu.backward(&input, &output).unwrap())
+        });
+        group.finish();
+
+        // The step: the forward's FLOPs and the backward's.
+        let mut group = c.benchmark_group(format!("{name}_step"));
+        group.sample_size(10);
+        group.throughput(Throughput::Elements(
+            3 * geometry.flops() + (n * k * oh * ow) as u64,
+        ));
+        let mut gpu = GpuConv2d::new(&ctx, &layer).unwrap();
+        let mut sgd = Sgd::new(SgdConfig {
+            lr: 0.01,
+            momentum: 0.9,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        group.bench_function(BenchmarkId::new("kernel", "auto"), |b| {
+            b.iter(|| {
+                gpu.forward_gpu(&resident).unwrap();
+                let grads = gpu
+                    .backward_gpu(&resident, &resident_output, GradMask::ALL)
+                    .unwrap();
+                sgd.step(&mut gpu, &grads).unwrap();
+                ctx.device()
+                    .poll(wgpu_conv2d::wgpu::PollType::wait_indefinitely())
+                    .unwrap();
+            })
         });
         group.finish();
     }

@@ -1,13 +1,14 @@
-//! Benchmarks: how long one convolution's forward or backward pass takes with
-//! each algorithm on a GPU.
+//! Benchmarks: how long one convolution's forward pass, backward pass or
+//! training step takes with each algorithm on a GPU.
 //!
 //! The kernel time is the GPU's own, from timestamp queries around every
 //! compute pass of a GPU-resident call ([`GpuConv2d::forward_gpu_timed`],
-//! [`GpuConv2d::backward_gpu_timed`]); on adapters without timestamps it is the
-//! wall time of submitting that call and waiting for it, with the data already
-//! on the GPU. The end-to-end time is the wall time of [`GpuConv2d::forward`]
-//! or [`GpuConv2d::backward`]: upload, compute, read-back. Each figure is the
-//! median over repeated runs after a warm-up run.
+//! [`GpuConv2d::backward_gpu_timed`], and the optimiser's update); on adapters
+//! without timestamps it is the wall time of submitting that call and waiting
+//! for it, with the data already on the GPU. The end-to-end time is the wall
+//! time of [`GpuConv2d::forward`] or [`GpuConv2d::backward`] (upload, compute,
+//! read-back), or of a step driven from the host (see [`Pass::Step`]). Each
+//! figure is the median over repeated runs after a warm-up run.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,9 @@ use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result, fmt_shape};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::{check_buffer_size, check_fits};
-use crate::gpu::{Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuTensor, GradMask};
+use crate::gpu::{
+    Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuTensor, GradMask, Sgd, SgdConfig,
+};
 use crate::layer::Conv2d;
 use crate::tensor::{Tensor, checked_numel, try_with_capacity};
 
@@ -68,14 +71,21 @@ pub enum Pass {
     Forward,
     /// The input, weight and bias gradients.
     Backward,
+    /// One training step: the forward, the input, weight and bias gradients,
+    /// and `torch.optim.SGD(lr=0.01, momentum=0.9)`'s update of the weight
+    /// and bias. End to end, the input and output gradient are uploaded from
+    /// the host and the output read back (for a loss), the gradients and
+    /// parameters stay on the GPU.
+    Step,
 }
 
 impl Pass {
-    /// `forward` or `backward`.
+    /// `forward`, `backward` or `step`.
     pub fn name(self) -> &'static str {
         match self {
             Pass::Forward => "forward",
             Pass::Backward => "backward",
+            Pass::Step => "step",
         }
     }
 }
@@ -87,8 +97,9 @@ impl std::str::FromStr for Pass {
         match s {
             "forward" => Ok(Pass::Forward),
             "backward" => Ok(Pass::Backward),
+            "step" => Ok(Pass::Step),
             other => Err(format!(
-                "unknown pass '{other}' (expected forward or backward)"
+                "unknown pass '{other}' (expected forward, backward or step)"
             )),
         }
     }
@@ -111,7 +122,8 @@ pub struct Measurement {
     pub end_to_end_ms: f64,
     /// Floating-point operations: `2·N·K·OH·OW·(C/G)·KH·KW` for the forward;
     /// for the backward that twice (input and weight gradients) plus
-    /// `N·K·OH·OW` (the bias gradient's adds).
+    /// `N·K·OH·OW` (the bias gradient's adds); for a step the forward's and
+    /// the backward's (the update's few per parameter are left out).
     pub flops: u64,
     /// `flops` per kernel second, in units of 10⁹.
     pub gflops: f64,
@@ -166,11 +178,7 @@ pub fn measure_backward(
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let resolved = algorithm.describe(&geometry, ctx.adapter_info().device_type)?;
     let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
-    let output_len = geometry.output_shape().iter().product::<usize>();
-    let mut rng = StdRng::seed_from_u64(3);
-    let mut data = try_with_capacity("grad_output", output_len)?;
-    data.extend((0..output_len).map(|_| rng.random_range(-1.0f32..1.0)));
-    let grad_output = Tensor::new(geometry.output_shape(), data)?;
+    let grad_output = random_grad_output(&geometry)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
     let resident = GpuTensor::upload(ctx, &input)?;
     let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
@@ -185,20 +193,93 @@ pub fn measure_backward(
         gpu.backward(&input, &grad_output)?;
         Ok(start.elapsed().as_secs_f64() * 1e3)
     })?;
-    let [n, k, oh, ow] = geometry.output_shape_4d();
-    let bias_adds = if config.bias {
-        (n * k * oh * ow) as u64
-    } else {
-        0
-    };
-    let flops = geometry.flops().saturating_mul(2).saturating_add(bias_adds);
     Ok(Measurement::new(
         Pass::Backward,
         resolved,
         algorithm.name(),
         (kernel, end_to_end, timing),
-        flops,
+        backward_flops(&geometry, config.bias),
     ))
+}
+
+/// Times one training step (see [`Pass::Step`]) of `config` on an input of
+/// `input_shape`: `forward` runs the forward, `backward` the gradients; the
+/// measurement's `requested` names the backward algorithm, and its
+/// `algorithm` both kernels that ran (`forward + backward`).
+pub fn measure_step(
+    ctx: &GpuContext,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+    (forward, backward): (Algorithm, BackwardAlgorithm),
+    options: &BenchOptions,
+) -> Result<Measurement> {
+    let geometry = Conv2dGeometry::new(&config, input_shape)?;
+    let device_type = ctx.adapter_info().device_type;
+    let resolved = format!(
+        "{} + {}",
+        forward.resolve(&geometry, device_type)?.name(),
+        backward.describe(&geometry, device_type)?
+    );
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
+    let grad_output = random_grad_output(&geometry)?;
+    let mut gpu = GpuConv2d::new(ctx, &layer)?
+        .with_algorithm(forward)
+        .with_backward_algorithm(backward);
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    })?;
+    let resident = GpuTensor::upload(ctx, &input)?;
+    let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
+    let mut timing = KernelTiming::Timestamps;
+    let kernel = repeat(options, || {
+        let start = Instant::now();
+        let (_, forward_ms) = gpu.forward_gpu_timed(&resident)?;
+        let (grads, backward_ms) =
+            gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)?;
+        let update_ms = sgd.step_timed(&mut gpu, &grads)?;
+        let gpu_ms = [forward_ms, backward_ms, update_ms].into_iter().sum();
+        Ok(kernel_ms(gpu_ms, start, &mut timing))
+    })?;
+    let end_to_end = repeat(options, || {
+        let start = Instant::now();
+        let x = GpuTensor::upload(ctx, &input)?;
+        gpu.forward_gpu(&x)?.download()?;
+        let grad_y = GpuTensor::upload(ctx, &grad_output)?;
+        let grads = gpu.backward_gpu(&x, &grad_y, GradMask::ALL)?;
+        sgd.step(&mut gpu, &grads)?;
+        ctx.device()
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    })?;
+    Ok(Measurement::new(
+        Pass::Step,
+        resolved,
+        backward.name(),
+        (kernel, end_to_end, timing),
+        geometry
+            .flops()
+            .saturating_add(backward_flops(&geometry, config.bias)),
+    ))
+}
+
+/// The backward's FLOPs: twice the forward's (input and weight gradients)
+/// plus the bias gradient's adds.
+fn backward_flops(geometry: &Conv2dGeometry, bias: bool) -> u64 {
+    let [n, k, oh, ow] = geometry.output_shape_4d();
+    let bias_adds = if bias { (n * k * oh * ow) as u64 } else { 0 };
+    geometry.flops().saturating_mul(2).saturating_add(bias_adds)
+}
+
+/// A seeded random output gradient for `geometry`.
+fn random_grad_output(geometry: &Conv2dGeometry) -> Result<Tensor> {
+    let output_len = geometry.output_shape().iter().product::<usize>();
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut data = try_with_capacity("grad_output", output_len)?;
+    data.extend((0..output_len).map(|_| rng.random_range(-1.0f32..1.0)));
+    Tensor::new(geometry.output_shape(), data)
 }
 
 impl Measurement {

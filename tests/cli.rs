@@ -397,6 +397,32 @@ fn bench_prints_one_json_object_per_algorithm() {
         "{}",
         stderr(&out)
     );
+    // The step: forward + backward (+ the update), both kernels named.
+    let mut args = base.to_vec();
+    args.extend(["--pass", "step", "--json", "--algorithm", "auto"]);
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(line["pass"], "step");
+    assert_eq!(line["requested"], "auto");
+    assert!(
+        line["algorithm"].as_str().unwrap().contains(" + "),
+        "{line}"
+    );
+    let flops = 3.0 * 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0 + 2.0 * 8.0 * 16.0 * 16.0;
+    assert_eq!(line["flops"].as_f64().unwrap(), flops);
+    assert!(line["kernel_ms"].as_f64().unwrap() > 0.0);
+    assert!(line["end_to_end_ms"].as_f64().unwrap() > 0.0);
+    let mut args = base.to_vec();
+    args.extend(["--pass", "epoch"]);
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("expected forward, backward or step"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# The training benchmark: for the standard layers, the forward (Auto) and the
-# backward (every backward algorithm that can run the layer) through
-# `wgpu-conv2d bench --json`, and PyTorch's CPU forward and forward + backward
+# The training benchmark: for the standard layers, the forward (Auto), the
+# backward (every backward algorithm that can run the layer) and the training
+# step (forward + backward + SGD update, Auto) through `wgpu-conv2d bench
+# --json`, and PyTorch's CPU forward, forward + backward and step
 # (tools/torch_bench.py) in the same run. One JSON object per line.
 # Usage: tools/bench_training.sh [OUT.jsonl]   (default docs/bench/training.jsonl)
-# Then:  python3 tools/training_table.py OUT.jsonl   (the markdown table)
+# Then:  python3 tools/training_table.py OUT.jsonl   (the markdown tables)
 # Needs PyTorch (pip install torch numpy); without it the torch rows are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ layer() {
     echo "layer $*" >&2
     "$bin" bench --json --min-time-ms "$min_time_ms" --pass forward --algorithm auto "$@" >> "$out"
     "$bin" bench --json --min-time-ms "$min_time_ms" --pass backward --algorithm all "$@" >> "$out"
+    "$bin" bench --json --min-time-ms "$min_time_ms" --pass step --algorithm auto "$@" >> "$out"
     if python3 -c "import torch" 2>/dev/null; then
         python3 tools/torch_bench.py --min-time-ms "$min_time_ms" "$@" \
             | sed 's/^{/{"pass": "torch", /' >> "$out"

@@ -4,10 +4,12 @@
 
     {"input_shape": [...], "out_channels": K, "kernel_size": [kh, kw], "stride": ..., "padding": ...,
      "groups": G, "torch_version": ..., "threads": T,
-     "forward_ms": ..., "backward_ms": ..., "forward_backward_ms": ...}
+     "forward_ms": ..., "backward_ms": ..., "forward_backward_ms": ..., "step_ms": ...}
 
 backward_ms is the autograd of the convolution alone (input, weight and bias
-gradients), timed as (forward + backward) - forward. Each figure is a median
+gradients), timed as (forward + backward) - forward. step_ms is one training
+step as `wgpu-conv2d bench --pass step` times it: forward, backward (input,
+weight and bias gradients) and torch.optim.SGD(lr=0.01, momentum=0.9).step(). Each figure is a median
 over repeated runs after a warm-up, like the crate's own benchmark.
 
     pip install torch numpy
@@ -70,8 +72,17 @@ def main():
         xg.grad = None
         conv(xg).backward(gy)
 
+    sgd = torch.optim.SGD(conv.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        sgd.zero_grad(set_to_none=True)
+        xg.grad = None
+        conv(xg).backward(gy)
+        sgd.step()
+
     forward_ms = median_ms(forward, min_time)
     both_ms = median_ms(forward_backward, min_time)
+    step_ms = median_ms(step, min_time)
     print(json.dumps({
         "input_shape": shape,
         "out_channels": a.out_channels,
@@ -84,6 +95,7 @@ def main():
         "forward_ms": forward_ms,
         "backward_ms": both_ms - forward_ms,
         "forward_backward_ms": both_ms,
+        "step_ms": step_ms,
     }))
 
 

@@ -12,7 +12,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use outputs::check_outputs;
-use wgpu_conv2d::bench::{BenchOptions, Measurement, Pass, check_sizes, measure, measure_backward};
+use wgpu_conv2d::bench::{
+    BenchOptions, Measurement, Pass, check_sizes, measure, measure_backward, measure_step,
+};
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
@@ -62,11 +64,13 @@ impl std::str::FromStr for AlgorithmChoice {
     }
 }
 
-/// One algorithm to time: forward or backward.
+/// One algorithm to time: forward, backward, or a training step's backward
+/// (its forward on `Auto`).
 #[derive(Clone, Copy, Debug)]
 enum Timed {
     Forward(Algorithm),
     Backward(BackwardAlgorithm),
+    Step(BackwardAlgorithm),
 }
 
 impl Timed {
@@ -80,6 +84,7 @@ impl Timed {
         Ok(Some(match pass {
             Pass::Forward => Timed::Forward(name.parse().map_err(error)?),
             Pass::Backward => Timed::Backward(name.parse().map_err(error)?),
+            Pass::Step => Timed::Step(name.parse().map_err(error)?),
         }))
     }
 
@@ -99,10 +104,14 @@ impl Timed {
                 .filter(|a| a.check(geometry).is_ok())
                 .map(Timed::Forward)
                 .collect(),
-            Pass::Backward => BackwardAlgorithm::ALL
+            Pass::Backward | Pass::Step => BackwardAlgorithm::ALL
                 .into_iter()
                 .filter(|a| a.check(geometry).is_ok())
-                .map(Timed::Backward)
+                .map(if pass == Pass::Step {
+                    Timed::Step
+                } else {
+                    Timed::Backward
+                })
                 .collect(),
         })
     }
@@ -110,7 +119,9 @@ impl Timed {
     fn is_auto(self) -> bool {
         matches!(
             self,
-            Timed::Forward(Algorithm::Auto) | Timed::Backward(BackwardAlgorithm::Auto)
+            Timed::Forward(Algorithm::Auto)
+                | Timed::Backward(BackwardAlgorithm::Auto)
+                | Timed::Step(BackwardAlgorithm::Auto)
         )
     }
 }
@@ -132,10 +143,13 @@ struct BenchArgs {
     #[arg(long)]
     no_bias: bool,
     /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked;
-    /// backward: auto, direct or blocked; or all (every one that can run it).
+    /// backward and step: auto, direct or blocked (a step's backward; its
+    /// forward runs on auto); or all (every one that can run it).
     #[arg(long, default_value = "all")]
     algorithm: AlgorithmChoice,
-    /// The pass to time: forward, or backward (input, weight and bias gradients).
+    /// The pass to time: forward; backward (input, weight and bias
+    /// gradients); or step (forward, backward, and an SGD update with
+    /// momentum 0.9 of the weight and bias).
     #[arg(long, default_value = "forward")]
     pass: Pass,
     /// One JSON object per line instead of a table.
@@ -462,7 +476,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             args.pass.name()
         );
         println!(
-            "{:<15} {:>12} {:>16} {:>14} {:>10}",
+            "{:<26} {:>12} {:>16} {:>14} {:>16}",
             "algorithm", "kernel ms", "end-to-end ms", "GFLOP/s", "timing"
         );
     }
@@ -470,6 +484,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         let m = match algorithm {
             Timed::Forward(a) => measure(&ctx, config, shape, a, &options),
             Timed::Backward(a) => measure_backward(&ctx, config, shape, a, &options),
+            Timed::Step(a) => measure_step(&ctx, config, shape, (Algorithm::Auto, a), &options),
         }
         .map_err(|e| e.to_string())?;
         if args.json {
@@ -481,7 +496,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
                 m.algorithm.clone()
             };
             println!(
-                "{name:<15} {:>12.3} {:>16.3} {:>14.2} {:>10}",
+                "{name:<26} {:>12.3} {:>16.3} {:>14.2} {:>16}",
                 m.kernel_ms,
                 m.end_to_end_ms,
                 m.gflops,

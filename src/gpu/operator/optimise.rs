@@ -3,6 +3,8 @@
 use super::{GpuConv2d, GpuGrads};
 use crate::error::{Conv2dError, Result};
 use crate::gpu::optim::{Adam, Parameter, Sgd};
+use crate::gpu::runtime::Recorder;
+use crate::gpu::runtime::buffers::Scopes;
 
 impl GpuConv2d {
     /// The parameters that `grads` has gradients for (PyTorch skips a
@@ -36,15 +38,56 @@ impl GpuConv2d {
         }
         Ok(found)
     }
+
+    /// Submits the update `encode` records for this layer's parameters with
+    /// `grads`, and marks them changed; with `timed`, waits for it and
+    /// returns its kernel time.
+    fn apply_update(
+        &mut self,
+        grads: &GpuGrads,
+        timed: bool,
+        encode: impl FnOnce(&mut Recorder, &[Parameter]) -> Result<()>,
+    ) -> Result<Option<f64>> {
+        let ctx = self.ctx.clone();
+        ctx.check_alive()?;
+        let parameters = self.parameters_for(grads)?;
+        let scopes = Scopes::push(&ctx);
+        let mut rec = if timed {
+            Recorder::timed(&ctx)
+        } else {
+            Recorder::new(&ctx)
+        };
+        let recorded = encode(&mut rec, &parameters);
+        // Nothing is submitted when recording failed.
+        let pending = recorded.is_ok().then(|| rec.submit_timed()).flatten();
+        let reported = pollster::block_on(scopes.pop());
+        recorded?;
+        self.parameters_changed();
+        reported?;
+        if timed {
+            self.wait_timed(pending)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 impl Sgd {
     /// One step on `layer`'s weight and bias with `grads` (parameters without
     /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
     pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        self.update(&layer.ctx, &layer.parameters_for(grads)?)?;
-        layer.parameters_changed();
+        layer.apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))?;
         Ok(())
+    }
+
+    /// [`step`](Self::step), waiting for it to finish; its kernel time in
+    /// milliseconds from GPU timestamp queries (`None` where the device has none).
+    pub(crate) fn step_timed(
+        &mut self,
+        layer: &mut GpuConv2d,
+        grads: &GpuGrads,
+    ) -> Result<Option<f64>> {
+        layer.apply_update(grads, true, |rec, parameters| self.encode(rec, parameters))
     }
 }
 
@@ -52,8 +95,7 @@ impl Adam {
     /// One step on `layer`'s weight and bias with `grads` (parameters without
     /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
     pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        self.update(&layer.ctx, &layer.parameters_for(grads)?)?;
-        layer.parameters_changed();
+        layer.apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))?;
         Ok(())
     }
 }

@@ -7,9 +7,9 @@ use bytemuck::{Pod, Zeroable};
 use super::Parameter;
 use crate::error::{Conv2dError, Result};
 use crate::gpu::conv::params::to_u32;
-use crate::gpu::runtime::buffers::{Scopes, output};
+use crate::gpu::runtime::buffers::output;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
-use crate::gpu::runtime::{GpuContext, PooledBuffer, Recorder, WrittenKernel};
+use crate::gpu::runtime::{PooledBuffer, Recorder, WrittenKernel};
 
 /// The uniform block of `shaders/sgd.wgsl`.
 #[repr(C)]
@@ -113,12 +113,9 @@ impl Sgd {
         &self.config
     }
 
-    /// One step on `parameters`, on the GPU of `ctx`, one submission.
-    pub(crate) fn update(&mut self, ctx: &GpuContext, parameters: &[Parameter]) -> Result<()> {
-        let ctx = ctx.clone();
-        ctx.check_alive()?;
-        let scopes = Scopes::push(&ctx);
-        let mut rec = Recorder::new(&ctx);
+    /// Records one step on `parameters` into `rec`.
+    pub(crate) fn encode(&mut self, rec: &mut Recorder, parameters: &[Parameter]) -> Result<()> {
+        let ctx = rec.context().clone();
         for parameter in parameters {
             let started = self.momentum_buffers.contains_key(&parameter.key);
             let c = &self.config;
@@ -145,8 +142,7 @@ impl Sgd {
                 parameter.len as u64,
             )?;
         }
-        rec.submit();
-        pollster::block_on(scopes.pop())
+        Ok(())
     }
 }
 

@@ -71,6 +71,11 @@ impl Recorder {
         rec
     }
 
+    /// The context recorded for.
+    pub(crate) fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
     /// Keeps `buffer` on loan until the submission; returns a handle to bind it.
     pub(crate) fn hold(&mut self, buffer: PooledBuffer) -> wgpu::Buffer {
         let handle = wgpu::Buffer::clone(&buffer);
