@@ -1,7 +1,8 @@
-// Places one phase's output (planes × rows × cols) into every stride-th row
-// and column of the destination grid (planes × dest_h × dest_w), from
-// (first_h, first_w); with `zero` set, writes zeros there instead (a phase
-// that no tap reaches). One invocation per placed element.
+// Places rows × cols of one phase's output (planes × src_rows × src_cols, from
+// row skip_h and column skip_w) into every stride-th row and column of the
+// destination grid (planes × dest_h × dest_w), from (first_h, first_w); with
+// `zero` set, writes zeros there instead (a phase that no tap reaches). One
+// invocation per placed element.
 
 struct Scatter {
     total: u32,
@@ -14,6 +15,10 @@ struct Scatter {
     dest_h: u32,
     dest_w: u32,
     zero: u32,
+    src_rows: u32,
+    src_cols: u32,
+    skip_h: u32,
+    skip_w: u32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -42,7 +47,7 @@ fn main(
     let at = (plane * s.dest_h + s.first_h + t * s.stride_h) * s.dest_w + s.first_w + u * s.stride_w;
     var value = 0.0;
     if (s.zero == 0u) {
-        value = phase[index];
+        value = phase[(plane * s.src_rows + s.skip_h + t) * s.src_cols + s.skip_w + u];
     }
     dest[at] = value;
 }

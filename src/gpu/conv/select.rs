@@ -35,7 +35,8 @@ pub enum Algorithm {
     /// outputs along a row per invocation; kernel width up to 16.
     Depthwise,
     /// Register-blocked direct convolution: up to 16 adjacent outputs along a
-    /// row for 16 output channels per invocation, read from a padded, aligned
+    /// row for 16 output channels per invocation (8 or 4 where a group has at
+    /// most that many, with up to 16 or 24 outputs), read from a padded, aligned
     /// copy of the input and a packed weight with vec4 loads; generated per
     /// kernel width, stride and dilation along the row. Every padding mode and
     /// grouping; kernel width up to 16.
@@ -88,7 +89,11 @@ impl Algorithm {
                     )
                 })
             }
-            Algorithm::Blocked => Variant::new(geometry, blocked::BLOCK).unsupported(),
+            Algorithm::Blocked => Variant::new(
+                geometry,
+                blocked::block_for(geometry.out_channels_per_group()),
+            )
+            .unsupported(),
             Algorithm::Depthwise => match geometry.in_channels_per_group() {
                 1 => Variant::new(geometry, 1).unsupported(),
                 _ => Some(format!(
@@ -108,10 +113,11 @@ impl Algorithm {
 
     /// The algorithm [`Algorithm::Auto`] picks for `geometry` on a `device` of
     /// this type: direct for tiny convolutions (under 4096 outputs); depthwise
-    /// for depthwise convolutions with few outputs per channel; when a group
-    /// has enough output channels to fill a block, the blocked kernel on CPU
-    /// adapters (lavapipe, where it was measured fastest) and the tiled GEMMs
-    /// on GPUs; else direct.
+    /// for depthwise convolutions with few outputs per channel; on CPU
+    /// adapters the blocked kernel wherever it runs (on lavapipe it was
+    /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
+    /// channels per group); on GPUs the tiled GEMMs when a group has enough
+    /// output channels to fill a tile; else direct.
     pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
         let outputs = geometry
@@ -124,10 +130,10 @@ impl Algorithm {
             && out_per_group < GEMM_MIN_OUT_PER_GROUP
         {
             Algorithm::Depthwise
-        } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
-            Algorithm::Direct
         } else if device == wgpu::DeviceType::Cpu && Algorithm::Blocked.check(geometry).is_ok() {
             Algorithm::Blocked
+        } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
+            Algorithm::Direct
         } else if Algorithm::Gemm1x1.check(geometry).is_ok() {
             Algorithm::Gemm1x1
         } else {
@@ -155,7 +161,10 @@ impl Algorithm {
             Algorithm::ImplicitGemm => ForwardKernel::Gemm { pointwise: false },
             Algorithm::Gemm1x1 => ForwardKernel::Gemm { pointwise: true },
             Algorithm::Depthwise => ForwardKernel::Blocked(Variant::new(geometry, 1)),
-            Algorithm::Blocked => ForwardKernel::Blocked(Variant::new(geometry, blocked::BLOCK)),
+            Algorithm::Blocked => ForwardKernel::Blocked(Variant::new(
+                geometry,
+                blocked::block_for(geometry.out_channels_per_group()),
+            )),
         })
     }
 
@@ -194,7 +203,7 @@ impl Algorithm {
         if let ForwardKernel::Blocked(variant) = self.kernel(geometry, device)? {
             elements = elements.max(variant.padded_plane(geometry));
             if variant.packs() {
-                elements = elements.max(blocked::packed_len(geometry));
+                elements = elements.max(blocked::packed_len(geometry, variant.block()));
             }
         }
         Ok(elements as u64 * 4)
@@ -292,9 +301,9 @@ impl BackwardAlgorithm {
             });
         }
         // Each phase of the transposed convolution on the forward kernel Auto
-        // picks for it; on CPU adapters the blocked one where Auto would run
-        // the direct kernel for few output channels (the layer's input
-        // channels): even a block mostly empty beats one invocation per output.
+        // picks for it; on CPU adapters the blocked one even for a phase of
+        // under 4096 outputs, which Auto gives the direct kernel: the phases
+        // then share one padded copy of grad_output.
         let phase_kernel = |g: &Conv2dGeometry| -> Result<ForwardKernel> {
             let auto = Algorithm::Auto.kernel(g, device)?;
             if auto == ForwardKernel::Direct
@@ -405,6 +414,9 @@ mod tests {
         assert_eq!(Algorithm::choose(&tiny, CPU), Algorithm::Direct);
         let few_outputs = geometry(Conv2dConfig::new(4, 2, 3), &[1, 4, 9, 9]);
         assert_eq!(Algorithm::choose(&few_outputs, CPU), Algorithm::Direct);
+        let few_channels = geometry(Conv2dConfig::new(32, 4, 3), &[8, 32, 56, 56]);
+        assert_eq!(Algorithm::choose(&few_channels, CPU), Algorithm::Blocked);
+        assert_eq!(Algorithm::choose(&few_channels, GPU), Algorithm::Direct);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass, blocked};
+use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass};
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{PendingTime, Recorder};
 use crate::gpu::tensor::GpuTensor;
@@ -123,7 +123,7 @@ impl GpuConv2d {
     ) -> Result<()> {
         let call = self.call_params(rec, &pass.geometry)?;
         let weight = match pass.kernel.packed_weight_len(&pass.geometry) {
-            Some(len) => self.packed_weight(&pass.geometry, len)?,
+            Some(len) => self.packed_weight(pass, len)?,
             None => wgpu::Buffer::clone(&self.weight),
         };
         pass.encode(
@@ -131,6 +131,7 @@ impl GpuConv2d {
             &ForwardBuffers {
                 call: &call,
                 input,
+                padded: None,
                 weight: &weight,
                 bias: &self.bias,
                 output,
@@ -140,15 +141,16 @@ impl GpuConv2d {
 
     /// The packed weight of the blocked kernel (`len` elements), packed (in a
     /// submission of its own) when the weight is new or changed.
-    fn packed_weight(&self, geometry: &Conv2dGeometry, len: usize) -> Result<wgpu::Buffer> {
+    fn packed_weight(&self, pass: &ForwardPass, len: usize) -> Result<wgpu::Buffer> {
         let mut cached = self.packed_weight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(packed) = cached.as_ref() {
             return Ok(wgpu::Buffer::clone(packed));
         }
         let packed = output(&self.ctx, "packed weight", len);
         let mut rec = Recorder::new(&self.ctx);
-        let call = self.call_params(&mut rec, geometry)?;
-        blocked::encode_pack(&mut rec, geometry, &call, &self.weight, &packed)?;
+        let call = self.call_params(&mut rec, &pass.geometry)?;
+        pass.kernel
+            .encode_pack(&mut rec, &pass.geometry, &call, &self.weight, &packed)?;
         rec.submit();
         let handle = wgpu::Buffer::clone(&packed);
         *cached = Some(packed);

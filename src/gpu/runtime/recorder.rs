@@ -24,6 +24,8 @@ pub(crate) struct Recorder {
 struct Timer {
     queries: wgpu::QuerySet,
     written: u32,
+    /// The timed passes' kernels, in order.
+    labels: Vec<String>,
 }
 
 /// Passes one timed call may hold; a call with more is not timed.
@@ -34,13 +36,24 @@ pub(crate) struct PendingTime {
     readback: PooledBuffer,
     stamps: usize,
     period_ns: f64,
+    labels: Vec<String>,
 }
+
+/// Set (to anything) to print every timed pass's kernel and milliseconds to
+/// stderr: where a call's kernel time goes.
+const TRACE_PASSES: &str = "WGPU_CONV2D_TRACE_PASSES";
 
 impl PendingTime {
     /// Sum of the passes' durations in milliseconds; call after the work finished.
     pub(crate) async fn millis(self, ctx: &GpuContext) -> Result<f64> {
         let words = read_mapped(ctx, &self.readback, self.stamps * 2).await?;
         let ticks: Vec<u64> = bytemuck::cast_slice::<f32, u64>(&words).to_vec();
+        let ms = |pass: &[u64]| pass[1].saturating_sub(pass[0]) as f64 * self.period_ns / 1e6;
+        if std::env::var_os(TRACE_PASSES).is_some() {
+            for (pass, label) in ticks.chunks_exact(2).zip(&self.labels) {
+                eprintln!("{:>10.3} ms  {label}", ms(pass));
+            }
+        }
         let total: u64 = ticks
             .chunks_exact(2)
             .map(|pass| pass[1].saturating_sub(pass[0]))
@@ -66,6 +79,7 @@ impl Recorder {
             rec.timer = Some(Timer {
                 queries: ctx.take_query_set(MAX_TIMED_PASSES * 2),
                 written: 0,
+                labels: Vec::new(),
             });
         }
         rec
@@ -132,6 +146,7 @@ impl Recorder {
         let timestamps = match &mut self.timer {
             Some(timer) if timer.written < MAX_TIMED_PASSES * 2 => {
                 timer.written += 2;
+                timer.labels.push(label.clone());
                 Some(wgpu::ComputePassTimestampWrites {
                     query_set: &timer.queries,
                     beginning_of_pass_write_index: Some(timer.written - 2),
@@ -186,8 +201,8 @@ impl Recorder {
     /// Submits everything recorded; for a timed recorder whose passes were all
     /// timed, also what reads their kernel time back.
     pub(crate) fn submit_timed(mut self) -> Option<PendingTime> {
-        let timer = self.timer.take();
-        let pending = match &timer {
+        let mut timer = self.timer.take();
+        let pending = match &mut timer {
             Some(timer) if timer.written > 0 && timer.written < MAX_TIMED_PASSES * 2 => {
                 let stamps = timer.written as usize;
                 let resolved = self
@@ -202,6 +217,7 @@ impl Recorder {
                     readback,
                     stamps,
                     period_ns: f64::from(self.ctx.queue().get_timestamp_period()),
+                    labels: std::mem::take(&mut timer.labels),
                 })
             }
             _ => None,

@@ -80,10 +80,13 @@ pub(crate) struct Place {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Phase {
     /// The phase's convolution of `grad_output`, or `None` where no tap
-    /// reaches its positions (they get zeros).
+    /// reaches its positions (they get zeros). Every phase's convolution pads
+    /// `grad_output` alike (see [`Transposed`]).
     pub geometry: Option<Conv2dGeometry>,
     pub taps: [Taps; 2],
     pub place: [Place; 2],
+    /// Leading rows and columns of the phase's output that are not placed.
+    pub skip: [usize; 2],
 }
 
 /// The transposed convolution that gives `geometry`'s input gradient, as
@@ -93,6 +96,11 @@ pub(crate) struct Phase {
 /// to it, a stride-1 correlation of `grad_output` with those taps flipped,
 /// the weight's channels swapped within each group. With stride 1 there is
 /// one phase and its output is the grid itself.
+///
+/// Every phase's convolution reads `grad_output` padded alike (the most any
+/// phase needs before and after, on each axis), so that one padded copy serves
+/// them all; a phase that needs less padding before computes as many extra
+/// leading outputs, which are not placed (`Phase::skip`).
 #[derive(Debug, Clone)]
 pub(crate) struct Transposed {
     /// Whether the grid is the input gradient itself (zero padding, which has
@@ -145,6 +153,7 @@ pub(crate) fn transposed_geometry(geometry: &Conv2dGeometry) -> Option<Transpose
                 geometry,
                 taps: [row.taps, col.taps],
                 place: [row.place, col.place],
+                skip: [row.skip, col.skip],
             });
         }
     }
@@ -163,6 +172,8 @@ struct AxisPhase {
     place: Place,
     /// The phase convolution's axis, when it has taps and outputs.
     axis: Option<Axis>,
+    /// Leading outputs of that convolution not placed.
+    skip: usize,
 }
 
 /// The `stride` phases of one axis whose grid is `[lo, hi)` in padded
@@ -172,7 +183,7 @@ fn axis_phases(axis: &Axis, (lo, hi): (i64, i64)) -> Vec<AxisPhase> {
     let (s, d, k) = (axis.stride as i64, axis.dilation as i64, axis.kernel as i64);
     let g = gcd(s, d);
     let (step, dilation) = (s / g, d / g);
-    (0..s)
+    let mut phases: Vec<AxisPhase> = (0..s)
         .map(|phase| {
             // Positions phase + s·t inside [lo, hi).
             let t_min = (lo - phase).div_euclid(s) + i64::from((lo - phase).rem_euclid(s) != 0);
@@ -217,9 +228,33 @@ fn axis_phases(axis: &Axis, (lo, hi): (i64, i64)) -> Vec<AxisPhase> {
                     output: count as usize,
                 }
             });
-            AxisPhase { taps, place, axis }
+            AxisPhase {
+                taps,
+                place,
+                axis,
+                skip: 0,
+            }
         })
-        .collect()
+        .collect();
+    // Pad alike: the most any phase needs before, and the longest padded
+    // axis that gives every phase its reads.
+    let axes = || phases.iter().filter_map(|p| p.axis);
+    let Some(before) = axes().map(|a| a.pad_before).max() else {
+        return phases;
+    };
+    let extent = axes()
+        .map(|a| before - a.pad_before + a.padded())
+        .max()
+        .unwrap_or(0);
+    for phase in &mut phases {
+        if let Some(axis) = &mut phase.axis {
+            phase.skip = (before - axis.pad_before) as usize;
+            axis.pad_before = before;
+            axis.pad_after = extent - before - axis.input as i64;
+            axis.output = (extent - (axis.dilation * (axis.kernel - 1)) as i64) as usize;
+        }
+    }
+    phases
 }
 
 fn gcd(a: i64, b: i64) -> i64 {
@@ -288,6 +323,10 @@ struct ScatterParams {
     dest_h: u32,
     dest_w: u32,
     zero: u32,
+    src_rows: u32,
+    src_cols: u32,
+    skip_h: u32,
+    skip_w: u32,
     _pad0: u32,
     _pad1: u32,
 }
@@ -300,8 +339,9 @@ pub(crate) const SCATTER_PHASE: WrittenKernel = WrittenKernel::new(
     &[Uniform, ReadOnly, ReadWrite],
 );
 
-/// Records `phase`'s output `output` (of `planes` planes) into its positions
-/// of the grid `destination`; zeros there when `output` is `None`.
+/// Records `phase`'s output `output` (of `planes` planes, shaped as its
+/// geometry's output) into its positions of the grid `destination`; zeros
+/// there when `output` is `None`.
 pub(crate) fn encode_scatter(
     rec: &mut Recorder,
     planes: usize,
@@ -326,6 +366,13 @@ pub(crate) fn encode_scatter(
         dest_h: to_u32("gradient rows", grid[0])?,
         dest_w: to_u32("gradient columns", grid[1])?,
         zero: u32::from(output.is_none()),
+        src_rows: to_u32("phase rows", phase.geometry.map_or(0, |g| g.height.output))?,
+        src_cols: to_u32(
+            "phase columns",
+            phase.geometry.map_or(0, |g| g.width.output),
+        )?,
+        skip_h: to_u32("phase rows", phase.skip[0])?,
+        skip_w: to_u32("phase columns", phase.skip[1])?,
         _pad0: 0,
         _pad1: 0,
     };
@@ -450,9 +497,67 @@ mod tests {
             "Scatter",
             &[
                 "total", "rows", "cols", "first_h", "stride_h", "first_w", "stride_w", "dest_h",
-                "dest_w", "zero", "_pad0", "_pad1",
+                "dest_w", "zero", "src_rows", "src_cols", "skip_h", "skip_w", "_pad0", "_pad1",
             ],
         );
+    }
+
+    /// Every placed output of every phase reads, through each of its flipped
+    /// taps, the `grad_output` row whose output that tap reached from the
+    /// position it is placed at (`row·stride + tap·dilation` = that position,
+    /// in padded coordinates), and every phase pads alike, with `skip`
+    /// leading outputs unplaced.
+    #[test]
+    fn placed_outputs_read_the_rows_their_taps_reached() {
+        for (k, s, d, p, n) in [
+            (7, 2, 1, 3, 224),
+            (7, 2, 1, 3, 13),
+            (3, 2, 1, 1, 56),
+            (3, 2, 2, 1, 17),
+            (4, 3, 2, 0, 17),
+            (5, 3, 1, 2, 11),
+            (3, 1, 1, 1, 9),
+        ] {
+            let config = Conv2dConfig::new(1, 1, (k, 1))
+                .with_stride((s, 1))
+                .with_dilation((d, 1))
+                .with_padding((p as i64, 0));
+            let g = Conv2dGeometry::new(&config, &[1, 1, n, 1]).unwrap();
+            let t = transposed_geometry(&g).unwrap();
+            let lo = if t.gives_input {
+                g.height.pad_before
+            } else {
+                0
+            };
+            let axes: Vec<_> = t.phases.iter().filter_map(|ph| ph.geometry).collect();
+            for a in &axes {
+                assert_eq!(
+                    (a.height.pad_before, a.height.padded()),
+                    (axes[0].height.pad_before, axes[0].height.padded()),
+                    "k={k} s={s} d={d}: phases pad alike"
+                );
+            }
+            for phase in &t.phases {
+                let Some(pg) = phase.geometry else { continue };
+                let (axis, taps, place) = (pg.height, phase.taps[0], phase.place[0]);
+                assert!(phase.skip[0] + place.count <= axis.output);
+                for u in 0..place.count {
+                    let position = lo + (place.first + u * place.stride) as i64;
+                    let out = (u + phase.skip[0]) as i64;
+                    for m in 0..taps.count {
+                        let row = out - axis.pad_before + (m * axis.dilation) as i64;
+                        let tap = taps.first + (taps.count - 1 - m) * taps.step;
+                        if (0..g.height.output as i64).contains(&row) {
+                            assert_eq!(
+                                row * s as i64 + (tap * d) as i64,
+                                position,
+                                "k={k} s={s} d={d} n={n}: output {u}, tap {tap}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// The phases partition the grid: every position is placed by exactly one

@@ -16,7 +16,7 @@ use grad_input::Transposed;
 use grad_weight::blocked::WeightVariant;
 use reduce::ChunkBuffers;
 
-use super::forward::{ForwardBuffers, ForwardKernel, ForwardPass, blocked};
+use super::forward::{ForwardBuffers, ForwardKernel, ForwardPass, PaddedInput};
 use super::params::ConvParams;
 use super::plan::{Chunk, plan_grad_input, plan_with_copies};
 use crate::error::Result;
@@ -314,6 +314,25 @@ impl BackwardPass {
             planes * transposed.grid[0] * transposed.grid[1],
         );
         let single = transposed.phases.len() == 1;
+        // The phases pad grad_output alike: one copy for all, where they can share it.
+        let shared = match transposed
+            .phases
+            .iter()
+            .zip(passes)
+            .find_map(|(_, p)| p.as_ref())
+        {
+            Some(first) => {
+                let first_call =
+                    rec.uniform("transposed call", &ConvParams::new(&first.geometry, false)?);
+                ForwardPass::encode_shared_padding(
+                    rec,
+                    passes.iter().flatten(),
+                    &first_call,
+                    grad_output,
+                )?
+            }
+            None => None,
+        };
         for (phase, pass) in transposed.phases.iter().zip(passes) {
             let Some(pass) = pass else {
                 grad_input::encode_scatter(rec, planes, transposed.grid, phase, None, &grid)?;
@@ -333,7 +352,8 @@ impl BackwardPass {
             let phase_weight = match pass.kernel.packed_weight_len(&pass.geometry) {
                 Some(len) => {
                     let packed = rec.scratch("packed transposed weight", len);
-                    blocked::encode_pack(rec, &pass.geometry, &phase_call, &flipped, &packed)?;
+                    pass.kernel
+                        .encode_pack(rec, &pass.geometry, &phase_call, &flipped, &packed)?;
                     packed
                 }
                 None => flipped.clone(),
@@ -348,6 +368,10 @@ impl BackwardPass {
                 &ForwardBuffers {
                     call: &phase_call,
                     input: grad_output,
+                    padded: shared.as_ref().map(|(buffer, row_len)| PaddedInput {
+                        buffer,
+                        row_len: *row_len,
+                    }),
                     weight: &phase_weight,
                     // No bias: any buffer fills the binding.
                     bias: &flipped,

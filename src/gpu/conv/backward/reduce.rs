@@ -51,9 +51,10 @@ pub(crate) struct Pass {
 }
 
 impl PositionSplits {
-    /// Enough blocks to keep the GPU busy, their partial sums (`block_len`
-    /// each) never taking more memory than the output block holds, or one
-    /// binding, per pass.
+    /// Enough blocks to keep the GPU busy, but none shorter than the square
+    /// root of `positions`, their partial sums (`block_len` each) never
+    /// taking more memory than the output block holds, or one binding, per
+    /// pass.
     pub(crate) fn new(
         positions: usize,
         block_len: usize,
@@ -63,7 +64,13 @@ impl PositionSplits {
         let block_len = block_len.max(1);
         let memory = output_len.max(block_len).min(max_elements);
         let wanted = (memory / block_len).clamp(1, positions.clamp(1, MAX_SPLITS));
-        let split_len = positions.div_ceil(wanted).clamp(1, loop_steps(1, 0));
+        // Blocks at least √positions long: the adding pass then reads no more
+        // than √positions per sum, where one long serial loop per sum would
+        // leave the GPU idle.
+        let split_len = positions
+            .div_ceil(wanted)
+            .max(positions.isqrt())
+            .clamp(1, loop_steps(1, 0));
         let splits = positions.div_ceil(split_len).max(1);
         let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
         Self {

@@ -38,13 +38,33 @@ impl ForwardKernel {
         }
     }
 
-    /// The weight layout the kernel reads, when it is not the weight's own.
+    /// Elements of the weight layout the kernel reads, when it is not the
+    /// weight's own.
     pub(crate) fn packed_weight_len(self, geometry: &Conv2dGeometry) -> Option<usize> {
         match self {
             ForwardKernel::Blocked(variant) if variant.packs() => {
-                Some(blocked::packed_len(geometry))
+                Some(blocked::packed_len(geometry, variant.block()))
             }
             _ => None,
+        }
+    }
+
+    /// Records the packing of `weight` into `packed` (of
+    /// [`packed_weight_len`](Self::packed_weight_len) elements), for a kernel
+    /// that reads a packed weight.
+    pub(crate) fn encode_pack(
+        self,
+        rec: &mut Recorder,
+        geometry: &Conv2dGeometry,
+        call: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        packed: &wgpu::Buffer,
+    ) -> Result<()> {
+        match self {
+            ForwardKernel::Blocked(variant) if variant.packs() => {
+                blocked::encode_pack(rec, geometry, variant, call, weight, packed)
+            }
+            _ => Ok(()),
         }
     }
 
@@ -74,10 +94,21 @@ pub(crate) struct ForwardBuffers<'a> {
     /// The call's `ConvParams`.
     pub call: &'a wgpu::Buffer,
     pub input: &'a wgpu::Buffer,
+    /// The blocked kernel's padded copy of `input`, made beforehand for
+    /// several passes that pad it alike (see [`ForwardPass::encode_shared_padding`]);
+    /// else each pass makes its own.
+    pub padded: Option<PaddedInput<'a>>,
     /// The weight as the kernel reads it (packed for the blocked kernel).
     pub weight: &'a wgpu::Buffer,
     pub bias: &'a wgpu::Buffer,
     pub output: &'a wgpu::Buffer,
+}
+
+/// A padded, row-aligned copy of a pass's input and its row length.
+#[derive(Clone, Copy)]
+pub(crate) struct PaddedInput<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub row_len: usize,
 }
 
 /// One checked forward call: its kernel and its chunks, made before any GPU work.
@@ -119,6 +150,52 @@ impl ForwardPass {
         })
     }
 
+    /// Records one padded copy of `input` that every pass of `passes` can
+    /// read instead of making its own, when they can share one: each runs the
+    /// blocked kernel in one chunk, and they pad alike (the same input and
+    /// padding: their calls' `ConvParams` agree on them, and `call` is one of
+    /// them). Returns the copy and its row length, or `None`.
+    pub(crate) fn encode_shared_padding<'p>(
+        rec: &mut Recorder,
+        passes: impl Iterator<Item = &'p ForwardPass> + Clone,
+        call: &wgpu::Buffer,
+        input: &wgpu::Buffer,
+    ) -> Result<Option<(wgpu::Buffer, usize)>> {
+        let padding = |g: &Conv2dGeometry| {
+            let (h, w) = (&g.height, &g.width);
+            [h.input, w.input].map(|v| v as i64).into_iter().chain([
+                h.pad_before,
+                h.pad_after,
+                w.pad_before,
+                w.pad_after,
+            ])
+        };
+        let Some(first) = passes.clone().next() else {
+            return Ok(None);
+        };
+        let mut row_len = 0;
+        for pass in passes.clone() {
+            let (ForwardKernel::Blocked(variant), [chunk]) = (pass.kernel, pass.chunks.as_slice())
+            else {
+                return Ok(None);
+            };
+            if !padding(&pass.geometry).eq(padding(&first.geometry))
+                || chunk.batch.len() != first.geometry.batch
+                || chunk.in_channels.len() != first.geometry.in_channels
+            {
+                return Ok(None);
+            }
+            row_len = row_len.max(variant.row_len(&pass.geometry));
+        }
+        let planes = first.geometry.batch * first.geometry.in_channels;
+        let padded_len = planes * first.geometry.height.padded().max(0) as usize;
+        if padded_len == 0 || passes.count() < 2 {
+            return Ok(None);
+        }
+        let copy = blocked::encode_padded_copy(rec, call, input, padded_len * row_len, row_len)?;
+        Ok(Some((copy, row_len)))
+    }
+
     /// Records the pass from `buffers.input` into `buffers.output` (both whole
     /// tensors). A call in one chunk binds them directly; split calls copy each
     /// chunk's input block into a scratch binding and its finished output
@@ -141,6 +218,8 @@ impl ForwardPass {
             let chunk_buffers = ForwardBuffers {
                 input: &input,
                 output: &output,
+                // A copy of the whole input is no copy of this block's.
+                padded: None,
                 ..*buffers
             };
             self.kernel

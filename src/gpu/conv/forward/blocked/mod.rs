@@ -17,15 +17,34 @@ use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource, WrittenKernel};
 
 /// Output channels per invocation (and per packed weight block) of the blocked
-/// algorithm; the depthwise algorithm computes one.
+/// algorithm, when a group has more than 8; the depthwise algorithm computes one.
 pub(crate) const BLOCK: usize = 16;
 
-/// Most vec4s of outputs along a row per invocation, for 16 output channels:
-/// four was slower on llvmpipe (registers spill) and took seconds to compile.
-const MAX_VECS: usize = 3;
+/// The narrower blocks, for groups of at most 8 and at most 4 output channels
+/// (the input gradient's phases of a layer with 3 input channels, say), where a
+/// 16-wide block would compute mostly nothing.
+const NARROW_BLOCKS: [usize; 2] = [4, 8];
 
-/// Most vec4s of outputs along a row per invocation for one output channel.
-const MAX_VECS_DEPTHWISE: usize = 6;
+/// Most vec4s of outputs along a row per invocation, by output channels per
+/// invocation: with 16, four was slower on llvmpipe (registers spill) and took
+/// seconds to compile; fewer channels leave registers for more outputs.
+fn max_vecs(block: usize) -> usize {
+    match block {
+        1 | 4 => 6,
+        8 => 4,
+        _ => 3,
+    }
+}
+
+/// Output channels per invocation of the blocked algorithm for groups of
+/// `out_per_group` output channels: the narrowest block that holds them, up to
+/// [`BLOCK`].
+pub(crate) fn block_for(out_per_group: usize) -> usize {
+    NARROW_BLOCKS
+        .into_iter()
+        .find(|&b| out_per_group <= b)
+        .unwrap_or(BLOCK)
+}
 
 /// Largest kernel width the generated code unrolls.
 const MAX_KERNEL_W: usize = 16;
@@ -44,19 +63,29 @@ pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
     &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
 );
 
-/// The packed weight: call, dispatch, weight, packed.
-pub(crate) const PACK_WEIGHT: WrittenKernel = WrittenKernel::new(
-    "pack_weight",
-    conv_source!("pack_weight.wgsl"),
-    WORKGROUP_SIZE,
-    &[Uniform, Uniform, ReadOnly, ReadWrite],
-)
-.with_constants("pack_weight", &[("BLOCK", BLOCK as f64)]);
+/// The packed weight, in blocks of the `BLOCK` output channels `constants`
+/// sets: call, dispatch, weight, packed.
+const fn pack_weight(constants: &'static [(&'static str, f64)]) -> WrittenKernel {
+    WrittenKernel::new(
+        "pack_weight",
+        conv_source!("pack_weight.wgsl"),
+        WORKGROUP_SIZE,
+        &[Uniform, Uniform, ReadOnly, ReadWrite],
+    )
+    .with_constants("pack_weight", constants)
+}
+
+/// The packing kernels, one per block width.
+pub(crate) const PACK_WEIGHT: [(usize, WrittenKernel); 3] = [
+    (4, pack_weight(&[("BLOCK", 4.0)])),
+    (8, pack_weight(&[("BLOCK", 8.0)])),
+    (BLOCK, pack_weight(&[("BLOCK", BLOCK as f64)])),
+];
 
 /// What one generated variant is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Variant {
-    /// Output channels per invocation: [`BLOCK`] or 1.
+    /// Output channels per invocation: [`BLOCK`], 8, 4 or 1.
     block: usize,
     kernel_w: usize,
     stride_w: usize,
@@ -72,12 +101,10 @@ impl Variant {
     pub(crate) fn new(geometry: &Conv2dGeometry, block: usize) -> Self {
         let w = &geometry.width;
         let cost = |vecs: usize| w.output.div_ceil(4 * vecs) * (vecs + 2);
-        let most = if block == 1 {
-            MAX_VECS_DEPTHWISE
-        } else {
-            MAX_VECS
-        };
-        let vecs = (1..=most).rev().min_by_key(|&v| cost(v)).unwrap_or(1);
+        let vecs = (1..=max_vecs(block))
+            .rev()
+            .min_by_key(|&v| cost(v))
+            .unwrap_or(1);
         Self {
             block,
             kernel_w: w.kernel,
@@ -183,32 +210,33 @@ impl Variant {
     }
 }
 
-/// Elements of the packed weight of `geometry` (blocks of [`BLOCK`] channels).
-pub(crate) fn packed_len(geometry: &Conv2dGeometry) -> usize {
-    let blocks = geometry.groups * geometry.out_channels_per_group().div_ceil(BLOCK);
+/// Elements of the packed weight of `geometry` in blocks of `block` channels.
+pub(crate) fn packed_len(geometry: &Conv2dGeometry, block: usize) -> usize {
+    let blocks = geometry.groups * geometry.out_channels_per_group().div_ceil(block);
     blocks
-        * BLOCK
+        * block
         * geometry.in_channels_per_group()
         * geometry.height.kernel
         * geometry.width.kernel
 }
 
-/// Records the packing of `weight` into `packed` (of [`packed_len`] elements):
-/// one invocation per packed element.
+/// Records the packing of `weight` into `packed` (of [`packed_len`] elements)
+/// for `variant`: one invocation per packed element.
 pub(crate) fn encode_pack(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
+    variant: Variant,
     call: &wgpu::Buffer,
     weight: &wgpu::Buffer,
     packed: &wgpu::Buffer,
 ) -> Result<()> {
-    let len = packed_len(geometry);
+    let len = packed_len(geometry, variant.block);
     let params = rec.uniform("pack dispatch", &DispatchParams::default().with_total(len)?);
-    rec.dispatch(
-        &PACK_WEIGHT.spec(),
-        &[call, &params, weight, packed],
-        len as u64,
-    )
+    let (_, kernel) = PACK_WEIGHT
+        .iter()
+        .find(|(block, _)| *block == variant.block)
+        .expect("a packing kernel for every packed block width");
+    rec.dispatch(&kernel.spec(), &[call, &params, weight, packed], len as u64)
 }
 
 /// Records a padded copy of `input`, the planes of the call `call` describes
@@ -235,7 +263,8 @@ pub(crate) fn encode_padded_copy(
     Ok(padded)
 }
 
-/// Records one chunk: its padded input copy (one invocation per vec4), then
+/// Records one chunk: its padded input copy (one invocation per vec4; or the
+/// shared one in `buffers.padded`, whose rows are at least as long), then
 /// the blocked kernel, one dispatch per slice of its one loop, over reduction
 /// rows (input channel, kernel row); the kernel columns are unrolled. Later
 /// slices add onto the earlier ones.
@@ -246,11 +275,17 @@ pub(crate) fn encode_chunk(
     variant: Variant,
     buffers: &ForwardBuffers,
 ) -> Result<()> {
-    let row_len = variant.row_len(geometry);
+    let (padded, row_len) = match buffers.padded {
+        Some(shared) => (shared.buffer.clone(), shared.row_len),
+        None => {
+            let row_len = variant.row_len(geometry);
+            let planes = chunk.batch.len() * chunk.in_channels.len();
+            let padded_len = planes * variant.padded_plane(geometry);
+            let copy = encode_padded_copy(rec, buffers.call, buffers.input, padded_len, row_len)?;
+            (copy, row_len)
+        }
+    };
     let base = DispatchParams::for_chunk(chunk)?.with_row_len(row_len)?;
-    let planes = chunk.batch.len() * chunk.in_channels.len();
-    let padded_len = planes * variant.padded_plane(geometry);
-    let padded = encode_padded_copy(rec, buffers.call, buffers.input, padded_len, row_len)?;
 
     let per_group = geometry.out_channels_per_group();
     let blocks_per_group = per_group.div_ceil(variant.block);
@@ -298,7 +333,7 @@ mod tests {
     fn generated_variants_validate_with_naga() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/generated-wgsl");
         std::fs::create_dir_all(&dir).unwrap();
-        for block in [BLOCK, 1] {
+        for block in [BLOCK, 8, 4, 1] {
             for (kernel_w, stride_w, dilation_w, vecs) in [
                 (3, 1, 1, 3),
                 (1, 1, 1, 1),
@@ -355,7 +390,7 @@ mod tests {
                 .with_dilation((1, d))
                 .with_padding(Padding::from((0, k as i64 / 2)));
             let g = Conv2dGeometry::new(&config, &[1, 1, 1, w]).unwrap();
-            for block in [BLOCK, 1] {
+            for block in [BLOCK, 8, 4, 1] {
                 let v = Variant::new(&g, block);
                 let row_len = v.row_len(&g);
                 assert!(row_len.is_multiple_of(4), "aligned rows");
