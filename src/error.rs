@@ -329,7 +329,7 @@ pub enum Conv2dError {
 
     /// An algorithm name that is not one of ours.
     #[error(
-        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked)"
+        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)"
     )]
     UnknownAlgorithm(String),
 

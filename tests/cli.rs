@@ -331,12 +331,16 @@ fn bench_prints_one_json_object_per_algorithm() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // Not depthwise and not 1x1: auto, direct, implicit-gemm and blocked can run it.
+    // Not depthwise and not 1x1, 3x3 with stride 1: auto, direct, implicit-gemm,
+    // blocked and winograd can run it.
     let names: Vec<&str> = lines
         .iter()
         .map(|l| l["requested"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["auto", "direct", "implicit-gemm", "blocked"]);
+    assert_eq!(
+        names,
+        ["auto", "direct", "implicit-gemm", "blocked", "winograd"]
+    );
     for line in &lines {
         let flops = 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0;
         let kernel_ms = line["kernel_ms"].as_f64().unwrap();

@@ -26,6 +26,11 @@ enum Space {
     WideKernel,
     /// Kernel widths 8 to 16, `groups == in_channels`.
     WideKernelDepthwise,
+    /// 3×3 kernels, stride 1, dilation 1 (what `winograd` runs); every
+    /// padding, mode and grouping.
+    Winograd,
+    /// The same, up to 150 output channels per group and long reductions.
+    WinogradWide,
 }
 
 /// A random valid configuration and input, or `None` when the draw is invalid.
@@ -34,7 +39,8 @@ fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let depthwise = matches!(space, Space::Depthwise | Space::WideKernelDepthwise)
         || (groups > 1 && rng.random_bool(0.3));
     let wide_kernel = matches!(space, Space::WideKernel | Space::WideKernelDepthwise);
-    let wide = matches!(space, Space::Pointwise | Space::Wide);
+    let wide = matches!(space, Space::Pointwise | Space::Wide | Space::WinogradWide);
+    let winograd = matches!(space, Space::Winograd | Space::WinogradWide);
     let per_group = |rng: &mut StdRng| {
         if wide {
             rng.random_range(1..150) / groups + 1
@@ -51,21 +57,29 @@ fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let pointwise = space == Space::Pointwise;
     let kernel = if pointwise {
         (1, 1)
+    } else if winograd {
+        (3, 3)
     } else if wide_kernel {
         (rng.random_range(1..4), rng.random_range(8..17))
     } else {
         (rng.random_range(1..6), rng.random_range(1..6))
     };
     let mode = PaddingMode::ALL[rng.random_range(0..4)];
-    let same = pointwise || rng.random_bool(0.2);
+    let same = pointwise || winograd || rng.random_bool(0.2);
     let stride = if same {
         (1, 1)
     } else {
         (rng.random_range(1..4), rng.random_range(1..4))
     };
-    let dilation = (rng.random_range(1..4), rng.random_range(1..4));
+    let dilation = if winograd {
+        (1, 1)
+    } else {
+        (rng.random_range(1..4), rng.random_range(1..4))
+    };
     let padding = match rng.random_range(0..10) {
-        _ if same => Padding::Same,
+        // Winograd's stride is 1 and 'same' only one of its paddings.
+        0..3 if winograd => Padding::Same,
+        _ if same && !winograd => Padding::Same,
         0 => Padding::Valid,
         1 if mode != PaddingMode::Zeros => {
             Padding::from((rng.random_range(-2..1), rng.random_range(-2..1)))
@@ -120,6 +134,7 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
     let mut checked = 0;
     let mut modes = [0usize; 4];
     let mut chosen = std::collections::BTreeMap::new();
+    let mut worst = (0.0f64, 0.0f64);
     while checked < count {
         let Some((layer, input)) = random_case(&mut rng, space) else {
             continue;
@@ -150,7 +165,12 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
             layer.config(),
             input.shape()
         );
-        common::check_algorithm(&what, &layer, &input, algorithm, &ctx);
+        if algorithm == Algorithm::Winograd {
+            let (winograd, direct) = check_winograd(&what, &layer, &input, &ctx);
+            worst = (worst.0.max(winograd), worst.1.max(direct));
+        } else {
+            common::check_algorithm(&what, &layer, &input, algorithm, &ctx);
+        }
         checked += 1;
     }
     assert!(
@@ -158,6 +178,59 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
         "every padding mode is exercised: {modes:?}"
     );
     eprintln!("{algorithm} over {count} {space:?} cases ran {chosen:?}");
+    if algorithm == Algorithm::Winograd {
+        eprintln!(
+            "largest normwise error (units of 2^-23 max Σ|w·x|): winograd {:.2}, direct {:.2}",
+            worst.0, worst.1
+        );
+    }
+}
+
+/// Checks Winograd on one case against the CPU reference under its own fp32
+/// bound (tests/common/winograd.rs); returns the normwise error of Winograd
+/// and of the direct kernel on the same case.
+fn check_winograd(
+    what: &str,
+    layer: &Conv2d,
+    input: &Tensor,
+    ctx: &wgpu_conv2d::GpuContext,
+) -> (f64, f64) {
+    let run = |algorithm| {
+        wgpu_conv2d::GpuConv2d::new(ctx, layer)
+            .unwrap()
+            .with_algorithm(algorithm)
+            .forward(input)
+            .unwrap_or_else(|e| panic!("{what} [{algorithm}]: GPU forward failed: {e}"))
+    };
+    let got = run(Algorithm::Winograd);
+    let want = layer.forward_cpu(input).unwrap();
+    let tolerance = common::winograd::winograd_bound(layer, input);
+    common::assert_within(&format!("{what} [winograd]"), &got, &want, &tolerance);
+    let m = magnitude(layer, input);
+    let direct = run(Algorithm::Direct);
+    (
+        common::normwise_error(&got, &want, &m),
+        common::normwise_error(&direct, &want, &m),
+    )
+}
+
+#[test]
+fn winograd_agrees_with_the_cpu_reference() {
+    sweep(
+        Algorithm::Winograd,
+        Space::Winograd,
+        300,
+        0x3163_0001,
+        false,
+    );
+    sweep(
+        Algorithm::Winograd,
+        Space::WinogradWide,
+        60,
+        0x3163_0002,
+        false,
+    );
+    sweep(Algorithm::Winograd, Space::Winograd, 60, 0x3163_0003, true);
 }
 
 #[test]

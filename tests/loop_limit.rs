@@ -39,7 +39,9 @@ fn check_forward(what: &str, config: Conv2dConfig, input_shape: &[usize], expect
     let geometry = Conv2dGeometry::new(&config, input_shape).unwrap();
     let mut ran = Vec::new();
     for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
-        if algorithm.check(&geometry).is_err() {
+        // Winograd's transforms round (1/6, 1/24) even on all-ones data: its
+        // exact case is `winograd_sums_70000_channels_exactly`.
+        if algorithm.check(&geometry).is_err() || algorithm == Algorithm::Winograd {
             continue;
         }
         let got = GpuConv2d::new(common::gpu(), &layer)
@@ -74,6 +76,36 @@ fn forward_sums_4096_channels_of_3x3() {
         &[1, 4096, 8, 8],
         Some(36865.0),
     );
+}
+
+/// Winograd over 70000 input channels (its product's loop runs over them,
+/// sliced under the driver's limit) on data its transforms carry exactly: an
+/// all-ones input and a weight of 576 at tap (0, 0) (576 = 24², so
+/// `G g Gᵀ` has integer entries, and `Bᵀ x B` of ones is integers), whose
+/// every output is 576 · 70000 = 40320000, a multiple of 64 and exact in f32.
+#[test]
+fn winograd_sums_70000_channels_exactly() {
+    let channels = 70000;
+    let config = Conv2dConfig::new(channels, 1, 3).with_bias(false);
+    let mut weight = vec![0.0; channels * 9];
+    for c in 0..channels {
+        weight[c * 9] = 576.0;
+    }
+    let layer = Conv2d::from_weights(
+        config,
+        Tensor::new(config.weight_shape(), weight).unwrap(),
+        None,
+    )
+    .unwrap();
+    let input = ones(&[1, channels, 6, 6]);
+    let want = layer.forward_cpu(&input).unwrap();
+    assert!(want.data().iter().all(|&v| v == 40_320_000.0));
+    let got = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .with_algorithm(Algorithm::Winograd)
+        .forward(&input)
+        .unwrap();
+    assert_eq!(got.data(), want.data(), "winograd over {channels} channels");
 }
 
 #[test]

@@ -142,7 +142,7 @@ struct BenchArgs {
     /// Leave out the bias (nn.Conv2d's bias=False).
     #[arg(long)]
     no_bias: bool,
-    /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked;
+    /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd;
     /// backward and step: auto, direct or blocked (a step's backward; its
     /// forward runs on auto); or all (every one that can run it).
     #[arg(long, default_value = "all")]
@@ -220,7 +220,7 @@ struct ForwardArgs {
     /// Output .npy file.
     #[arg(long)]
     output: PathBuf,
-    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked.
+    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd.
     #[arg(long, default_value = "auto")]
     algorithm: Algorithm,
 }

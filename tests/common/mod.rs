@@ -2,6 +2,8 @@
 //! comparison of a GPU result with the CPU reference under the fp32 error bound.
 #![allow(dead_code)]
 
+pub mod winograd;
+
 use std::sync::OnceLock;
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -78,6 +80,42 @@ pub fn assert_within_bound(
             (g - w).abs()
         );
     }
+}
+
+/// Asserts `got` equals `want` within `tolerance`, element by element.
+pub fn assert_within(what: &str, got: &Tensor, want: &Tensor, tolerance: &Tensor) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    for (k, ((&g, &w), &tol)) in got
+        .data()
+        .iter()
+        .zip(want.data())
+        .zip(tolerance.data())
+        .enumerate()
+    {
+        assert!(
+            (g - w).abs() <= tol || (g.is_nan() && w.is_nan()) || g == w,
+            "{what}: element {k}: got {g}, want {w}, |diff| {} > bound {tol}",
+            (g - w).abs()
+        );
+    }
+}
+
+/// The largest `|got − want|` in units of `2⁻²³ · max Σ|w·x|` (the largest
+/// output magnitude of the case): a normwise error, finite where an output's
+/// own magnitude is zero.
+pub fn normwise_error(got: &Tensor, want: &Tensor, magnitude: &Tensor) -> f64 {
+    let scale = magnitude.data().iter().fold(0.0f32, |a, &m| a.max(m));
+    let err = got
+        .data()
+        .iter()
+        .zip(want.data())
+        .filter(|(_, w)| w.is_finite())
+        .map(|(&g, &w)| (g - w).abs())
+        .fold(0.0f32, f32::max);
+    if scale == 0.0 {
+        return 0.0;
+    }
+    f64::from(err) / (f64::from(f32::EPSILON) * f64::from(scale))
 }
 
 /// Runs `layer` on the GPU and checks it against the CPU reference.
@@ -202,7 +240,20 @@ pub fn check_both_paths(name: &str, layer: &Conv2d, input: &Tensor, expected: &T
             .and_then(|g| g.with_algorithm(algorithm).forward(input))
             .unwrap_or_else(|e| panic!("{name} (gpu, {algorithm}): {e}"));
         let what = format!("{name} (gpu, {algorithm})");
-        assert_within_bound(&what, &gpu, expected, &mag, terms(layer));
+        if algorithm == Algorithm::Winograd {
+            // Its own bound, plus PyTorch's rounding in `expected`.
+            let winograd = winograd::winograd_bound(layer, input);
+            let tolerance = winograd
+                .data()
+                .iter()
+                .zip(mag.data())
+                .map(|(&w, &m)| w + bound(terms(layer), m))
+                .collect();
+            let tolerance = Tensor::new(expected.shape(), tolerance).unwrap();
+            assert_within(&what, &gpu, expected, &tolerance);
+        } else {
+            assert_within_bound(&what, &gpu, expected, &mag, terms(layer));
+        }
     }
 }
 

@@ -86,24 +86,10 @@ struct Block {
 /// be split this way and is refused.
 #[cfg(test)]
 pub(crate) fn plan(geometry: &Conv2dGeometry, max_elements: usize) -> Result<Vec<Chunk>> {
-    plan_with_input_plane(
-        geometry,
-        max_elements,
-        geometry.height.input * geometry.width.input,
-    )
-}
-
-/// [`plan`] for a kernel that also holds a copy of each input block with
-/// planes of `copy_plane` elements (the blocked kernel's padded input).
-pub(crate) fn plan_with_input_plane(
-    geometry: &Conv2dGeometry,
-    max_elements: usize,
-    copy_plane: usize,
-) -> Result<Vec<Chunk>> {
     plan_with_copies(
         geometry,
         max_elements,
-        copy_plane,
+        geometry.height.input * geometry.width.input,
         geometry.height.output * geometry.width.output,
     )
 }
@@ -117,14 +103,33 @@ pub(crate) fn plan_with_copies(
     input_copy: usize,
     output_copy: usize,
 ) -> Result<Vec<Chunk>> {
-    let (input, mut output) = sides(
+    plan_with_held(
         geometry,
-        input_copy,
-        "one padded input plane (the blocked kernels' aligned copy)",
-    );
+        max_elements,
+        (
+            input_copy,
+            "one padded input plane (the blocked kernels' aligned copy)",
+        ),
+        (
+            output_copy,
+            "one output plane with its rows aligned (OH×OW rounded up)",
+        ),
+    )
+}
+
+/// [`plan`], for kernels that hold each input and output plane in a buffer
+/// of the given elements (when larger than the plane), named as given in the
+/// error when one does not fit.
+pub(crate) fn plan_with_held(
+    geometry: &Conv2dGeometry,
+    max_elements: usize,
+    (input_copy, input_what): (usize, &'static str),
+    (output_copy, output_what): (usize, &'static str),
+) -> Result<Vec<Chunk>> {
+    let (input, mut output) = sides(geometry, input_copy, input_what);
     if output_copy > output.plane {
         output.plane = output_copy;
-        output.what = "one output plane with its rows aligned (OH×OW rounded up)";
+        output.what = output_what;
     }
     let blocks = split(geometry.batch, input, output, max_elements)?;
     Ok(blocks

@@ -10,6 +10,7 @@ use super::backward::grad_input::transposed_geometry;
 use super::backward::grad_weight::blocked::WeightVariant;
 use super::forward::ForwardKernel;
 use super::forward::blocked::{self, Variant};
+use super::forward::winograd::WinogradVariant;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 
@@ -41,6 +42,11 @@ pub enum Algorithm {
     /// kernel width, stride and dilation along the row. Every padding mode and
     /// grouping; kernel width up to 16.
     Blocked,
+    /// Winograd F(4×4, 3×3), or F(2×2, 3×3) on small planes: 3×3 kernels with
+    /// stride 1 and dilation 1, every padding mode and grouping. Up to 4× fewer
+    /// multiplications than the direct convolution, at a larger rounding
+    /// error: see the README's accuracy notes.
+    Winograd,
 }
 
 /// Below this many outputs the direct kernel's single pass is quickest: the
@@ -52,16 +58,17 @@ const GEMM_MIN_OUT_PER_GROUP: usize = 16;
 
 impl Algorithm {
     /// The algorithms that name a kernel, in the order benchmarks list them.
-    pub const KERNELS: [Algorithm; 5] = [
+    pub const KERNELS: [Algorithm; 6] = [
         Algorithm::Direct,
         Algorithm::ImplicitGemm,
         Algorithm::Gemm1x1,
         Algorithm::Depthwise,
         Algorithm::Blocked,
+        Algorithm::Winograd,
     ];
 
     /// The name the CLI and benchmarks use: `auto`, `direct`, `implicit-gemm`,
-    /// `gemm-1x1`, `depthwise`, `blocked`.
+    /// `gemm-1x1`, `depthwise`, `blocked`, `winograd`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Auto => "auto",
@@ -70,6 +77,7 @@ impl Algorithm {
             Algorithm::Gemm1x1 => "gemm-1x1",
             Algorithm::Depthwise => "depthwise",
             Algorithm::Blocked => "blocked",
+            Algorithm::Winograd => "winograd",
         }
     }
 
@@ -101,6 +109,7 @@ impl Algorithm {
                     geometry.in_channels, geometry.groups
                 )),
             },
+            Algorithm::Winograd => WinogradVariant::new(geometry).err(),
         };
         match reason {
             None => Ok(()),
@@ -165,6 +174,14 @@ impl Algorithm {
                 geometry,
                 blocked::block_for(geometry.out_channels_per_group()),
             )),
+            Algorithm::Winograd => {
+                ForwardKernel::Winograd(WinogradVariant::new(geometry).map_err(|reason| {
+                    Conv2dError::UnsupportedAlgorithm {
+                        algorithm: "winograd",
+                        reason,
+                    }
+                })?)
+            }
         })
     }
 
@@ -176,6 +193,7 @@ impl Algorithm {
             ForwardKernel::Gemm { pointwise: true } => Algorithm::Gemm1x1,
             ForwardKernel::Blocked(variant) if variant.block() == 1 => Algorithm::Depthwise,
             ForwardKernel::Blocked(_) => Algorithm::Blocked,
+            ForwardKernel::Winograd(_) => Algorithm::Winograd,
         }
     }
 
@@ -200,11 +218,11 @@ impl Algorithm {
         let mut elements = (h.input * w.input)
             .max(h.output * w.output)
             .max(geometry.weight_len());
-        if let ForwardKernel::Blocked(variant) = self.kernel(geometry, device)? {
-            elements = elements.max(variant.padded_plane(geometry));
-            if variant.packs() {
-                elements = elements.max(blocked::packed_len(geometry, variant.block()));
-            }
+        let kernel = self.kernel(geometry, device)?;
+        let [(input, _), (output, _)] = kernel.held_planes(geometry);
+        elements = elements.max(input).max(output);
+        if let Some(len) = kernel.packed_weight_len(geometry) {
+            elements = elements.max(len);
         }
         Ok(elements as u64 * 4)
     }
@@ -386,7 +404,7 @@ mod tests {
         }
         assert_eq!(
             "fft".parse::<Algorithm>().unwrap_err().to_string(),
-            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise or blocked)"
+            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)"
         );
     }
 

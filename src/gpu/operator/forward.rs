@@ -4,7 +4,7 @@
 use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass};
+use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass, WeightLayout};
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{PendingTime, Recorder};
 use crate::gpu::tensor::GpuTensor;
@@ -122,8 +122,8 @@ impl GpuConv2d {
         output: &wgpu::Buffer,
     ) -> Result<()> {
         let call = self.call_params(rec, &pass.geometry)?;
-        let weight = match pass.kernel.packed_weight_len(&pass.geometry) {
-            Some(len) => self.packed_weight(pass, len)?,
+        let weight = match pass.kernel.weight_layout(&pass.geometry) {
+            Some(layout) => self.packed_weight(pass, layout)?,
             None => wgpu::Buffer::clone(&self.weight),
         };
         pass.encode(
@@ -139,11 +139,16 @@ impl GpuConv2d {
         )
     }
 
-    /// The packed weight of the blocked kernel (`len` elements), packed (in a
-    /// submission of its own) when the weight is new or changed.
-    fn packed_weight(&self, pass: &ForwardPass, len: usize) -> Result<wgpu::Buffer> {
+    /// The weight in `layout` (of `len` elements), as the pass's kernel reads
+    /// it: made (in a submission of its own) when the weight is new or
+    /// changed, else the cached one.
+    fn packed_weight(
+        &self,
+        pass: &ForwardPass,
+        (layout, len): (WeightLayout, usize),
+    ) -> Result<wgpu::Buffer> {
         let mut cached = self.packed_weight.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(packed) = cached.as_ref() {
+        if let Some((_, packed)) = cached.iter().find(|(l, _)| *l == layout) {
             return Ok(wgpu::Buffer::clone(packed));
         }
         let packed = output(&self.ctx, "packed weight", len);
@@ -153,7 +158,7 @@ impl GpuConv2d {
             .encode_pack(&mut rec, &pass.geometry, &call, &self.weight, &packed)?;
         rec.submit();
         let handle = wgpu::Buffer::clone(&packed);
-        *cached = Some(packed);
+        cached.push((layout, packed));
         Ok(handle)
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::config::Conv2dConfig;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::forward::WeightLayout;
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
 use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload};
@@ -39,9 +40,10 @@ pub struct GpuConv2d {
     bias: PooledBuffer,
     algorithm: Algorithm,
     backward_algorithm: BackwardAlgorithm,
-    /// The weight as the blocked kernel reads it, packed on first use and
-    /// dropped when training changes the weight.
-    packed_weight: Mutex<Option<PooledBuffer>>,
+    /// The weight as the blocked and Winograd kernels read it (packed,
+    /// transformed), per layout: made on first use and dropped when training
+    /// changes the weight.
+    packed_weight: Mutex<Vec<(WeightLayout, PooledBuffer)>>,
 }
 
 impl GpuConv2d {
@@ -71,7 +73,7 @@ impl GpuConv2d {
             bias,
             algorithm: Algorithm::Auto,
             backward_algorithm: BackwardAlgorithm::Auto,
-            packed_weight: Mutex::new(None),
+            packed_weight: Mutex::new(Vec::new()),
         })
     }
 
@@ -178,10 +180,10 @@ impl GpuConv2d {
     /// Forgets what was derived from the weight (the blocked kernel's packed
     /// copy): an optimiser changed it.
     pub(crate) fn parameters_changed(&mut self) {
-        *self
-            .packed_weight
+        self.packed_weight
             .get_mut()
-            .unwrap_or_else(|e| e.into_inner()) = None;
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Waits for the submitted work: its kernel time in milliseconds when it

@@ -1,15 +1,17 @@
 //! The forward kernels and the pass that runs one of them over a call's
 //! chunks. Each kernel lives in its own file with its launch arithmetic:
 //! [`direct`], [`implicit_gemm`] (and its 1×1 form), [`blocked`] (the
-//! register-blocked kernel behind `blocked` and `depthwise`).
+//! register-blocked kernel behind `blocked` and `depthwise`), [`winograd`].
 
 pub(crate) mod blocked;
 pub(crate) mod direct;
 pub(crate) mod implicit_gemm;
+pub(crate) mod winograd;
 
 use blocked::Variant;
+use winograd::WinogradVariant;
 
-use super::plan::{Chunk, plan_with_input_plane};
+use super::plan::{Chunk, plan_with_held};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
@@ -26,27 +28,75 @@ pub(crate) enum ForwardKernel {
     Gemm { pointwise: bool },
     /// The register-blocked kernel (one output channel per invocation for depthwise).
     Blocked(Variant),
+    /// Winograd F(m×m, 3×3).
+    Winograd(WinogradVariant),
+}
+
+/// The layout of the weight as a kernel reads it, when it is not the
+/// weight's own: what a cached copy was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum WeightLayout {
+    /// Blocks of this many output channels side by side (the blocked kernel).
+    Packed(usize),
+    /// The Winograd transform for tiles of this size and GEMM blocks of this
+    /// many output channels.
+    Winograd { tile: usize, kb: usize },
 }
 
 impl ForwardKernel {
-    /// Elements of one input plane as the kernel holds it: a padded copy for
-    /// the blocked kernel, else the input's own.
-    fn input_plane(self, geometry: &Conv2dGeometry) -> usize {
+    /// Elements of one input plane and of one output plane as the kernel
+    /// holds them (a padded copy, a transform), and what to call them in an
+    /// error when one does not fit a binding.
+    pub(crate) fn held_planes(self, geometry: &Conv2dGeometry) -> [(usize, &'static str); 2] {
+        let plain = [
+            (geometry.height.input * geometry.width.input, ""),
+            (geometry.height.output * geometry.width.output, ""),
+        ];
         match self {
-            ForwardKernel::Blocked(variant) => variant.padded_plane(geometry),
-            _ => geometry.height.input * geometry.width.input,
+            ForwardKernel::Blocked(variant) => [
+                (
+                    variant.padded_plane(geometry),
+                    "one padded input plane (the blocked kernels' aligned copy)",
+                ),
+                plain[1],
+            ],
+            ForwardKernel::Winograd(variant) => {
+                let (input, output) = variant.held_planes(geometry);
+                [
+                    (
+                        input,
+                        "one input plane as Winograd holds it (padded, or transformed)",
+                    ),
+                    (output, "one output plane in Winograd's transformed domain"),
+                ]
+            }
+            _ => plain,
+        }
+    }
+
+    /// The weight layout the kernel reads and its elements, when it is not
+    /// the weight's own.
+    pub(crate) fn weight_layout(self, geometry: &Conv2dGeometry) -> Option<(WeightLayout, usize)> {
+        match self {
+            ForwardKernel::Blocked(variant) if variant.packs() => Some((
+                WeightLayout::Packed(variant.block()),
+                blocked::packed_len(geometry, variant.block()),
+            )),
+            ForwardKernel::Winograd(variant) => Some((
+                WeightLayout::Winograd {
+                    tile: variant.tile,
+                    kb: variant.kb,
+                },
+                variant.transformed_weight_len(geometry),
+            )),
+            _ => None,
         }
     }
 
     /// Elements of the weight layout the kernel reads, when it is not the
     /// weight's own.
     pub(crate) fn packed_weight_len(self, geometry: &Conv2dGeometry) -> Option<usize> {
-        match self {
-            ForwardKernel::Blocked(variant) if variant.packs() => {
-                Some(blocked::packed_len(geometry, variant.block()))
-            }
-            _ => None,
-        }
+        self.weight_layout(geometry).map(|(_, len)| len)
     }
 
     /// Records the packing of `weight` into `packed` (of
@@ -63,6 +113,9 @@ impl ForwardKernel {
         match self {
             ForwardKernel::Blocked(variant) if variant.packs() => {
                 blocked::encode_pack(rec, geometry, variant, call, weight, packed)
+            }
+            ForwardKernel::Winograd(variant) => {
+                winograd::encode_weight_transform(rec, geometry, variant, call, weight, packed)
             }
             _ => Ok(()),
         }
@@ -83,6 +136,9 @@ impl ForwardKernel {
             }
             ForwardKernel::Blocked(variant) => {
                 blocked::encode_chunk(rec, geometry, chunk, variant, buffers)
+            }
+            ForwardKernel::Winograd(variant) => {
+                winograd::encode_chunk(rec, geometry, chunk, variant, buffers)
             }
         }
     }
@@ -139,8 +195,8 @@ impl ForwardPass {
                 check_buffer_size(ctx, &[("packed weight", packed)])?;
             }
             let max = (ctx.max_binding_bytes() / 4) as usize;
-            plan_with_input_plane(&geometry, max, kernel.input_plane(&geometry))
-                .map_err(|e| ctx.name_adapter(e))?
+            let [input, output] = kernel.held_planes(&geometry);
+            plan_with_held(&geometry, max, input, output).map_err(|e| ctx.name_adapter(e))?
         };
         Ok(Self {
             geometry,

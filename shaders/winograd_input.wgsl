@@ -1,0 +1,68 @@
+// Winograd F(m×m, 3×3), input transform: V = Bᵀ x B for every input plane
+// of the chunk and every m×m tile of the output, from the tile's ALPHA×ALPHA
+// window of the padded input, read through the padding mode's index map
+// (`source_coord`, every mode; its rows and columns once per invocation);
+// past the padded input it reads zeros (they feed outputs past the edge,
+// never stored). A padded copy read as vec4s first was slower on llvmpipe. Laid out for the GEMM as
+// ALPHA² planes of [channel][row], a channel's row holding the tiles of every
+// batch item in turn, rounded up to 4 (vec4 loads): the GEMM's rows are as
+// long as the chunk's batch makes them. One invocation per (plane, tile);
+// the loads and the transform are unrolled
+// (src/gpu/conv/forward/winograd/codegen.rs). (Four tiles per invocation, one
+// per lane of a vec4, was slower on llvmpipe: four times the registers.)
+
+@group(0) @binding(2) var<storage, read> input: array<f32>;
+@group(0) @binding(3) var<storage, read_write> transformed: array<f32>;
+
+//{constants}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let index = invocation_index(wg, groups, local);
+    if (index >= d.total) {
+        return;
+    }
+    let tiles_w = (p.out_w + TILE - 1u) / TILE;
+    let tiles = tiles_w * ((p.out_h + TILE - 1u) / TILE);
+    let row = (d.batch * tiles + 3u) / 4u * 4u;
+    let t = index % tiles;
+    let plane = index / tiles;
+    let n = plane / d.in_channels;
+    let c = plane % d.in_channels;
+    let y0 = (t / tiles_w) * TILE;
+    let x0 = (t % tiles_w) * TILE;
+    let base = plane * p.in_h * p.in_w;
+//{load}
+//{transform}
+    let stride = d.in_channels * row;
+    let into = c * row + n * tiles + t;
+//{store}
+}
+
+// Where padded row (or column) `at` of this plane reads from: its source
+// index along the axis, or -1 for a zero (src_len 0: nothing to read).
+fn source_h(at: u32) -> i32 {
+    if (at >= p.padded_h) {
+        return -1;
+    }
+    return source_coord(i32(at), p.lead_h, p.src_first_h, p.src_len_h);
+}
+
+fn source_w(at: u32) -> i32 {
+    if (at >= p.padded_w) {
+        return -1;
+    }
+    return source_coord(i32(at), p.lead_w, p.src_first_w, p.src_len_w);
+}
+
+// The input at source row `sy` and column `sx` of this plane; zero for -1.
+fn read_input(base: u32, sy: i32, sx: i32) -> f32 {
+    if (sy < 0 || sx < 0) {
+        return 0.0;
+    }
+    return input[base + u32(sy) * p.in_w + u32(sx)];
+}

@@ -1,0 +1,254 @@
+//! The WGSL of the Winograd passes: each template in `shaders/winograd_*.wgsl`
+//! with its marked lines (`//{constants}`, `//{load}`, `//{transform}`,
+//! `//{store}`, `//{declare}`, `//{accumulate}`) replaced by straight-line code
+//! for the variant: the transforms are small constant matrix products, unrolled
+//! here with their zeros dropped and their ±1 folded, since nothing downstream
+//! unrolls loops that index registers. Each generated block is framed by
+//! `// generated: NAME` and `// end generated: NAME` comments.
+
+use std::fmt::Write;
+
+use super::{Transforms, WinogradVariant};
+
+const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
+const INPUT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_input.wgsl");
+const GEMM_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_gemm.wgsl");
+const OUTPUT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_output.wgsl");
+
+/// The weight transform of the variant whose key values are `values`.
+pub(crate) fn weight(values: &[u32]) -> String {
+    let v = WinogradVariant::from_key(values);
+    let t = v.transforms();
+    let alpha = t.alpha();
+    let mut taps = String::new();
+    for r in 0..3 {
+        for s in 0..3 {
+            let _ = writeln!(
+                taps,
+                "    let g{r}_{s} = scale * weight[at + {}u];",
+                3 * r + s
+            );
+        }
+    }
+    // U = G g Gᵀ: rows first (G g), then columns.
+    let transform = taps
+        + &product_code("    ", "h", t.g, 3, |r, s| format!("g{r}_{s}"))
+        + &product_code_right("    ", "u", t.g, alpha, |i, s| format!("h{i}_{s}"));
+    let store = stores(alpha, "u", |xi, name| {
+        format!("    transformed[{xi}u * plane + into] = {name};\n")
+    });
+    fill(
+        WEIGHT_TEMPLATE,
+        &v,
+        &[("transform", &transform), ("store", &store)],
+    )
+}
+
+/// The input transform of the variant whose key values are `values`.
+pub(crate) fn input(values: &[u32]) -> String {
+    let v = WinogradVariant::from_key(values);
+    let t = v.transforms();
+    let alpha = t.alpha();
+    let mut load = String::new();
+    for r in 0..alpha {
+        let _ = writeln!(load, "    let sy{r} = source_h(y0 + {r}u);");
+        let _ = writeln!(load, "    let sx{r} = source_w(x0 + {r}u);");
+    }
+    for r in 0..alpha {
+        for j in 0..alpha {
+            let _ = writeln!(load, "    let x{r}_{j} = read_input(base, sy{r}, sx{j});");
+        }
+    }
+    // V = Bᵀ x B.
+    let transform = product_code("    ", "h", t.bt, alpha, |r, j| format!("x{r}_{j}"))
+        + &product_code_right("    ", "v", t.bt, alpha, |i, s| format!("h{i}_{s}"));
+    let store = stores(alpha, "v", |xi, name| {
+        format!("    transformed[{xi}u * stride + into] = {name};\n")
+    });
+    fill(
+        INPUT_TEMPLATE,
+        &v,
+        &[
+            ("load", &load),
+            ("transform", &transform),
+            ("store", &store),
+        ],
+    )
+}
+
+/// The transformed-domain GEMM of the variant whose key values are `values`.
+pub(crate) fn gemm(values: &[u32]) -> String {
+    let v = WinogradVariant::from_key(values);
+    let mut declare = String::new();
+    for k in 0..v.kb {
+        for q in 0..v.tv {
+            let _ = writeln!(declare, "    var a{k}_{q} = vec4<f32>(0.0);");
+        }
+    }
+    let pad = "        ";
+    let mut accumulate = String::new();
+    for q in 0..v.tv {
+        let _ = writeln!(accumulate, "{pad}let s{q} = input[at + {q}u];");
+    }
+    for u in 0..v.kb / 4 {
+        let _ = writeln!(accumulate, "{pad}let w{u} = weight[wt + {u}u];");
+        for lane in 0..4 {
+            let k = 4 * u + lane;
+            for q in 0..v.tv {
+                let _ = writeln!(
+                    accumulate,
+                    "{pad}a{k}_{q} = fma(vec4<f32>(w{u}[{lane}]), s{q}, a{k}_{q});"
+                );
+            }
+        }
+    }
+    let mut store = String::new();
+    for k in 0..v.kb {
+        let _ = writeln!(store, "    if (o0 + {k}u >= o_lo && o0 + {k}u < o_hi) {{");
+        for q in 0..v.tv {
+            let _ = writeln!(
+                store,
+                "        if (run * TV + {q}u < quads) {{ store_product(xi, o0 + {k}u, run * TV + {q}u, quads, a{k}_{q}); }}"
+            );
+        }
+        let _ = writeln!(store, "    }}");
+    }
+    fill(
+        GEMM_TEMPLATE,
+        &v,
+        &[
+            ("declare", &declare),
+            ("accumulate", &accumulate),
+            ("store", &store),
+        ],
+    )
+}
+
+/// The output transform of the variant whose key values are `values`.
+pub(crate) fn output(values: &[u32]) -> String {
+    let v = WinogradVariant::from_key(values);
+    let t = v.transforms();
+    let alpha = t.alpha();
+    let mut load = String::new();
+    for xi in 0..alpha * alpha {
+        let _ = writeln!(
+            load,
+            "    let m{}_{} = product[{xi}u * stride + source];",
+            xi / alpha,
+            xi % alpha
+        );
+    }
+    // Y = Aᵀ M A.
+    let transform = product_code("    ", "h", t.at, alpha, |r, j| format!("m{r}_{j}"))
+        + &product_code_right("    ", "y", t.at, v.tile, |i, s| format!("h{i}_{s}"));
+    let mut store = String::new();
+    for i in 0..v.tile {
+        for j in 0..v.tile {
+            let _ = writeln!(
+                store,
+                "    store_output(plane, y0 + {i}u, x0 + {j}u, start, y{i}_{j});"
+            );
+        }
+    }
+    fill(
+        OUTPUT_TEMPLATE,
+        &v,
+        &[
+            ("load", &load),
+            ("transform", &transform),
+            ("store", &store),
+        ],
+    )
+}
+
+/// `let {name}{i}_{j} = Σ_r matrix[i][r] · x(r, j)` for every row `i` of
+/// `matrix` and column `j < columns`: the product of `matrix` and `x`.
+fn product_code(
+    indent: &str,
+    name: &str,
+    matrix: &[&[f64]],
+    columns: usize,
+    x: impl Fn(usize, usize) -> String,
+) -> String {
+    let mut code = String::new();
+    for (i, row) in matrix.iter().enumerate() {
+        for j in 0..columns {
+            let terms = row.iter().enumerate().map(|(r, &c)| (c, x(r, j)));
+            let _ = writeln!(code, "{indent}let {name}{i}_{j} = {};", sum(terms));
+        }
+    }
+    code
+}
+
+/// `let {name}{i}_{j} = Σ_s x(i, s) · matrix[j][s]` for every `i < rows` and
+/// row `j` of `matrix`: the product of `x` and `matrix`ᵀ.
+fn product_code_right(
+    indent: &str,
+    name: &str,
+    matrix: &[&[f64]],
+    rows: usize,
+    x: impl Fn(usize, usize) -> String,
+) -> String {
+    let mut code = String::new();
+    for i in 0..rows {
+        for (j, row) in matrix.iter().enumerate() {
+            let terms = row.iter().enumerate().map(|(s, &c)| (c, x(i, s)));
+            let _ = writeln!(code, "{indent}let {name}{i}_{j} = {};", sum(terms));
+        }
+    }
+    code
+}
+
+/// A WGSL sum of `coefficient · value` terms, zeros dropped and ±1 folded.
+fn sum(terms: impl Iterator<Item = (f64, String)>) -> String {
+    let mut text = String::new();
+    for (c, value) in terms.filter(|(c, _)| *c != 0.0) {
+        let (sign, magnitude) = if c < 0.0 { ("-", -c) } else { ("+", c) };
+        let term = if magnitude == 1.0 {
+            value
+        } else {
+            format!("{:?} * {value}", magnitude as f32)
+        };
+        if text.is_empty() {
+            text = if sign == "-" {
+                format!("-{term}")
+            } else {
+                term
+            };
+        } else {
+            let _ = write!(text, " {sign} {term}");
+        }
+    }
+    if text.is_empty() { "0.0".into() } else { text }
+}
+
+/// One store per transformed value `{name}{i}_{j}`, ξ = i·alpha + j.
+fn stores(alpha: usize, name: &str, store: impl Fn(usize, String) -> String) -> String {
+    (0..alpha * alpha)
+        .map(|xi| store(xi, format!("{name}{}_{}", xi / alpha, xi % alpha)))
+        .collect()
+}
+
+/// `template` with its constants and `blocks` filled in, each framed.
+fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String {
+    let t: &Transforms = v.transforms();
+    let about = format!(
+        "F({m}x{m}, 3x3), {kb} output channels x {tv} vec4s of tiles",
+        m = v.tile,
+        kb = v.kb,
+        tv = v.tv
+    );
+    let mut constants = String::new();
+    let _ = writeln!(constants, "const TILE: u32 = {}u;", v.tile);
+    let _ = writeln!(constants, "const ALPHA: u32 = {}u;", t.alpha());
+    let _ = writeln!(constants, "const KB: u32 = {}u;", v.kb);
+    let _ = writeln!(constants, "const TV: u32 = {}u;", v.tv);
+    let framed = |name: &str, text: &str| {
+        format!("// generated: {name} ({about})\n{text}// end generated: {name}\n")
+    };
+    let mut source = template.replace("//{constants}\n", &framed("constants", &constants));
+    for (name, text) in blocks {
+        source = source.replace(&format!("//{{{name}}}\n"), &framed(name, text));
+    }
+    source
+}

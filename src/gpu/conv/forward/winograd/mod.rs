@@ -1,0 +1,414 @@
+//! Winograd's minimal filtering for 3×3 kernels with stride 1 and dilation 1
+//! (Lavin & Gray, arXiv 1509.09308): F(4×4, 3×3), or F(2×2, 3×3) where the
+//! output planes are small. Per m×m output tile and channel pair it does
+//! (m+2)² multiplications instead of 9m² (4× fewer for F(4×4), 2.25× for
+//! F(2×2)), in four passes:
+//!
+//! 1. the weight transform `U = G g Gᵀ` (`shaders/winograd_weight.wgsl`), run
+//!    once per weight and cached like the blocked kernel's packed weight;
+//! 2. the input transform `V = Bᵀ x B` per tile
+//!    (`shaders/winograd_input.wgsl`), reading the input through the padding
+//!    mode's index map (every mode; a padded copy first was slower);
+//! 3. per transformed position ξ, the product over input channels
+//!    `M[ξ] = U[ξ] · V[ξ]` (`shaders/winograd_gemm.wgsl`), register-blocked;
+//! 4. the output transform `Y = Aᵀ M A`, onto the bias
+//!    (`shaders/winograd_output.wgsl`).
+//!
+//! The interpolation points are 0, ±1, ±2 (and ∞) for F(4×4), 0, ±1 for
+//! F(2×2): the smallest integers, which keep the transforms' entries, and so
+//! their rounding error, smallest.
+
+mod codegen;
+
+use super::ForwardBuffers;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
+use crate::gpu::runtime::loops::{loop_steps, slices};
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
+
+/// Invocations per workgroup of the four passes.
+const WORKGROUP_SIZE: u32 = 64;
+
+/// The transform matrices of one F(m×m, 3×3).
+#[derive(Debug)]
+pub(crate) struct Transforms {
+    /// Bᵀ: α × α.
+    pub bt: &'static [&'static [f64]],
+    /// G: α × 3.
+    pub g: &'static [&'static [f64]],
+    /// Aᵀ: m × α.
+    pub at: &'static [&'static [f64]],
+}
+
+impl Transforms {
+    /// α = m + 2: the input tile's side, and the side of the transformed tile.
+    pub(crate) fn alpha(&self) -> usize {
+        self.bt.len()
+    }
+}
+
+/// F(2×2, 3×3), points 0, 1, −1 (and ∞).
+const F2: Transforms = Transforms {
+    bt: &[
+        &[1.0, 0.0, -1.0, 0.0],
+        &[0.0, 1.0, 1.0, 0.0],
+        &[0.0, -1.0, 1.0, 0.0],
+        &[0.0, 1.0, 0.0, -1.0],
+    ],
+    g: &[
+        &[1.0, 0.0, 0.0],
+        &[0.5, 0.5, 0.5],
+        &[0.5, -0.5, 0.5],
+        &[0.0, 0.0, 1.0],
+    ],
+    at: &[&[1.0, 1.0, 1.0, 0.0], &[0.0, 1.0, -1.0, -1.0]],
+};
+
+/// F(4×4, 3×3), points 0, 1, −1, 2, −2 (and ∞).
+const F4: Transforms = Transforms {
+    bt: &[
+        &[4.0, 0.0, -5.0, 0.0, 1.0, 0.0],
+        &[0.0, -4.0, -4.0, 1.0, 1.0, 0.0],
+        &[0.0, 4.0, -4.0, -1.0, 1.0, 0.0],
+        &[0.0, -2.0, -1.0, 2.0, 1.0, 0.0],
+        &[0.0, 2.0, -1.0, -2.0, 1.0, 0.0],
+        &[0.0, 4.0, 0.0, -5.0, 0.0, 1.0],
+    ],
+    g: &[
+        &[1.0 / 4.0, 0.0, 0.0],
+        &[-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+        &[-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+        &[1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+        &[1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+        &[0.0, 0.0, 1.0],
+    ],
+    at: &[
+        &[1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+        &[0.0, 1.0, -1.0, 2.0, -2.0, 0.0],
+        &[0.0, 1.0, 1.0, 4.0, 4.0, 0.0],
+        &[0.0, 1.0, -1.0, 8.0, -8.0, 1.0],
+    ],
+};
+
+/// What one set of generated Winograd passes is specialised for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct WinogradVariant {
+    /// m: outputs per tile side (2 or 4).
+    pub(crate) tile: usize,
+    /// Output channels per GEMM invocation (4, 8 or 16).
+    pub(crate) kb: usize,
+    /// vec4s of tiles per GEMM invocation.
+    pub(crate) tv: usize,
+}
+
+impl WinogradVariant {
+    /// The variant for `geometry`, or why Winograd cannot compute it.
+    pub(crate) fn new(geometry: &Conv2dGeometry) -> std::result::Result<Self, String> {
+        let (h, w) = (&geometry.height, &geometry.width);
+        if (
+            h.kernel, w.kernel, h.stride, w.stride, h.dilation, w.dilation,
+        ) != (3, 3, 1, 1, 1, 1)
+        {
+            return Err(format!(
+                "it needs a 3x3 kernel with stride 1 and dilation 1, got kernel_size=({}, {}), stride=({}, {}), dilation=({}, {})",
+                h.kernel, w.kernel, h.stride, w.stride, h.dilation, w.dilation
+            ));
+        }
+        // The tile that does the fewest multiplications, counting the
+        // outputs past the edge that whole tiles compute.
+        let cost = |m: usize| (m + 2).pow(2) * h.output.div_ceil(m) * w.output.div_ceil(m);
+        let tile = if cost(2) < cost(4) { 2 } else { 4 };
+        let kb = match geometry.out_channels_per_group() {
+            0..=4 => 4,
+            5..=8 => 8,
+            _ => 16,
+        };
+        Ok(Self { tile, kb, tv: 3 })
+    }
+
+    fn transforms(&self) -> &'static Transforms {
+        if self.tile == 2 { &F2 } else { &F4 }
+    }
+
+    /// α²: transformed values per tile.
+    fn planes(&self) -> usize {
+        self.transforms().alpha().pow(2)
+    }
+
+    /// Tiles of one output plane.
+    fn tiles(&self, geometry: &Conv2dGeometry) -> usize {
+        geometry.height.output.div_ceil(self.tile) * geometry.width.output.div_ceil(self.tile)
+    }
+
+    /// Elements held per input plane and per output plane: their transforms
+    /// (or themselves, when larger). A transformed channel's row of tiles is
+    /// rounded up to 4 once for all its batch items: at most 3 more per plane.
+    pub(crate) fn held_planes(&self, geometry: &Conv2dGeometry) -> (usize, usize) {
+        let transformed = self.planes() * (self.tiles(geometry) + 3);
+        (
+            (geometry.height.input * geometry.width.input).max(transformed),
+            (geometry.height.output * geometry.width.output).max(transformed),
+        )
+    }
+
+    /// Elements of the transformed weight.
+    pub(crate) fn transformed_weight_len(&self, geometry: &Conv2dGeometry) -> usize {
+        let kp = geometry.out_channels_per_group().next_multiple_of(self.kb);
+        self.planes() * geometry.groups * geometry.in_channels_per_group() * kp
+    }
+
+    /// The values that identify the variant in its kernels' keys.
+    fn key(&self) -> Vec<u32> {
+        [self.tile, self.kb, self.tv]
+            .iter()
+            .map(|&v| v as u32)
+            .collect()
+    }
+
+    /// The variant [`key`](Self::key) names.
+    fn from_key(values: &[u32]) -> Self {
+        Self {
+            tile: values[0] as usize,
+            kb: values[1] as usize,
+            tv: values[2] as usize,
+        }
+    }
+
+    fn spec(
+        &self,
+        family: &'static str,
+        generate: fn(&[u32]) -> String,
+        bindings: &'static [crate::gpu::runtime::registry::Binding],
+    ) -> KernelSpec {
+        KernelSpec {
+            family,
+            variant: self.key(),
+            source: ShaderSource::Generated(generate),
+            entry_point: "main",
+            workgroup_size: WORKGROUP_SIZE,
+            bindings,
+            constants: &[],
+        }
+    }
+
+    /// Weight transform: call, dispatch, weight, transformed.
+    pub(crate) fn weight_spec(&self) -> KernelSpec {
+        self.spec(
+            "winograd_weight",
+            codegen::weight,
+            &[Uniform, Uniform, ReadOnly, ReadWrite],
+        )
+    }
+
+    /// Input transform: call, dispatch, input, transformed.
+    pub(crate) fn input_spec(&self) -> KernelSpec {
+        self.spec(
+            "winograd_input",
+            codegen::input,
+            &[Uniform, Uniform, ReadOnly, ReadWrite],
+        )
+    }
+
+    /// Product: call, dispatch, transformed input, transformed weight, product.
+    pub(crate) fn gemm_spec(&self) -> KernelSpec {
+        self.spec(
+            "winograd_gemm",
+            codegen::gemm,
+            &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
+        )
+    }
+
+    /// Output transform: call, dispatch, product, bias, output.
+    pub(crate) fn output_spec(&self) -> KernelSpec {
+        self.spec(
+            "winograd_output",
+            codegen::output,
+            &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
+        )
+    }
+}
+
+/// Records the weight transform of `weight` into `transformed` (of
+/// [`WinogradVariant::transformed_weight_len`] elements).
+pub(crate) fn encode_weight_transform(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    variant: WinogradVariant,
+    call: &wgpu::Buffer,
+    weight: &wgpu::Buffer,
+    transformed: &wgpu::Buffer,
+) -> Result<()> {
+    let kp = geometry
+        .out_channels_per_group()
+        .next_multiple_of(variant.kb);
+    let total = geometry.groups * geometry.in_channels_per_group() * kp;
+    let params = rec.uniform(
+        "winograd weight dispatch",
+        &DispatchParams::default().with_total(total)?,
+    );
+    rec.dispatch(
+        &variant.weight_spec(),
+        &[call, &params, weight, transformed],
+        total as u64,
+    )
+}
+
+/// Records one chunk: the input transform, the product
+/// per transformed position (one dispatch per slice of its loop over input
+/// channels, later slices adding on), and the output transform, onto the
+/// bias or onto an earlier block of input channels.
+pub(crate) fn encode_chunk(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    variant: WinogradVariant,
+    buffers: &ForwardBuffers,
+) -> Result<()> {
+    let planes = variant.planes();
+    let tiles = variant.tiles(geometry);
+    // One row of tiles per channel: every batch item's in turn, rounded up to 4.
+    let row = (chunk.batch.len() * tiles).next_multiple_of(4);
+    let in_planes = chunk.batch.len() * chunk.in_channels.len();
+    let out_planes = chunk.batch.len() * chunk.out_channels.len();
+    let base = DispatchParams::for_chunk(chunk)?;
+
+    // The GEMM's last vec4s of tiles may read past the last row (their
+    // products are never stored): room for them.
+    let transformed = rec.scratch(
+        "winograd input",
+        planes * chunk.in_channels.len() * row + 4 * variant.tv,
+    );
+    let total = in_planes * tiles;
+    let params = rec.uniform("winograd input dispatch", &base.with_total(total)?);
+    rec.dispatch(
+        &variant.input_spec(),
+        &[buffers.call, &params, buffers.input, &transformed],
+        total as u64,
+    )?;
+
+    let product = rec.scratch("winograd product", planes * chunk.out_channels.len() * row);
+    let per_group = geometry.out_channels_per_group();
+    let blocks_per_group = per_group.div_ceil(variant.kb);
+    let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.kb;
+    let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
+    let runs = (row / 4).div_ceil(variant.tv);
+    let total = planes * blocks * runs;
+    let channels = geometry
+        .in_channels_per_group()
+        .min(chunk.in_channels.len());
+    let spec = variant.gemm_spec();
+    for (k, slice) in slices(channels, loop_steps(1, 0)).iter().enumerate() {
+        let params = base
+            .with_total(total)?
+            .with_accumulate(k > 0)
+            .with_slice(slice)?;
+        let params = rec.uniform("winograd gemm dispatch", &params);
+        rec.dispatch(
+            &spec,
+            &[
+                buffers.call,
+                &params,
+                &transformed,
+                buffers.weight,
+                &product,
+            ],
+            total as u64,
+        )?;
+    }
+
+    let total = out_planes * tiles;
+    let params = rec.uniform("winograd output dispatch", &base.with_total(total)?);
+    rec.dispatch(
+        &variant.output_spec(),
+        &[
+            buffers.call,
+            &params,
+            &product,
+            buffers.bias,
+            buffers.output,
+        ],
+        total as u64,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Conv2dConfig;
+    use crate::gpu::runtime::registry::tests::validate;
+
+    /// Aᵀ [(G g) ⊙ (Bᵀ x)] is the correlation of x with g, in f64: the
+    /// matrices are right, for both tiles, at every output.
+    #[test]
+    fn the_transforms_compute_the_correlation() {
+        for t in [&F2, &F4] {
+            let alpha = t.alpha();
+            let m = t.at.len();
+            let x: Vec<f64> = (0..alpha).map(|i| (i as f64 * 0.7 - 1.3).sin()).collect();
+            let g = [0.3, -1.1, 0.45];
+            let gg: Vec<f64> =
+                t.g.iter()
+                    .map(|row| row.iter().zip(&g).map(|(a, b)| a * b).sum())
+                    .collect();
+            let bx: Vec<f64> =
+                t.bt.iter()
+                    .map(|row| row.iter().zip(&x).map(|(a, b)| a * b).sum())
+                    .collect();
+            for i in 0..m {
+                let y: f64 = (0..alpha).map(|k| t.at[i][k] * gg[k] * bx[k]).sum();
+                let expected: f64 = (0..3).map(|r| x[i + r] * g[r]).sum();
+                assert!((y - expected).abs() < 1e-12, "F({m},3) output {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn generated_passes_validate_with_naga() {
+        for (tile, kb, tv) in [(4, 16, 2), (2, 8, 1), (4, 4, 3), (2, 16, 2)] {
+            let v = WinogradVariant { tile, kb, tv };
+            for spec in [
+                v.weight_spec(),
+                v.input_spec(),
+                v.gemm_spec(),
+                v.output_spec(),
+            ] {
+                assert_eq!(WinogradVariant::from_key(&spec.variant), v);
+                validate(&spec);
+                let source = spec.source_text();
+                assert!(
+                    !source.contains("//{"),
+                    "{}: a marker was left",
+                    spec.label()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn variants_say_what_they_need_and_pick_the_cheaper_tile() {
+        let g =
+            |config: Conv2dConfig, shape: &[usize]| Conv2dGeometry::new(&config, shape).unwrap();
+        let resnet = g(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[1, 64, 56, 56],
+        );
+        assert_eq!(
+            WinogradVariant::new(&resnet).unwrap(),
+            WinogradVariant {
+                tile: 4,
+                kb: 16,
+                tv: 3
+            }
+        );
+        let small = g(Conv2dConfig::new(4, 4, 3).with_padding(1), &[1, 4, 2, 2]);
+        assert_eq!(WinogradVariant::new(&small).unwrap().tile, 2);
+        let strided = g(Conv2dConfig::new(4, 4, 3).with_stride(2), &[1, 4, 9, 9]);
+        assert_eq!(
+            WinogradVariant::new(&strided).unwrap_err(),
+            "it needs a 3x3 kernel with stride 1 and dilation 1, got kernel_size=(3, 3), stride=(2, 2), dilation=(1, 1)"
+        );
+    }
+}
