@@ -141,9 +141,11 @@ pub fn measure(
     options: &BenchOptions,
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
-    let resolved = algorithm.resolve(&geometry, ctx.adapter_info().device_type)?;
+    algorithm.check(&geometry)?;
     let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_algorithm(algorithm);
+    // What runs: Auto's rules, or its measured choice on a context that autotunes.
+    let resolved = gpu.resolved_algorithm(input_shape)?;
     let resident = GpuTensor::upload(ctx, &input)?;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
@@ -215,16 +217,16 @@ pub fn measure_step(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let device_type = ctx.adapter_info().device_type;
-    let resolved = format!(
-        "{} + {}",
-        forward.resolve(&geometry, device_type)?.name(),
-        backward.describe(&geometry, device_type)?
-    );
     let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
     let grad_output = random_grad_output(&geometry)?;
     let mut gpu = GpuConv2d::new(ctx, &layer)?
         .with_algorithm(forward)
         .with_backward_algorithm(backward);
+    let resolved = format!(
+        "{} + {}",
+        gpu.resolved_algorithm(input_shape)?.name(),
+        backward.describe(&geometry, device_type)?
+    );
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.01,
         momentum: 0.9,

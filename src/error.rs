@@ -359,6 +359,11 @@ pub enum Conv2dError {
     /// The device was lost; every later call on it fails with this error.
     #[error("the GPU device was lost ({0}); create a new GpuContext")]
     DeviceLost(String),
+
+    /// A tuning table or pipeline cache file could not be read or written;
+    /// the message names the file.
+    #[error("tuning file {0}")]
+    TuningFile(String),
 }
 
 /// Shorthand used throughout the crate.

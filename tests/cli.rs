@@ -987,3 +987,47 @@ fn absurd_sizes_are_errors_not_aborts() {
         assert!(err.contains(needle), "{shape} {out_channels}: {err}");
     }
 }
+
+#[test]
+fn autotuning_from_the_environment_saves_its_table() {
+    let dir = workdir("autotune");
+    let table = dir.join("tuning.tsv");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_wgpu-conv2d"))
+            .args([
+                "bench",
+                "--input-shape",
+                "1,8,20,20",
+                "--out-channels",
+                "8",
+                "--kernel-size",
+                "3",
+                "--padding",
+                "1",
+                "--algorithm",
+                "auto",
+                "--json",
+                "--min-time-ms",
+                "1",
+            ])
+            .env("WGPU_CONV2D_AUTOTUNE", "1")
+            .env("WGPU_CONV2D_TUNING_FILE", &table)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&table).unwrap();
+    let entries: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(entries.len(), 1, "{text}");
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert!(
+        entries[0].ends_with(&format!("\t{}", line["algorithm"].as_str().unwrap())),
+        "the table holds what ran: {text}"
+    );
+    // The second run reads it and measures nothing new.
+    let out = run();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&table).unwrap(), text);
+}

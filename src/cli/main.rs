@@ -366,10 +366,10 @@ fn placement(backend: Backend) -> Result<Placement, String> {
             note: None,
         },
         Backend::Gpu => Placement {
-            ctx: Some(GpuContext::new().map_err(|e| e.to_string())?),
+            ctx: Some(open_gpu().map_err(|e| e.to_string())?),
             note: None,
         },
-        Backend::Auto => match GpuContext::new() {
+        Backend::Auto => match open_gpu() {
             Ok(ctx) => Placement {
                 note: Some(format!("running on the GPU: {}", ctx.describe())),
                 ctx: Some(ctx),
@@ -386,10 +386,55 @@ fn placement(backend: Backend) -> Result<Placement, String> {
 }
 
 impl Placement {
-    fn done(&self) {
+    /// Saves the tuning table (when asked for) and says which backend ran.
+    fn done(&self) -> Result<(), String> {
+        if let Some(ctx) = &self.ctx {
+            finish_tuning(ctx)?;
+        }
         if let Some(note) = &self.note {
             eprintln!("wgpu-conv2d: {note}");
         }
+        Ok(())
+    }
+}
+
+/// Turns on `Auto`'s autotuning (`GpuContext::with_autotune`) when set to
+/// anything but `0`.
+const AUTOTUNE_VAR: &str = "WGPU_CONV2D_AUTOTUNE";
+
+/// A tuning table to load at start and save after a successful run.
+const TUNING_FILE_VAR: &str = "WGPU_CONV2D_TUNING_FILE";
+
+/// The GPU context, autotuning and its table as the environment asks.
+fn open_gpu() -> wgpu_conv2d::Result<GpuContext> {
+    let ctx = GpuContext::new()?;
+    let autotune = std::env::var(AUTOTUNE_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
+    if let Some(path) = std::env::var_os(TUNING_FILE_VAR) {
+        ctx.load_tuning(path)?;
+    }
+    Ok(ctx.with_autotune(autotune))
+}
+
+/// Reports the candidates autotuning discarded this run (on stderr) and
+/// saves the table where the environment names one.
+fn finish_tuning(ctx: &GpuContext) -> Result<(), String> {
+    if !ctx.autotunes() {
+        return Ok(());
+    }
+    for record in ctx.tuning_records() {
+        for (name, measured) in &record.candidates {
+            if let Err(reason) = measured {
+                eprintln!(
+                    "wgpu-conv2d: autotune discarded {name} for {}: {}",
+                    record.key,
+                    one_line(reason)
+                );
+            }
+        }
+    }
+    match std::env::var_os(TUNING_FILE_VAR) {
+        Some(path) => ctx.save_tuning(path).map_err(|e| e.to_string()),
+        None => Ok(()),
     }
 }
 
@@ -404,8 +449,7 @@ fn forward(args: &ForwardArgs) -> Result<(), String> {
     }
     .map_err(|e| e.to_string())?;
     write_npy(&args.output, &output).map_err(|e| e.to_string())?;
-    placement.done();
-    Ok(())
+    placement.done()
 }
 
 fn backward(args: &BackwardArgs) -> Result<(), String> {
@@ -438,8 +482,7 @@ fn backward(args: &BackwardArgs) -> Result<(), String> {
         files.push((path.as_path(), grad));
     }
     write_npy_files(&files).map_err(|e| e.to_string())?;
-    placement.done();
-    Ok(())
+    placement.done()
 }
 
 fn bench(args: &BenchArgs) -> Result<(), String> {
@@ -460,7 +503,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         ..params
     };
     let geometry = Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
-    let ctx = GpuContext::new().map_err(|e| e.to_string())?;
+    let ctx = open_gpu().map_err(|e| e.to_string())?;
     // Refused before the table's header is printed: an error is the only output.
     check_sizes(&ctx, &config, shape).map_err(|e| e.to_string())?;
     let algorithms = Timed::list(&args.algorithm, args.pass, &geometry)?;
@@ -504,7 +547,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             );
         }
     }
-    Ok(())
+    finish_tuning(&ctx)
 }
 
 /// One JSON object: the configuration, the adapter and the figures, with

@@ -109,7 +109,9 @@ impl GpuConv2d {
     /// Checks one forward call and cuts it into chunks, before any GPU work.
     fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
-        let kernel = self.algorithm.kernel(&geometry, self.device_type())?;
+        let kernel = self
+            .algorithm
+            .kernel_on(&self.ctx, &geometry, self.config.bias)?;
         ForwardPass::new(&self.ctx, geometry, kernel)
     }
 

@@ -159,7 +159,9 @@ impl GpuConv2d {
     /// `Auto` picks), or why the forced algorithm cannot run it.
     pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
-        self.algorithm.resolve(&geometry, self.device_type())
+        self.algorithm
+            .kernel_on(&self.ctx, &geometry, self.config.bias)
+            .map(Algorithm::of)
     }
 
     fn device_type(&self) -> wgpu::DeviceType {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
+use super::tuning::{TuningRecord, TuningTable};
 use crate::error::{Conv2dError, Result};
 
 /// How to get an adapter, appended to every "no adapter" error.
@@ -23,6 +24,8 @@ pub struct GpuContext {
     inner: Arc<Inner>,
     /// Cap on one buffer binding, at most the device's limit.
     max_binding_bytes: u64,
+    /// Whether callers measure their choices (see [`GpuContext::with_autotune`]).
+    autotune: bool,
 }
 
 struct Inner {
@@ -37,6 +40,8 @@ struct Inner {
     query_sets: Mutex<Vec<wgpu::QuerySet>>,
     /// Set by the device-lost callback; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
+    /// Measured choices, shared by every clone.
+    tuning: TuningTable,
 }
 
 impl fmt::Debug for GpuContext {
@@ -97,6 +102,7 @@ impl GpuContext {
             .min(limits.max_buffer_size);
         Ok(Self {
             max_binding_bytes,
+            autotune: false,
             inner: Arc::new(Inner {
                 adapter,
                 device,
@@ -107,6 +113,7 @@ impl GpuContext {
                 buffers: Arc::default(),
                 query_sets: Mutex::new(Vec::new()),
                 lost,
+                tuning: TuningTable::default(),
             }),
         })
     }
@@ -247,10 +254,52 @@ impl GpuContext {
     pub fn with_max_binding_bytes(&self, bytes: u64) -> Self {
         let l = &self.inner.limits;
         Self {
-            inner: self.inner.clone(),
             max_binding_bytes: bytes
                 .clamp(4, l.max_storage_buffer_binding_size.min(l.max_buffer_size)),
+            ..self.clone()
         }
+    }
+
+    /// A context on the same device under which `Algorithm::Auto` times its
+    /// candidates instead of following fixed rules: the first call of each
+    /// shape class runs every algorithm `Auto` may pick once on that shape
+    /// (random data), discards any whose output disagrees with the direct
+    /// kernel's beyond the fp32 bound, and keeps the fastest for the life of
+    /// the device's contexts (all clones share the table). See
+    /// [`tuning_records`](Self::tuning_records),
+    /// [`save_tuning`](Self::save_tuning) and
+    /// [`load_tuning`](Self::load_tuning).
+    pub fn with_autotune(&self, on: bool) -> Self {
+        Self {
+            autotune: on,
+            ..self.clone()
+        }
+    }
+
+    /// Whether `Algorithm::Auto` is tuned on this context.
+    pub fn autotunes(&self) -> bool {
+        self.autotune
+    }
+
+    /// The tuning measurements made on this device so far, in order: each
+    /// shape class, its candidates' times or why they were discarded, and
+    /// the choice.
+    pub fn tuning_records(&self) -> Vec<TuningRecord> {
+        self.inner.tuning.records()
+    }
+
+    /// The device's tuning table.
+    pub(crate) fn tuning(&self) -> &TuningTable {
+        &self.inner.tuning
+    }
+
+    /// The adapter as a tuning table names it: name, backend and driver.
+    pub(crate) fn adapter_identity(&self) -> String {
+        let i = &self.inner.info;
+        format!(
+            "{} ({:?}, {} {})",
+            i.name, i.backend, i.driver, i.driver_info
+        )
     }
 }
 

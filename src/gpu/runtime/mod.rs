@@ -1,7 +1,8 @@
 //! The GPU runtime, which knows nothing of convolutions: the context
 //! (adapter, device, queue), the buffer pool, the kernel registry (pipelines
 //! compiled once per kernel identity), the recorder of one call's commands,
-//! buffer helpers and error scopes, and the driver's loop limit.
+//! buffer helpers and error scopes, the driver's loop limit, and the table of
+//! measured choices.
 
 pub(crate) mod buffers;
 mod context;
@@ -9,8 +10,10 @@ pub(crate) mod loops;
 mod pool;
 pub(crate) mod recorder;
 pub(crate) mod registry;
+mod tuning;
 
 pub use context::{ADAPTER_HELP, GpuContext};
 pub(crate) use pool::PooledBuffer;
 pub(crate) use recorder::{Blocks, PendingTime, Recorder};
 pub(crate) use registry::{KernelSpec, ShaderSource, WrittenKernel};
+pub use tuning::TuningRecord;

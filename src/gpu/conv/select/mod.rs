@@ -1,6 +1,8 @@
 //! What the user asks for ([`Algorithm`], [`BackwardAlgorithm`]) and what
-//! runs ([`ForwardKernel`], [`BackwardKernels`]): `Auto`'s fixed rules, and the
-//! checks a forced algorithm must pass.
+//! runs ([`ForwardKernel`], [`BackwardKernels`]): `Auto`'s fixed rules, the
+//! checks a forced algorithm must pass, and `Auto` measured instead ([`tune`]).
+
+mod tune;
 
 use std::fmt;
 use std::str::FromStr;

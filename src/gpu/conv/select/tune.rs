@@ -1,0 +1,294 @@
+//! `Auto` under autotuning ([`GpuContext::with_autotune`]): per shape class,
+//! every algorithm `Auto` may pick is run once on the real shape with seeded
+//! random data and timed (GPU timestamps where the adapter has them, else
+//! submit-and-wait); one whose output disagrees with the direct kernel's
+//! beyond twice the fp32 bound `(terms + 2)·2⁻²³·Σ|w·x|` (both carry up to one
+//! bound of rounding) is discarded, and the fastest of the rest is kept in
+//! the context's table. Winograd is not a candidate: its error can exceed
+//! that bound, so it is never picked without being asked for.
+
+use std::cmp::Ordering;
+use std::path::Path;
+use std::time::Instant;
+
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+use super::Algorithm;
+use crate::error::Result;
+use crate::geometry::{Axis, Conv2dGeometry};
+use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
+use crate::gpu::conv::params::ConvParams;
+use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging, upload};
+use crate::gpu::runtime::{GpuContext, Recorder, TuningRecord};
+
+/// What the tuner times: the algorithms `Auto` may pick.
+const CANDIDATES: [Algorithm; 5] = [
+    Algorithm::Direct,
+    Algorithm::ImplicitGemm,
+    Algorithm::Gemm1x1,
+    Algorithm::Depthwise,
+    Algorithm::Blocked,
+];
+
+impl Algorithm {
+    /// The kernel for `geometry` on `ctx`: for `Auto` on a context that
+    /// autotunes, the measured choice of its shape class (measured now when
+    /// there is none); else [`kernel`](Self::kernel)'s.
+    pub(crate) fn kernel_on(
+        self,
+        ctx: &GpuContext,
+        geometry: &Conv2dGeometry,
+        has_bias: bool,
+    ) -> Result<ForwardKernel> {
+        let device = ctx.adapter_info().device_type;
+        if self != Algorithm::Auto || !ctx.autotunes() || geometry.output_shape().contains(&0) {
+            return self.kernel(geometry, device);
+        }
+        let key = shape_class(geometry, has_bias);
+        let chosen = match ctx.tuning().get(&key) {
+            Some(name) => name,
+            None => {
+                let record = tune(ctx, geometry, has_bias, key, |_, _| {})?;
+                let chosen = record.chosen.clone();
+                ctx.tuning().insert(record);
+                chosen
+            }
+        };
+        // Names in the table were checked when loaded or written.
+        chosen
+            .parse::<Algorithm>()
+            .unwrap_or(Algorithm::Direct)
+            .kernel(geometry, device)
+            .or_else(|_| Algorithm::Auto.kernel(geometry, device))
+    }
+}
+
+impl GpuContext {
+    /// Writes this device's tuning table (see [`with_autotune`](Self::with_autotune))
+    /// to `path`, with the entries for other adapters a loaded file held,
+    /// through a temporary file renamed over it.
+    pub fn save_tuning(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.tuning().save(path.as_ref(), &self.adapter_identity())
+    }
+
+    /// Reads the entries of a tuning table written by
+    /// [`save_tuning`](Self::save_tuning) for this adapter (name, backend and
+    /// driver must match; other lines are kept for saving), so that a context
+    /// with autotuning starts tuned. A missing file is an empty table.
+    pub fn load_tuning(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.tuning()
+            .load(path.as_ref(), &self.adapter_identity(), |name| {
+                name.parse::<Algorithm>()
+                    .is_ok_and(|a| CANDIDATES.contains(&a))
+            })
+    }
+}
+
+/// The shape class of a call: the layer's hyper-parameters and the input
+/// shape, as a table key.
+pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool) -> String {
+    let axis = |a: &Axis| {
+        format!(
+            "{}:k{}s{}d{}p{},{}",
+            a.input, a.kernel, a.stride, a.dilation, a.pad_before, a.pad_after
+        )
+    };
+    format!(
+        "n{} c{} k{} g{} h{} w{} {} bias{}",
+        g.batch,
+        g.in_channels,
+        g.out_channels,
+        g.groups,
+        axis(&g.height),
+        axis(&g.width),
+        g.padding_mode,
+        u8::from(has_bias)
+    )
+}
+
+/// One run of a candidate: its output and its kernel time.
+struct Run {
+    output: Vec<f32>,
+    ms: f64,
+}
+
+/// Times every candidate on `geometry` with seeded random data; the record
+/// names the fastest that agrees with the direct kernel. `tamper` sees each
+/// candidate's output before it is checked (tests make one wrong).
+fn tune(
+    ctx: &GpuContext,
+    geometry: &Conv2dGeometry,
+    has_bias: bool,
+    key: String,
+    tamper: impl Fn(Algorithm, &mut Vec<f32>),
+) -> Result<TuningRecord> {
+    let mut rng = StdRng::seed_from_u64(0x7a9e);
+    let mut random =
+        |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+    let input = random(geometry.input_shape_4d().iter().product());
+    let weight = random(geometry.weight_len());
+    let bias = random(geometry.output_channels().max(1));
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let device = ctx.adapter_info().device_type;
+    let direct = ForwardPass::new(ctx, *geometry, ForwardKernel::Direct)?;
+    let reference = run(ctx, &direct, has_bias, [&input, &weight, &bias])?;
+    let magnitude = run(
+        ctx,
+        &direct,
+        has_bias,
+        [&abs(&input), &abs(&weight), &abs(&bias)],
+    )?;
+    let terms = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel
+        + usize::from(has_bias);
+    let tolerance = |m: f32| 2.0 * (terms as f32 + 2.0) * f32::EPSILON * m;
+
+    let mut candidates = Vec::new();
+    for algorithm in CANDIDATES {
+        if algorithm.check(geometry).is_err() {
+            continue;
+        }
+        let measured = if algorithm == Algorithm::Direct {
+            Ok(reference.ms)
+        } else {
+            algorithm
+                .kernel(geometry, device)
+                .and_then(|kernel| ForwardPass::new(ctx, *geometry, kernel))
+                .and_then(|pass| run(ctx, &pass, has_bias, [&input, &weight, &bias]))
+                .map_err(|e| e.to_string())
+                .and_then(|mut candidate| {
+                    tamper(algorithm, &mut candidate.output);
+                    let bad = candidate
+                        .output
+                        .iter()
+                        .zip(&reference.output)
+                        .zip(&magnitude.output)
+                        // A NaN difference is a disagreement.
+                        .position(|((&got, &want), &m)| {
+                            !matches!(
+                                (got - want).abs().partial_cmp(&tolerance(m)),
+                                Some(Ordering::Less | Ordering::Equal)
+                            )
+                        });
+                    match bad {
+                        None => Ok(candidate.ms),
+                        Some(k) => Err(format!(
+                            "output {k} is {}, the direct kernel's {} (bound {})",
+                            candidate.output[k],
+                            reference.output[k],
+                            tolerance(magnitude.output[k])
+                        )),
+                    }
+                })
+        };
+        candidates.push((algorithm.name().to_string(), measured));
+    }
+    let chosen = candidates
+        .iter()
+        .filter_map(|(name, ms)| ms.as_ref().ok().map(|ms| (name, *ms)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or_else(
+            || Algorithm::Direct.name().to_string(),
+            |(name, _)| name.clone(),
+        );
+    Ok(TuningRecord {
+        key,
+        chosen,
+        candidates,
+    })
+}
+
+/// Runs `pass` once on `[input, weight, bias]`: its output, and its kernel
+/// time (the weight packed beforehand, as a layer caches it).
+fn run(
+    ctx: &GpuContext,
+    pass: &ForwardPass,
+    has_bias: bool,
+    [input, weight, bias]: [&[f32]; 3],
+) -> Result<Run> {
+    let scopes = Scopes::push(ctx);
+    let (input, weight, bias) = (
+        upload(ctx, "tuning input", input),
+        upload(ctx, "tuning weight", weight),
+        upload(ctx, "tuning bias", bias),
+    );
+    let mut rec = Recorder::new(ctx);
+    let call = rec.uniform("tuning call", &ConvParams::new(&pass.geometry, has_bias)?);
+    let weight = match pass.kernel.packed_weight_len(&pass.geometry) {
+        Some(len) => {
+            let packed = rec.scratch("tuning packed weight", len);
+            pass.kernel
+                .encode_pack(&mut rec, &pass.geometry, &call, &weight, &packed)?;
+            packed
+        }
+        None => wgpu::Buffer::clone(&weight),
+    };
+    rec.submit();
+    let mut rec = Recorder::timed(ctx);
+    let call = rec.uniform("tuning call", &ConvParams::new(&pass.geometry, has_bias)?);
+    let output = rec.scratch("tuning output", pass.elements);
+    let readback = staging(ctx, pass.elements);
+    pass.encode(
+        &mut rec,
+        &ForwardBuffers {
+            call: &call,
+            input: &input,
+            padded: None,
+            weight: &weight,
+            bias: &bias,
+            output: &output,
+        },
+    )?;
+    rec.copy(&output, 0, &readback, 0, pass.elements);
+    let start = Instant::now();
+    let pending = rec.submit_timed();
+    pollster::block_on(scopes.pop())?;
+    let output = pollster::block_on(read_mapped(ctx, &readback, pass.elements))?;
+    let wall = start.elapsed().as_secs_f64() * 1e3;
+    let ms = match pending {
+        Some(pending) => pollster::block_on(pending.millis(ctx))?,
+        None => wall,
+    };
+    Ok(Run { output, ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Conv2dConfig;
+
+    /// A candidate whose output is wrong on the tuning run is discarded and
+    /// its reason recorded, even when it is the fastest; the rest still
+    /// compete.
+    #[test]
+    fn a_candidate_that_disagrees_with_the_direct_kernel_is_discarded() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
+        let record = tune(&ctx, &geometry, true, "test".into(), |algorithm, output| {
+            if algorithm == Algorithm::Blocked {
+                output[7] += 1e-3;
+            }
+        })
+        .unwrap();
+        let blocked = record
+            .candidates
+            .iter()
+            .find(|(name, _)| name == "blocked")
+            .unwrap();
+        let reason = blocked.1.as_ref().unwrap_err();
+        assert!(reason.starts_with("output 7 is "), "{reason}");
+        assert_ne!(record.chosen, "blocked");
+        assert!(
+            record
+                .candidates
+                .iter()
+                .any(|(name, ms)| *name == record.chosen && ms.is_ok())
+        );
+        // Untampered, every candidate agrees.
+        let record = tune(&ctx, &geometry, true, "test".into(), |_, _| {}).unwrap();
+        assert!(
+            record.candidates.iter().all(|(_, ms)| ms.is_ok()),
+            "{record:?}"
+        );
+    }
+}
