@@ -44,10 +44,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|l| !l.trim().is_empty())
         .map(serde_json::from_str)
         .collect::<Result<_, _>>()?;
-    // Forced algorithms only: Auto's row repeats the kernel it picked.
+    // Forced algorithms only: Auto's rows repeat the kernel it picked, and
+    // PyTorch's lines (no "requested") are not ours.
     let bars: Vec<(String, &str, f64)> = rows
         .iter()
-        .filter(|r| r["requested"] != "auto")
+        .filter(|r| r["requested"].is_string() && r["requested"] != "auto")
         .map(|r| {
             (
                 layer_label(r),
@@ -105,6 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "implicit-gemm" => RGBColor(31, 119, 180),
         "gemm-1x1" => RGBColor(44, 160, 44),
         "depthwise" => RGBColor(255, 127, 14),
+        "winograd" => RGBColor(148, 103, 189),
         _ => RGBColor(0, 0, 0),
     };
     chart.draw_series(bars.iter().enumerate().map(|(i, (_, algorithm, gflops))| {

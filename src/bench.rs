@@ -129,6 +129,10 @@ pub struct Measurement {
     pub gflops: f64,
     /// Runs behind each median.
     pub runs: usize,
+    /// Wall time of the first GPU-resident call in this process, milliseconds:
+    /// the kernel plus creating its pipelines (and the driver compiling them,
+    /// unless its own shader cache has them), the cold start of a new shape.
+    pub first_call_ms: f64,
 }
 
 /// Times the forward pass of `config` on an input of `input_shape` with
@@ -147,6 +151,9 @@ pub fn measure(
     // What runs: Auto's rules, or its measured choice on a context that autotunes.
     let resolved = gpu.resolved_algorithm(input_shape)?;
     let resident = GpuTensor::upload(ctx, &input)?;
+    let start = Instant::now();
+    gpu.forward_gpu_timed(&resident)?;
+    let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -162,7 +169,7 @@ pub fn measure(
         Pass::Forward,
         resolved.name().to_string(),
         algorithm.name(),
-        (kernel, end_to_end, timing),
+        (kernel, end_to_end, timing, first_call_ms),
         geometry.flops(),
     ))
 }
@@ -184,6 +191,9 @@ pub fn measure_backward(
     let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
     let resident = GpuTensor::upload(ctx, &input)?;
     let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
+    let start = Instant::now();
+    gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)?;
+    let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -199,7 +209,7 @@ pub fn measure_backward(
         Pass::Backward,
         resolved,
         algorithm.name(),
-        (kernel, end_to_end, timing),
+        (kernel, end_to_end, timing, first_call_ms),
         backward_flops(&geometry, config.bias),
     ))
 }
@@ -234,6 +244,11 @@ pub fn measure_step(
     })?;
     let resident = GpuTensor::upload(ctx, &input)?;
     let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
+    let start = Instant::now();
+    gpu.forward_gpu_timed(&resident)?;
+    let grads = gpu.backward_gpu(&resident, &resident_grad, GradMask::ALL)?;
+    sgd.step_timed(&mut gpu, &grads)?;
+    let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -260,7 +275,7 @@ pub fn measure_step(
         Pass::Step,
         resolved,
         backward.name(),
-        (kernel, end_to_end, timing),
+        (kernel, end_to_end, timing, first_call_ms),
         geometry
             .flops()
             .saturating_add(backward_flops(&geometry, config.bias)),
@@ -289,7 +304,7 @@ impl Measurement {
         pass: Pass,
         algorithm: String,
         requested: &'static str,
-        (kernel, end_to_end, timing): (Repeated, Repeated, KernelTiming),
+        (kernel, end_to_end, timing, first_call_ms): (Repeated, Repeated, KernelTiming, f64),
         flops: u64,
     ) -> Self {
         Self {
@@ -302,6 +317,7 @@ impl Measurement {
             flops,
             gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
             runs: kernel.runs.min(end_to_end.runs),
+            first_call_ms,
         }
     }
 }

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs the standard benchmark set through every algorithm that can run each
-# layer and writes one JSON object per line (see `wgpu-conv2d bench --json`):
+# layer, `Auto` once more with autotuning on (its line has "tuned": true), and
+# PyTorch's CPU forward of the same layer in the same run (tools/torch_bench.py;
+# its line has "pass": "torch"; skipped without PyTorch). One JSON object per
+# line (see `wgpu-conv2d bench --json`):
 #   ResNet-18/50 layers at batch 1 and 8, MobileNetV2 depthwise 3x3 layers,
 #   and a seed-sized conv for latency.
 # Usage: tools/bench_suite.sh [OUT.jsonl]   (default docs/bench/results.jsonl)
-# Then:  cargo run --release --example bench_chart -- OUT.jsonl docs/benchmarks.svg
+# Then:  python3 tools/suite_table.py OUT.jsonl   (the markdown table)
+#        cargo run --release --example bench_chart -- OUT.jsonl docs/benchmarks.svg
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-docs/bench/results.jsonl}"
@@ -17,6 +21,12 @@ bin=target/release/wgpu-conv2d
 run() {
     echo "bench $*" >&2
     "$bin" bench --json --min-time-ms "$min_time_ms" "$@" >> "$out"
+    WGPU_CONV2D_AUTOTUNE=1 "$bin" bench --json --min-time-ms "$min_time_ms" --algorithm auto "$@" \
+        | sed 's/^{/{"tuned": true, /' >> "$out"
+    if python3 -c "import torch" 2>/dev/null; then
+        python3 tools/torch_bench.py --min-time-ms "$min_time_ms" "$@" \
+            | sed 's/^{/{"pass": "torch", /' >> "$out"
+    fi
 }
 
 for n in 1 8; do

@@ -389,7 +389,7 @@ impl Placement {
     /// Saves the tuning table (when asked for) and says which backend ran.
     fn done(&self) -> Result<(), String> {
         if let Some(ctx) = &self.ctx {
-            finish_tuning(ctx)?;
+            finish_gpu(ctx)?;
         }
         if let Some(note) = &self.note {
             eprintln!("wgpu-conv2d: {note}");
@@ -402,40 +402,55 @@ impl Placement {
 /// anything but `0`.
 const AUTOTUNE_VAR: &str = "WGPU_CONV2D_AUTOTUNE";
 
-/// A tuning table to load at start and save after a successful run.
+/// A tuning table to load at start and save after a successful run; the
+/// pipeline cache is kept beside it (the same path with `.pipelines` added).
 const TUNING_FILE_VAR: &str = "WGPU_CONV2D_TUNING_FILE";
 
-/// The GPU context, autotuning and its table as the environment asks.
+/// The pipeline cache's file beside the tuning table at `table`.
+fn pipelines_path(table: &std::ffi::OsStr) -> PathBuf {
+    let mut path = table.to_os_string();
+    path.push(".pipelines");
+    PathBuf::from(path)
+}
+
+/// The GPU context, with autotuning, its table and the pipeline cache as the
+/// environment asks.
 fn open_gpu() -> wgpu_conv2d::Result<GpuContext> {
     let ctx = GpuContext::new()?;
     let autotune = std::env::var(AUTOTUNE_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
     if let Some(path) = std::env::var_os(TUNING_FILE_VAR) {
-        ctx.load_tuning(path)?;
+        ctx.load_tuning(&path)?;
+        ctx.load_pipeline_cache(pipelines_path(&path))?;
     }
     Ok(ctx.with_autotune(autotune))
 }
 
-/// Reports the candidates autotuning discarded this run (on stderr) and
-/// saves the table where the environment names one.
-fn finish_tuning(ctx: &GpuContext) -> Result<(), String> {
-    if !ctx.autotunes() {
-        return Ok(());
-    }
-    for record in ctx.tuning_records() {
-        for (name, measured) in &record.candidates {
-            if let Err(reason) = measured {
-                eprintln!(
-                    "wgpu-conv2d: autotune discarded {name} for {}: {}",
-                    record.key,
-                    one_line(reason)
-                );
+/// Reports the candidates autotuning discarded this run (on stderr), and
+/// saves the tuning table and the pipeline cache where the environment
+/// names them.
+fn finish_gpu(ctx: &GpuContext) -> Result<(), String> {
+    if ctx.autotunes() {
+        for record in ctx.tuning_records() {
+            for (name, measured) in &record.candidates {
+                if let Err(reason) = measured {
+                    eprintln!(
+                        "wgpu-conv2d: autotune discarded {name} for {}: {}",
+                        record.key,
+                        one_line(reason)
+                    );
+                }
             }
         }
     }
-    match std::env::var_os(TUNING_FILE_VAR) {
-        Some(path) => ctx.save_tuning(path).map_err(|e| e.to_string()),
-        None => Ok(()),
+    let Some(path) = std::env::var_os(TUNING_FILE_VAR) else {
+        return Ok(());
+    };
+    if ctx.autotunes() {
+        ctx.save_tuning(&path).map_err(|e| e.to_string())?;
     }
+    ctx.save_pipeline_cache(pipelines_path(&path))
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn forward(args: &ForwardArgs) -> Result<(), String> {
@@ -547,7 +562,7 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
             );
         }
     }
-    finish_tuning(&ctx)
+    finish_gpu(&ctx)
 }
 
 /// One JSON object: the configuration, the adapter and the figures, with
@@ -563,6 +578,7 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "kernel_timing": m.kernel_timing.name(),
         "flops": m.flops,
         "runs": m.runs,
+        "first_call_ms": m.first_call_ms,
         "adapter": ctx.adapter_info().name,
         "backend": format!("{:?}", ctx.adapter_info().backend),
         "input_shape": shape,

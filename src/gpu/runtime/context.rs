@@ -68,8 +68,10 @@ impl GpuContext {
         // Ask for everything the adapter offers: large tensors need the real
         // buffer and dispatch limits, not WebGPU's conservative defaults.
         let limits = adapter.limits();
-        // Timestamps time the kernels in benchmarks; everything else works without them.
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Timestamps time the kernels in benchmarks, a pipeline cache keeps
+        // compiled kernels across processes (Vulkan); everything works without.
+        let features =
+            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-conv2d"),
@@ -100,6 +102,17 @@ impl GpuContext {
         let max_binding_bytes = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
+        let pipelines = Registry::default();
+        if features.contains(wgpu::Features::PIPELINE_CACHE) {
+            // SAFETY: no initial data.
+            pipelines.set_pipeline_cache(unsafe {
+                device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("wgpu-conv2d pipelines"),
+                    data: None,
+                    fallback: true,
+                })
+            });
+        }
         Ok(Self {
             max_binding_bytes,
             autotune: false,
@@ -109,7 +122,7 @@ impl GpuContext {
                 queue,
                 info,
                 limits,
-                pipelines: Registry::default(),
+                pipelines,
                 buffers: Arc::default(),
                 query_sets: Mutex::new(Vec::new()),
                 lost,
@@ -286,6 +299,70 @@ impl GpuContext {
     /// the choice.
     pub fn tuning_records(&self) -> Vec<TuningRecord> {
         self.inner.tuning.records()
+    }
+
+    /// Whether compiled kernels can be kept across processes
+    /// ([`save_pipeline_cache`](Self::save_pipeline_cache)): wgpu offers a
+    /// pipeline cache on Vulkan.
+    pub fn has_pipeline_cache(&self) -> bool {
+        self.inner.pipelines.pipeline_cache().is_some()
+    }
+
+    /// Writes the driver's data for the kernels compiled so far to `path`
+    /// (through a temporary file renamed over it), for
+    /// [`load_pipeline_cache`](Self::load_pipeline_cache) in a later process.
+    /// Returns whether there was anything to write: `false` without a pipeline
+    /// cache. What the data holds is the driver's choice: lavapipe (Mesa
+    /// 22.3) writes only a header and keeps compiled shaders in Mesa's own
+    /// on-disk cache instead (`~/.cache/mesa_shader_cache`).
+    pub fn save_pipeline_cache(&self, path: impl AsRef<std::path::Path>) -> Result<bool> {
+        let path = path.as_ref();
+        let Some(data) = self
+            .inner
+            .pipelines
+            .pipeline_cache()
+            .and_then(|cache| cache.get_data())
+        else {
+            return Ok(false);
+        };
+        let io = |e: std::io::Error| Conv2dError::TuningFile(format!("{}: {e}", path.display()));
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, data).map_err(io)?;
+        std::fs::rename(&temporary, path).map_err(io)?;
+        Ok(true)
+    }
+
+    /// Compiles later kernels through the pipeline cache data saved at
+    /// `path` by [`save_pipeline_cache`](Self::save_pipeline_cache), so that
+    /// the driver can skip compiling what it holds. Data from another
+    /// adapter, driver or wgpu version, or damaged, is ignored (wgpu checks
+    /// its header and starts an empty cache), as is a missing file. Returns
+    /// whether a pipeline cache is in use. Like the driver's own shader
+    /// cache, the file is trusted: load only files this crate wrote.
+    pub fn load_pipeline_cache(&self, path: impl AsRef<std::path::Path>) -> Result<bool> {
+        if !self.has_pipeline_cache() {
+            return Ok(false);
+        }
+        let path = path.as_ref();
+        let data = match std::fs::read(path) {
+            Ok(data) => data,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(Conv2dError::TuningFile(format!("{}: {e}", path.display()))),
+        };
+        // SAFETY: `data` is what `PipelineCache::get_data` wrote (the caller's
+        // contract, as for the driver's own cache files); wgpu validates its
+        // header against this adapter and falls back to an empty cache.
+        let cache = unsafe {
+            self.inner
+                .device
+                .create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("wgpu-conv2d pipelines"),
+                    data: Some(&data),
+                    fallback: true,
+                })
+        };
+        self.inner.pipelines.set_pipeline_cache(cache);
+        Ok(true)
     }
 
     /// The device's tuning table.

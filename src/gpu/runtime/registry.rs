@@ -180,7 +180,11 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
-    fn build(device: &wgpu::Device, spec: &KernelSpec) -> Self {
+    fn build(
+        device: &wgpu::Device,
+        spec: &KernelSpec,
+        cache: Option<&wgpu::PipelineCache>,
+    ) -> Self {
         let label = spec.label();
         let entries: Vec<wgpu::BindGroupLayoutEntry> = spec
             .bindings
@@ -224,16 +228,18 @@ impl Kernel {
                 constants: &constants,
                 ..Default::default()
             },
-            cache: None,
+            cache,
         });
         Self { pipeline, layout }
     }
 }
 
-/// Pipelines of one device, by key, each compiled once on first use.
+/// Pipelines of one device, by key, each compiled once on first use, through
+/// the device's pipeline cache when it has one.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     kernels: Mutex<HashMap<KernelKey, Arc<OnceLock<Arc<Kernel>>>>>,
+    cache: Mutex<Option<wgpu::PipelineCache>>,
 }
 
 impl Registry {
@@ -248,8 +254,21 @@ impl Registry {
             .entry(spec.key())
             .or_default()
             .clone();
-        slot.get_or_init(|| Arc::new(Kernel::build(device, spec)))
-            .clone()
+        slot.get_or_init(|| {
+            let cache = self.pipeline_cache();
+            Arc::new(Kernel::build(device, spec, cache.as_ref()))
+        })
+        .clone()
+    }
+
+    /// The pipeline cache later compilations go through.
+    pub(crate) fn pipeline_cache(&self) -> Option<wgpu::PipelineCache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Makes `cache` the one later compilations go through.
+    pub(crate) fn set_pipeline_cache(&self, cache: wgpu::PipelineCache) {
+        *self.cache.lock().unwrap_or_else(|e| e.into_inner()) = Some(cache);
     }
 
     /// Number of pipelines compiled.

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Turns tools/bench_suite.sh's JSON lines into the markdown table of
+docs/benchmarks.md: per layer, each algorithm's kernel and end-to-end time,
+GFLOP/s and speed-up over the direct kernel; Auto by its fixed rules and Auto
+tuned (autotuning on); PyTorch's CPU forward from the same run; and per layer
+the summary the issues ask for: tuned Auto against the best algorithm Auto may
+pick, and Auto against PyTorch.
+
+    python3 tools/suite_table.py docs/bench/results.jsonl
+"""
+
+import json
+import sys
+
+AUTO_MAY_PICK = {"direct", "implicit-gemm", "gemm-1x1", "depthwise", "blocked"}
+
+
+def layer_name(d):
+    n, c, h, w = d["input_shape"]
+    k = d["kernel_size"]
+    stride = d["stride"] if isinstance(d["stride"], str) else d["stride"][0]
+    extra = f" s{stride}" if str(stride) not in ("1", "[1, 1]") else ""
+    g = d.get("groups", 1)
+    dw = f" g{g}" if g > 1 else ""
+    return f"{n}×{c}×{h}×{w} → {d['out_channels']}, {k[0]}×{k[1]}{extra}{dw}"
+
+
+def main():
+    rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    layers = {}
+    for d in rows:
+        shape = (tuple(d["input_shape"]), d["out_channels"], tuple(d["kernel_size"]), d.get("groups", 1))
+        layers.setdefault(shape, []).append(d)
+
+    print("| layer | algorithm | kernel ms | end-to-end ms | GFLOP/s | × direct |")
+    print("|---|---|---:|---:|---:|---:|")
+    summary = []
+    for entries in layers.values():
+        ours = [d for d in entries if d.get("pass") != "torch"]
+        torch = next((d for d in entries if d.get("pass") == "torch"), None)
+        direct = next((d for d in ours if d["requested"] == "direct"), None)
+        name = layer_name(ours[0])
+        for d in ours:
+            if d["requested"] == "auto":
+                label = f"auto{' tuned' if d.get('tuned') else ''} ({d['algorithm']})"
+            else:
+                label = d["algorithm"]
+            speedup = f"{direct['kernel_ms'] / d['kernel_ms']:.1f}×" if direct and d is not direct else ""
+            print(f"| {name} | {label} | {d['kernel_ms']:.3f} | {d['end_to_end_ms']:.3f} "
+                  f"| {d['gflops']:.2f} | {speedup} |")
+        if torch:
+            print(f"| {name} | PyTorch {torch['torch_version']} CPU ({torch['threads']} threads) "
+                  f"| | {torch['forward_ms']:.3f} | {ours[0]['flops'] / torch['forward_ms'] / 1e6:.2f} | |")
+        fixed = next((d for d in ours if d["requested"] == "auto" and not d.get("tuned")), None)
+        tuned = next((d for d in ours if d.get("tuned")), None)
+        forced = [d for d in ours if d["requested"] != "auto"]
+        best = min((d for d in forced if d["requested"] in AUTO_MAY_PICK), key=lambda d: d["kernel_ms"], default=None)
+        best_any = min(forced, key=lambda d: d["kernel_ms"], default=None)
+        summary.append((name, fixed, tuned, best, best_any, torch))
+
+    print()
+    print("| layer | best algorithm Auto may pick | auto (rules) / best | auto tuned / best "
+          "| best of all (incl. winograd) | auto tuned / torch fwd |")
+    print("|---|---|---:|---:|---|---:|")
+    for name, fixed, tuned, best, best_any, torch in summary:
+        cell = lambda d: f"{d['kernel_ms'] / best['kernel_ms']:.2f}×" if d and best else ""
+        torch_cell = f"{tuned['kernel_ms'] / torch['forward_ms']:.1f}×" if tuned and torch else ""
+        best_any_cell = f"{best_any['algorithm']} {best_any['kernel_ms']:.2f} ms" if best_any else ""
+        print(f"| {name} | {best['algorithm']} {best['kernel_ms']:.2f} ms | {cell(fixed)} | {cell(tuned)} "
+              f"| {best_any_cell} | {torch_cell} |")
+
+
+if __name__ == "__main__":
+    main()
