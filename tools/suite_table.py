@@ -59,14 +59,15 @@ def main():
         summary.append((name, fixed, tuned, best, best_any, torch))
 
     print()
-    print("| layer | best algorithm Auto may pick | auto (rules) / best | auto tuned / best "
+    print("| layer | best algorithm Auto may pick | auto (rules) / best | auto tuned picks | auto tuned / best "
           "| best of all (incl. winograd) | auto tuned / torch fwd |")
-    print("|---|---|---:|---:|---|---:|")
+    print("|---|---|---:|---|---:|---|---:|")
     for name, fixed, tuned, best, best_any, torch in summary:
         cell = lambda d: f"{d['kernel_ms'] / best['kernel_ms']:.2f}×" if d and best else ""
         torch_cell = f"{tuned['kernel_ms'] / torch['forward_ms']:.1f}×" if tuned and torch else ""
         best_any_cell = f"{best_any['algorithm']} {best_any['kernel_ms']:.2f} ms" if best_any else ""
-        print(f"| {name} | {best['algorithm']} {best['kernel_ms']:.2f} ms | {cell(fixed)} | {cell(tuned)} "
+        picks = tuned["algorithm"] if tuned else ""
+        print(f"| {name} | {best['algorithm']} {best['kernel_ms']:.2f} ms | {cell(fixed)} | {picks} | {cell(tuned)} "
               f"| {best_any_cell} | {torch_cell} |")
 
 

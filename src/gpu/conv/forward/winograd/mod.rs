@@ -126,7 +126,12 @@ impl WinogradVariant {
             5..=8 => 8,
             _ => 16,
         };
-        Ok(Self { tile, kb, tv: 3 })
+        // Three vec4s of tiles per product invocation, fewer where a
+        // channel's row of tiles (all batch items') is shorter: at batch 1
+        // a 7×7 plane has one vec4 of F(4×4) tiles.
+        let tiles = geometry.batch.max(1) * h.output.div_ceil(tile) * w.output.div_ceil(tile);
+        let tv = tiles.div_ceil(4).clamp(1, 3);
+        Ok(Self { tile, kb, tv })
     }
 
     fn transforms(&self) -> &'static Transforms {
