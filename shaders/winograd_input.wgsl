@@ -8,7 +8,8 @@
 // batch item in turn, rounded up to 4 (vec4 loads): the GEMM's rows are as
 // long as the chunk's batch makes them. One invocation per (plane, tile);
 // the loads and the transform are unrolled
-// (src/gpu/conv/forward/winograd/codegen.rs). (Four tiles per invocation, one
+// (src/gpu/conv/forward/winograd/codegen.rs); the tile arithmetic is
+// winograd_tiles.wgsl's. (Four tiles per invocation, one
 // per lane of a vec4, was slower on llvmpipe: four times the registers.)
 
 @group(0) @binding(2) var<storage, read> input: array<f32>;
@@ -26,20 +27,15 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    let tiles_w = (p.out_w + TILE - 1u) / TILE;
-    let tiles = tiles_w * ((p.out_h + TILE - 1u) / TILE);
-    let row = (d.batch * tiles + 3u) / 4u * 4u;
-    let t = index % tiles;
-    let plane = index / tiles;
-    let n = plane / d.in_channels;
-    let c = plane % d.in_channels;
-    let y0 = (t / tiles_w) * TILE;
-    let x0 = (t % tiles_w) * TILE;
+    let tile = tile_of(index, d.in_channels);
+    let plane = tile.plane;
+    let y0 = tile.y0;
+    let x0 = tile.x0;
     let base = plane * p.in_h * p.in_w;
 //{load}
 //{transform}
-    let stride = d.in_channels * row;
-    let into = c * row + n * tiles + t;
+    let stride = tile.stride;
+    let into = tile.at;
 //{store}
 }
 

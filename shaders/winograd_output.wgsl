@@ -2,7 +2,8 @@
 // of the chunk and every m×m tile, added onto the bias (or, for a later block
 // of input channels, onto what is stored), the outputs past the edge dropped.
 // One invocation per (plane, tile); the transform is unrolled
-// (src/gpu/conv/forward/winograd/codegen.rs).
+// (src/gpu/conv/forward/winograd/codegen.rs), the tile arithmetic is
+// winograd_tiles.wgsl's.
 
 @group(0) @binding(2) var<storage, read> product: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -20,18 +21,13 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    let tiles_w = (p.out_w + TILE - 1u) / TILE;
-    let tiles = tiles_w * ((p.out_h + TILE - 1u) / TILE);
-    let row = (d.batch * tiles + 3u) / 4u * 4u;
-    let t = index % tiles;
-    let plane = index / tiles;
-    let n = plane / d.out_channels;
-    let k = plane % d.out_channels;
-    let o = d.out_c_begin + k;
-    let y0 = (t / tiles_w) * TILE;
-    let x0 = (t % tiles_w) * TILE;
-    let stride = d.out_channels * row;
-    let source = k * row + n * tiles + t;
+    let tile = tile_of(index, d.out_channels);
+    let plane = tile.plane;
+    let o = d.out_c_begin + tile.channel;
+    let y0 = tile.y0;
+    let x0 = tile.x0;
+    let stride = tile.stride;
+    let source = tile.at;
 //{load}
 //{transform}
     var start = 0.0;
