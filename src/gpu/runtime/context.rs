@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
-use super::tuning::{TuningRecord, TuningTable};
+use super::tuning::{TuningRecord, TuningTable, write_replacing};
 use crate::error::{Conv2dError, Result};
 
 /// How to get an adapter, appended to every "no adapter" error.
@@ -325,10 +325,7 @@ impl GpuContext {
         else {
             return Ok(false);
         };
-        let io = |e: std::io::Error| Conv2dError::TuningFile(format!("{}: {e}", path.display()));
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, data).map_err(io)?;
-        std::fs::rename(&temporary, path).map_err(io)?;
+        write_replacing(path, &data)?;
         Ok(true)
     }
 

@@ -79,10 +79,7 @@ impl TuningTable {
             text.push_str(&format!("{adapter}\t{key}\t{chosen}\n"));
         }
         drop(entries);
-        let io = |e: std::io::Error| Conv2dError::TuningFile(format!("{}: {e}", path.display()));
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, text).map_err(io)?;
-        std::fs::rename(&temporary, path).map_err(io)
+        write_replacing(path, text.as_bytes())
     }
 
     /// Reads the entries of `path` for `adapter` (and keeps the others for
@@ -128,6 +125,35 @@ impl TuningTable {
     }
 }
 
+/// Writes `bytes` to `path` through a new temporary file beside it, renamed
+/// over it when complete: `path` is never left half written, and no other
+/// file is touched (the temporary's name is this process's own, created new,
+/// and removed when writing fails). A symlink stays a link: its target is
+/// written.
+pub(crate) fn write_replacing(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let io = |e: std::io::Error| Conv2dError::TuningFile(format!("{}: {e}", path.display()));
+    let resolved = std::fs::canonicalize(path);
+    let path = resolved.as_deref().unwrap_or(path);
+    let mut name = std::ffi::OsString::from(".");
+    name.push(path.file_name().unwrap_or_default());
+    name.push(format!(".tmp-{}", std::process::id()));
+    let temporary = path.with_file_name(name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(bytes)?;
+            file.sync_all()
+        });
+    let renamed = written.and_then(|()| std::fs::rename(&temporary, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed.map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +187,12 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("gpu two\tshape b\tdirect"), "{text}");
 
+        // Nothing but the table was written beside it.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["table.tsv"]);
         std::fs::write(&path, "gpu one\tshape a\tfft\n").unwrap();
         let err = TuningTable::default()
             .load(&path, "gpu one", |c| c != "fft")
