@@ -156,7 +156,9 @@ impl GpuConv2d {
     }
 
     /// The kernel a forward pass over an input of `input_shape` runs (what
-    /// `Auto` picks), or why the forced algorithm cannot run it.
+    /// `Auto` picks: on a context that autotunes, the measured choice, made
+    /// now when the shape class has none yet), or why the forced algorithm
+    /// cannot run it.
     pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         self.algorithm

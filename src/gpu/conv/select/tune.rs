@@ -20,6 +20,7 @@ use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging, upload};
 use crate::gpu::runtime::{GpuContext, Recorder, TuningRecord};
+use crate::tensor::try_with_capacity;
 
 /// What the tuner times: the algorithms `Auto` may pick.
 const CANDIDATES: [Algorithm; 5] = [
@@ -123,12 +124,19 @@ fn tune(
     tamper: impl Fn(Algorithm, &mut Vec<f32>),
 ) -> Result<TuningRecord> {
     let mut rng = StdRng::seed_from_u64(0x7a9e);
-    let mut random =
-        |len: usize| -> Vec<f32> { (0..len).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
-    let input = random(geometry.input_shape_4d().iter().product());
-    let weight = random(geometry.weight_len());
-    let bias = random(geometry.output_channels().max(1));
-    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+    let mut random = |what: &'static str, len: usize| -> Result<Vec<f32>> {
+        let mut data = try_with_capacity(what, len)?;
+        data.extend((0..len).map(|_| rng.random_range(-1.0f32..1.0)));
+        Ok(data)
+    };
+    let input = random("tuning input", geometry.input_shape_4d().iter().product())?;
+    let weight = random("tuning weight", geometry.weight_len())?;
+    let bias = random("tuning bias", geometry.output_channels().max(1))?;
+    let abs = |what: &'static str, v: &[f32]| -> Result<Vec<f32>> {
+        let mut data = try_with_capacity(what, v.len())?;
+        data.extend(v.iter().map(|x| x.abs()));
+        Ok(data)
+    };
     let device = ctx.adapter_info().device_type;
     let direct = ForwardPass::new(ctx, *geometry, ForwardKernel::Direct)?;
     let reference = run(ctx, &direct, has_bias, [&input, &weight, &bias])?;
@@ -136,7 +144,11 @@ fn tune(
         ctx,
         &direct,
         has_bias,
-        [&abs(&input), &abs(&weight), &abs(&bias)],
+        [
+            &abs("tuning input", &input)?,
+            &abs("tuning weight", &weight)?,
+            &abs("tuning bias", &bias)?,
+        ],
     )?;
     let terms = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel
         + usize::from(has_bias);
