@@ -27,6 +27,11 @@ fn cli(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `cli` with `base` and then `extra` as arguments.
+fn cli_with(base: &[&str], extra: &[&str]) -> Output {
+    cli(&[base, extra].concat())
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -322,9 +327,7 @@ fn bench_prints_one_json_object_per_algorithm() {
         "--min-time-ms",
         "1",
     ];
-    let mut args = base.to_vec();
-    args.push("--json");
-    let out = cli(&args);
+    let out = cli_with(&base, &["--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -354,17 +357,13 @@ fn bench_prints_one_json_object_per_algorithm() {
     let out = cli(&base);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("adapter: "));
-    let mut args = base.to_vec();
-    args.extend(["--algorithm", "depthwise"]);
-    let out = cli(&args);
+    let out = cli_with(&base, &["--algorithm", "depthwise"]);
     assert!(!out.status.success());
     assert_eq!(
         stderr(&out).trim(),
         "wgpu-conv2d: error: algorithm 'depthwise' cannot run this convolution: it needs groups == in_channels, got in_channels=4, groups=1"
     );
-    let mut args = base.to_vec();
-    args.extend(["--algorithm", "fft"]);
-    let out = cli(&args);
+    let out = cli_with(&base, &["--algorithm", "fft"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unknown algorithm 'fft'"),
@@ -373,9 +372,7 @@ fn bench_prints_one_json_object_per_algorithm() {
     );
     // The backward pass: its own algorithms, and twice the forward's FLOPs
     // plus the bias gradient's adds.
-    let mut args = base.to_vec();
-    args.extend(["--pass", "backward", "--json"]);
-    let out = cli(&args);
+    let out = cli_with(&base, &["--pass", "backward", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -392,9 +389,10 @@ fn bench_prints_one_json_object_per_algorithm() {
         let flops = 2.0 * 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0 + 2.0 * 8.0 * 16.0 * 16.0;
         assert_eq!(line["flops"].as_f64().unwrap(), flops);
     }
-    let mut args = base.to_vec();
-    args.extend(["--pass", "backward", "--algorithm", "implicit-gemm"]);
-    let out = cli(&args);
+    let out = cli_with(
+        &base,
+        &["--pass", "backward", "--algorithm", "implicit-gemm"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("unknown backward algorithm 'implicit-gemm'"),
@@ -402,9 +400,7 @@ fn bench_prints_one_json_object_per_algorithm() {
         stderr(&out)
     );
     // The step: forward + backward (+ the update), both kernels named.
-    let mut args = base.to_vec();
-    args.extend(["--pass", "step", "--json", "--algorithm", "auto"]);
-    let out = cli(&args);
+    let out = cli_with(&base, &["--pass", "step", "--json", "--algorithm", "auto"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
@@ -418,9 +414,7 @@ fn bench_prints_one_json_object_per_algorithm() {
     assert_eq!(line["flops"].as_f64().unwrap(), flops);
     assert!(line["kernel_ms"].as_f64().unwrap() > 0.0);
     assert!(line["end_to_end_ms"].as_f64().unwrap() > 0.0);
-    let mut args = base.to_vec();
-    args.extend(["--pass", "epoch"]);
-    let out = cli(&args);
+    let out = cli_with(&base, &["--pass", "epoch"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("expected forward, backward or step"),

@@ -2,11 +2,10 @@
 //! (block of output positions, output channel) sums `grad_output`; the blocks
 //! are added in order (see [`reduce`](super::reduce)).
 
-use super::reduce::{ChunkBuffers, PositionSplits, PositionSum, encode_position_sum};
+use super::reduce::{ChunkBuffers, PositionSum, encode_chunk_position_sum};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
-use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::Recorder;
 use crate::gpu::runtime::WrittenKernel;
@@ -32,13 +31,6 @@ pub(crate) fn encode_chunk(
     grad_bias: &wgpu::Buffer,
 ) -> Result<()> {
     let channels = chunk.out_channels.len();
-    let positions = chunk.batch.len() * geometry.height.output * geometry.width.output;
-    let splits = PositionSplits::new(
-        positions,
-        channels,
-        chunk.output_len(geometry),
-        max_elements,
-    );
     let sum = PositionSum {
         kernel: &GRAD_BIAS.spec(),
         invocations_per_block: None,
@@ -47,12 +39,11 @@ pub(crate) fn encode_chunk(
         offset: chunk.out_channels.start,
         started: chunk.batch.start > 0,
     };
-    let base = DispatchParams::for_chunk(chunk)?;
-    encode_position_sum(
+    encode_chunk_position_sum(
         rec,
-        buffers.call,
-        base,
-        (positions, &splits),
+        geometry,
+        chunk,
+        (buffers.call, max_elements),
         &sum,
         grad_bias,
     )

@@ -5,8 +5,10 @@
 //! inputs give the same bits, with extra memory bounded per pass.
 
 use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::loops::loop_steps;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, WrittenKernel};
@@ -114,6 +116,23 @@ pub(crate) struct PositionSum<'a> {
     pub offset: usize,
     /// Whether an earlier chunk already stored there (the first pass adds too).
     pub started: bool,
+}
+
+/// Records `sum` over the output positions of `chunk` (one partial sum per
+/// block of positions: a kernel with one invocation per sum), onto what is in
+/// `result`, cut into blocks as [`PositionSplits`] chooses for it.
+pub(crate) fn encode_chunk_position_sum(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    (call, max_elements): (&wgpu::Buffer, usize),
+    sum: &PositionSum,
+    result: &wgpu::Buffer,
+) -> Result<()> {
+    let positions = chunk.batch.len() * geometry.height.output * geometry.width.output;
+    let splits = PositionSplits::new(positions, sum.len, chunk.output_len(geometry), max_elements);
+    let base = DispatchParams::for_chunk(chunk)?;
+    encode_position_sum(rec, call, base, (positions, &splits), sum, result)
 }
 
 /// Records `sum` over `positions` cut as `splits` says, pass by pass: the

@@ -139,17 +139,26 @@ fn tune(
     };
     let device = ctx.adapter_info().device_type;
     let direct = ForwardPass::new(ctx, *geometry, ForwardKernel::Direct)?;
-    let reference = run(ctx, &direct, has_bias, [&input, &weight, &bias])?;
+    // Uploaded once for every run.
+    let data = [
+        upload(ctx, "tuning input", &input),
+        upload(ctx, "tuning weight", &weight),
+        upload(ctx, "tuning bias", &bias),
+    ];
+    let data = [&*data[0], &*data[1], &*data[2]];
+    let reference = run(ctx, &direct, has_bias, data)?;
+    let magnitudes = [
+        upload(ctx, "tuning |input|", &abs("tuning input", &input)?),
+        upload(ctx, "tuning |weight|", &abs("tuning weight", &weight)?),
+        upload(ctx, "tuning |bias|", &abs("tuning bias", &bias)?),
+    ];
     let magnitude = run(
         ctx,
         &direct,
         has_bias,
-        [
-            &abs("tuning input", &input)?,
-            &abs("tuning weight", &weight)?,
-            &abs("tuning bias", &bias)?,
-        ],
+        [&*magnitudes[0], &*magnitudes[1], &*magnitudes[2]],
     )?;
+    drop(magnitudes);
     let terms = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel
         + usize::from(has_bias);
     let tolerance = |m: f32| 2.0 * (terms as f32 + 2.0) * f32::EPSILON * m;
@@ -165,7 +174,7 @@ fn tune(
             algorithm
                 .kernel(geometry, device)
                 .and_then(|kernel| ForwardPass::new(ctx, *geometry, kernel))
-                .and_then(|pass| run(ctx, &pass, has_bias, [&input, &weight, &bias]))
+                .and_then(|pass| run(ctx, &pass, has_bias, data))
                 .map_err(|e| e.to_string())
                 .and_then(|mut candidate| {
                     tamper(algorithm, &mut candidate.output);
@@ -209,30 +218,25 @@ fn tune(
     })
 }
 
-/// Runs `pass` once on `[input, weight, bias]`: its output, and its kernel
-/// time (the weight packed beforehand, as a layer caches it).
+/// Runs `pass` once on `[input, weight, bias]` (on the GPU): its output, and
+/// its kernel time (the weight packed beforehand, as a layer caches it).
 fn run(
     ctx: &GpuContext,
     pass: &ForwardPass,
     has_bias: bool,
-    [input, weight, bias]: [&[f32]; 3],
+    [input, weight, bias]: [&wgpu::Buffer; 3],
 ) -> Result<Run> {
     let scopes = Scopes::push(ctx);
-    let (input, weight, bias) = (
-        upload(ctx, "tuning input", input),
-        upload(ctx, "tuning weight", weight),
-        upload(ctx, "tuning bias", bias),
-    );
     let mut rec = Recorder::new(ctx);
     let call = rec.uniform("tuning call", &ConvParams::new(&pass.geometry, has_bias)?);
     let weight = match pass.kernel.packed_weight_len(&pass.geometry) {
         Some(len) => {
             let packed = rec.scratch("tuning packed weight", len);
             pass.kernel
-                .encode_pack(&mut rec, &pass.geometry, &call, &weight, &packed)?;
+                .encode_pack(&mut rec, &pass.geometry, &call, weight, &packed)?;
             packed
         }
-        None => wgpu::Buffer::clone(&weight),
+        None => wgpu::Buffer::clone(weight),
     };
     rec.submit();
     let mut rec = Recorder::timed(ctx);
@@ -243,10 +247,10 @@ fn run(
         &mut rec,
         &ForwardBuffers {
             call: &call,
-            input: &input,
+            input,
             padded: None,
             weight: &weight,
-            bias: &bias,
+            bias,
             output: &output,
         },
     )?;

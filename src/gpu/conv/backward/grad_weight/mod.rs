@@ -6,11 +6,10 @@
 
 pub(crate) mod blocked;
 
-use super::reduce::{ChunkBuffers, PositionSplits, PositionSum, encode_position_sum};
+use super::reduce::{ChunkBuffers, PositionSum, encode_chunk_position_sum};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::conv_source;
-use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::Recorder;
 use crate::gpu::runtime::WrittenKernel;
@@ -36,30 +35,21 @@ pub(crate) fn encode_chunk(
     grad_weight: &wgpu::Buffer,
 ) -> Result<()> {
     let row_len = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel;
-    let block_len = chunk.out_channels.len() * row_len;
-    let positions = chunk.batch.len() * geometry.height.output * geometry.width.output;
-    let splits = PositionSplits::new(
-        positions,
-        block_len,
-        chunk.output_len(geometry),
-        max_elements,
-    );
     let sum = PositionSum {
         kernel: &GRAD_WEIGHT.spec(),
         invocations_per_block: None,
         sources: &[buffers.input, buffers.grad_output],
-        len: block_len,
+        len: chunk.out_channels.len() * row_len,
         offset: chunk.out_channels.start * row_len,
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
     };
-    let base = DispatchParams::for_chunk(chunk)?;
-    encode_position_sum(
+    encode_chunk_position_sum(
         rec,
-        buffers.call,
-        base,
-        (positions, &splits),
+        geometry,
+        chunk,
+        (buffers.call, max_elements),
         &sum,
         grad_weight,
     )
