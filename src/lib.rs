@@ -49,7 +49,7 @@ pub use error::{Conv2dError, Result};
 pub use geometry::{Axis, Conv2dGeometry};
 pub use gpu::{
     ADAPTER_HELP, Adam, AdamConfig, Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuGrads,
-    GpuTensor, GradMask, Sgd, SgdConfig, TuningRecord,
+    GpuTensor, GradMask, PipelineCacheLoad, Sgd, SgdConfig, TuningRecord,
 };
 pub use layer::{Conv2d, Conv2dGrads};
 pub use tensor::Tensor;

@@ -207,6 +207,7 @@ fn check_winograd(
     let tolerance = common::winograd::winograd_bound(layer, input);
     common::assert_within(&format!("{what} [winograd]"), &got, &want, &tolerance);
     let m = magnitude(layer, input);
+    common::winograd::assert_normwise(&format!("{what} [winograd]"), &got, &want, &m);
     let direct = run(Algorithm::Direct);
     (
         common::normwise_error(&got, &want, &m),
@@ -231,6 +232,55 @@ fn winograd_agrees_with_the_cpu_reference() {
         false,
     );
     sweep(Algorithm::Winograd, Space::Winograd, 60, 0x3163_0003, true);
+}
+
+/// Both of Winograd's checks reject a result with one input channel dropped
+/// (computed by Winograd itself with that channel's weights zeroed), for
+/// every channel of a 47-channel layer.
+#[test]
+fn winograd_checks_reject_one_dropped_channel() {
+    let channels = 47;
+    let config = Conv2dConfig::new(channels, 8, 3).with_padding(1);
+    let layer = Conv2d::new(config, 47).unwrap();
+    let input = common::random_tensor(&[1, channels, 9, 9], 47);
+    let want = layer.forward_cpu(&input).unwrap();
+    let m = magnitude(&layer, &input);
+    let tolerance = common::winograd::winograd_bound(&layer, &input);
+    let winograd = |layer: &Conv2d| {
+        wgpu_conv2d::GpuConv2d::new(common::gpu(), layer)
+            .unwrap()
+            .with_algorithm(Algorithm::Winograd)
+            .forward(&input)
+            .unwrap()
+    };
+    // The whole layer passes both.
+    let right = winograd(&layer);
+    common::assert_within("all channels", &right, &want, &tolerance);
+    common::winograd::assert_normwise("all channels", &right, &want, &m);
+    let fails =
+        |check: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err();
+    for dropped in 0..channels {
+        let mut weight = layer.weight().data().to_vec();
+        for k in 0..8 {
+            weight[(k * channels + dropped) * 9..][..9].fill(0.0);
+        }
+        let short = Conv2d::from_weights(
+            config,
+            Tensor::new(layer.weight().shape(), weight).unwrap(),
+            layer.bias().cloned(),
+        )
+        .unwrap();
+        let got = winograd(&short);
+        let what = format!("channel {dropped} dropped");
+        assert!(
+            fails(&|| common::assert_within(&what, &got, &want, &tolerance)),
+            "{what}: the per-element bound accepted it"
+        );
+        assert!(
+            fails(&|| common::winograd::assert_normwise(&what, &got, &want, &m)),
+            "{what}: the normwise check accepted it"
+        );
+    }
 }
 
 #[test]
@@ -341,32 +391,58 @@ fn large_channel_counts_and_sizes_agree() {
     }
 }
 
+/// The comparison's bound is tight enough to tell reflect from replicate
+/// padding where they differ by little more than the bound itself: on an
+/// all-ones plane whose second column is `1 + δ`, the two modes differ only
+/// in the first output column, by `3δ`. With `3δ` about 1.5 times the bound
+/// (`(9 + 2)·2⁻²³·9`) the wrong mode is rejected; with `3δ` about half the
+/// bound it would pass, so the bound is within a factor of three of the
+/// smallest slip it catches here.
 #[test]
-#[should_panic(expected = "bound")]
-fn the_comparison_rejects_a_wrong_padding_mode() {
-    // The tolerance is tight enough to catch a semantic slip: reflect vs replicate
-    // differ only at the border.
+fn the_comparison_rejects_a_wrong_padding_mode_near_the_bound() {
     let config = Conv2dConfig::new(1, 1, 3)
         .with_padding(1)
+        .with_bias(false)
         .with_padding_mode(PaddingMode::Reflect);
-    let layer = Conv2d::new(config, 3).unwrap();
-    let input = Tensor::new([1, 1, 4, 4], (0..16).map(|v| v as f32).collect()).unwrap();
-    let wrong = Conv2d::from_weights(
+    let weight = Tensor::new([1, 1, 3, 3], vec![1.0; 9]).unwrap();
+    let reflect = Conv2d::from_weights(config, weight.clone(), None).unwrap();
+    let replicate = Conv2d::from_weights(
         config.with_padding_mode(PaddingMode::Replicate),
-        layer.weight().clone(),
-        layer.bias().cloned(),
+        weight,
+        None,
     )
-    .unwrap()
-    .forward_cpu(&input)
     .unwrap();
-    let want = layer.forward_cpu(&input).unwrap();
-    assert_within_bound(
-        "wrong mode",
-        &wrong,
-        &want,
-        &magnitude(&layer, &input),
-        terms(&layer),
+    let compare = |ulps: f32| {
+        let delta = ulps * f32::EPSILON;
+        let data = (0..16)
+            .map(|k| if k % 4 == 1 { 1.0 + delta } else { 1.0 })
+            .collect();
+        let input = Tensor::new([1, 1, 4, 4], data).unwrap();
+        let want = reflect.forward_cpu(&input).unwrap();
+        let wrong = replicate.forward_cpu(&input).unwrap();
+        let m = magnitude(&reflect, &input);
+        let largest = wrong
+            .data()
+            .iter()
+            .zip(want.data())
+            .zip(m.data())
+            .map(|((&g, &w), &m)| (g - w).abs() / common::bound(terms(&reflect), m))
+            .fold(0.0f32, f32::max);
+        let accepted = std::panic::catch_unwind(|| {
+            assert_within_bound("wrong mode", &wrong, &want, &m, terms(&reflect))
+        })
+        .is_ok();
+        (largest, accepted)
+    };
+    let (ratio, accepted) = compare(50.0);
+    assert!(
+        (1.2..2.0).contains(&ratio),
+        "3δ is {ratio} bounds, meant to be near 1.5"
     );
+    assert!(!accepted, "replicate for reflect at {ratio} bounds passed");
+    let (ratio, accepted) = compare(16.0);
+    assert!(ratio < 0.6, "3δ is {ratio} bounds, meant to be near 0.5");
+    assert!(accepted, "a difference of {ratio} bounds was rejected");
 }
 
 /// A random output gradient, non-negative for one-signed cases.

@@ -10,7 +10,8 @@
 mod common;
 
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuConv2d, PaddingMode, Tensor,
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuConv2d, PaddingMode,
+    Tensor,
 };
 
 fn ones(shape: &[usize]) -> Tensor {
@@ -179,28 +180,41 @@ fn check_backward(
     let geometry = Conv2dGeometry::new(&config, input_shape).unwrap();
     let grad_output = ones(&geometry.output_shape());
     let want = layer.backward_cpu(&input, &grad_output).unwrap();
-    let got = GpuConv2d::new(common::gpu(), &layer)
-        .unwrap()
-        .backward(&input, &grad_output)
-        .unwrap_or_else(|e| panic!("{what}: {e}"));
-    let mut pairs = vec![
-        ("grad_input", &got.grad_input, &want.grad_input),
-        ("grad_weight", &got.grad_weight, &want.grad_weight),
-    ];
-    if let (Some(g), Some(w)) = (&got.grad_bias, &want.grad_bias) {
-        pairs.push(("grad_bias", g, w));
-    }
-    for (name, g, w) in pairs {
-        assert_eq!(g.shape(), w.shape(), "{what}: {name} shape");
-        if let Some(k) = (0..w.numel()).find(|&k| g.data()[k] != w.data()[k]) {
-            panic!(
-                "{what}: {name}[{k}] is {}, exact sum {}",
-                g.data()[k],
-                w.data()[k]
-            );
+    // Every backward algorithm that can run the case; Auto always can.
+    let mut ran = Vec::new();
+    for algorithm in BackwardAlgorithm::ALL {
+        if algorithm.check(&geometry).is_err() {
+            continue;
         }
+        let got = GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .with_backward_algorithm(algorithm)
+            .backward(&input, &grad_output)
+            .unwrap_or_else(|e| panic!("{what} [{algorithm}]: {e}"));
+        let mut pairs = vec![
+            ("grad_input", &got.grad_input, &want.grad_input),
+            ("grad_weight", &got.grad_weight, &want.grad_weight),
+        ];
+        if let (Some(g), Some(w)) = (&got.grad_bias, &want.grad_bias) {
+            pairs.push(("grad_bias", g, w));
+        }
+        for (name, g, w) in pairs {
+            assert_eq!(g.shape(), w.shape(), "{what} [{algorithm}]: {name} shape");
+            if let Some(k) = (0..w.numel()).find(|&k| g.data()[k] != w.data()[k]) {
+                panic!(
+                    "{what} [{algorithm}]: {name}[{k}] is {}, exact sum {}",
+                    g.data()[k],
+                    w.data()[k]
+                );
+            }
+        }
+        ran.push(algorithm);
     }
-    got
+    assert!(
+        ran.contains(&BackwardAlgorithm::Direct),
+        "{what}: ran {ran:?}"
+    );
+    want
 }
 
 #[test]

@@ -18,7 +18,7 @@ use wgpu_conv2d::bench::{
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
-    Padding, PaddingMode, Size2, Tensor,
+    Padding, PaddingMode, PipelineCacheLoad, Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -420,7 +420,16 @@ fn open_gpu() -> wgpu_conv2d::Result<GpuContext> {
     let autotune = std::env::var(AUTOTUNE_VAR).is_ok_and(|v| !v.is_empty() && v != "0");
     if let Some(path) = std::env::var_os(TUNING_FILE_VAR) {
         ctx.load_tuning(&path)?;
-        ctx.load_pipeline_cache(pipelines_path(&path))?;
+        let pipelines = pipelines_path(&path);
+        // Checked (digest, adapter, driver, wgpu release) before wgpu sees it;
+        // refused data only costs the compile it would have saved.
+        if let PipelineCacheLoad::Refused(reason) = ctx.load_pipeline_cache(&pipelines)? {
+            eprintln!(
+                "wgpu-conv2d: not using the pipeline cache {}: {}",
+                pipelines.display(),
+                one_line(&reason)
+            );
+        }
     }
     Ok(ctx.with_autotune(autotune))
 }

@@ -14,5 +14,5 @@ mod tensor;
 pub use conv::select::{Algorithm, BackwardAlgorithm};
 pub use operator::{GpuConv2d, GpuGrads, GradMask};
 pub use optim::{Adam, AdamConfig, Sgd, SgdConfig};
-pub use runtime::{ADAPTER_HELP, GpuContext, TuningRecord};
+pub use runtime::{ADAPTER_HELP, GpuContext, PipelineCacheLoad, TuningRecord};
 pub use tensor::GpuTensor;

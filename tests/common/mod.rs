@@ -264,6 +264,24 @@ pub fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
     Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
 }
 
+/// How many padded positions along `axis` (itself included) fold their
+/// gradient back onto one input position: none but itself with zero padding,
+/// at most one mirror or wrapped copy per side with reflect (pad < size) and
+/// circular (pad ≤ size), and every copy of the edge with replicate.
+pub fn folds(mode: PaddingMode, axis: &wgpu_conv2d::Axis) -> usize {
+    let (before, after) = (
+        axis.pad_before().max(0) as usize,
+        axis.pad_after().max(0) as usize,
+    );
+    match mode {
+        PaddingMode::Zeros => 1,
+        PaddingMode::Reflect | PaddingMode::Circular => {
+            1 + usize::from(before > 0) + usize::from(after > 0)
+        }
+        PaddingMode::Replicate => 1 + before + after,
+    }
+}
+
 /// Checks every gradient of `got` against `want` under the fp32 bound. The
 /// magnitudes `Σ|a·b|` come from the CPU reference on absolute values; the term
 /// counts are upper bounds of the products summed into one element.
@@ -282,12 +300,11 @@ pub fn assert_grads_within_bound(
         .unwrap();
     let g = wgpu_conv2d::Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
     let reduction = g.batch() * g.height().output() * g.width().output();
-    let pads = |a: &wgpu_conv2d::Axis| 1 + (a.pad_before().max(0) + a.pad_after().max(0)) as usize;
     let input_terms = g.out_channels_per_group()
         * g.height().kernel()
         * g.width().kernel()
-        * pads(g.height())
-        * pads(g.width());
+        * folds(g.padding_mode(), g.height())
+        * folds(g.padding_mode(), g.width());
     assert_within_bound(
         &format!("{what}: grad_input"),
         &got.grad_input,

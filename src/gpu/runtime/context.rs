@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
 use super::tuning::{TuningRecord, TuningTable, write_replacing};
@@ -308,58 +309,102 @@ impl GpuContext {
         self.inner.pipelines.pipeline_cache().is_some()
     }
 
-    /// Writes the driver's data for the kernels compiled so far to `path`
-    /// (through a temporary file renamed over it), for
-    /// [`load_pipeline_cache`](Self::load_pipeline_cache) in a later process.
-    /// Returns whether there was anything to write: `false` without a pipeline
-    /// cache. What the data holds is the driver's choice: lavapipe (Mesa
-    /// 22.3) writes only a header and keeps compiled shaders in Mesa's own
-    /// on-disk cache instead (`~/.cache/mesa_shader_cache`).
+    /// The driver's data for the kernels compiled so far, sealed for this
+    /// adapter (a header naming the adapter, driver and wgpu release, and a
+    /// SHA-256 digest of the contents), for
+    /// [`load_pipeline_cache_bytes`](Self::load_pipeline_cache_bytes) in a
+    /// later process; `None` without a pipeline cache. What the driver's part
+    /// holds is its choice: lavapipe (Mesa 22.3) and SwiftShader write only a
+    /// header, and lavapipe keeps compiled shaders in Mesa's own on-disk cache
+    /// (`~/.cache/mesa_shader_cache`) instead.
+    pub fn pipeline_cache_bytes(&self) -> Option<Vec<u8>> {
+        let data = self.inner.pipelines.pipeline_cache()?.get_data()?;
+        Some(pipeline_cache::seal(
+            &pipeline_cache::key(&self.inner.info),
+            &data,
+        ))
+    }
+
+    /// Writes [`pipeline_cache_bytes`](Self::pipeline_cache_bytes) to `path`,
+    /// through a temporary file renamed over it. Returns whether there was
+    /// anything to write: `false` without a pipeline cache.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn save_pipeline_cache(&self, path: impl AsRef<std::path::Path>) -> Result<bool> {
-        let path = path.as_ref();
-        let Some(data) = self
-            .inner
-            .pipelines
-            .pipeline_cache()
-            .and_then(|cache| cache.get_data())
-        else {
+        let Some(bytes) = self.pipeline_cache_bytes() else {
             return Ok(false);
         };
-        write_replacing(path, &data)?;
+        write_replacing(path.as_ref(), &bytes)?;
         Ok(true)
     }
 
-    /// Compiles later kernels through the pipeline cache data saved at
-    /// `path` by [`save_pipeline_cache`](Self::save_pipeline_cache), so that
-    /// the driver can skip compiling what it holds. Data from another
-    /// adapter, driver or wgpu version, or damaged, is ignored (wgpu checks
-    /// its header and starts an empty cache), as is a missing file. Returns
-    /// whether a pipeline cache is in use. Like the driver's own shader
-    /// cache, the file is trusted: load only files this crate wrote.
-    pub fn load_pipeline_cache(&self, path: impl AsRef<std::path::Path>) -> Result<bool> {
+    /// Compiles later kernels through pipeline cache data that
+    /// [`pipeline_cache_bytes`](Self::pipeline_cache_bytes) made, so that the
+    /// driver can skip compiling what it holds.
+    ///
+    /// Drivers trust that data, so none reaches wgpu unless it is, byte for
+    /// byte, what this crate sealed for this adapter, driver and wgpu
+    /// release (its SHA-256 digest and key match); wgpu then checks its own
+    /// header, and data it refuses is not used either. Truncated, damaged,
+    /// foreign or unrelated data is refused with the reason, and kernels
+    /// compile as without a cache; the results are the same either way. The
+    /// digest detects damage, not intent: whoever can write the data can
+    /// write a matching digest, as they could the driver's own shader cache,
+    /// so keep the file where only you can write.
+    pub fn load_pipeline_cache_bytes(&self, bytes: &[u8]) -> PipelineCacheLoad {
         if !self.has_pipeline_cache() {
-            return Ok(false);
+            return PipelineCacheLoad::Unsupported;
         }
-        let path = path.as_ref();
-        let data = match std::fs::read(path) {
+        let data = match pipeline_cache::open(bytes, &pipeline_cache::key(&self.inner.info)) {
             Ok(data) => data,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
-            Err(e) => return Err(Conv2dError::TuningFile(format!("{}: {e}", path.display()))),
+            Err(reason) => return PipelineCacheLoad::Refused(reason),
         };
-        // SAFETY: `data` is what `PipelineCache::get_data` wrote (the caller's
-        // contract, as for the driver's own cache files); wgpu validates its
-        // header against this adapter and falls back to an empty cache.
+        let scope = self
+            .inner
+            .device
+            .push_error_scope(wgpu::ErrorFilter::Validation);
+        // SAFETY: `data` is exactly what `pipeline_cache_bytes` sealed for
+        // this adapter, driver and wgpu release: its SHA-256 digest and key
+        // were checked above. Without `fallback`, data that wgpu's own header
+        // check refuses raises an error (caught below) instead of being used.
         let cache = unsafe {
             self.inner
                 .device
                 .create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
                     label: Some("wgpu-conv2d pipelines"),
-                    data: Some(&data),
-                    fallback: true,
+                    data: Some(data),
+                    fallback: false,
                 })
         };
-        self.inner.pipelines.set_pipeline_cache(cache);
-        Ok(true)
+        // Native wgpu reports the error at once; this runs only where there is
+        // a pipeline cache, which WebGPU never has.
+        match ready_now(scope.pop()) {
+            Some(None) => {
+                self.inner.pipelines.set_pipeline_cache(cache);
+                PipelineCacheLoad::Accepted
+            }
+            Some(Some(error)) => PipelineCacheLoad::Refused(format!("wgpu refused it: {error}")),
+            None => PipelineCacheLoad::Refused("wgpu did not answer at once".into()),
+        }
+    }
+
+    /// [`load_pipeline_cache_bytes`](Self::load_pipeline_cache_bytes) on the
+    /// contents of `path` (written by
+    /// [`save_pipeline_cache`](Self::save_pipeline_cache)); a missing file is
+    /// [`PipelineCacheLoad::Missing`], a file that cannot be read an error.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_pipeline_cache(
+        &self,
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<PipelineCacheLoad> {
+        if !self.has_pipeline_cache() {
+            return Ok(PipelineCacheLoad::Unsupported);
+        }
+        let path = path.as_ref();
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(self.load_pipeline_cache_bytes(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PipelineCacheLoad::Missing),
+            Err(e) => Err(Conv2dError::TuningFile(format!("{}: {e}", path.display()))),
+        }
     }
 
     /// The device's tuning table.
@@ -400,4 +445,14 @@ async fn select_adapter(instance: &wgpu::Instance) -> Result<wgpu::Adapter> {
         })
         .await
         .map_err(|e| Conv2dError::NoAdapter(format!("{e}. {ADAPTER_HELP}")))
+}
+
+/// The output of `future` if it is ready on its first poll.
+fn ready_now<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
 }

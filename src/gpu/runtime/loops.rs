@@ -146,6 +146,40 @@ fn main(@builtin(local_invocation_index) lane: u32) {
         bytemuck::cast_slice::<f32, u32>(&words).to_vec()
     }
 
+    /// The negative control of the loop-limit suite: on llvmpipe a loop past
+    /// 65535 iterations really is cut short, silently, so that the one-signed
+    /// tests past that length (`tests/loop_limit.rs`) test something. Other
+    /// drivers have no such limit: there the full count must come back.
+    #[test]
+    fn a_loop_past_the_drivers_limit_is_cut_short_on_llvmpipe() {
+        let ctx =
+            GpuContext::new().unwrap_or_else(|e| panic!("this test needs a GPU adapter: {e}"));
+        let iterations = 100_000;
+        let counts = run(&ctx, [1, iterations, 0, 0]);
+        let limited = ctx.adapter_info().name.contains("llvmpipe");
+        for (lane, &count) in counts.iter().enumerate() {
+            if limited {
+                assert!(
+                    count < 65_536,
+                    "lane {lane} on {}: counted {count} of {iterations}; llvmpipe was expected to stop at 65535",
+                    ctx.describe()
+                );
+            } else {
+                assert_eq!(count, iterations, "lane {lane} on {}", ctx.describe());
+            }
+        }
+        eprintln!(
+            "{}: a loop of {iterations} iterations counted {}{}",
+            ctx.describe(),
+            counts[0],
+            if limited {
+                " (llvmpipe's loop limit)"
+            } else {
+                ": this adapter has no loop limit"
+            }
+        );
+    }
+
     #[test]
     fn every_iteration_within_the_budget_runs() {
         let ctx =

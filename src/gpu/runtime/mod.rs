@@ -7,12 +7,14 @@
 pub(crate) mod buffers;
 mod context;
 pub(crate) mod loops;
+mod pipeline_cache;
 mod pool;
 pub(crate) mod recorder;
 pub(crate) mod registry;
 mod tuning;
 
 pub use context::{ADAPTER_HELP, GpuContext};
+pub use pipeline_cache::PipelineCacheLoad;
 pub(crate) use pool::PooledBuffer;
 pub(crate) use recorder::{Blocks, PendingTime, Recorder};
 pub(crate) use registry::{KernelSpec, ShaderSource, WrittenKernel};
