@@ -247,7 +247,7 @@ pub fn measure_step(
     let start = Instant::now();
     gpu.forward_gpu_timed(&resident)?;
     let grads = gpu.backward_gpu(&resident, &resident_grad, GradMask::ALL)?;
-    sgd.step_timed(&mut gpu, &grads)?;
+    pollster::block_on(sgd.step_timed(&mut gpu, &grads))?;
     let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
@@ -255,7 +255,7 @@ pub fn measure_step(
         let (_, forward_ms) = gpu.forward_gpu_timed(&resident)?;
         let (grads, backward_ms) =
             gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)?;
-        let update_ms = sgd.step_timed(&mut gpu, &grads)?;
+        let update_ms = pollster::block_on(sgd.step_timed(&mut gpu, &grads))?;
         let gpu_ms = [forward_ms, backward_ms, update_ms].into_iter().sum();
         Ok(kernel_ms(gpu_ms, start, &mut timing))
     })?;

@@ -184,7 +184,9 @@ pub enum Conv2dError {
 
     /// `reflect` padding not strictly smaller than the dimension it pads.
     #[error(
-        "Padding size should be less than the corresponding input dimension, but got: padding ({}, {}) at dimension {dim} of input {}",
+        "Argument #{}: Padding size should be less than the corresponding input dimension, but got: padding ({}, {}) at dimension {dim} of input {}",
+        // PyTorch's CPU kernel numbers its pad arguments: #4 the width's, #6 the height's.
+        if *dim + 1 == input_shape.len() { 4 } else { 6 },
         pad.0, pad.1, fmt_shape(input_shape)
     )]
     ReflectPadTooLarge {
@@ -198,7 +200,7 @@ pub enum Conv2dError {
 
     /// `circular` padding larger than the dimension it pads.
     #[error(
-        "Padding value causes wrapping around more than once: padding ({}, {}) at dimension {dim} of input {}",
+        "Padding value causes wrapping around more than once. (padding ({}, {}) at dimension {dim} of input {})",
         pad.0, pad.1, fmt_shape(input_shape)
     )]
     CircularPadTooLarge {
@@ -326,6 +328,28 @@ pub enum Conv2dError {
         /// What it needs, with the values it got.
         reason: String,
     },
+
+    /// The device's limits are below what a kernel needs (WebGPU's defaults
+    /// are enough for every kernel; downlevel devices may grant less).
+    #[error(
+        "kernel '{kernel}' needs {limit} >= {needed}, but adapter '{adapter}' allows {allowed}"
+    )]
+    DeviceLimit {
+        /// The kernel.
+        kernel: String,
+        /// The name of the limit, as wgpu and WebGPU name it.
+        limit: &'static str,
+        /// What the kernel needs.
+        needed: u64,
+        /// What the device allows.
+        allowed: u64,
+        /// The adapter's name.
+        adapter: String,
+    },
+
+    /// The system gave no entropy to seed a random initialisation.
+    #[error("could not draw a random seed from the system: {0}")]
+    Entropy(String),
 
     /// An algorithm name that is not one of ours.
     #[error(

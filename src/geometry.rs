@@ -7,7 +7,7 @@ use crate::error::{Conv2dError, Result};
 
 /// Largest spatial size, padding or channel count accepted; keeps every derived
 /// quantity far inside `i64` and the GPU's 32-bit indices meaningful.
-const DIM_LIMIT: usize = 1 << 40;
+const DIM_LIMIT: u64 = 1 << 40;
 
 /// One spatial axis (height or width) of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +128,7 @@ impl Conv2dGeometry {
             [n, c, h, w] => (n, false, c, h, w),
             _ => return Err(Conv2dError::InputRank(input_shape.to_vec())),
         };
-        if let Some(&big) = input_shape.iter().find(|&&d| d > DIM_LIMIT) {
+        if let Some(&big) = input_shape.iter().find(|&&d| d as u64 > DIM_LIMIT) {
             return Err(Conv2dError::ValueTooLarge {
                 what: "input dimension",
                 value: big.to_string(),

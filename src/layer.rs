@@ -27,6 +27,14 @@ impl Conv2d {
         Self::with_rng(config, &mut StdRng::seed_from_u64(seed))
     }
 
+    /// Like [`new`](Self::new), seeded from the system's entropy (the
+    /// operating system's, or the browser's `crypto.getRandomValues` on the
+    /// web): a different layer every call, as `nn.Conv2d(...)` gives.
+    pub fn new_random(config: Conv2dConfig) -> Result<Self> {
+        let seed = getrandom::u64().map_err(|e| Conv2dError::Entropy(e.to_string()))?;
+        Self::new(config, seed)
+    }
+
     /// Like [`new`](Self::new), drawing from the given generator (weight first, then bias).
     pub fn with_rng(config: Conv2dConfig, rng: &mut impl Rng) -> Result<Self> {
         config.validate()?;

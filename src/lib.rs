@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+#[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 mod config;
 mod error;

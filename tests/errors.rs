@@ -171,11 +171,11 @@ fn reflect_padding_must_be_smaller_than_the_input() {
     let reflect = Conv2dConfig::new(1, 1, 3).with_padding_mode(PaddingMode::Reflect);
     assert_eq!(
         forward_error(reflect.with_padding(3), &[1, 1, 3, 3]),
-        "Padding size should be less than the corresponding input dimension, but got: padding (3, 3) at dimension 3 of input [1, 1, 3, 3]"
+        "Argument #4: Padding size should be less than the corresponding input dimension, but got: padding (3, 3) at dimension 3 of input [1, 1, 3, 3]"
     );
     assert_eq!(
         forward_error(reflect.with_padding((1, 0)).with_bias(false), &[1, 1, 4]),
-        "Padding size should be less than the corresponding input dimension, but got: padding (1, 1) at dimension 1 of input [1, 1, 4]"
+        "Argument #6: Padding size should be less than the corresponding input dimension, but got: padding (1, 1) at dimension 1 of input [1, 1, 4]"
     );
 }
 
@@ -188,7 +188,7 @@ fn circular_padding_must_not_wrap_twice() {
         &[1, 1, 3, 3],
     );
     assert!(
-        msg.starts_with("Padding value causes wrapping around more than once")
+        msg.starts_with("Padding value causes wrapping around more than once.")
             && msg.contains("padding (4, 4)"),
         "{msg}"
     );

@@ -18,7 +18,8 @@ pub struct GpuTensor {
 }
 
 impl GpuTensor {
-    /// Copies `tensor` to the GPU of `ctx` (blocking).
+    /// Copies `tensor` to the GPU of `ctx` (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn upload(ctx: &GpuContext, tensor: &Tensor) -> Result<Self> {
         pollster::block_on(Self::upload_async(ctx, tensor))
     }
@@ -37,7 +38,8 @@ impl GpuTensor {
         })
     }
 
-    /// Copies the tensor back to the host (blocking).
+    /// Copies the tensor back to the host (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn download(&self) -> Result<Tensor> {
         pollster::block_on(self.download_async())
     }

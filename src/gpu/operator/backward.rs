@@ -77,7 +77,9 @@ impl GpuConv2d {
     /// and the weight gradient on a register-blocked kernel; the direct gather
     /// kernels run the rest. Large tensors are split into blocks that each fit
     /// one storage binding, as in [`forward`](Self::forward). Deterministic:
-    /// the same inputs on the same context give the same bits.
+    /// the same inputs on the same context give the same bits. Native only:
+    /// on the web use [`backward_async`](Self::backward_async).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn backward(&self, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
         pollster::block_on(self.backward_async(input, grad_output))
     }
@@ -150,6 +152,8 @@ impl GpuConv2d {
     /// on the GPU: one submission, nothing read back, buffers from the
     /// context's pool. As with [`forward_gpu`](Self::forward_gpu), the work
     /// may still run when this returns; later submissions run after it.
+    /// Blocking until the device has checked the call; native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn backward_gpu(
         &self,
         input: &GpuTensor,
@@ -174,16 +178,27 @@ impl GpuConv2d {
 
     /// [`backward_gpu`](Self::backward_gpu), and the kernel time in
     /// milliseconds from GPU timestamp queries (`None` where the device has
-    /// none). Waits for the GPU to finish.
+    /// none). Waits for the GPU to finish (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn backward_gpu_timed(
         &self,
         input: &GpuTensor,
         grad_output: &GpuTensor,
         mask: GradMask,
     ) -> Result<(GpuGrads, Option<f64>)> {
+        pollster::block_on(self.backward_gpu_timed_async(input, grad_output, mask))
+    }
+
+    /// [`backward_gpu_timed`](Self::backward_gpu_timed) without blocking.
+    pub async fn backward_gpu_timed_async(
+        &self,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+    ) -> Result<(GpuGrads, Option<f64>)> {
         let (grads, pending, scopes) = self.submit_backward_gpu(input, grad_output, mask, true)?;
-        pollster::block_on(scopes)?;
-        Ok((grads, self.wait_timed(pending)?))
+        scopes.await?;
+        Ok((grads, self.wait_timed(pending).await?))
     }
 
     /// Records and submits a GPU-resident backward; the returned future yields
@@ -198,7 +213,7 @@ impl GpuConv2d {
     ) -> Result<(
         GpuGrads,
         Option<PendingTime>,
-        impl Future<Output = Result<()>> + Send + use<>,
+        impl Future<Output = Result<()>> + wgpu::WasmNotSend + use<>,
     )> {
         self.ctx.check_alive()?;
         for tensor in [input, grad_output] {
@@ -263,7 +278,9 @@ impl GpuConv2d {
 
     /// One step of plain SGD on the GPU: `w -= lr · ∂L/∂w` (and the bias) with
     /// `L = Σ grad_output · self(input)`. Nothing is read back; use
-    /// [`to_layer`](Self::to_layer) to fetch the trained weights.
+    /// [`to_layer`](Self::to_layer) to fetch the trained weights. Blocking;
+    /// native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn sgd_step(&mut self, input: &Tensor, grad_output: &Tensor, lr: f32) -> Result<()> {
         pollster::block_on(self.sgd_step_async(input, grad_output, lr))
     }

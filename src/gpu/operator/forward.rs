@@ -12,7 +12,9 @@ use crate::tensor::Tensor;
 
 impl GpuConv2d {
     /// `layer(input)` on the GPU (blocking). The input is `(N, C, H, W)` or
-    /// unbatched `(C, H, W)`; the output has the same rank.
+    /// unbatched `(C, H, W)`; the output has the same rank. Native only: on
+    /// the web use [`forward_async`](Self::forward_async).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         pollster::block_on(self.forward_async(input))
     }
@@ -24,7 +26,7 @@ impl GpuConv2d {
     /// for every algorithm.
     pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
         self.ctx.check_alive()?;
-        let pass = self.prepare(input.shape())?;
+        let pass = self.prepare(input.shape()).await?;
         if pass.elements == 0 {
             return Tensor::zeros(pass.geometry.output_shape());
         }
@@ -44,7 +46,9 @@ impl GpuConv2d {
     /// `layer(input)` with input and output on the GPU: one submission, no
     /// read-back, buffers from the context's pool. The GPU work may still be
     /// running when this returns; later submissions on the context (another
-    /// layer, [`GpuTensor::download`]) run after it.
+    /// layer, [`GpuTensor::download`]) run after it. Blocking until the
+    /// device has checked the call; native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_gpu(&self, input: &GpuTensor) -> Result<GpuTensor> {
         pollster::block_on(self.forward_gpu_async(input))
     }
@@ -52,31 +56,40 @@ impl GpuConv2d {
     /// [`forward_gpu`](Self::forward_gpu), waiting for the device's error
     /// reports without blocking the thread.
     pub async fn forward_gpu_async(&self, input: &GpuTensor) -> Result<GpuTensor> {
-        let (output, _, scopes) = self.submit_forward_gpu(input, false)?;
+        let (output, _, scopes) = self.submit_forward_gpu(input, false).await?;
         scopes.await?;
         Ok(output)
     }
 
     /// [`forward_gpu`](Self::forward_gpu), and the kernel time in milliseconds
     /// measured with GPU timestamp queries (`None` where the device has none).
-    /// Waits for the GPU to finish.
+    /// Waits for the GPU to finish (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn forward_gpu_timed(&self, input: &GpuTensor) -> Result<(GpuTensor, Option<f64>)> {
-        let (output, pending, scopes) = self.submit_forward_gpu(input, true)?;
-        pollster::block_on(scopes)?;
-        Ok((output, self.wait_timed(pending)?))
+        pollster::block_on(self.forward_gpu_timed_async(input))
+    }
+
+    /// [`forward_gpu_timed`](Self::forward_gpu_timed) without blocking.
+    pub async fn forward_gpu_timed_async(
+        &self,
+        input: &GpuTensor,
+    ) -> Result<(GpuTensor, Option<f64>)> {
+        let (output, pending, scopes) = self.submit_forward_gpu(input, true).await?;
+        scopes.await?;
+        Ok((output, self.wait_timed(pending).await?))
     }
 
     /// Records and submits a GPU-resident forward; the returned future yields
     /// the errors the device reported for it.
     #[allow(clippy::type_complexity)]
-    fn submit_forward_gpu(
+    async fn submit_forward_gpu(
         &self,
         input: &GpuTensor,
         timed: bool,
     ) -> Result<(
         GpuTensor,
         Option<PendingTime>,
-        impl Future<Output = Result<()>> + Send + use<>,
+        impl Future<Output = Result<()>> + wgpu::WasmNotSend + use<>,
     )> {
         self.ctx.check_alive()?;
         if !input.ctx.same_device(&self.ctx) {
@@ -85,7 +98,7 @@ impl GpuConv2d {
                 layer: self.ctx.adapter_info().name.clone(),
             });
         }
-        let pass = self.prepare(input.shape())?;
+        let pass = self.prepare(input.shape()).await?;
         let scopes = Scopes::push(&self.ctx);
         let out = output(&self.ctx, "output", pass.elements);
         let mut pending = None;
@@ -107,11 +120,12 @@ impl GpuConv2d {
     }
 
     /// Checks one forward call and cuts it into chunks, before any GPU work.
-    fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
+    async fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         let kernel = self
             .algorithm
-            .kernel_on(&self.ctx, &geometry, self.config.bias)?;
+            .kernel_on(&self.ctx, &geometry, self.config.bias)
+            .await?;
         ForwardPass::new(&self.ctx, geometry, kernel)
     }
 

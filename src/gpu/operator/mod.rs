@@ -13,12 +13,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Conv2dConfig;
-use crate::error::{Conv2dError, Result};
+use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::forward::WeightLayout;
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
-use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload};
+use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload, wait_idle};
 use crate::gpu::runtime::{GpuContext, PendingTime, PooledBuffer, Recorder};
 use crate::layer::Conv2d;
 use crate::tensor::Tensor;
@@ -47,7 +47,9 @@ pub struct GpuConv2d {
 }
 
 impl GpuConv2d {
-    /// Uploads `layer`'s weight and bias to the context's device.
+    /// Uploads `layer`'s weight and bias to the context's device (blocking;
+    /// native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(ctx: &GpuContext, layer: &Conv2d) -> Result<Self> {
         pollster::block_on(Self::new_async(ctx, layer))
     }
@@ -87,7 +89,9 @@ impl GpuConv2d {
         &self.ctx
     }
 
-    /// Downloads the current weight and bias (changed by training) as a [`Conv2d`].
+    /// Downloads the current weight and bias (changed by training) as a
+    /// [`Conv2d`] (blocking; native only).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn to_layer(&self) -> Result<Conv2d> {
         pollster::block_on(self.to_layer_async())
     }
@@ -159,10 +163,19 @@ impl GpuConv2d {
     /// `Auto` picks: on a context that autotunes, the measured choice, made
     /// now when the shape class has none yet), or why the forced algorithm
     /// cannot run it.
+    /// Blocking; native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
+        pollster::block_on(self.resolved_algorithm_async(input_shape))
+    }
+
+    /// [`resolved_algorithm`](Self::resolved_algorithm), measuring (where it
+    /// does) without blocking.
+    pub async fn resolved_algorithm_async(&self, input_shape: &[usize]) -> Result<Algorithm> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         self.algorithm
             .kernel_on(&self.ctx, &geometry, self.config.bias)
+            .await
             .map(Algorithm::of)
     }
 
@@ -192,14 +205,11 @@ impl GpuConv2d {
 
     /// Waits for the submitted work: its kernel time in milliseconds when it
     /// was timed with timestamp queries, else `None`.
-    fn wait_timed(&self, pending: Option<PendingTime>) -> Result<Option<f64>> {
+    async fn wait_timed(&self, pending: Option<PendingTime>) -> Result<Option<f64>> {
         match pending {
-            Some(pending) => Ok(Some(pollster::block_on(pending.millis(&self.ctx))?)),
+            Some(pending) => Ok(Some(pending.millis(&self.ctx).await?)),
             None => {
-                self.ctx
-                    .device()
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| Conv2dError::Gpu(e.to_string()))?;
+                wait_idle(&self.ctx).await?;
                 Ok(None)
             }
         }

@@ -42,7 +42,7 @@ impl GpuConv2d {
     /// Submits the update `encode` records for this layer's parameters with
     /// `grads`, and marks them changed; with `timed`, waits for it and
     /// returns its kernel time.
-    fn apply_update(
+    async fn apply_update(
         &mut self,
         grads: &GpuGrads,
         timed: bool,
@@ -60,12 +60,12 @@ impl GpuConv2d {
         let recorded = encode(&mut rec, &parameters);
         // Nothing is submitted when recording failed.
         let pending = recorded.is_ok().then(|| rec.submit_timed()).flatten();
-        let reported = pollster::block_on(scopes.pop());
+        let reported = scopes.pop().await;
         recorded?;
         self.parameters_changed();
         reported?;
         if timed {
-            self.wait_timed(pending)
+            self.wait_timed(pending).await
         } else {
             Ok(None)
         }
@@ -75,27 +75,49 @@ impl GpuConv2d {
 impl Sgd {
     /// One step on `layer`'s weight and bias with `grads` (parameters without
     /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
+    /// Blocking until the device has checked it; native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        layer.apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))?;
+        pollster::block_on(self.step_async(layer, grads))
+    }
+
+    /// [`step`](Self::step) without blocking.
+    pub async fn step_async(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
+        layer
+            .apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))
+            .await?;
         Ok(())
     }
 
     /// [`step`](Self::step), waiting for it to finish; its kernel time in
-    /// milliseconds from GPU timestamp queries (`None` where the device has none).
-    pub(crate) fn step_timed(
+    /// milliseconds from GPU timestamp queries (`None` where the device has
+    /// none). For the benchmarks, which are native only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) async fn step_timed(
         &mut self,
         layer: &mut GpuConv2d,
         grads: &GpuGrads,
     ) -> Result<Option<f64>> {
-        layer.apply_update(grads, true, |rec, parameters| self.encode(rec, parameters))
+        layer
+            .apply_update(grads, true, |rec, parameters| self.encode(rec, parameters))
+            .await
     }
 }
 
 impl Adam {
     /// One step on `layer`'s weight and bias with `grads` (parameters without
     /// a gradient are left alone, as in PyTorch), on the GPU, one submission.
+    /// Blocking until the device has checked it; native only.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
-        layer.apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))?;
+        pollster::block_on(self.step_async(layer, grads))
+    }
+
+    /// [`step`](Self::step) without blocking.
+    pub async fn step_async(&mut self, layer: &mut GpuConv2d, grads: &GpuGrads) -> Result<()> {
+        layer
+            .apply_update(grads, false, |rec, parameters| self.encode(rec, parameters))
+            .await?;
         Ok(())
     }
 }

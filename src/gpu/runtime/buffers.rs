@@ -97,6 +97,22 @@ async fn map_and_copy(
     Ok(data)
 }
 
+/// Waits until the GPU has finished the work submitted so far, without
+/// blocking the thread (the browser's event loop runs meanwhile).
+pub(crate) async fn wait_idle(ctx: &GpuContext) -> Result<()> {
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    ctx.queue().on_submitted_work_done(move || {
+        sender.send(()).ok();
+    });
+    ctx.device()
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| gpu_failure(ctx, e.to_string()))?;
+    receiver
+        .receive()
+        .await
+        .ok_or_else(|| gpu_failure(ctx, "the GPU never finished its work".into()))
+}
+
 /// A device loss explains most failures; report it when it happened.
 fn gpu_failure(ctx: &GpuContext, message: String) -> Conv2dError {
     ctx.check_alive().err().unwrap_or(Conv2dError::Gpu(message))
@@ -160,7 +176,7 @@ impl Scopes {
 
     /// Stops catching; the future yields the first error caught. Popping
     /// before any `.await` keeps the caller's future `Send`.
-    pub(crate) fn pop(self) -> impl Future<Output = Result<()>> + Send {
+    pub(crate) fn pop(self) -> impl Future<Output = Result<()>> + wgpu::WasmNotSend {
         let internal = self.internal.pop();
         let validation = self.validation.pop();
         let oom = self.oom.pop();

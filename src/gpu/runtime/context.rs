@@ -6,10 +6,19 @@ use std::sync::{Arc, Mutex};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
-use super::tuning::{TuningRecord, TuningTable, write_replacing};
+#[cfg(not(target_arch = "wasm32"))]
+use super::tuning::write_replacing;
+use super::tuning::{TuningRecord, TuningTable};
 use crate::error::{Conv2dError, Result};
 
 /// How to get an adapter, appended to every "no adapter" error.
+#[cfg(target_arch = "wasm32")]
+pub const ADAPTER_HELP: &str = "No WebGPU adapter was found. Use a browser with WebGPU enabled (Chrome or \
+Edge 113+; on Linux, Chromium with --enable-unsafe-webgpu), or Deno 2, and a page served over https or \
+from localhost.";
+
+/// How to get an adapter, appended to every "no adapter" error.
+#[cfg(not(target_arch = "wasm32"))]
 pub const ADAPTER_HELP: &str = "No GPU adapter was found. On a headless Linux machine install lavapipe, \
 Mesa's CPU Vulkan driver (Debian/Ubuntu: `apt-get install -y mesa-vulkan-drivers`); otherwise install \
 your GPU's Vulkan, Metal or DX12 driver. WGPU_BACKEND (vulkan, metal, dx12) and WGPU_ADAPTER_NAME \
@@ -55,7 +64,9 @@ impl fmt::Debug for GpuContext {
 }
 
 impl GpuContext {
-    /// Opens the default adapter (blocking).
+    /// Opens the default adapter (blocking; native only: on the web use
+    /// [`new_async`](Self::new_async), as a browser forbids blocking).
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new() -> Result<Self> {
         pollster::block_on(Self::new_async())
     }
@@ -169,6 +180,20 @@ impl GpuContext {
     /// The pipeline of `spec`, compiled on first use.
     pub(crate) fn kernel(&self, spec: &KernelSpec) -> Arc<Kernel> {
         self.inner.pipelines.get(&self.inner.device, spec)
+    }
+
+    /// Fails, naming the limit, when the device cannot run `spec`.
+    pub(crate) fn check_fits(&self, spec: &KernelSpec) -> Result<()> {
+        match spec.exceeds(&self.inner.limits) {
+            None => Ok(()),
+            Some((limit, needed, allowed)) => Err(Conv2dError::DeviceLimit {
+                kernel: spec.label(),
+                limit,
+                needed,
+                allowed,
+                adapter: self.inner.info.name.clone(),
+            }),
+        }
     }
 
     /// Whether kernels can be timed with GPU timestamp queries.

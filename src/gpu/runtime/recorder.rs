@@ -124,6 +124,7 @@ impl Recorder {
         buffers: &[&wgpu::Buffer],
         invocations: u64,
     ) -> Result<()> {
+        self.ctx.check_fits(spec)?;
         let kernel = self.ctx.kernel(spec);
         let (x, y) = grid(&self.ctx, invocations, spec.workgroup_size)?;
         let entries: Vec<wgpu::BindGroupEntry> = buffers

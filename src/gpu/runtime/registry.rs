@@ -52,6 +52,9 @@ pub(crate) struct KernelSpec {
     pub bindings: &'static [Binding],
     /// Values of the shader's `override` constants besides the workgroup size.
     pub constants: &'static [(&'static str, f64)],
+    /// Bytes of `var<workgroup>` memory one workgroup uses (from the same
+    /// Rust constants that size the shader's arrays).
+    pub workgroup_bytes: u32,
 }
 
 /// Which compiled pipeline a spec is: family, variant values and constants.
@@ -114,6 +117,7 @@ pub(crate) struct WrittenKernel {
     pub workgroup_size: u32,
     pub bindings: &'static [Binding],
     pub constants: &'static [(&'static str, f64)],
+    pub workgroup_bytes: u32,
 }
 
 impl WrittenKernel {
@@ -131,6 +135,15 @@ impl WrittenKernel {
             workgroup_size,
             bindings,
             constants: &[],
+            workgroup_bytes: 0,
+        }
+    }
+
+    /// The same kernel, using `bytes` of workgroup memory per workgroup.
+    pub(crate) const fn with_workgroup_bytes(self, bytes: u32) -> Self {
+        Self {
+            workgroup_bytes: bytes,
+            ..self
         }
     }
 
@@ -166,7 +179,46 @@ impl WrittenKernel {
             workgroup_size: self.workgroup_size,
             bindings: self.bindings,
             constants: self.constants,
+            workgroup_bytes: self.workgroup_bytes,
         }
+    }
+}
+
+impl KernelSpec {
+    /// Why the device with `limits` cannot run this kernel, if it cannot:
+    /// the first limit it exceeds, as `(limit name, needed, allowed)`.
+    pub(crate) fn exceeds(&self, limits: &wgpu::Limits) -> Option<(&'static str, u64, u64)> {
+        let count = |kind: Binding| self.bindings.iter().filter(|b| **b == kind).count() as u64;
+        let storage = count(Binding::ReadOnly) + count(Binding::ReadWrite);
+        [
+            (
+                "max_compute_invocations_per_workgroup",
+                u64::from(self.workgroup_size),
+                u64::from(limits.max_compute_invocations_per_workgroup),
+            ),
+            (
+                "max_compute_workgroup_size_x",
+                u64::from(self.workgroup_size),
+                u64::from(limits.max_compute_workgroup_size_x),
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                u64::from(self.workgroup_bytes),
+                u64::from(limits.max_compute_workgroup_storage_size),
+            ),
+            (
+                "max_storage_buffers_per_shader_stage",
+                storage,
+                u64::from(limits.max_storage_buffers_per_shader_stage),
+            ),
+            (
+                "max_uniform_buffers_per_shader_stage",
+                count(Binding::Uniform),
+                u64::from(limits.max_uniform_buffers_per_shader_stage),
+            ),
+        ]
+        .into_iter()
+        .find(|&(_, needed, allowed)| needed > allowed)
     }
 }
 
@@ -291,6 +343,13 @@ pub(crate) mod tests {
     /// the ones the spec gives (so every shared constant comes from Rust).
     pub(crate) fn validate(spec: &KernelSpec) -> naga::Module {
         let label = spec.label();
+        // Within WebGPU's default limits, which every WebGPU device grants
+        // (256 invocations, 16 KiB of workgroup memory, 8 storage buffers).
+        assert_eq!(
+            spec.exceeds(&wgpu::Limits::default()),
+            None,
+            "{label}: beyond WebGPU's default limits"
+        );
         let source = spec.source_text();
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(&source)));
@@ -316,6 +375,15 @@ pub(crate) mod tests {
             .filter(|(_, v)| v.binding.is_some())
             .count();
         assert_eq!(bound, spec.bindings.len(), "{label}: binding count");
+        let shared = module
+            .global_variables
+            .iter()
+            .any(|(_, v)| v.space == naga::AddressSpace::WorkGroup);
+        assert_eq!(
+            shared,
+            spec.workgroup_bytes > 0,
+            "{label}: workgroup memory declared in Rust iff the shader has it"
+        );
         let mut declared: Vec<&str> = module
             .overrides
             .iter()
@@ -326,6 +394,38 @@ pub(crate) mod tests {
         given.sort_unstable();
         assert_eq!(declared, given, "{label}: override constants");
         module
+    }
+
+    #[test]
+    fn a_kernel_beyond_the_device_limits_names_the_limit() {
+        let kernel = WrittenKernel::new(
+            "limits_probe",
+            "",
+            256,
+            &[Binding::Uniform, Binding::ReadOnly, Binding::ReadWrite],
+        )
+        .with_workgroup_bytes(8192)
+        .spec();
+        let webgpu = wgpu::Limits::default();
+        assert_eq!(kernel.exceeds(&webgpu), None);
+        let small = wgpu::Limits {
+            max_compute_workgroup_storage_size: 4096,
+            ..webgpu.clone()
+        };
+        assert_eq!(
+            kernel.exceeds(&small),
+            Some(("max_compute_workgroup_storage_size", 8192, 4096))
+        );
+        let few = wgpu::Limits {
+            max_compute_invocations_per_workgroup: 128,
+            max_storage_buffers_per_shader_stage: 1,
+            ..webgpu
+        };
+        // The first limit exceeded is named.
+        assert_eq!(
+            kernel.exceeds(&few),
+            Some(("max_compute_invocations_per_workgroup", 256, 128))
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! another), the key, the choice. Lines starting with `#` are comments.
 
 use std::collections::BTreeMap;
+#[cfg(not(target_arch = "wasm32"))]
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -65,9 +66,9 @@ impl TuningTable {
         self.lock().records.clone()
     }
 
-    /// Writes every entry (this adapter's, and other adapters' read from a
-    /// file) to `path`, through a temporary file renamed over it.
-    pub(crate) fn save(&self, path: &Path, adapter: &str) -> Result<()> {
+    /// Every entry (this adapter's, and other adapters' from a loaded
+    /// table), as the table's text.
+    pub(crate) fn to_text(&self, adapter: &str) -> String {
         let entries = self.lock();
         let mut text =
             String::from("# wgpu-conv2d tuning table: adapter <TAB> shape class <TAB> choice\n");
@@ -78,13 +79,60 @@ impl TuningTable {
         for (key, chosen) in &entries.chosen {
             text.push_str(&format!("{adapter}\t{key}\t{chosen}\n"));
         }
-        drop(entries);
-        write_replacing(path, text.as_bytes())
+        text
     }
 
-    /// Reads the entries of `path` for `adapter` (and keeps the others for
-    /// [`save`](Self::save)); `valid` says whether a choice is one the caller
-    /// knows. A missing file is an empty table.
+    /// Writes [`to_text`](Self::to_text) to `path`, through a temporary file
+    /// renamed over it.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn save(&self, path: &Path, adapter: &str) -> Result<()> {
+        write_replacing(path, self.to_text(adapter).as_bytes())
+    }
+
+    /// Takes the entries of a table's `text` for `adapter` (and keeps the
+    /// others for [`to_text`](Self::to_text)); `valid` says whether a choice
+    /// is one the caller knows; `source` names the text in errors. All or
+    /// nothing: a text with a bad line changes nothing.
+    pub(crate) fn load_text(
+        &self,
+        text: &str,
+        source: &str,
+        adapter: &str,
+        valid: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        let mut chosen = Vec::new();
+        let mut foreign = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [file_adapter, key, choice] = fields[..] else {
+                return Err(Conv2dError::TuningFile(format!(
+                    "{source}: line {}: expected adapter, shape class and choice separated by tabs",
+                    number + 1
+                )));
+            };
+            if file_adapter != adapter {
+                foreign.push(line.to_string());
+            } else if valid(choice) {
+                chosen.push((key.to_string(), choice.to_string()));
+            } else {
+                return Err(Conv2dError::TuningFile(format!(
+                    "{source}: line {}: unknown choice '{choice}'",
+                    number + 1
+                )));
+            }
+        }
+        let mut entries = self.lock();
+        entries.foreign.extend(foreign);
+        entries.chosen.extend(chosen);
+        Ok(())
+    }
+
+    /// [`load_text`](Self::load_text) on the file at `path`; a missing file
+    /// is an empty table.
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn load(
         &self,
         path: &Path,
@@ -96,35 +144,11 @@ impl TuningTable {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => return Err(Conv2dError::TuningFile(format!("{}: {e}", path.display()))),
         };
-        let mut entries = self.lock();
-        for (number, line) in text.lines().enumerate() {
-            if line.starts_with('#') || line.trim().is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = line.split('\t').collect();
-            let [file_adapter, key, chosen] = fields[..] else {
-                return Err(Conv2dError::TuningFile(format!(
-                    "{}: line {}: expected adapter, shape class and choice separated by tabs",
-                    path.display(),
-                    number + 1
-                )));
-            };
-            if file_adapter != adapter {
-                entries.foreign.push(line.to_string());
-            } else if valid(chosen) {
-                entries.chosen.insert(key.to_string(), chosen.to_string());
-            } else {
-                return Err(Conv2dError::TuningFile(format!(
-                    "{}: line {}: unknown choice '{chosen}'",
-                    path.display(),
-                    number + 1
-                )));
-            }
-        }
-        Ok(())
+        self.load_text(&text, &path.display().to_string(), adapter, valid)
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// Writes `bytes` to `path` through a new temporary file beside it, renamed
 /// over it when complete: `path` is never left half written, and no other
 /// file is touched (the temporary's name is this process's own, created new,

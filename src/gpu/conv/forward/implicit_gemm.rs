@@ -22,6 +22,9 @@ const GEMM_DEPTH_STEP: usize = 16;
 /// Invocations per workgroup: (TILE / 4)², each with a 4 × 4 register block.
 const GEMM_WORKGROUP: u32 = ((GEMM_TILE / 4) * (GEMM_TILE / 4)) as u32;
 
+/// Workgroup memory: the weight and the gathered input tiles, TILE × BK f32 each.
+const GEMM_WORKGROUP_BYTES: u32 = (2 * GEMM_TILE * GEMM_DEPTH_STEP * 4) as u32;
+
 /// The shader's `override` constants.
 const GEMM_CONSTANTS: &[(&str, f64)] = &[
     ("TILE", GEMM_TILE as f64),
@@ -36,7 +39,8 @@ pub(crate) const IMPLICIT_GEMM: WrittenKernel = WrittenKernel::new(
     GEMM_WORKGROUP,
     &[Uniform, Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
 )
-.with_constants("conv2d_implicit_gemm", GEMM_CONSTANTS);
+.with_constants("conv2d_implicit_gemm", GEMM_CONSTANTS)
+.with_workgroup_bytes(GEMM_WORKGROUP_BYTES);
 
 /// The same shader with `POINTWISE = true`, for 1×1, stride-1, unpadded convolutions.
 pub(crate) const GEMM_1X1: WrittenKernel = IMPLICIT_GEMM.with_constants(

@@ -44,6 +44,19 @@ pub(crate) enum WeightLayout {
 }
 
 impl ForwardKernel {
+    /// Whether `ctx`'s device grants what the kernel needs. Only the tiled
+    /// GEMMs need more than a minimal device (256 invocations and 8 KiB of
+    /// workgroup memory, within WebGPU's defaults); every other kernel runs
+    /// in 64-invocation workgroups without workgroup memory.
+    pub(crate) fn fits(self, ctx: &GpuContext) -> bool {
+        match self {
+            ForwardKernel::Gemm { .. } => {
+                ctx.check_fits(&implicit_gemm::IMPLICIT_GEMM.spec()).is_ok()
+            }
+            _ => true,
+        }
+    }
+
     /// Elements of one input plane and of one output plane as the kernel
     /// holds them (a padded copy, a transform), and what to call them in an
     /// error when one does not fit a binding.

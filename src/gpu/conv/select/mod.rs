@@ -355,6 +355,8 @@ impl BackwardAlgorithm {
 impl BackwardAlgorithm {
     /// Which kernels run for `geometry`: `blocked` or `direct`, or for `Auto`
     /// on a convolution where only one gradient has a blocked kernel, which.
+    /// (For the benchmarks, which are native only.)
+    #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn describe(
         self,
         geometry: &Conv2dGeometry,

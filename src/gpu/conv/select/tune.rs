@@ -8,8 +8,8 @@
 //! that bound, so it is never picked without being asked for.
 
 use std::cmp::Ordering;
-use std::path::Path;
-use std::time::Instant;
+// The browser has no `std::time::Instant`; `web_time`'s is it on native.
+use web_time::Instant;
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
@@ -35,21 +35,31 @@ impl Algorithm {
     /// The kernel for `geometry` on `ctx`: for `Auto` on a context that
     /// autotunes, the measured choice of its shape class (measured now when
     /// there is none); else [`kernel`](Self::kernel)'s.
-    pub(crate) fn kernel_on(
+    pub(crate) async fn kernel_on(
         self,
         ctx: &GpuContext,
         geometry: &Conv2dGeometry,
         has_bias: bool,
     ) -> Result<ForwardKernel> {
         let device = ctx.adapter_info().device_type;
-        if self != Algorithm::Auto || !ctx.autotunes() || geometry.output_shape().contains(&0) {
+        if self != Algorithm::Auto {
             return self.kernel(geometry, device);
+        }
+        if !ctx.autotunes() || geometry.output_shape().contains(&0) {
+            // The fixed rules, on a device that can run what they pick (a
+            // downlevel device may not fit the tiled GEMMs).
+            let kernel = self.kernel(geometry, device)?;
+            return if kernel.fits(ctx) {
+                Ok(kernel)
+            } else {
+                Algorithm::Direct.kernel(geometry, device)
+            };
         }
         let key = shape_class(geometry, has_bias);
         let chosen = match ctx.tuning().get(&key) {
             Some(name) => name,
             None => {
-                let record = tune(ctx, geometry, has_bias, key, |_, _| {})?;
+                let record = tune(ctx, geometry, has_bias, key, |_, _| {}).await?;
                 let chosen = record.chosen.clone();
                 ctx.tuning().insert(record);
                 chosen
@@ -65,24 +75,44 @@ impl Algorithm {
 }
 
 impl GpuContext {
-    /// Writes this device's tuning table (see [`with_autotune`](Self::with_autotune))
-    /// to `path`, with the entries for other adapters a loaded file held,
-    /// through a temporary file renamed over it.
-    pub fn save_tuning(&self, path: impl AsRef<Path>) -> Result<()> {
+    /// This device's tuning table (see [`with_autotune`](Self::with_autotune))
+    /// as text, with the entries for other adapters a loaded table held: one
+    /// line per entry, adapter, shape class and choice separated by tabs.
+    pub fn tuning_text(&self) -> String {
+        self.tuning().to_text(&self.adapter_identity())
+    }
+
+    /// Takes the entries of a table's text made by
+    /// [`tuning_text`](Self::tuning_text) for this adapter (name, backend and
+    /// driver must match; other lines are kept), so that a context with
+    /// autotuning starts tuned. A text with a malformed line or an unknown
+    /// choice is an error and changes nothing.
+    pub fn load_tuning_text(&self, text: &str) -> Result<()> {
+        self.tuning()
+            .load_text(text, "tuning table", &self.adapter_identity(), known_choice)
+    }
+
+    /// Writes [`tuning_text`](Self::tuning_text) to `path`, through a
+    /// temporary file renamed over it. Native only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn save_tuning(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         self.tuning().save(path.as_ref(), &self.adapter_identity())
     }
 
-    /// Reads the entries of a tuning table written by
-    /// [`save_tuning`](Self::save_tuning) for this adapter (name, backend and
-    /// driver must match; other lines are kept for saving), so that a context
-    /// with autotuning starts tuned. A missing file is an empty table.
-    pub fn load_tuning(&self, path: impl AsRef<Path>) -> Result<()> {
+    /// [`load_tuning_text`](Self::load_tuning_text) on the file at `path`
+    /// (written by [`save_tuning`](Self::save_tuning)); a missing file is an
+    /// empty table. Native only.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn load_tuning(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         self.tuning()
-            .load(path.as_ref(), &self.adapter_identity(), |name| {
-                name.parse::<Algorithm>()
-                    .is_ok_and(|a| CANDIDATES.contains(&a))
-            })
+            .load(path.as_ref(), &self.adapter_identity(), known_choice)
     }
+}
+
+/// Whether a table's choice is an algorithm the tuner may choose.
+fn known_choice(name: &str) -> bool {
+    name.parse::<Algorithm>()
+        .is_ok_and(|a| CANDIDATES.contains(&a))
 }
 
 /// The shape class of a call: the layer's hyper-parameters and the input
@@ -116,7 +146,7 @@ struct Run {
 /// Times every candidate on `geometry` with seeded random data; the record
 /// names the fastest that agrees with the direct kernel. `tamper` sees each
 /// candidate's output before it is checked (tests make one wrong).
-fn tune(
+async fn tune(
     ctx: &GpuContext,
     geometry: &Conv2dGeometry,
     has_bias: bool,
@@ -146,7 +176,7 @@ fn tune(
         upload(ctx, "tuning bias", &bias),
     ];
     let data = [&*data[0], &*data[1], &*data[2]];
-    let reference = run(ctx, &direct, has_bias, data)?;
+    let reference = run(ctx, &direct, has_bias, data).await?;
     let magnitudes = [
         upload(ctx, "tuning |input|", &abs("tuning input", &input)?),
         upload(ctx, "tuning |weight|", &abs("tuning weight", &weight)?),
@@ -157,7 +187,8 @@ fn tune(
         &direct,
         has_bias,
         [&*magnitudes[0], &*magnitudes[1], &*magnitudes[2]],
-    )?;
+    )
+    .await?;
     drop(magnitudes);
     let terms = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel
         + usize::from(has_bias);
@@ -171,35 +202,37 @@ fn tune(
         let measured = if algorithm == Algorithm::Direct {
             Ok(reference.ms)
         } else {
-            algorithm
+            let ran = match algorithm
                 .kernel(geometry, device)
                 .and_then(|kernel| ForwardPass::new(ctx, *geometry, kernel))
-                .and_then(|pass| run(ctx, &pass, has_bias, data))
-                .map_err(|e| e.to_string())
-                .and_then(|mut candidate| {
-                    tamper(algorithm, &mut candidate.output);
-                    let bad = candidate
-                        .output
-                        .iter()
-                        .zip(&reference.output)
-                        .zip(&magnitude.output)
-                        // A NaN difference is a disagreement.
-                        .position(|((&got, &want), &m)| {
-                            !matches!(
-                                (got - want).abs().partial_cmp(&tolerance(m)),
-                                Some(Ordering::Less | Ordering::Equal)
-                            )
-                        });
-                    match bad {
-                        None => Ok(candidate.ms),
-                        Some(k) => Err(format!(
-                            "output {k} is {}, the direct kernel's {} (bound {})",
-                            candidate.output[k],
-                            reference.output[k],
-                            tolerance(magnitude.output[k])
-                        )),
-                    }
-                })
+            {
+                Ok(pass) => run(ctx, &pass, has_bias, data).await,
+                Err(e) => Err(e),
+            };
+            ran.map_err(|e| e.to_string()).and_then(|mut candidate| {
+                tamper(algorithm, &mut candidate.output);
+                let bad = candidate
+                    .output
+                    .iter()
+                    .zip(&reference.output)
+                    .zip(&magnitude.output)
+                    // A NaN difference is a disagreement.
+                    .position(|((&got, &want), &m)| {
+                        !matches!(
+                            (got - want).abs().partial_cmp(&tolerance(m)),
+                            Some(Ordering::Less | Ordering::Equal)
+                        )
+                    });
+                match bad {
+                    None => Ok(candidate.ms),
+                    Some(k) => Err(format!(
+                        "output {k} is {}, the direct kernel's {} (bound {})",
+                        candidate.output[k],
+                        reference.output[k],
+                        tolerance(magnitude.output[k])
+                    )),
+                }
+            })
         };
         candidates.push((algorithm.name().to_string(), measured));
     }
@@ -220,7 +253,7 @@ fn tune(
 
 /// Runs `pass` once on `[input, weight, bias]` (on the GPU): its output, and
 /// its kernel time (the weight packed beforehand, as a layer caches it).
-fn run(
+async fn run(
     ctx: &GpuContext,
     pass: &ForwardPass,
     has_bias: bool,
@@ -257,11 +290,11 @@ fn run(
     rec.copy(&output, 0, &readback, 0, pass.elements);
     let start = Instant::now();
     let pending = rec.submit_timed();
-    pollster::block_on(scopes.pop())?;
-    let output = pollster::block_on(read_mapped(ctx, &readback, pass.elements))?;
+    scopes.pop().await?;
+    let output = read_mapped(ctx, &readback, pass.elements).await?;
     let wall = start.elapsed().as_secs_f64() * 1e3;
     let ms = match pending {
-        Some(pending) => pollster::block_on(pending.millis(ctx))?,
+        Some(pending) => pending.millis(ctx).await?,
         None => wall,
     };
     Ok(Run { output, ms })
@@ -280,11 +313,17 @@ mod tests {
         let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
         let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
         let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
-        let record = tune(&ctx, &geometry, true, "test".into(), |algorithm, output| {
-            if algorithm == Algorithm::Blocked {
-                output[7] += 1e-3;
-            }
-        })
+        let record = pollster::block_on(tune(
+            &ctx,
+            &geometry,
+            true,
+            "test".into(),
+            |algorithm, output| {
+                if algorithm == Algorithm::Blocked {
+                    output[7] += 1e-3;
+                }
+            },
+        ))
         .unwrap();
         let blocked = record
             .candidates
@@ -301,7 +340,8 @@ mod tests {
                 .any(|(name, ms)| *name == record.chosen && ms.is_ok())
         );
         // Untampered, every candidate agrees.
-        let record = tune(&ctx, &geometry, true, "test".into(), |_, _| {}).unwrap();
+        let record =
+            pollster::block_on(tune(&ctx, &geometry, true, "test".into(), |_, _| {})).unwrap();
         assert!(
             record.candidates.iter().all(|(_, ms)| ms.is_ok()),
             "{record:?}"

@@ -206,6 +206,7 @@ impl Variant {
             workgroup_size: WORKGROUP_SIZE,
             bindings: &[Uniform, Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite],
             constants: &[],
+            workgroup_bytes: 0,
         }
     }
 }

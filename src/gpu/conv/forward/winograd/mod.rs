@@ -196,6 +196,7 @@ impl WinogradVariant {
             workgroup_size: WORKGROUP_SIZE,
             bindings,
             constants: &[],
+            workgroup_bytes: 0,
         }
     }
 

@@ -138,6 +138,7 @@ impl WeightVariant {
             workgroup_size: 64,
             bindings: &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
             constants: &[],
+            workgroup_bytes: 0,
         }
     }
 }

@@ -1,0 +1,687 @@
+//! The package's JavaScript API, driven from Rust by wasm-bindgen-test, on
+//! the WebGPU the runner finds: headless Chromium (Dawn, Tint, SwiftShader)
+//! or Deno (wgpu over the machine's Vulkan). `tools/web.sh test` runs both.
+//! Every GPU result is compared with PyTorch's golden data or the crate's CPU
+//! reference under the same fp32 bounds as the native tests.
+
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::convert::TryFromJsValue;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+use wgpu_conv2d::{Algorithm, Conv2d as Layer, Conv2dGeometry, Tensor};
+use wgpu_conv2d_web::{Adam, Gradients, Sgd, Tensor as GpuTensor, adapter_info};
+
+const SEEDS: &str = include_str!("../../tests/data/seed_examples.json");
+const GOLDEN_FORWARD: &str = include_str!("../../tests/data/golden_forward.json");
+const GOLDEN_BACKWARD: &str = include_str!("../../tests/data/golden_backward.json");
+
+/// The case's layer on the CPU side (weight and bias as given).
+fn layer_of(case: &Value) -> Layer {
+    let p = &case["params"];
+    let options_layer = |weight: Tensor, bias: Option<Tensor>| {
+        let config = wgpu_conv2d::Conv2dConfig::new(
+            p["in_channels"].as_u64().unwrap() as usize,
+            p["out_channels"].as_u64().unwrap() as usize,
+            size2(&p["kernel_size"]),
+        )
+        .with_stride(size2(&p["stride"]))
+        .with_padding(padding(&p["padding"]))
+        .with_dilation(size2(&p["dilation"]))
+        .with_groups(p["groups"].as_u64().unwrap() as usize)
+        .with_bias(p["bias"].as_bool().unwrap())
+        .with_padding_mode(p["padding_mode"].as_str().unwrap().parse().unwrap());
+        Layer::from_weights(config, weight, bias).unwrap()
+    };
+    let weight = Tensor::new(dims(&case["weight_shape"]), floats(&case["weight"])).unwrap();
+    let bias = (!case["bias"].is_null()).then(|| {
+        Tensor::new(
+            [case["bias"].as_array().unwrap().len()],
+            floats(&case["bias"]),
+        )
+        .unwrap()
+    });
+    options_layer(weight, bias)
+}
+
+fn size2(v: &Value) -> wgpu_conv2d::Size2 {
+    match v {
+        Value::Array(a) => wgpu_conv2d::Size2::new(
+            a[0].as_u64().unwrap() as usize,
+            a[1].as_u64().unwrap() as usize,
+        ),
+        n => wgpu_conv2d::Size2::square(n.as_u64().unwrap() as usize),
+    }
+}
+
+fn padding(v: &Value) -> wgpu_conv2d::Padding {
+    match v {
+        Value::String(s) => s.parse().unwrap(),
+        Value::Array(a) => (a[0].as_i64().unwrap(), a[1].as_i64().unwrap()).into(),
+        n => wgpu_conv2d::Padding::uniform(n.as_i64().unwrap()),
+    }
+}
+
+/// Runs `case` (params, input, weight, bias) through the JavaScript API
+/// with every algorithm that can run it and checks each result against
+/// `expected` (PyTorch's output) under the fp32 bound; returns how many ran.
+async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
+    let layer = layer_of(case);
+    let input = Tensor::new(dims(&case["input_shape"]), floats(&case["input"])).unwrap();
+    let geometry = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+    let mag = magnitude(&layer, &input);
+    let mut ran = 0;
+    for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+        if algorithm.check(&geometry).is_err() {
+            continue;
+        }
+        let what = format!("{name} [{algorithm}]");
+        let conv = create(
+            options(&case["params"], algorithm.name()),
+            layer.weight().data(),
+            layer.bias().map(Tensor::data),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: create: {e}"));
+        let got = settle(conv.forward(array(input.data()), shape(input.shape())))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: forward: {e}"));
+        let got = tensor(&got);
+        let mut tolerance: Vec<f32> = mag
+            .data()
+            .iter()
+            .map(|&m| bound(terms(&layer), m))
+            .collect();
+        if algorithm == Algorithm::Winograd {
+            let own = winograd::winograd_bound(&layer, &input);
+            for (t, w) in tolerance.iter_mut().zip(own.data()) {
+                *t += w;
+            }
+        }
+        assert_within(&what, &got, expected, &tolerance);
+        ran += 1;
+    }
+    ran
+}
+
+#[wasm_bindgen_test]
+async fn adapter_info_names_the_adapter() {
+    let info = settle(js_sys::Promise::resolve(&JsValue::NULL))
+        .await
+        .unwrap();
+    assert!(info.is_null());
+    let info = adapter_info().await.unwrap();
+    let name = field(&info, "name").as_string().unwrap();
+    let backend = field(&info, "backend").as_string().unwrap();
+    console_log!(
+        "adapter: {name} ({backend}), features {:?}",
+        field(&info, "features")
+    );
+    assert_eq!(backend, "BrowserWebGpu");
+    assert!(
+        field(&field(&info, "limits"), "maxComputeInvocationsPerWorkgroup")
+            .as_f64()
+            .unwrap()
+            >= 256.0
+    );
+}
+
+#[wasm_bindgen_test]
+async fn seed_examples_match_pytorch_on_every_algorithm() {
+    let seeds: Value = serde_json::from_str(SEEDS).unwrap();
+    let mut runs = 0;
+    for case in seeds["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let expected = Tensor::new(dims(&case["output_shape"]), floats(&case["output"])).unwrap();
+        runs += check_case(name, case, &expected).await;
+    }
+    console_log!("seed examples: {runs} runs");
+    assert!(runs >= 19 * 3);
+}
+
+#[wasm_bindgen_test]
+async fn golden_forward_cases_match_pytorch_on_every_algorithm() {
+    let data: Value = serde_json::from_str(GOLDEN_FORWARD).unwrap();
+    let (mut values, mut runs, mut errors) = (0, 0, 0);
+    let mut mismatches = Vec::new();
+    for case in data["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        if case["error"].is_string() {
+            errors += 1;
+            if let Some(mismatch) = check_error_case(name, case).await {
+                mismatches.push(mismatch);
+            }
+            continue;
+        }
+        let expected = Tensor::new(dims(&case["output_shape"]), floats(&case["output"])).unwrap();
+        runs += check_case(name, case, &expected).await;
+        values += 1;
+    }
+    assert!(
+        mismatches.is_empty(),
+        "messages other than PyTorch's:\n{}",
+        mismatches.join("\n")
+    );
+    console_log!("golden forward: {values} value cases ({runs} runs), {errors} error cases");
+    assert!(values >= 300 && errors >= 40);
+}
+
+/// A case PyTorch refused: `create` or `forward` must reject with a message
+/// that starts with PyTorch's; a mismatch is returned.
+async fn check_error_case(name: &str, case: &Value) -> Option<String> {
+    let weight = if case["weight_shape"].is_null() {
+        JsValue::UNDEFINED
+    } else {
+        array(&floats(&case["weight"])).into()
+    };
+    let bias = if case["bias"].is_null() || case["weight_shape"].is_null() {
+        JsValue::UNDEFINED
+    } else {
+        array(&floats(&case["bias"])).into()
+    };
+    let mut options = options(&case["params"], "auto");
+    if case["weight_shape"].is_null() {
+        js_sys::Reflect::set(&options, &"seed".into(), &JsValue::from(0.0)).unwrap();
+    }
+    let created = settle(wgpu_conv2d_web::Conv2d::create(
+        std::mem::take(&mut options),
+        weight,
+        bias,
+    ))
+    .await;
+    let message = match created {
+        Err(message) => message,
+        Ok(conv) => {
+            let conv = wgpu_conv2d_web::Conv2d::try_from_js_value(conv).unwrap();
+            let input = floats(&case["input"]);
+            settle(conv.forward(array(&input), shape(&dims(&case["input_shape"]))))
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{name}: PyTorch raised {}, we did not", case["message"]))
+        }
+    };
+    let want = case["message"].as_str().unwrap();
+    // PyTorch's message word for word, then the values the crate adds.
+    (!message.starts_with(want)).then(|| format!("{name}: got {message:?}, PyTorch {want:?}"))
+}
+
+#[wasm_bindgen_test]
+async fn golden_gradients_match_pytorch_autograd() {
+    let data: Value = serde_json::from_str(GOLDEN_BACKWARD).unwrap();
+    let cases = data["cases"].as_array().unwrap();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let layer = layer_of(case);
+        let input = Tensor::new(dims(&case["input_shape"]), floats(&case["input"])).unwrap();
+        let grad_output = floats(&case["grad_output"]);
+        let conv = create(
+            options(&case["params"], "auto"),
+            layer.weight().data(),
+            layer.bias().map(Tensor::data),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let got = settle(conv.backward(
+            array(input.data()),
+            shape(input.shape()),
+            array(&grad_output),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
+        let grad_output = Tensor::new(dims(&case["grad_output_shape"]), grad_output).unwrap();
+        check_grads(name, &got, case, &layer, &input, &grad_output);
+    }
+    console_log!("golden backward: {} cases", cases.len());
+    assert!(cases.len() >= 160);
+}
+
+/// The gradients `got` (`{ gradInput, gradWeight, gradBias }`) against
+/// PyTorch's in `case`, each under its fp32 bound.
+fn check_grads(
+    name: &str,
+    got: &JsValue,
+    case: &Value,
+    layer: &Layer,
+    input: &Tensor,
+    grad_output: &Tensor,
+) {
+    let abs_layer =
+        Layer::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
+    let mag = abs_layer
+        .backward_cpu(&abs(input), &abs(grad_output))
+        .unwrap();
+    let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+    let positions = g.batch() * g.height().output() * g.width().output();
+    let input_terms = g.out_channels_per_group()
+        * g.height().kernel()
+        * g.width().kernel()
+        * folds(g.padding_mode(), g.height())
+        * folds(g.padding_mode(), g.width());
+    let want = |key: &str, shape: &[usize]| Tensor::new(shape, floats(&case[key])).unwrap();
+    assert_within_bound(
+        &format!("{name}: grad_input"),
+        &tensor(&field(got, "gradInput")),
+        &want("grad_input", input.shape()),
+        &mag.grad_input,
+        input_terms,
+    );
+    assert_within_bound(
+        &format!("{name}: grad_weight"),
+        &tensor(&field(got, "gradWeight")),
+        &want("grad_weight", layer.weight().shape()),
+        &mag.grad_weight,
+        positions,
+    );
+    match (layer.bias(), field(got, "gradBias")) {
+        (Some(b), gb) => assert_within_bound(
+            &format!("{name}: grad_bias"),
+            &tensor(&gb),
+            &want("grad_bias", b.shape()),
+            mag.grad_bias.as_ref().unwrap(),
+            positions,
+        ),
+        (None, gb) => assert!(gb.is_null(), "{name}: a grad_bias without a bias"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn invalid_arguments_reject_with_pytorchs_messages() {
+    let base = |extra: &[(&str, JsValue)]| {
+        let mut pairs = vec![
+            ("inChannels", JsValue::from(4.0)),
+            ("outChannels", JsValue::from(8.0)),
+            ("kernelSize", JsValue::from(3.0)),
+        ];
+        pairs.extend(extra.iter().cloned());
+        object(&pairs)
+    };
+    let reject = |options: JsValue| async move {
+        settle(wgpu_conv2d_web::Conv2d::create(
+            options,
+            JsValue::UNDEFINED,
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .expect_err("create must reject")
+    };
+    for (options, message) in [
+        (
+            base(&[("paddingMode", "mirror".into())]),
+            "padding_mode must be one of {'zeros', 'reflect', 'replicate', 'circular'}, but got padding_mode='mirror'",
+        ),
+        (
+            base(&[("groups", JsValue::from(3.0))]),
+            "in_channels must be divisible by groups",
+        ),
+        (
+            base(&[("padding", "same".into()), ("stride", JsValue::from(2.0))]),
+            "padding='same' is not supported for strided convolutions",
+        ),
+        (
+            base(&[("padding", "sideways".into())]),
+            "Invalid padding string 'sideways'",
+        ),
+        (
+            base(&[("stride", JsValue::from(0.0))]),
+            "non-positive stride is not supported",
+        ),
+        (
+            base(&[("algorithm", "fft".into())]),
+            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)",
+        ),
+        (
+            base(&[("kernelSize", JsValue::from(-1.0))]),
+            "Conv2d option 'kernelSize' must be a non-negative integer, got -1",
+        ),
+        (
+            base(&[("kernel", JsValue::from(3.0))]),
+            "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, seed)",
+        ),
+    ] {
+        let got = reject(options).await;
+        assert!(got.starts_with(message), "got {got:?}, want {message:?}");
+    }
+    // A weight of the wrong size; an input of the wrong channel count.
+    let options = base(&[]);
+    let got = settle(wgpu_conv2d_web::Conv2d::create(
+        options,
+        array(&[0.0; 5]).into(),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap_err();
+    assert!(got.contains("5"), "{got}");
+    let conv = create(base(&[("bias", false.into())]), &[0.5; 8 * 4 * 9], None)
+        .await
+        .unwrap();
+    let got = settle(conv.forward(array(&[0.0; 3 * 25]), shape(&[1, 3, 5, 5])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        got,
+        "Given groups=1, weight of size [8, 4, 3, 3], expected input[1, 3, 5, 5] to have 4 channels, but got 3 channels instead"
+    );
+    let got = settle(conv.forward(array(&[0.0; 10]), shape(&[1, 4, 5, 5])))
+        .await
+        .unwrap_err();
+    assert!(got.contains("100") && got.contains("10"), "{got}");
+    // A forced algorithm that cannot run names what it needs.
+    let conv = create(
+        base(&[
+            ("algorithm", "winograd".into()),
+            ("stride", JsValue::from(2.0)),
+        ]),
+        &[0.5; 8 * 4 * 9],
+        Some(&[0.0; 8]),
+    )
+    .await
+    .unwrap();
+    let got = settle(conv.forward(array(&[0.0; 4 * 100]), shape(&[1, 4, 10, 10])))
+        .await
+        .unwrap_err();
+    assert!(
+        got.starts_with("algorithm 'winograd' cannot run this convolution"),
+        "{got}"
+    );
+    // Optimisers check their hyper-parameters as PyTorch does.
+    let err = Sgd::new(object(&[("lr", JsValue::from(-0.1))]))
+        .err()
+        .unwrap();
+    assert_eq!(
+        js_sys::Error::from(err).message(),
+        "Invalid learning rate: -0.1"
+    );
+    let err = Adam::new(object(&[("betas", JsValue::from(2.0))]))
+        .err()
+        .unwrap();
+    assert!(String::from(js_sys::Error::from(err).message()).contains("betas"));
+}
+
+#[wasm_bindgen_test]
+async fn layers_chain_on_the_gpu_forward_and_backward() {
+    let first = Layer::new(wgpu_conv2d::Conv2dConfig::new(3, 8, 3).with_padding(1), 1).unwrap();
+    let second = Layer::new(
+        wgpu_conv2d::Conv2dConfig::new(8, 4, 3)
+            .with_padding_mode(wgpu_conv2d::PaddingMode::Reflect)
+            .with_padding(1),
+        2,
+    )
+    .unwrap();
+    let js_layer = |l: &Layer| {
+        let c = l.config();
+        object(&[
+            ("inChannels", JsValue::from(c.in_channels as f64)),
+            ("outChannels", JsValue::from(c.out_channels as f64)),
+            ("kernelSize", JsValue::from(3.0)),
+            ("padding", JsValue::from(1.0)),
+            ("paddingMode", c.padding_mode.to_string().into()),
+        ])
+    };
+    let conv1 = create(
+        js_layer(&first),
+        first.weight().data(),
+        first.bias().map(Tensor::data),
+    )
+    .await
+    .unwrap();
+    let conv2 = create(
+        js_layer(&second),
+        second.weight().data(),
+        second.bias().map(Tensor::data),
+    )
+    .await
+    .unwrap();
+    let x: Vec<f32> = (0..2 * 3 * 9 * 7)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+        .collect();
+    let x_cpu = Tensor::new([2, 3, 9, 7], x.clone()).unwrap();
+    let upload = |data: &[f32], dims: &[usize]| settle(GpuTensor::upload(array(data), shape(dims)));
+    let x_gpu = GpuTensor::try_from_js_value(upload(&x, &[2, 3, 9, 7]).await.unwrap()).unwrap();
+    let h = GpuTensor::try_from_js_value(settle(conv1.forward_gpu(&x_gpu)).await.unwrap()).unwrap();
+    let y = GpuTensor::try_from_js_value(settle(conv2.forward_gpu(&h)).await.unwrap()).unwrap();
+    let y = tensor(&settle(y.download()).await.unwrap());
+    let h_cpu = first.forward_cpu(&x_cpu).unwrap();
+    let y_cpu = second.forward_cpu(&h_cpu).unwrap();
+    // Two layers: the first's rounding passes through the second's |w|.
+    let mag = magnitude(&second, &magnitude(&first, &x_cpu));
+    let tol: Vec<f32> = mag
+        .data()
+        .iter()
+        .map(|&m| bound(terms(&first) + terms(&second), m))
+        .collect();
+    assert_within("two layers chained", &y, &y_cpu, &tol);
+
+    // Backward through both, GPU-resident; the first layer needs no input gradient.
+    let grad_y: Vec<f32> = (0..y_cpu.numel())
+        .map(|i| ((i * 13 % 17) as f32 / 8.0) - 1.0)
+        .collect();
+    let grad_y_gpu =
+        GpuTensor::try_from_js_value(upload(&grad_y, y_cpu.shape()).await.unwrap()).unwrap();
+    let grads2 = Gradients::try_from_js_value(
+        settle(conv2.backward_gpu(&h, &grad_y_gpu, JsValue::UNDEFINED))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let grad_h = grads2.grad_input().unwrap();
+    let grads1 = Gradients::try_from_js_value(
+        settle(conv1.backward_gpu(&x_gpu, &grad_h, object(&[("input", false.into())])))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(grads1.grad_input().is_none());
+    let grad_y_cpu = Tensor::new(y_cpu.shape(), grad_y).unwrap();
+    let want2 = second.backward_cpu(&h_cpu, &grad_y_cpu).unwrap();
+    let want1 = first.backward_cpu(&x_cpu, &want2.grad_input).unwrap();
+    let got_w1 = tensor(
+        &settle(grads1.grad_weight().unwrap().download())
+            .await
+            .unwrap(),
+    );
+    // |grad_w1| ≤ Σ|x|·|grad_h|, |grad_h| ≤ Σ|w2|·|grad_y|: the bound on the magnitudes.
+    let mag_gh = Layer::from_weights(second.config().with_bias(false), abs(second.weight()), None)
+        .unwrap()
+        .backward_cpu(&abs(&h_cpu), &abs(&grad_y_cpu))
+        .unwrap()
+        .grad_input;
+    let mag_w1 = Layer::from_weights(first.config().with_bias(false), abs(first.weight()), None)
+        .unwrap()
+        .backward_cpu(&abs(&x_cpu), &mag_gh)
+        .unwrap()
+        .grad_weight;
+    let positions = 2 * 9 * 7;
+    let tol: Vec<f32> = mag_w1
+        .data()
+        .iter()
+        .map(|&m| bound(positions + 8 * 9 * 3, m))
+        .collect();
+    assert_within(
+        "grad_weight of the first of two layers",
+        &got_w1,
+        &want1.grad_weight,
+        &tol,
+    );
+}
+
+#[wasm_bindgen_test]
+async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
+    let layer = Layer::new(wgpu_conv2d::Conv2dConfig::new(2, 3, 3), 7).unwrap();
+    let options = || {
+        object(&[
+            ("inChannels", JsValue::from(2.0)),
+            ("outChannels", JsValue::from(3.0)),
+            ("kernelSize", JsValue::from(3.0)),
+        ])
+    };
+    let x: Vec<f32> = (0..2 * 6 * 6)
+        .map(|i| ((i * 29 % 23) as f32 / 11.0) - 1.0)
+        .collect();
+    let x_cpu = Tensor::new([1, 2, 6, 6], x.clone()).unwrap();
+    let grad_y: Vec<f32> = (0..3 * 16)
+        .map(|i| ((i * 7 % 13) as f32 / 6.0) - 1.0)
+        .collect();
+    let grad_y_cpu = Tensor::new([1, 3, 4, 4], grad_y.clone()).unwrap();
+    let grads_cpu = layer.backward_cpu(&x_cpu, &grad_y_cpu).unwrap();
+    let x_gpu = GpuTensor::try_from_js_value(
+        settle(GpuTensor::upload(array(&x), shape(&[1, 2, 6, 6])))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let gy_gpu = GpuTensor::try_from_js_value(
+        settle(GpuTensor::upload(array(&grad_y), shape(&[1, 3, 4, 4])))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let weights = |conv: &wgpu_conv2d_web::Conv2d| {
+        let promise = conv.weights();
+        async move { tensor(&field(&settle(promise).await.unwrap(), "weight")) }
+    };
+    let (lr, terms) = (0.1f32, 16);
+    let magnitude = Layer::from_weights(layer.config().with_bias(false), abs(layer.weight()), None)
+        .unwrap()
+        .backward_cpu(&abs(&x_cpu), &abs(&grad_y_cpu))
+        .unwrap()
+        .grad_weight;
+
+    // SGD with momentum: the first step is w − lr·g.
+    let conv = create(
+        options(),
+        layer.weight().data(),
+        layer.bias().map(Tensor::data),
+    )
+    .await
+    .unwrap();
+    let grads = Gradients::try_from_js_value(
+        settle(conv.backward_gpu(&x_gpu, &gy_gpu, object(&[("input", false.into())])))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let sgd = Sgd::new(object(&[
+        ("lr", JsValue::from(lr as f64)),
+        ("momentum", JsValue::from(0.9)),
+    ]))
+    .unwrap();
+    settle(sgd.step(&conv, &grads)).await.unwrap();
+    let got = weights(&conv).await;
+    let want: Vec<f32> = layer
+        .weight()
+        .data()
+        .iter()
+        .zip(grads_cpu.grad_weight.data())
+        .map(|(w, g)| w - lr * g)
+        .collect();
+    let tol: Vec<f32> = layer
+        .weight()
+        .data()
+        .iter()
+        .zip(magnitude.data())
+        .map(|(w, m)| lr * bound(terms, *m) + 2.0 * f32::EPSILON * (w.abs() + lr * m))
+        .collect();
+    assert_within(
+        "sgd step",
+        &got,
+        &Tensor::new(layer.weight().shape(), want).unwrap(),
+        &tol,
+    );
+
+    // Adam's first step is w − lr·g/(|g| + eps) (bias-corrected moments).
+    let conv = create(
+        options(),
+        layer.weight().data(),
+        layer.bias().map(Tensor::data),
+    )
+    .await
+    .unwrap();
+    let grads = Gradients::try_from_js_value(
+        settle(conv.backward_gpu(&x_gpu, &gy_gpu, JsValue::UNDEFINED))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let adam = Adam::new(object(&[("lr", JsValue::from(0.01))])).unwrap();
+    settle(adam.step(&conv, &grads)).await.unwrap();
+    let got = weights(&conv).await;
+    for (k, ((w, g), got)) in layer
+        .weight()
+        .data()
+        .iter()
+        .zip(grads_cpu.grad_weight.data())
+        .zip(got.data())
+        .enumerate()
+    {
+        let step = 0.01 * g / (g.abs() + 1e-8);
+        assert!(
+            (got - (w - step)).abs() <= 1e-6,
+            "adam step, weight {k}: got {got}, want {}",
+            w - step
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+async fn one_signed_sums_past_65535_terms_are_exact() {
+    // 70000 input channels of a 1x1 kernel, all ones: every output is exactly 70000.
+    let channels = 70_000;
+    let ones = vec![1.0f32; channels];
+    let input = Tensor::new([1, channels, 1, 2], vec![1.0; 2 * channels]).unwrap();
+    let geometry_layer = Layer::from_weights(
+        wgpu_conv2d::Conv2dConfig::new(channels, 1, 1).with_bias(false),
+        Tensor::new([1, channels, 1, 1], ones.clone()).unwrap(),
+        None,
+    )
+    .unwrap();
+    let geometry = Conv2dGeometry::new(geometry_layer.config(), input.shape()).unwrap();
+    let mut ran = Vec::new();
+    for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+        if algorithm.check(&geometry).is_err() {
+            continue;
+        }
+        let options = object(&[
+            ("inChannels", JsValue::from(channels as f64)),
+            ("outChannels", JsValue::from(1.0)),
+            ("kernelSize", JsValue::from(1.0)),
+            ("bias", false.into()),
+            ("algorithm", algorithm.name().into()),
+        ]);
+        let conv = create(options, &ones, None).await.unwrap();
+        let got = tensor(
+            &settle(conv.forward(array(input.data()), shape(input.shape())))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(got.data(), &[70_000.0, 70_000.0], "[{algorithm}]");
+        ran.push(algorithm.name());
+    }
+    console_log!("70000-term sums exact on {ran:?}");
+    assert!(ran.len() >= 3);
+    // The bias and weight gradients over 300000 positions.
+    let conv = create(
+        object(&[
+            ("inChannels", JsValue::from(1.0)),
+            ("outChannels", JsValue::from(1.0)),
+            ("kernelSize", JsValue::from(1.0)),
+        ]),
+        &[1.0],
+        Some(&[1.0]),
+    )
+    .await
+    .unwrap();
+    let n = 300_000;
+    let grads = settle(conv.backward(
+        array(&vec![1.0; n]),
+        shape(&[1, 1, 1, n]),
+        array(&vec![1.0; n]),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(tensor(&field(&grads, "gradBias")).data(), &[300_000.0]);
+    assert_eq!(tensor(&field(&grads, "gradWeight")).data(), &[300_000.0]);
+}
