@@ -1,16 +1,27 @@
 #!/bin/bash
 # Times the same layers with two builds of the CLI, alternating, twice each, in one run:
-#   tools/compare_builds.sh BASE_BINARY NEW_BINARY
+#   tools/compare_builds.sh BASE_BINARY NEW_BINARY [RAW.jsonl]
+# With RAW, every run's JSON line is appended to it with "build": "base" or "new".
 # (build the base with: git worktree add /tmp/base REV && cargo build --release --bin wgpu-conv2d).
 set -euo pipefail
-BASE=${1:?the base build's wgpu-conv2d binary}
-NEW=${2:?the new build's wgpu-conv2d binary}
-run() { "$1" bench "${@:2}" --json --min-time-ms 1500 2>/dev/null | python3 -c "import sys,json; [print('%-14s kernel %8.3f ms  e2e %8.3f ms  %6.2f GFLOP/s' % (d['algorithm'], d['kernel_ms'], d['end_to_end_ms'], d['gflops'])) for d in map(json.loads, sys.stdin)]"; }
+BASE=${1:?usage: compare_builds.sh BASE_BINARY NEW_BINARY [RAW]}
+NEW=${2:?usage: compare_builds.sh BASE_BINARY NEW_BINARY [RAW]}
+RAW=${3:-/dev/null}
+run() {
+  local build=$1; shift
+  "$1" bench "${@:2}" --json --min-time-ms 1500 2>/dev/null | python3 -c "
+import sys, json
+for d in map(json.loads, sys.stdin):
+    d['build'] = sys.argv[1]
+    open(sys.argv[2], 'a').write(json.dumps(d) + '\n')
+    print('%-14s kernel %8.3f ms  e2e %8.3f ms  %6.2f GFLOP/s' % (d['algorithm'], d['kernel_ms'], d['end_to_end_ms'], d['gflops']))
+" "$build" "$RAW"
+}
 while read -r line; do
   echo "== $line"
   for round in 1 2; do
-    echo -n "base: "; run $BASE $line
-    echo -n "new:  "; run $NEW $line
+    echo -n "base: "; run base "$BASE" $line
+    echo -n "new:  "; run new "$NEW" $line
   done
 done <<'CFG'
 --input-shape 8,64,56,56 --out-channels 64 --kernel-size 3 --padding 1 --algorithm blocked

@@ -8,6 +8,9 @@
 #                               the CPU reference of the native CLI
 #   tools/web.sh serve [PORT]   builds the demo's package and serves examples/ on localhost
 #                               (default port 8000): open http://localhost:PORT/web/
+#   tools/web.sh bench [ROUNDS] the same layers on the same driver, web against native: Chromium's
+#                               WebGPU on SwiftShader against the CLI's bench on SwiftShader's
+#                               Vulkan driver, alternating (raw lines: docs/bench/web_vs_native.jsonl)
 #   tools/web.sh setup          installs what the others need and this machine lacks
 #
 # Needs: the wasm32-unknown-unknown target (rustup), wasm-bindgen-cli of the version in
@@ -88,7 +91,7 @@ test_all() {
     echo "=== the browser demo in headless Chromium, against the CPU reference"
     build examples/web/pkg >/dev/null
     cargo build --release --quiet --bin wgpu-conv2d
-    local port server
+    local port
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     server=$(serve_examples "$port")
     trap 'kill "$server" 2>/dev/null || true' EXIT
@@ -96,8 +99,22 @@ test_all() {
         target/release/wgpu-conv2d "$(command -v chromedriver)"
 }
 
+bench() {
+    setup
+    build examples/web/pkg >/dev/null
+    cargo build --release --quiet --bin wgpu-conv2d
+    local port
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    server=$(serve_examples "$port")
+    trap 'kill "$server" 2>/dev/null || true' EXIT
+    : > docs/bench/web_vs_native.jsonl
+    python3 tools/web_bench.py "http://127.0.0.1:$port/web/bench.html" target/release/wgpu-conv2d \
+        docs/bench/web_vs_native.jsonl "${1:-3}"
+}
+
 case "${1:-}" in
 setup) setup ;;
+bench) shift; bench "$@" ;;
 build) shift; build "$@" ;;
 test) test_all ;;
 serve)
@@ -106,5 +123,5 @@ serve)
     echo "serving examples/ on http://localhost:$port/web/ (Ctrl-C to stop)"
     python3 -m http.server --bind 127.0.0.1 --directory examples "$port"
     ;;
-*) sed -n '2,17p' "$0"; exit 2 ;;
+*) sed -n '2,20p' "$0"; exit 2 ;;
 esac

@@ -7,40 +7,20 @@ on |x| and |w|), the edge pixels it drew (each within 1 of the reference's
 rounding), and the d2l example's exact values.
 
 Usage: web_demo_check.py URL CLI [CHROMEDRIVER]
-Standard library only: WebDriver is spoken over HTTP, .npy written by hand.
+Standard library only: WebDriver over HTTP (tools/webdriver.py), .npy by hand.
 """
 import json
 import math
 import os
-import socket
 import struct
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
-CHROME_ARGS = [
-    "--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--disable-dev-shm-usage",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync",
-]
+from webdriver import run_page
+
 SOBEL = [-1, 0, 1, -2, 0, 2, -1, 0, 1, -1, -2, -1, 0, 0, 0, 1, 2, 1]
 EPS = 2.0 ** -23
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def webdriver(base, method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=300) as response:
-        return json.loads(response.read())["value"]
 
 
 def write_npy(path, shape, values):
@@ -75,39 +55,15 @@ def cpu_forward(cli, tmp, name, shape, x, w):
 def main():
     url, cli = sys.argv[1], sys.argv[2]
     chromedriver = sys.argv[3] if len(sys.argv) > 3 else "/usr/bin/chromedriver"
-    port = free_port()
-    driver = subprocess.Popen([chromedriver, f"--port={port}"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                webdriver(base, "GET", "/status")
-                break
-            except OSError:
-                time.sleep(0.1)
-        session = webdriver(base, "POST", "/session", {"capabilities": {"alwaysMatch": {
-            "browserName": "chrome", "goog:chromeOptions": {"args": CHROME_ARGS}}}})["sessionId"]
-        try:
-            webdriver(base, "POST", f"/session/{session}/url", {"url": url})
-            deadline = time.time() + 300
-            while not webdriver(base, "POST", f"/session/{session}/execute/sync",
-                                {"script": "return window.demoDone === true", "args": []}):
-                if time.time() > deadline:
-                    sys.exit("the demo did not finish within 300 s")
-                time.sleep(0.2)
-            result = webdriver(base, "POST", f"/session/{session}/execute/sync", {
-                "script": "return window.demoError ? {error: window.demoError} : "
-                          "JSON.stringify({input: {data: Array.from(demo.input.data), shape: demo.input.shape},"
-                          " output: {data: Array.from(demo.output.data), shape: demo.output.shape},"
-                          " edges: demo.edges, d2l: demo.d2l, adapter: demo.adapter,"
-                          " endToEndMs: demo.endToEndMs, kernelMs: demo.kernelMs,"
-                          " status: document.getElementById('status').textContent})",
-                "args": []})
-        finally:
-            webdriver(base, "DELETE", f"/session/{session}")
-    finally:
-        driver.terminate()
+    result = run_page(
+        url, "return window.demoDone === true",
+        "return window.demoError ? {error: window.demoError} : "
+        "JSON.stringify({input: {data: Array.from(demo.input.data), shape: demo.input.shape},"
+        " output: {data: Array.from(demo.output.data), shape: demo.output.shape},"
+        " edges: demo.edges, d2l: demo.d2l, adapter: demo.adapter,"
+        " endToEndMs: demo.endToEndMs, kernelMs: demo.kernelMs,"
+        " status: document.getElementById('status').textContent})",
+        chromedriver, timeout_s=300)
     if isinstance(result, dict):
         sys.exit(f"the demo failed: {result['error']}")
     demo = json.loads(result)
