@@ -76,9 +76,17 @@ wasm_tests() {
         cargo test --release --target wasm32-unknown-unknown -p wgpu-conv2d-web --test web
 }
 
+# Serves examples/ on a free localhost port ($port) until the script exits.
 serve_examples() {
-    python3 -m http.server --bind 127.0.0.1 --directory examples "$1" >/dev/null 2>&1 &
-    echo $!
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    python3 -m http.server --bind 127.0.0.1 --directory examples "$port" >/dev/null 2>&1 &
+    server=$!
+    trap 'kill "$server" 2>/dev/null || true' EXIT
+    for _ in $(seq 100); do
+        python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" \
+            2>/dev/null && return
+        sleep 0.1
+    done
 }
 
 test_all() {
@@ -88,13 +96,12 @@ test_all() {
     echo "=== the same tests in Deno (WebGPU: wgpu over the machine's Vulkan)"
     # wasm-bindgen-test-runner's Deno script assumes Deno 1's `window`: the shim mends it.
     PATH="$root/tools/deno-shim:$PATH" WASM_BINDGEN_USE_DENO=1 wasm_tests
-    echo "=== the browser demo in headless Chromium, against the CPU reference"
     build examples/web/pkg >/dev/null
+    echo "=== the seed examples in a Deno script (examples/web/seeds_deno.js)"
+    deno run --allow-read examples/web/seeds_deno.js
+    echo "=== the browser demo in headless Chromium, against the CPU reference"
     cargo build --release --quiet --bin wgpu-conv2d
-    local port
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    server=$(serve_examples "$port")
-    trap 'kill "$server" 2>/dev/null || true' EXIT
+    serve_examples
     python3 tools/web_demo_check.py "http://127.0.0.1:$port/web/index.html" \
         target/release/wgpu-conv2d "$(command -v chromedriver)"
 }
@@ -103,10 +110,7 @@ bench() {
     setup
     build examples/web/pkg >/dev/null
     cargo build --release --quiet --bin wgpu-conv2d
-    local port
-    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    server=$(serve_examples "$port")
-    trap 'kill "$server" 2>/dev/null || true' EXIT
+    serve_examples
     : > docs/bench/web_vs_native.jsonl
     python3 tools/web_bench.py "http://127.0.0.1:$port/web/bench.html" target/release/wgpu-conv2d \
         docs/bench/web_vs_native.jsonl "${1:-3}"

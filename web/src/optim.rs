@@ -7,12 +7,57 @@ use std::rc::Rc;
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use wgpu_conv2d::{AdamConfig, SgdConfig};
+use wgpu_conv2d::{AdamConfig, GpuConv2d, GpuGrads, SgdConfig};
 
 use crate::conv::{Conv2d, Gradients};
 use crate::convert::{describe, error};
 
 const BUSY: &str = "this optimiser or layer is in a step that has not finished: await it first";
+
+/// What both optimisers do in a step, for [`step`].
+trait Update {
+    fn update<'a>(
+        &'a mut self,
+        layer: &'a mut GpuConv2d,
+        grads: &'a GpuGrads,
+    ) -> impl Future<Output = wgpu_conv2d::Result<()>> + 'a;
+}
+
+impl Update for wgpu_conv2d::Sgd {
+    fn update<'a>(
+        &'a mut self,
+        layer: &'a mut GpuConv2d,
+        grads: &'a GpuGrads,
+    ) -> impl Future<Output = wgpu_conv2d::Result<()>> + 'a {
+        self.step_async(layer, grads)
+    }
+}
+
+impl Update for wgpu_conv2d::Adam {
+    fn update<'a>(
+        &'a mut self,
+        layer: &'a mut GpuConv2d,
+        grads: &'a GpuGrads,
+    ) -> impl Future<Output = wgpu_conv2d::Result<()>> + 'a {
+        self.step_async(layer, grads)
+    }
+}
+
+/// One step of `optimiser` on `conv` with `grads`, as a promise; a layer or
+/// optimiser already in a step rejects it.
+fn step<O: Update + 'static>(
+    optimiser: Rc<RefCell<O>>,
+    conv: &Conv2d,
+    grads: &Gradients,
+) -> Promise {
+    let (layer, grads) = (conv.operator(), grads.inner());
+    future_to_promise(async move {
+        let mut optimiser = optimiser.try_borrow_mut().map_err(|_| error(BUSY))?;
+        let mut layer = layer.try_borrow_mut().map_err(|_| error(BUSY))?;
+        optimiser.update(&mut layer, &grads).await.map_err(error)?;
+        Ok(JsValue::UNDEFINED)
+    })
+}
 
 /// Reads optional numbers and flags of an options object.
 struct Reader<'a> {
@@ -125,16 +170,7 @@ impl Sgd {
     /// One step on `conv`'s weight and bias with `grads` (from
     /// `conv.backwardGpu`; a gradient left out leaves its parameter alone).
     pub fn step(&self, conv: &Conv2d, grads: &Gradients) -> Promise {
-        let (optimiser, layer, grads) = (self.inner.clone(), conv.operator(), grads.inner());
-        future_to_promise(async move {
-            let mut optimiser = optimiser.try_borrow_mut().map_err(|_| error(BUSY))?;
-            let mut layer = layer.try_borrow_mut().map_err(|_| error(BUSY))?;
-            optimiser
-                .step_async(&mut layer, &grads)
-                .await
-                .map_err(error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        step(self.inner.clone(), conv, grads)
     }
 }
 
@@ -196,15 +232,6 @@ impl Adam {
     /// One step on `conv`'s weight and bias with `grads` (from
     /// `conv.backwardGpu`; a gradient left out leaves its parameter alone).
     pub fn step(&self, conv: &Conv2d, grads: &Gradients) -> Promise {
-        let (optimiser, layer, grads) = (self.inner.clone(), conv.operator(), grads.inner());
-        future_to_promise(async move {
-            let mut optimiser = optimiser.try_borrow_mut().map_err(|_| error(BUSY))?;
-            let mut layer = layer.try_borrow_mut().map_err(|_| error(BUSY))?;
-            optimiser
-                .step_async(&mut layer, &grads)
-                .await
-                .map_err(error)?;
-            Ok(JsValue::UNDEFINED)
-        })
+        step(self.inner.clone(), conv, grads)
     }
 }

@@ -20,58 +20,12 @@ const SEEDS: &str = include_str!("../../tests/data/seed_examples.json");
 const GOLDEN_FORWARD: &str = include_str!("../../tests/data/golden_forward.json");
 const GOLDEN_BACKWARD: &str = include_str!("../../tests/data/golden_backward.json");
 
-/// The case's layer on the CPU side (weight and bias as given).
-fn layer_of(case: &Value) -> Layer {
-    let p = &case["params"];
-    let options_layer = |weight: Tensor, bias: Option<Tensor>| {
-        let config = wgpu_conv2d::Conv2dConfig::new(
-            p["in_channels"].as_u64().unwrap() as usize,
-            p["out_channels"].as_u64().unwrap() as usize,
-            size2(&p["kernel_size"]),
-        )
-        .with_stride(size2(&p["stride"]))
-        .with_padding(padding(&p["padding"]))
-        .with_dilation(size2(&p["dilation"]))
-        .with_groups(p["groups"].as_u64().unwrap() as usize)
-        .with_bias(p["bias"].as_bool().unwrap())
-        .with_padding_mode(p["padding_mode"].as_str().unwrap().parse().unwrap());
-        Layer::from_weights(config, weight, bias).unwrap()
-    };
-    let weight = Tensor::new(dims(&case["weight_shape"]), floats(&case["weight"])).unwrap();
-    let bias = (!case["bias"].is_null()).then(|| {
-        Tensor::new(
-            [case["bias"].as_array().unwrap().len()],
-            floats(&case["bias"]),
-        )
-        .unwrap()
-    });
-    options_layer(weight, bias)
-}
-
-fn size2(v: &Value) -> wgpu_conv2d::Size2 {
-    match v {
-        Value::Array(a) => wgpu_conv2d::Size2::new(
-            a[0].as_u64().unwrap() as usize,
-            a[1].as_u64().unwrap() as usize,
-        ),
-        n => wgpu_conv2d::Size2::square(n.as_u64().unwrap() as usize),
-    }
-}
-
-fn padding(v: &Value) -> wgpu_conv2d::Padding {
-    match v {
-        Value::String(s) => s.parse().unwrap(),
-        Value::Array(a) => (a[0].as_i64().unwrap(), a[1].as_i64().unwrap()).into(),
-        n => wgpu_conv2d::Padding::uniform(n.as_i64().unwrap()),
-    }
-}
-
 /// Runs `case` (params, input, weight, bias) through the JavaScript API
 /// with every algorithm that can run it and checks each result against
 /// `expected` (PyTorch's output) under the fp32 bound; returns how many ran.
 async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
-    let layer = layer_of(case);
-    let input = Tensor::new(dims(&case["input_shape"]), floats(&case["input"])).unwrap();
+    let layer = layer_from_case(case).unwrap();
+    let input = Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap();
     let geometry = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
     let mag = magnitude(&layer, &input);
     let mut ran = 0;
@@ -87,7 +41,7 @@ async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
         )
         .await
         .unwrap_or_else(|e| panic!("{what}: create: {e}"));
-        let got = settle(conv.forward(array(input.data()), shape(input.shape())))
+        let got = settle(conv.forward(array(input.data()), js_shape(input.shape())))
             .await
             .unwrap_or_else(|e| panic!("{what}: forward: {e}"));
         let got = tensor(&got);
@@ -102,6 +56,7 @@ async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
                 *t += w;
             }
         }
+        let tolerance = Tensor::new(expected.shape(), tolerance).unwrap();
         assert_within(&what, &got, expected, &tolerance);
         ran += 1;
     }
@@ -136,7 +91,7 @@ async fn seed_examples_match_pytorch_on_every_algorithm() {
     let mut runs = 0;
     for case in seeds["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let expected = Tensor::new(dims(&case["output_shape"]), floats(&case["output"])).unwrap();
+        let expected = Tensor::new(shape(&case["output_shape"]), floats(&case["output"])).unwrap();
         runs += check_case(name, case, &expected).await;
     }
     console_log!("seed examples: {runs} runs");
@@ -157,7 +112,7 @@ async fn golden_forward_cases_match_pytorch_on_every_algorithm() {
             }
             continue;
         }
-        let expected = Tensor::new(dims(&case["output_shape"]), floats(&case["output"])).unwrap();
+        let expected = Tensor::new(shape(&case["output_shape"]), floats(&case["output"])).unwrap();
         runs += check_case(name, case, &expected).await;
         values += 1;
     }
@@ -198,7 +153,7 @@ async fn check_error_case(name: &str, case: &Value) -> Option<String> {
         Ok(conv) => {
             let conv = wgpu_conv2d_web::Conv2d::try_from_js_value(conv).unwrap();
             let input = floats(&case["input"]);
-            settle(conv.forward(array(&input), shape(&dims(&case["input_shape"]))))
+            settle(conv.forward(array(&input), js_shape(&shape(&case["input_shape"]))))
                 .await
                 .err()
                 .unwrap_or_else(|| panic!("{name}: PyTorch raised {}, we did not", case["message"]))
@@ -215,8 +170,8 @@ async fn golden_gradients_match_pytorch_autograd() {
     let cases = data["cases"].as_array().unwrap();
     for case in cases {
         let name = case["name"].as_str().unwrap();
-        let layer = layer_of(case);
-        let input = Tensor::new(dims(&case["input_shape"]), floats(&case["input"])).unwrap();
+        let layer = layer_from_case(case).unwrap();
+        let input = Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap();
         let grad_output = floats(&case["grad_output"]);
         let conv = create(
             options(&case["params"], "auto"),
@@ -227,12 +182,12 @@ async fn golden_gradients_match_pytorch_autograd() {
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = settle(conv.backward(
             array(input.data()),
-            shape(input.shape()),
+            js_shape(input.shape()),
             array(&grad_output),
         ))
         .await
         .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
-        let grad_output = Tensor::new(dims(&case["grad_output_shape"]), grad_output).unwrap();
+        let grad_output = Tensor::new(shape(&case["grad_output_shape"]), grad_output).unwrap();
         check_grads(name, &got, case, &layer, &input, &grad_output);
     }
     console_log!("golden backward: {} cases", cases.len());
@@ -240,7 +195,7 @@ async fn golden_gradients_match_pytorch_autograd() {
 }
 
 /// The gradients `got` (`{ gradInput, gradWeight, gradBias }`) against
-/// PyTorch's in `case`, each under its fp32 bound.
+/// PyTorch's in `case`, each under its fp32 bound (the native tests' check).
 fn check_grads(
     name: &str,
     got: &JsValue,
@@ -249,43 +204,20 @@ fn check_grads(
     input: &Tensor,
     grad_output: &Tensor,
 ) {
-    let abs_layer =
-        Layer::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
-    let mag = abs_layer
-        .backward_cpu(&abs(input), &abs(grad_output))
-        .unwrap();
-    let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
-    let positions = g.batch() * g.height().output() * g.width().output();
-    let input_terms = g.out_channels_per_group()
-        * g.height().kernel()
-        * g.width().kernel()
-        * folds(g.padding_mode(), g.height())
-        * folds(g.padding_mode(), g.width());
+    let got = wgpu_conv2d::Conv2dGrads {
+        grad_input: tensor(&field(got, "gradInput")),
+        grad_weight: tensor(&field(got, "gradWeight")),
+        grad_bias: Some(field(got, "gradBias"))
+            .filter(|b| !b.is_null())
+            .map(|b| tensor(&b)),
+    };
     let want = |key: &str, shape: &[usize]| Tensor::new(shape, floats(&case[key])).unwrap();
-    assert_within_bound(
-        &format!("{name}: grad_input"),
-        &tensor(&field(got, "gradInput")),
-        &want("grad_input", input.shape()),
-        &mag.grad_input,
-        input_terms,
-    );
-    assert_within_bound(
-        &format!("{name}: grad_weight"),
-        &tensor(&field(got, "gradWeight")),
-        &want("grad_weight", layer.weight().shape()),
-        &mag.grad_weight,
-        positions,
-    );
-    match (layer.bias(), field(got, "gradBias")) {
-        (Some(b), gb) => assert_within_bound(
-            &format!("{name}: grad_bias"),
-            &tensor(&gb),
-            &want("grad_bias", b.shape()),
-            mag.grad_bias.as_ref().unwrap(),
-            positions,
-        ),
-        (None, gb) => assert!(gb.is_null(), "{name}: a grad_bias without a bias"),
-    }
+    let want = wgpu_conv2d::Conv2dGrads {
+        grad_input: want("grad_input", input.shape()),
+        grad_weight: want("grad_weight", layer.weight().shape()),
+        grad_bias: layer.bias().map(|b| want("grad_bias", b.shape())),
+    };
+    assert_grads_within_bound(name, &got, &want, layer, input, grad_output);
 }
 
 #[wasm_bindgen_test]
@@ -358,14 +290,14 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
     let conv = create(base(&[("bias", false.into())]), &[0.5; 8 * 4 * 9], None)
         .await
         .unwrap();
-    let got = settle(conv.forward(array(&[0.0; 3 * 25]), shape(&[1, 3, 5, 5])))
+    let got = settle(conv.forward(array(&[0.0; 3 * 25]), js_shape(&[1, 3, 5, 5])))
         .await
         .unwrap_err();
     assert_eq!(
         got,
         "Given groups=1, weight of size [8, 4, 3, 3], expected input[1, 3, 5, 5] to have 4 channels, but got 3 channels instead"
     );
-    let got = settle(conv.forward(array(&[0.0; 10]), shape(&[1, 4, 5, 5])))
+    let got = settle(conv.forward(array(&[0.0; 10]), js_shape(&[1, 4, 5, 5])))
         .await
         .unwrap_err();
     assert!(got.contains("100") && got.contains("10"), "{got}");
@@ -380,7 +312,7 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
     )
     .await
     .unwrap();
-    let got = settle(conv.forward(array(&[0.0; 4 * 100]), shape(&[1, 4, 10, 10])))
+    let got = settle(conv.forward(array(&[0.0; 4 * 100]), js_shape(&[1, 4, 10, 10])))
         .await
         .unwrap_err();
     assert!(
@@ -439,10 +371,10 @@ async fn layers_chain_on_the_gpu_forward_and_backward() {
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
     let x_cpu = Tensor::new([2, 3, 9, 7], x.clone()).unwrap();
-    let upload = |data: &[f32], dims: &[usize]| settle(GpuTensor::upload(array(data), shape(dims)));
-    let x_gpu = GpuTensor::try_from_js_value(upload(&x, &[2, 3, 9, 7]).await.unwrap()).unwrap();
-    let h = GpuTensor::try_from_js_value(settle(conv1.forward_gpu(&x_gpu)).await.unwrap()).unwrap();
-    let y = GpuTensor::try_from_js_value(settle(conv2.forward_gpu(&h)).await.unwrap()).unwrap();
+    let upload = |data: &[f32], dims: &[usize]| GpuTensor::upload(array(data), js_shape(dims));
+    let x_gpu = resolve::<GpuTensor>(upload(&x, &[2, 3, 9, 7])).await;
+    let h = resolve::<GpuTensor>(conv1.forward_gpu(&x_gpu)).await;
+    let y = resolve::<GpuTensor>(conv2.forward_gpu(&h)).await;
     let y = tensor(&settle(y.download()).await.unwrap());
     let h_cpu = first.forward_cpu(&x_cpu).unwrap();
     let y_cpu = second.forward_cpu(&h_cpu).unwrap();
@@ -453,27 +385,19 @@ async fn layers_chain_on_the_gpu_forward_and_backward() {
         .iter()
         .map(|&m| bound(terms(&first) + terms(&second), m))
         .collect();
+    let tol = Tensor::new(y_cpu.shape(), tol).unwrap();
     assert_within("two layers chained", &y, &y_cpu, &tol);
 
     // Backward through both, GPU-resident; the first layer needs no input gradient.
     let grad_y: Vec<f32> = (0..y_cpu.numel())
         .map(|i| ((i * 13 % 17) as f32 / 8.0) - 1.0)
         .collect();
-    let grad_y_gpu =
-        GpuTensor::try_from_js_value(upload(&grad_y, y_cpu.shape()).await.unwrap()).unwrap();
-    let grads2 = Gradients::try_from_js_value(
-        settle(conv2.backward_gpu(&h, &grad_y_gpu, JsValue::UNDEFINED))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let grad_y_gpu = resolve::<GpuTensor>(upload(&grad_y, y_cpu.shape())).await;
+    let grads2 =
+        resolve::<Gradients>(conv2.backward_gpu(&h, &grad_y_gpu, JsValue::UNDEFINED)).await;
     let grad_h = grads2.grad_input().unwrap();
-    let grads1 = Gradients::try_from_js_value(
-        settle(conv1.backward_gpu(&x_gpu, &grad_h, object(&[("input", false.into())])))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let no_input = object(&[("input", false.into())]);
+    let grads1 = resolve::<Gradients>(conv1.backward_gpu(&x_gpu, &grad_h, no_input)).await;
     assert!(grads1.grad_input().is_none());
     let grad_y_cpu = Tensor::new(y_cpu.shape(), grad_y).unwrap();
     let want2 = second.backward_cpu(&h_cpu, &grad_y_cpu).unwrap();
@@ -494,12 +418,20 @@ async fn layers_chain_on_the_gpu_forward_and_backward() {
         .backward_cpu(&abs(&x_cpu), &mag_gh)
         .unwrap()
         .grad_weight;
+    // Both sums' roundings: grad_h's (its folds of the reflect padding
+    // included) carried through, then grad_w1's own over its positions.
+    let g2 = Conv2dGeometry::new(second.config(), h_cpu.shape()).unwrap();
+    let grad_h_terms = g2.out_channels_per_group()
+        * 9
+        * folds(g2.padding_mode(), g2.height())
+        * folds(g2.padding_mode(), g2.width());
     let positions = 2 * 9 * 7;
     let tol: Vec<f32> = mag_w1
         .data()
         .iter()
-        .map(|&m| bound(positions + 8 * 9 * 3, m))
+        .map(|&m| bound(positions + grad_h_terms, m))
         .collect();
+    let tol = Tensor::new(mag_w1.shape(), tol).unwrap();
     assert_within(
         "grad_weight of the first of two layers",
         &got_w1,
@@ -527,18 +459,9 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
         .collect();
     let grad_y_cpu = Tensor::new([1, 3, 4, 4], grad_y.clone()).unwrap();
     let grads_cpu = layer.backward_cpu(&x_cpu, &grad_y_cpu).unwrap();
-    let x_gpu = GpuTensor::try_from_js_value(
-        settle(GpuTensor::upload(array(&x), shape(&[1, 2, 6, 6])))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
-    let gy_gpu = GpuTensor::try_from_js_value(
-        settle(GpuTensor::upload(array(&grad_y), shape(&[1, 3, 4, 4])))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let x_gpu = resolve::<GpuTensor>(GpuTensor::upload(array(&x), js_shape(&[1, 2, 6, 6]))).await;
+    let gy_gpu =
+        resolve::<GpuTensor>(GpuTensor::upload(array(&grad_y), js_shape(&[1, 3, 4, 4]))).await;
     let weights = |conv: &wgpu_conv2d_web::Conv2d| {
         let promise = conv.weights();
         async move { tensor(&field(&settle(promise).await.unwrap(), "weight")) }
@@ -558,12 +481,8 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
     )
     .await
     .unwrap();
-    let grads = Gradients::try_from_js_value(
-        settle(conv.backward_gpu(&x_gpu, &gy_gpu, object(&[("input", false.into())])))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let no_input = object(&[("input", false.into())]);
+    let grads = resolve::<Gradients>(conv.backward_gpu(&x_gpu, &gy_gpu, no_input)).await;
     let sgd = Sgd::new(object(&[
         ("lr", JsValue::from(lr as f64)),
         ("momentum", JsValue::from(0.9)),
@@ -585,6 +504,7 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
         .zip(magnitude.data())
         .map(|(w, m)| lr * bound(terms, *m) + 2.0 * f32::EPSILON * (w.abs() + lr * m))
         .collect();
+    let tol = Tensor::new(layer.weight().shape(), tol).unwrap();
     assert_within(
         "sgd step",
         &got,
@@ -600,12 +520,7 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
     )
     .await
     .unwrap();
-    let grads = Gradients::try_from_js_value(
-        settle(conv.backward_gpu(&x_gpu, &gy_gpu, JsValue::UNDEFINED))
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let grads = resolve::<Gradients>(conv.backward_gpu(&x_gpu, &gy_gpu, JsValue::UNDEFINED)).await;
     let adam = Adam::new(object(&[("lr", JsValue::from(0.01))])).unwrap();
     settle(adam.step(&conv, &grads)).await.unwrap();
     let got = weights(&conv).await;
@@ -653,7 +568,7 @@ async fn one_signed_sums_past_65535_terms_are_exact() {
         ]);
         let conv = create(options, &ones, None).await.unwrap();
         let got = tensor(
-            &settle(conv.forward(array(input.data()), shape(input.shape())))
+            &settle(conv.forward(array(input.data()), js_shape(input.shape())))
                 .await
                 .unwrap(),
         );
@@ -677,7 +592,7 @@ async fn one_signed_sums_past_65535_terms_are_exact() {
     let n = 300_000;
     let grads = settle(conv.backward(
         array(&vec![1.0; n]),
-        shape(&[1, 1, 1, n]),
+        js_shape(&[1, 1, 1, n]),
         array(&vec![1.0; n]),
     ))
     .await

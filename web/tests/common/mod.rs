@@ -1,16 +1,24 @@
-//! What the web tests share: the JavaScript API driven from Rust, the test
-//! data, and the fp32 error bounds (the same as the native tests').
+//! What the web tests share: the JavaScript API driven from Rust, and, from
+//! the native tests' common files, the test data's readers and the fp32
+//! error bounds.
 #![allow(dead_code)]
 
+#[path = "../../../tests/common/bounds.rs"]
+mod bounds;
+#[path = "../../../tests/common/cases.rs"]
+mod cases;
 #[path = "../../../tests/common/winograd.rs"]
 pub mod winograd;
+
+pub use bounds::*;
+pub use cases::*;
 
 use js_sys::{Array, Float32Array, Object, Promise, Reflect};
 use serde_json::Value;
 use wasm_bindgen::convert::TryFromJsValue;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
-use wgpu_conv2d::{Conv2d as Layer, PaddingMode, Tensor};
+use wgpu_conv2d::Tensor;
 use wgpu_conv2d_web::Conv2d;
 
 /// Awaits a promise of the package: its value, or its rejection's message.
@@ -20,6 +28,14 @@ pub async fn settle(promise: Promise) -> Result<JsValue, String> {
             .map(|e| String::from(e.message()))
             .unwrap_or_else(|| format!("{e:?}"))
     })
+}
+
+/// Awaits a promise that must resolve to a `T` of the package.
+pub async fn resolve<T: TryFromJsValue>(promise: Promise) -> T {
+    let value = settle(promise)
+        .await
+        .unwrap_or_else(|e| panic!("rejected: {e}"));
+    T::try_from_js_value(value).unwrap_or_else(|_| panic!("resolved to another type"))
 }
 
 /// `{ key: value, ... }`.
@@ -35,7 +51,8 @@ pub fn array(values: &[f32]) -> Float32Array {
     Float32Array::from(values)
 }
 
-pub fn shape(values: &[usize]) -> JsValue {
+/// A shape as the JavaScript array the package takes.
+pub fn js_shape(values: &[usize]) -> JsValue {
     values
         .iter()
         .map(|&v| JsValue::from(v as f64))
@@ -72,22 +89,6 @@ pub fn options(params: &Value, algorithm: &str) -> JsValue {
     ])
 }
 
-pub fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-pub fn dims(v: &Value) -> Vec<usize> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect()
-}
-
 /// `Conv2d.create` through the JavaScript API.
 pub async fn create(
     options: JsValue,
@@ -112,88 +113,4 @@ pub fn tensor(value: &JsValue) -> Tensor {
 
 pub fn field(value: &JsValue, key: &str) -> JsValue {
     Reflect::get(value, &JsValue::from_str(key)).unwrap()
-}
-
-pub fn abs(t: &Tensor) -> Tensor {
-    Tensor::new(t.shape(), t.data().iter().map(|v| v.abs()).collect()).unwrap()
-}
-
-/// `Σ|w·x| + |b|` per output, from the CPU reference on absolute values.
-pub fn magnitude(layer: &Layer, input: &Tensor) -> Tensor {
-    Layer::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs))
-        .unwrap()
-        .forward_cpu(&abs(input))
-        .unwrap()
-}
-
-/// Products summed into one output, plus the bias.
-pub fn terms(layer: &Layer) -> usize {
-    layer.config().fan_in() + usize::from(layer.bias().is_some())
-}
-
-/// `(terms + 2)·2⁻²³·Σ|w·x|`: the fp32 bound of a dot product in any order.
-pub fn bound(terms: usize, magnitude: f32) -> f32 {
-    (terms as f32 + 2.0) * f32::EPSILON * magnitude
-}
-
-/// Element by element within `tolerance`; NaN matches NaN, infinities exactly.
-pub fn assert_within(what: &str, got: &Tensor, want: &Tensor, tolerance: &[f32]) {
-    assert_eq!(got.shape(), want.shape(), "{what}: shape");
-    for (k, ((&g, &w), &tol)) in got
-        .data()
-        .iter()
-        .zip(want.data())
-        .zip(tolerance)
-        .enumerate()
-    {
-        assert!(
-            (g - w).abs() <= tol || (g.is_nan() && w.is_nan()) || g == w,
-            "{what}: element {k}: got {g}, want {w}, |diff| {} > bound {tol}",
-            (g - w).abs()
-        );
-    }
-}
-
-/// Within the fp32 bound of `terms` products per element.
-pub fn assert_within_bound(
-    what: &str,
-    got: &Tensor,
-    want: &Tensor,
-    magnitude: &Tensor,
-    terms: usize,
-) {
-    let tolerance: Vec<f32> = magnitude.data().iter().map(|&m| bound(terms, m)).collect();
-    assert_within(what, got, want, &tolerance);
-}
-
-/// The largest `|got − want|` in units of `2⁻²³ · max Σ|w·x|`.
-pub fn normwise_error(got: &Tensor, want: &Tensor, magnitude: &Tensor) -> f64 {
-    let scale = magnitude.data().iter().fold(0.0f32, |a, &m| a.max(m));
-    let err = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .filter(|(_, w)| w.is_finite())
-        .map(|(&g, &w)| (g - w).abs())
-        .fold(0.0f32, f32::max);
-    if scale == 0.0 {
-        return 0.0;
-    }
-    f64::from(err) / (f64::from(f32::EPSILON) * f64::from(scale))
-}
-
-/// Padded positions folding their gradient back onto one input position
-/// along `axis` (itself included), per padding mode.
-pub fn folds(mode: PaddingMode, axis: &wgpu_conv2d::Axis) -> usize {
-    let (before, after) = (
-        axis.pad_before().max(0) as usize,
-        axis.pad_after().max(0) as usize,
-    );
-    match mode {
-        PaddingMode::Zeros => 1,
-        PaddingMode::Reflect | PaddingMode::Circular => {
-            1 + usize::from(before > 0) + usize::from(after > 0)
-        }
-        PaddingMode::Replicate => 1 + before + after,
-    }
 }
