@@ -34,13 +34,9 @@ async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
             continue;
         }
         let what = format!("{name} [{algorithm}]");
-        let conv = create(
-            options(&case["params"], algorithm.name()),
-            layer.weight().data(),
-            layer.bias().map(Tensor::data),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: create: {e}"));
+        let conv = create_layer(options(&case["params"], algorithm.name()), &layer)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: create: {e}"));
         let got = settle(conv.forward(array(input.data()), js_shape(input.shape())))
             .await
             .unwrap_or_else(|e| panic!("{what}: forward: {e}"));
@@ -173,13 +169,9 @@ async fn golden_gradients_match_pytorch_autograd() {
         let layer = layer_from_case(case).unwrap();
         let input = Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap();
         let grad_output = floats(&case["grad_output"]);
-        let conv = create(
-            options(&case["params"], "auto"),
-            layer.weight().data(),
-            layer.bias().map(Tensor::data),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let conv = create_layer(options(&case["params"], "auto"), &layer)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         let got = settle(conv.backward(
             array(input.data()),
             js_shape(input.shape()),
@@ -353,20 +345,8 @@ async fn layers_chain_on_the_gpu_forward_and_backward() {
             ("paddingMode", c.padding_mode.to_string().into()),
         ])
     };
-    let conv1 = create(
-        js_layer(&first),
-        first.weight().data(),
-        first.bias().map(Tensor::data),
-    )
-    .await
-    .unwrap();
-    let conv2 = create(
-        js_layer(&second),
-        second.weight().data(),
-        second.bias().map(Tensor::data),
-    )
-    .await
-    .unwrap();
+    let conv1 = create_layer(js_layer(&first), &first).await.unwrap();
+    let conv2 = create_layer(js_layer(&second), &second).await.unwrap();
     let x: Vec<f32> = (0..2 * 3 * 9 * 7)
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
@@ -474,13 +454,7 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
         .grad_weight;
 
     // SGD with momentum: the first step is w − lr·g.
-    let conv = create(
-        options(),
-        layer.weight().data(),
-        layer.bias().map(Tensor::data),
-    )
-    .await
-    .unwrap();
+    let conv = create_layer(options(), &layer).await.unwrap();
     let no_input = object(&[("input", false.into())]);
     let grads = resolve::<Gradients>(conv.backward_gpu(&x_gpu, &gy_gpu, no_input)).await;
     let sgd = Sgd::new(object(&[
@@ -513,13 +487,7 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
     );
 
     // Adam's first step is w − lr·g/(|g| + eps) (bias-corrected moments).
-    let conv = create(
-        options(),
-        layer.weight().data(),
-        layer.bias().map(Tensor::data),
-    )
-    .await
-    .unwrap();
+    let conv = create_layer(options(), &layer).await.unwrap();
     let grads = resolve::<Gradients>(conv.backward_gpu(&x_gpu, &gy_gpu, JsValue::UNDEFINED)).await;
     let adam = Adam::new(object(&[("lr", JsValue::from(0.01))])).unwrap();
     settle(adam.step(&conv, &grads)).await.unwrap();

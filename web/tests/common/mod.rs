@@ -100,6 +100,16 @@ pub async fn create(
     Ok(Conv2d::try_from_js_value(value).expect("create resolves to a Conv2d"))
 }
 
+/// `Conv2d.create` with `layer`'s weight and bias.
+pub async fn create_layer(options: JsValue, layer: &wgpu_conv2d::Conv2d) -> Result<Conv2d, String> {
+    create(
+        options,
+        layer.weight().data(),
+        layer.bias().map(Tensor::data),
+    )
+    .await
+}
+
 /// `{ data, shape }` as a host tensor.
 pub fn tensor(value: &JsValue) -> Tensor {
     let get = |k: &str| Reflect::get(value, &JsValue::from_str(k)).unwrap();
