@@ -294,6 +294,35 @@ impl Conv2dGeometry {
         }
     }
 
+    /// Whether the convolution is pointwise: a 1×1 kernel, stride 1 and no
+    /// padding, so that each output reads the input at its own position.
+    pub(crate) fn is_pointwise(&self) -> bool {
+        [&self.height, &self.width]
+            .iter()
+            .all(|a| a.kernel == 1 && a.stride == 1 && a.pad_before == 0 && a.pad_after == 0)
+    }
+
+    /// For a pointwise convolution, the same convolution over planes of one
+    /// row `H·W` long: the same tensors in memory, and longer rows for the
+    /// kernels that work along rows.
+    pub(crate) fn flattened(&self) -> Self {
+        let plane = self.height.input * self.width.input;
+        let row = |length: usize| Axis {
+            input: length,
+            kernel: 1,
+            stride: 1,
+            dilation: 1,
+            pad_before: 0,
+            pad_after: 0,
+            output: length,
+        };
+        Self {
+            height: row(1),
+            width: row(plane),
+            ..*self
+        }
+    }
+
     /// Fails unless `shape` is this call's output shape (for a gradient of the output).
     pub fn check_grad_output(&self, shape: &[usize]) -> Result<()> {
         let expected = self.output_shape();

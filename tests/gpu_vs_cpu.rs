@@ -26,6 +26,10 @@ enum Space {
     WideKernel,
     /// Kernel widths 8 to 16, `groups == in_channels`.
     WideKernelDepthwise,
+    /// `groups == in_channels`, planes up to about 70 wide and high: the
+    /// depthwise kernel's strips inside the data (aligned loads) as well as at
+    /// its borders (the index map), which small planes never leave.
+    DepthwiseLarge,
     /// 3×3 kernels, stride 1, dilation 1 (what `winograd` runs); every
     /// padding, mode and grouping.
     Winograd,
@@ -36,8 +40,10 @@ enum Space {
 /// A random valid configuration and input, or `None` when the draw is invalid.
 fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
     let groups = [1, 1, 1, 2, 3, 4][rng.random_range(0..6)];
-    let depthwise = matches!(space, Space::Depthwise | Space::WideKernelDepthwise)
-        || (groups > 1 && rng.random_bool(0.3));
+    let depthwise = matches!(
+        space,
+        Space::Depthwise | Space::WideKernelDepthwise | Space::DepthwiseLarge
+    ) || (groups > 1 && rng.random_bool(0.3));
     let wide_kernel = matches!(space, Space::WideKernel | Space::WideKernelDepthwise);
     let wide = matches!(space, Space::Pointwise | Space::Wide | Space::WinogradWide);
     let winograd = matches!(space, Space::Winograd | Space::WinogradWide);
@@ -93,7 +99,13 @@ fn random_case(rng: &mut StdRng, space: Space) -> Option<(Conv2d, Tensor)> {
         .with_groups(groups)
         .with_bias(rng.random_bool(0.7))
         .with_padding_mode(mode);
-    let grow = if wide { 20 } else { 8 };
+    let grow = if wide {
+        20
+    } else if space == Space::DepthwiseLarge {
+        64
+    } else {
+        8
+    };
     let mut size = |k: usize, d: usize| d * (k - 1) + 1 + rng.random_range(0..grow);
     let (h, w) = (size(kernel.0, dilation.0), size(kernel.1, dilation.1));
     let shape = if rng.random_bool(0.2) {
@@ -339,6 +351,13 @@ fn depthwise_agrees_with_the_cpu_reference() {
         Space::WideKernelDepthwise,
         40,
         0xdeb8,
+        false,
+    );
+    sweep(
+        Algorithm::Depthwise,
+        Space::DepthwiseLarge,
+        80,
+        0xdeb9,
         false,
     );
 }

@@ -2,8 +2,10 @@
 # Runs the standard benchmark set through every algorithm that can run each
 # layer, `Auto` once more with autotuning on (its line has "tuned": true), and
 # PyTorch's CPU forward of the same layer in the same run (tools/torch_bench.py;
-# its line has "pass": "torch"; skipped without PyTorch). One JSON object per
-# line (see `wgpu-conv2d bench --json`):
+# its line has "pass": "torch"; skipped without PyTorch), and the adapter's
+# two ceilings at the start and the end (`wgpu-conv2d ceilings --json`: "pass":
+# "ceilings"), which the table divides by. One JSON object per line (see
+# `wgpu-conv2d bench --json`):
 #   ResNet-18/50 layers at batch 1 and 8, MobileNetV2 depthwise 3x3 layers,
 #   and a seed-sized conv for latency.
 # Usage: tools/bench_suite.sh [OUT.jsonl]   (default docs/bench/results.jsonl)
@@ -17,6 +19,7 @@ mkdir -p "$(dirname "$out")"
 cargo build --release --quiet
 bin=target/release/wgpu-conv2d
 : > "$out"
+"$bin" ceilings --json --min-time-ms "$min_time_ms" >> "$out"
 
 run() {
     echo "bench $*" >&2
@@ -45,4 +48,5 @@ for layer in "32,112,112 1" "96,112,112 2" "144,56,56 1" "192,28,28 1" "384,14,1
 done
 # Latency: the d2l seed example's size.
 run --input-shape 1,1,6,8 --out-channels 1 --kernel-size 2
+"$bin" ceilings --json --min-time-ms "$min_time_ms" >> "$out"
 echo "wrote $out" >&2

@@ -4,7 +4,11 @@ docs/benchmarks.md: per layer, each algorithm's kernel and end-to-end time,
 GFLOP/s and speed-up over the direct kernel; Auto by its fixed rules and Auto
 tuned (autotuning on); PyTorch's CPU forward from the same run; and per layer
 the summary the issues ask for: tuned Auto against the best algorithm Auto may
-pick, and Auto against PyTorch.
+pick, and Auto against PyTorch. With the run's ceilings (its "pass":
+"ceilings" lines, from `wgpu-conv2d ceilings --json`), each row also says
+which ceiling binds the layer (compute: its FLOPs at the FMA rate; memory:
+its least bytes at the streaming rate) and the kernel's fraction of it (the
+floor's time over the kernel time).
 
     python3 tools/suite_table.py docs/bench/results.jsonl
 """
@@ -27,13 +31,30 @@ def layer_name(d):
 
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    ceilings = [d for d in rows if d.get("pass") == "ceilings"]
+    rows = [d for d in rows if d.get("pass") != "ceilings"]
+    fma = sum(d["fma_gflops"] for d in ceilings) / len(ceilings) if ceilings else None
+    stream = sum(d["stream_gbps"] for d in ceilings) / len(ceilings) if ceilings else None
+    if ceilings:
+        print(f"Ceilings of this run ({ceilings[0]['adapter']}, mean of {len(ceilings)}): "
+              f"FMA {fma:.1f} GFLOP/s, streaming {stream:.2f} GB/s.")
+        print()
+
+    def ceiling_cells(d):
+        if not ceilings or "bytes" not in d:
+            return " | "
+        compute = d["flops"] / (fma * 1e6)
+        memory = d["bytes"] / (stream * 1e6)
+        bound, floor = ("compute", compute) if compute >= memory else ("memory", memory)
+        return f"{bound} | {100 * floor / d['kernel_ms']:.0f}%"
+
     layers = {}
     for d in rows:
         shape = (tuple(d["input_shape"]), d["out_channels"], tuple(d["kernel_size"]), d.get("groups", 1))
         layers.setdefault(shape, []).append(d)
 
-    print("| layer | algorithm | kernel ms | end-to-end ms | GFLOP/s | × direct |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| layer | algorithm | kernel ms | end-to-end ms | GFLOP/s | × direct | bound | of ceiling |")
+    print("|---|---|---:|---:|---:|---:|---|---:|")
     summary = []
     for entries in layers.values():
         ours = [d for d in entries if d.get("pass") != "torch"]
@@ -47,10 +68,10 @@ def main():
                 label = d["algorithm"]
             speedup = f"{direct['kernel_ms'] / d['kernel_ms']:.1f}×" if direct and d is not direct else ""
             print(f"| {name} | {label} | {d['kernel_ms']:.3f} | {d['end_to_end_ms']:.3f} "
-                  f"| {d['gflops']:.2f} | {speedup} |")
+                  f"| {d['gflops']:.2f} | {speedup} | {ceiling_cells(d)} |")
         if torch:
             print(f"| {name} | PyTorch {torch['torch_version']} CPU ({torch['threads']} threads) "
-                  f"| | {torch['forward_ms']:.3f} | {ours[0]['flops'] / torch['forward_ms'] / 1e6:.2f} | |")
+                  f"| | {torch['forward_ms']:.3f} | {ours[0]['flops'] / torch['forward_ms'] / 1e6:.2f} | | | |")
         fixed = next((d for d in ours if d["requested"] == "auto" and not d.get("tuned")), None)
         tuned = next((d for d in ours if d.get("tuned")), None)
         forced = [d for d in ours if d["requested"] != "auto"]

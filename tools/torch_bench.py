@@ -14,6 +14,10 @@ over repeated runs after a warm-up, like the crate's own benchmark.
 
     pip install torch numpy
     python3 tools/torch_bench.py --input-shape 8,64,56,56 --out-channels 64 --kernel-size 3 --padding 1
+
+With --device cuda (tools/device_check.sh on a GPU machine) the same figures
+are PyTorch's on the GPU, each run synchronised before its clock stops; its
+line then says "device": "cuda" and the GPU's name.
 """
 
 import argparse
@@ -30,13 +34,15 @@ def pair(text):
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def median_ms(run, min_time_s, min_runs=3, max_runs=200):
+def median_ms(run, min_time_s, sync, min_runs=3, max_runs=200):
     run()  # warm-up
+    sync()
     times = []
     start = time.perf_counter()
     while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - start < min_time_s):
         t0 = time.perf_counter()
         run()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
@@ -51,16 +57,19 @@ def main():
     p.add_argument("--dilation", default="1")
     p.add_argument("--groups", type=int, default=1)
     p.add_argument("--min-time-ms", type=float, default=500)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda")
     a = p.parse_args()
+    device = torch.device(a.device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     torch.manual_seed(0)
     shape = [int(v) for v in a.input_shape.split(",")]
     conv = nn.Conv2d(shape[-3], a.out_channels, pair(a.kernel_size), stride=pair(a.stride),
-                     padding=pair(a.padding), dilation=pair(a.dilation), groups=a.groups)
-    x = torch.rand(shape) * 2 - 1
+                     padding=pair(a.padding), dilation=pair(a.dilation), groups=a.groups).to(device)
+    x = torch.rand(shape, device=device) * 2 - 1
     xg = x.clone().requires_grad_(True)
     with torch.no_grad():
-        gy = torch.rand(conv(x).shape) * 2 - 1
+        gy = torch.rand(conv(x).shape, device=device) * 2 - 1
     min_time = a.min_time_ms / 1e3
 
     def forward():
@@ -80,9 +89,9 @@ def main():
         conv(xg).backward(gy)
         sgd.step()
 
-    forward_ms = median_ms(forward, min_time)
-    both_ms = median_ms(forward_backward, min_time)
-    step_ms = median_ms(step, min_time)
+    forward_ms = median_ms(forward, min_time, sync)
+    both_ms = median_ms(forward_backward, min_time, sync)
+    step_ms = median_ms(step, min_time, sync)
     print(json.dumps({
         "input_shape": shape,
         "out_channels": a.out_channels,
@@ -92,6 +101,8 @@ def main():
         "groups": a.groups,
         "torch_version": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "forward_ms": forward_ms,
         "backward_ms": both_ms - forward_ms,
         "forward_backward_ms": both_ms,

@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use outputs::check_outputs;
 use wgpu_conv2d::bench::{
-    BenchOptions, Measurement, Pass, check_sizes, measure, measure_backward, measure_step,
+    BenchOptions, Measurement, Pass, check_sizes, measure, measure_backward, measure_ceilings,
+    measure_step,
 };
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
@@ -42,6 +43,19 @@ enum Command {
     Info,
     /// Time one convolution per algorithm: kernel, end-to-end and GFLOP/s.
     Bench(BenchArgs),
+    /// Measure the adapter's two ceilings: fused multiply-adds in registers
+    /// (GFLOP/s) and streaming a tensor through (GB/s read plus written).
+    Ceilings(CeilingsArgs),
+}
+
+#[derive(clap::Args)]
+struct CeilingsArgs {
+    /// One JSON object instead of text
+    #[arg(long)]
+    json: bool,
+    /// Keep repeating each measurement for at least this many milliseconds
+    #[arg(long, default_value_t = 500)]
+    min_time_ms: u64,
 }
 
 /// An algorithm of the pass benchmarked (`auto`, a kernel's name), or every
@@ -296,6 +310,7 @@ fn main() -> ExitCode {
         Command::Backward(args) => backward(&args),
         Command::Info => info(),
         Command::Bench(args) => bench(&args),
+        Command::Ceilings(args) => ceilings(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -574,6 +589,33 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     finish_gpu(&ctx)
 }
 
+fn ceilings(args: &CeilingsArgs) -> Result<(), String> {
+    let ctx = open_gpu().map_err(|e| e.to_string())?;
+    let options = BenchOptions {
+        min_time: std::time::Duration::from_millis(args.min_time_ms),
+        ..BenchOptions::default()
+    };
+    let c = measure_ceilings(&ctx, &options).map_err(|e| e.to_string())?;
+    if args.json {
+        let line = serde_json::json!({
+            "pass": "ceilings",
+            "fma_gflops": c.fma_gflops,
+            "stream_gbps": c.stream_gbps,
+            "adapter": ctx.adapter_info().name,
+            "backend": format!("{:?}", ctx.adapter_info().backend),
+        });
+        println!("{line}");
+    } else {
+        println!("adapter: {}", ctx.describe());
+        println!("FMA in registers: {:.1} GFLOP/s", c.fma_gflops);
+        println!(
+            "streaming:        {:.2} GB/s (read plus written)",
+            c.stream_gbps
+        );
+    }
+    finish_gpu(&ctx)
+}
+
 /// One JSON object: the configuration, the adapter and the figures, with
 /// keys `algorithm`, `kernel_ms`, `end_to_end_ms` and `gflops` among them.
 fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[usize]) -> String {
@@ -586,6 +628,7 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "gflops": m.gflops,
         "kernel_timing": m.kernel_timing.name(),
         "flops": m.flops,
+        "bytes": m.bytes,
         "runs": m.runs,
         "first_call_ms": m.first_call_ms,
         "adapter": ctx.adapter_info().name,

@@ -51,9 +51,13 @@ pub fn check_algorithm(
     got
 }
 
-/// Reads a JSON file of tests/data.
+/// Reads a JSON file of tests/data (of the checkout the tests were built in,
+/// or of `WGPU_CONV2D_TEST_DATA`: tools/device_check.sh runs test binaries
+/// built elsewhere).
 pub fn load(name: &str) -> Value {
-    let path = format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var("WGPU_CONV2D_TEST_DATA")
+        .unwrap_or_else(|_| format!("{}/tests/data", env!("CARGO_MANIFEST_DIR")));
+    let path = format!("{dir}/{name}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

@@ -28,7 +28,7 @@ impl GpuConv2d {
         self.ctx.check_alive()?;
         let pass = self.prepare(input.shape()).await?;
         if pass.elements == 0 {
-            return Tensor::zeros(pass.geometry.output_shape());
+            return Tensor::zeros(pass.output_shape.clone());
         }
         let scopes = Scopes::push(&self.ctx);
         let readback = staging(&self.ctx, pass.elements);
@@ -40,7 +40,7 @@ impl GpuConv2d {
         rec.submit();
         scopes.pop().await?;
         let data = read_mapped(&self.ctx, &readback, pass.elements).await?;
-        Tensor::new(pass.geometry.output_shape(), data)
+        Tensor::new(pass.output_shape.clone(), data)
     }
 
     /// `layer(input)` with input and output on the GPU: one submission, no
@@ -113,7 +113,7 @@ impl GpuConv2d {
         }
         let output = GpuTensor {
             buffer: out,
-            shape: pass.geometry.output_shape(),
+            shape: pass.output_shape.clone(),
             ctx: self.ctx.clone(),
         };
         Ok((output, pending, scopes.pop()))

@@ -1,14 +1,17 @@
 //! The forward kernels and the pass that runs one of them over a call's
 //! chunks. Each kernel lives in its own file with its launch arithmetic:
 //! [`direct`], [`implicit_gemm`] (and its 1×1 form), [`blocked`] (the
-//! register-blocked kernel behind `blocked` and `depthwise`), [`winograd`].
+//! register-blocked kernel behind `blocked`, and `depthwise` where its
+//! kernel is too large to unroll), [`depthwise`], [`winograd`].
 
 pub(crate) mod blocked;
+pub(crate) mod depthwise;
 pub(crate) mod direct;
 pub(crate) mod implicit_gemm;
 pub(crate) mod winograd;
 
 use blocked::Variant;
+use depthwise::DepthwiseVariant;
 use winograd::WinogradVariant;
 
 use super::plan::{Chunk, plan_with_held};
@@ -26,8 +29,11 @@ pub(crate) enum ForwardKernel {
     Direct,
     /// The tiled implicit GEMM; `pointwise` for its 1×1 form.
     Gemm { pointwise: bool },
-    /// The register-blocked kernel (one output channel per invocation for depthwise).
+    /// The register-blocked kernel (one output channel per invocation for
+    /// depthwise kernels too large for [`ForwardKernel::Depthwise`]).
     Blocked(Variant),
+    /// Tiles of one channel, read straight from the input (depthwise).
+    Depthwise(DepthwiseVariant),
     /// Winograd F(m×m, 3×3).
     Winograd(WinogradVariant),
 }
@@ -54,6 +60,15 @@ impl ForwardKernel {
                 ctx.check_fits(&implicit_gemm::IMPLICIT_GEMM.spec()).is_ok()
             }
             _ => true,
+        }
+    }
+
+    /// The geometry the kernel runs: a pointwise convolution on the blocked
+    /// kernel runs over planes flattened into one row.
+    pub(crate) fn kernel_geometry(self, geometry: &Conv2dGeometry) -> Conv2dGeometry {
+        match self {
+            ForwardKernel::Blocked(variant) => variant.kernel_geometry(geometry),
+            _ => *geometry,
         }
     }
 
@@ -150,6 +165,9 @@ impl ForwardKernel {
             ForwardKernel::Blocked(variant) => {
                 blocked::encode_chunk(rec, geometry, chunk, variant, buffers)
             }
+            ForwardKernel::Depthwise(variant) => {
+                depthwise::encode_chunk(rec, geometry, chunk, variant, buffers)
+            }
             ForwardKernel::Winograd(variant) => {
                 winograd::encode_chunk(rec, geometry, chunk, variant, buffers)
             }
@@ -183,7 +201,11 @@ pub(crate) struct PaddedInput<'a> {
 /// One checked forward call: its kernel and its chunks, made before any GPU work.
 #[derive(Debug)]
 pub(crate) struct ForwardPass {
+    /// The geometry the kernel runs ([`ForwardKernel::kernel_geometry`]), from
+    /// which the call's uniform block is made.
     pub geometry: Conv2dGeometry,
+    /// The output's shape, as the call's own geometry gives it.
+    pub output_shape: Vec<usize>,
     pub kernel: ForwardKernel,
     /// Output elements.
     pub elements: usize,
@@ -198,7 +220,9 @@ impl ForwardPass {
         geometry: Conv2dGeometry,
         kernel: ForwardKernel,
     ) -> Result<Self> {
-        let elements = checked_numel(&geometry.output_shape()).unwrap_or(usize::MAX);
+        let output_shape = geometry.output_shape();
+        let geometry = kernel.kernel_geometry(&geometry);
+        let elements = checked_numel(&output_shape).unwrap_or(usize::MAX);
         let chunks = if elements == 0 {
             Vec::new()
         } else {
@@ -213,6 +237,7 @@ impl ForwardPass {
         };
         Ok(Self {
             geometry,
+            output_shape,
             kernel,
             elements,
             chunks,

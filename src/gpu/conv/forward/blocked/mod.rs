@@ -92,6 +92,9 @@ pub(crate) struct Variant {
     dilation_w: usize,
     /// vec4s of outputs along the row per invocation.
     vecs: usize,
+    /// A pointwise convolution run over planes flattened into one row
+    /// ([`Conv2dGeometry::flattened`]): long rows, few partial runs.
+    flat: bool,
 }
 
 impl Variant {
@@ -99,18 +102,32 @@ impl Variant {
     /// outputs computed past the row's end against the per-run cost of loading
     /// weights (about two vec4s' worth of work): `runs * (vecs + 2)` is least.
     pub(crate) fn new(geometry: &Conv2dGeometry, block: usize) -> Self {
+        let flat = geometry.is_pointwise();
+        let geometry = if flat {
+            geometry.flattened()
+        } else {
+            *geometry
+        };
         let w = &geometry.width;
         let cost = |vecs: usize| w.output.div_ceil(4 * vecs) * (vecs + 2);
-        let vecs = (1..=max_vecs(block))
-            .rev()
-            .min_by_key(|&v| cost(v))
-            .unwrap_or(1);
+        let most = max_vecs(block);
+        let vecs = (1..=most).rev().min_by_key(|&v| cost(v)).unwrap_or(1);
         Self {
             block,
             kernel_w: w.kernel,
             stride_w: w.stride,
             dilation_w: w.dilation,
             vecs,
+            flat,
+        }
+    }
+
+    /// The geometry the kernel runs: flattened for a pointwise convolution.
+    pub(crate) fn kernel_geometry(self, geometry: &Conv2dGeometry) -> Conv2dGeometry {
+        if self.flat {
+            geometry.flattened()
+        } else {
+            *geometry
         }
     }
 
@@ -177,6 +194,7 @@ impl Variant {
             self.stride_w,
             self.dilation_w,
             self.vecs,
+            usize::from(self.flat),
         ]
         .iter()
         .map(|&v| v as u32)
@@ -192,6 +210,7 @@ impl Variant {
             stride_w: v(2),
             dilation_w: v(3),
             vecs: v(4),
+            flat: v(5) != 0,
         }
     }
 
@@ -276,8 +295,15 @@ pub(crate) fn encode_chunk(
     variant: Variant,
     buffers: &ForwardBuffers,
 ) -> Result<()> {
+    let (h, w) = (&geometry.height, &geometry.width);
+    let unpadded = [h, w].iter().all(|a| a.pad_before == 0 && a.pad_after == 0);
     let (padded, row_len) = match buffers.padded {
         Some(shared) => (shared.buffer.clone(), shared.row_len),
+        // Rows already aligned and nothing to pad: the input is its own
+        // padded copy. The last run's loads may reach past a row's end (into
+        // the next row, or past the buffer, which WGSL bounds): those columns
+        // feed only outputs past the row's end, which are never stored.
+        None if unpadded && w.input.is_multiple_of(4) => (buffers.input.clone(), w.input),
         None => {
             let row_len = variant.row_len(geometry);
             let planes = chunk.batch.len() * chunk.in_channels.len();
@@ -348,6 +374,7 @@ mod tests {
                     stride_w,
                     dilation_w,
                     vecs,
+                    flat: false,
                 };
                 let spec = variant.spec();
                 assert_eq!(Variant::from_key(&spec.variant), variant);

@@ -10,6 +10,10 @@
 //! read-back), or of a step driven from the host (see [`Pass::Step`]). Each
 //! figure is the median over repeated runs after a warm-up run.
 
+mod ceilings;
+
+pub use ceilings::{Bound, Ceilings, measure_ceilings};
+
 use std::time::{Duration, Instant};
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -127,6 +131,11 @@ pub struct Measurement {
     pub flops: u64,
     /// `flops` per kernel second, in units of 10⁹.
     pub gflops: f64,
+    /// Bytes the pass must at least read and write: the forward reads the
+    /// input, weight and bias and writes the output; the backward reads the
+    /// input, weight and output gradient and writes the three gradients; a
+    /// step both (the update's parameter traffic left out).
+    pub bytes: u64,
     /// Runs behind each median.
     pub runs: usize,
     /// Wall time of the first GPU-resident call in this process, milliseconds:
@@ -170,7 +179,7 @@ pub fn measure(
         resolved.name().to_string(),
         algorithm.name(),
         (kernel, end_to_end, timing, first_call_ms),
-        geometry.flops(),
+        (geometry.flops(), forward_bytes(&geometry, config.bias)),
     ))
 }
 
@@ -210,7 +219,10 @@ pub fn measure_backward(
         resolved,
         algorithm.name(),
         (kernel, end_to_end, timing, first_call_ms),
-        backward_flops(&geometry, config.bias),
+        (
+            backward_flops(&geometry, config.bias),
+            backward_bytes(&geometry, config.bias),
+        ),
     ))
 }
 
@@ -276,9 +288,13 @@ pub fn measure_step(
         resolved,
         backward.name(),
         (kernel, end_to_end, timing, first_call_ms),
-        geometry
-            .flops()
-            .saturating_add(backward_flops(&geometry, config.bias)),
+        (
+            geometry
+                .flops()
+                .saturating_add(backward_flops(&geometry, config.bias)),
+            forward_bytes(&geometry, config.bias)
+                .saturating_add(backward_bytes(&geometry, config.bias)),
+        ),
     ))
 }
 
@@ -288,6 +304,34 @@ fn backward_flops(geometry: &Conv2dGeometry, bias: bool) -> u64 {
     let [n, k, oh, ow] = geometry.output_shape_4d();
     let bias_adds = if bias { (n * k * oh * ow) as u64 } else { 0 };
     geometry.flops().saturating_mul(2).saturating_add(bias_adds)
+}
+
+/// Elements of the input, weight, bias (when there is one) and output.
+fn tensor_elements(geometry: &Conv2dGeometry, bias: bool) -> [u64; 4] {
+    let numel = |shape: &[usize]| shape.iter().map(|&d| d as u64).product::<u64>();
+    let bias = if bias {
+        geometry.output_channels() as u64
+    } else {
+        0
+    };
+    [
+        numel(&geometry.input_shape_4d()),
+        geometry.weight_len() as u64,
+        bias,
+        numel(&geometry.output_shape_4d()),
+    ]
+}
+
+/// The forward's least traffic: input, weight and bias read, output written.
+fn forward_bytes(geometry: &Conv2dGeometry, bias: bool) -> u64 {
+    tensor_elements(geometry, bias).iter().sum::<u64>() * 4
+}
+
+/// The backward's least traffic: input, weight and output gradient read;
+/// input, weight and bias gradients written.
+fn backward_bytes(geometry: &Conv2dGeometry, bias: bool) -> u64 {
+    let [x, w, b, y] = tensor_elements(geometry, bias);
+    (2 * x + 2 * w + b + y) * 4
 }
 
 /// A seeded random output gradient for `geometry`.
@@ -305,7 +349,7 @@ impl Measurement {
         algorithm: String,
         requested: &'static str,
         (kernel, end_to_end, timing, first_call_ms): (Repeated, Repeated, KernelTiming, f64),
-        flops: u64,
+        (flops, bytes): (u64, u64),
     ) -> Self {
         Self {
             pass,
@@ -316,6 +360,7 @@ impl Measurement {
             end_to_end_ms: end_to_end.median,
             flops,
             gflops: flops as f64 / (kernel.median * 1e-3) / 1e9,
+            bytes,
             runs: kernel.runs.min(end_to_end.runs),
             first_call_ms,
         }

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# One check of a machine with a real GPU, in under 8 minutes, into one results
+# file: the adapter, the GPU test binaries (pass and fail counts), the two
+# ceilings, the standard layers' benchmarks (forward through every algorithm,
+# Auto autotuned, the backward), and PyTorch's figures for the same layers on
+# that GPU where python3 has torch with CUDA (else on its CPU).
+#
+# A GPU machine may have no Rust toolchain, so the binaries travel as a kit:
+#   tools/device_check.sh kit        here, with cargo: builds the CLI and the
+#                                    GPU test binaries (release, stripped) into
+#                                    target/device-kit/ (carry that folder)
+#   tools/device_check.sh [OUT_DIR]  there: runs the kit (building it first
+#                                    where cargo is at hand); writes
+#                                    OUT_DIR/device_check.jsonl (one JSON
+#                                    object per line) and OUT_DIR/device_check.log
+#                                    (default OUT_DIR: docs/bench/device)
+# Then: python3 tools/suite_table.py OUT_DIR/device_check.jsonl
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+kit=target/device-kit
+
+# The test binaries that need a GPU (the CLI's own tests run the CLI by the
+# path it was built at, and are left to CI).
+gpu_tests=(golden gpu_vs_cpu seed_examples loop_limit autotune gpu_tensor optim robustness pipeline_cache)
+
+make_kit() {
+    rm -rf "$kit"
+    mkdir -p "$kit"
+    cargo build --release --quiet --bin wgpu-conv2d
+    cp target/release/wgpu-conv2d "$kit/"
+    # The library's unit tests and each GPU test target, by the paths cargo reports.
+    local targets=(--lib)
+    for t in "${gpu_tests[@]}"; do targets+=(--test "$t"); done
+    cargo test --release --no-run --message-format=json "${targets[@]}" 2>/dev/null \
+        | python3 -c '
+import json, shutil, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        name = m["target"]["name"].replace("-", "_")
+        shutil.copy(m["executable"], sys.argv[1] + "/test_" + name)
+' "$kit"
+    if command -v strip >/dev/null; then strip "$kit"/* || true; fi
+    du -sh "$kit" >&2
+}
+
+if [[ "${1:-}" == "kit" ]]; then
+    make_kit
+    exit 0
+fi
+
+out_dir="${1:-docs/bench/device}"
+mkdir -p "$out_dir"
+results="$out_dir/device_check.jsonl"
+log="$out_dir/device_check.log"
+: > "$results"
+: > "$log"
+start=$(date +%s)
+say() { echo "[$(( $(date +%s) - start ))s] $*" | tee -a "$log" >&2; }
+
+if command -v cargo >/dev/null; then
+    say "building the kit"
+    make_kit 2>>"$log"
+elif [[ ! -x "$kit/wgpu-conv2d" ]]; then
+    echo "no cargo here and no $kit: run 'tools/device_check.sh kit' on a machine with Rust and carry $kit" >&2
+    exit 2
+fi
+bin="$kit/wgpu-conv2d"
+
+say "adapter"
+"$bin" info 2>&1 | tee -a "$log" >&2
+"$bin" ceilings --json --min-time-ms 300 >> "$results"
+
+# Tests: at most 4 minutes in all; each binary's counts as one line.
+export WGPU_CONV2D_TEST_DATA="$root/tests/data"
+for test in "$kit"/test_*; do
+    name=$(basename "$test")
+    left=$(( 240 - ($(date +%s) - start) ))
+    if (( left < 10 )); then
+        say "$name: skipped, the test budget is spent"
+        echo "{\"pass\": \"tests\", \"binary\": \"$name\", \"skipped\": true}" >> "$results"
+        continue
+    fi
+    t0=$(date +%s)
+    status=0
+    timeout "$left" "$test" --test-threads 4 >"$out_dir/$name.out" 2>&1 || status=$?
+    passed=$(grep -o '[0-9]* passed' "$out_dir/$name.out" | tail -1 | cut -d' ' -f1)
+    failed=$(grep -o '[0-9]* failed' "$out_dir/$name.out" | tail -1 | cut -d' ' -f1)
+    say "$name: status $status, ${passed:-?} passed, ${failed:-?} failed"
+    grep -E "^test .* FAILED|panicked" "$out_dir/$name.out" | head -20 >> "$log" || true
+    echo "{\"pass\": \"tests\", \"binary\": \"$name\", \"status\": $status, \"passed\": ${passed:-null}, \"failed\": ${failed:-null}, \"seconds\": $(( $(date +%s) - t0 ))}" >> "$results"
+    rm -f "$out_dir/$name.out"
+done
+
+torch_device=cpu
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then torch_device=cuda; fi
+layer() {
+    local left=$(( 450 - ($(date +%s) - start) ))
+    if (( left < 5 )); then say "bench $*: skipped, the time budget is spent"; return; fi
+    say "bench $*"
+    timeout "$left" "$bin" bench --json --min-time-ms 150 "$@" >> "$results" 2>>"$log" || say "bench failed: $*"
+    WGPU_CONV2D_AUTOTUNE=1 timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto "$@" 2>>"$log" \
+        | sed 's/^{/{"tuned": true, /' >> "$results" || true
+    timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm auto "$@" >> "$results" 2>>"$log" || true
+    if python3 -c "import torch" 2>/dev/null; then
+        timeout 60 python3 tools/torch_bench.py --device "$torch_device" --min-time-ms 150 "$@" 2>>"$log" \
+            | sed 's/^{/{"pass": "torch", /' >> "$results" || true
+    fi
+}
+layer --input-shape 8,64,56,56 --out-channels 64 --kernel-size 3 --padding 1
+layer --input-shape 8,128,28,28 --out-channels 128 --kernel-size 3 --padding 1
+layer --input-shape 8,256,14,14 --out-channels 256 --kernel-size 3 --padding 1
+layer --input-shape 8,512,7,7 --out-channels 512 --kernel-size 3 --padding 1
+layer --input-shape 8,64,56,56 --out-channels 256 --kernel-size 1
+layer --input-shape 8,3,224,224 --out-channels 64 --kernel-size 7 --stride 2 --padding 3
+layer --input-shape 8,144,56,56 --out-channels 144 --kernel-size 3 --padding 1 --groups 144
+layer --input-shape 8,96,112,112 --out-channels 96 --kernel-size 3 --stride 2 --padding 1 --groups 96
+layer --input-shape 1,1,6,8 --out-channels 1 --kernel-size 2
+"$bin" ceilings --json --min-time-ms 300 >> "$results"
+say "done: $results"
