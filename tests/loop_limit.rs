@@ -123,6 +123,14 @@ fn forward_sums_70000_channels_of_1x1() {
         &[1, 70_000, 2, 3],
         Some(70001.0),
     );
+    // Planes of 2×4 = 8 columns as one row, a multiple of 4: the blocked
+    // kernel reads this input in place, with no padded copy.
+    check_forward(
+        "1x70000x2x4 input, 1x1 kernel, 20 outputs, read in place",
+        Conv2dConfig::new(70_000, 20, 1),
+        &[1, 70_000, 2, 4],
+        Some(70001.0),
+    );
 }
 
 #[test]

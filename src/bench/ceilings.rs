@@ -137,3 +137,33 @@ fn time(ctx: &GpuContext, record: impl FnOnce(&mut Recorder) -> Result<()>) -> R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::runtime::registry::tests::validate;
+
+    /// Both kernels validate with naga, and their loops stay far under the
+    /// driver's loop limit by construction (a constant count, no data size).
+    #[test]
+    fn kernels_validate_and_loop_a_fixed_count() {
+        validate(&FMA.spec());
+        validate(&STREAM.spec());
+        assert!(FMA_ITERATIONS < 65535 && STREAM_VECS < 65535);
+    }
+
+    /// The floor is the slower of the two ceilings' times, and says which.
+    #[test]
+    fn the_floor_is_the_binding_ceiling() {
+        let c = Ceilings {
+            fma_gflops: 50.0,
+            stream_gbps: 10.0,
+        };
+        // 1 GFLOP: 20 ms of compute; 100 MB: 10 ms of streaming.
+        assert_eq!(
+            c.floor_ms(1_000_000_000, 100_000_000),
+            (20.0, Bound::Compute)
+        );
+        assert_eq!(c.floor_ms(1_000_000, 100_000_000), (10.0, Bound::Memory));
+    }
+}
