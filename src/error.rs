@@ -357,6 +357,10 @@ pub enum Conv2dError {
     )]
     UnknownAlgorithm(String),
 
+    /// A precision level name that is not one of ours.
+    #[error("unknown precision '{0}' (expected highest or high)")]
+    UnknownPrecision(String),
+
     /// A backward algorithm name that is not one of ours.
     #[error("unknown backward algorithm '{0}' (expected auto, direct or blocked)")]
     UnknownBackwardAlgorithm(String),

@@ -38,6 +38,7 @@ mod interop;
 mod layer;
 #[cfg(feature = "npy")]
 pub mod npy;
+mod precision;
 mod reference;
 mod tensor;
 
@@ -53,4 +54,5 @@ pub use gpu::{
     GpuTensor, GradMask, PipelineCacheLoad, Sgd, SgdConfig, TuningRecord,
 };
 pub use layer::{Conv2d, Conv2dGrads};
+pub use precision::Precision;
 pub use tensor::Tensor;

@@ -32,6 +32,13 @@ fn cli_with(base: &[&str], extra: &[&str]) -> Output {
     cli(&[base, extra].concat())
 }
 
+/// Whether the adapter the CLI picks (wgpu's default) is a CPU one, such as
+/// lavapipe, where `Auto`'s rules differ.
+fn cpu_adapter() -> bool {
+    wgpu_conv2d::GpuContext::new()
+        .is_ok_and(|ctx| ctx.adapter_info().device_type == wgpu_conv2d::wgpu::DeviceType::Cpu)
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -345,6 +352,7 @@ fn bench_prints_one_json_object_per_algorithm() {
         ["auto", "direct", "implicit-gemm", "blocked", "winograd"]
     );
     for line in &lines {
+        assert_eq!(line["precision"], "highest", "{line}");
         let flops = 2.0 * 2.0 * 8.0 * 16.0 * 16.0 * 4.0 * 9.0;
         let kernel_ms = line["kernel_ms"].as_f64().unwrap();
         let gflops = line["gflops"].as_f64().unwrap();
@@ -353,6 +361,43 @@ fn bench_prints_one_json_object_per_algorithm() {
         assert!(!line["adapter"].as_str().unwrap().is_empty());
         assert!(line["algorithm"].is_string());
     }
+    // At precision high, Auto may run Winograd: on a CPU adapter it does where
+    // a group has 16 or more input and output channels.
+    let wide = [
+        "bench",
+        "--input-shape",
+        "1,32,24,24",
+        "--out-channels",
+        "32",
+        "--kernel-size",
+        "3",
+        "--padding",
+        "1",
+        "--min-time-ms",
+        "1",
+        "--algorithm",
+        "auto",
+        "--json",
+    ];
+    let out = cli_with(&wide, &["--precision", "high"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(line["precision"], "high");
+    if cpu_adapter() {
+        assert_eq!(line["algorithm"], "winograd", "{line}");
+    }
+    let out = cli(&wide);
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_ne!(line["algorithm"], "winograd", "{line}");
+    let out = cli_with(&wide, &["--precision", "medium"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown precision 'medium' (expected highest or high)"),
+        "{}",
+        stderr(&out)
+    );
     // The table names the adapter; a forced algorithm that cannot run it is an error.
     let out = cli(&base);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -653,6 +698,44 @@ fn backward_errors_leave_no_files() {
         "--grad-bias needs a layer with a bias",
         &[&gx, &gw, &gb],
     );
+    // The backward's --algorithm is honoured: blocked cannot run a kernel 17
+    // wide, and says so (the default falls back to the direct kernels).
+    let (x17, w17, gy17) = (
+        dir.join("x17.npy"),
+        dir.join("w17.npy"),
+        dir.join("gy17.npy"),
+    );
+    write_npy(&x17, &Tensor::zeros([1, 3, 5, 20]).unwrap()).unwrap();
+    write_npy(&w17, &Tensor::zeros([6, 3, 1, 17]).unwrap()).unwrap();
+    write_npy(&gy17, &Tensor::zeros([1, 6, 5, 4]).unwrap()).unwrap();
+    let wide = |extra: &[&str]| {
+        for earlier in [&gx, &gw] {
+            std::fs::write(earlier, b"earlier").unwrap();
+        }
+        let mut args = vec![
+            "backward",
+            "--input",
+            x17.to_str().unwrap(),
+            "--weight",
+            w17.to_str().unwrap(),
+            "--grad-output",
+            gy17.to_str().unwrap(),
+            "--grad-input",
+            gx.to_str().unwrap(),
+            "--grad-weight",
+            gw.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let out = wide(&["--algorithm", "blocked"]);
+    assert_failed_keeping(
+        &out,
+        "algorithm 'blocked (backward)' cannot run this convolution",
+        &[&gx, &gw],
+    );
+    let out = wide(&["--algorithm", "auto", "--precision", "high"]);
+    assert!(out.status.success(), "{}", stderr(&out));
     // Without --bias, a --grad-bias naming the weight file leaves it alone too.
     let before = std::fs::read(&w).unwrap();
     let out = run(&["--grad-bias", &s(&w)]);

@@ -8,7 +8,7 @@ use common::{assert_within_bound, check_gpu_against_cpu, magnitude, terms};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, Padding, PaddingMode,
-    Tensor,
+    Precision, Tensor,
 };
 
 /// Which part of the parameter space a random case comes from.
@@ -173,7 +173,11 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
             let plane = (g.height().input() * g.width().input())
                 .max(g.height().output() * g.width().output());
             // The weight is always bound whole, and the blocked kernel's copies must fit.
-            let needs = algorithm.min_binding_bytes(&g, common::gpu().adapter_info().device_type);
+            let needs = algorithm.min_binding_bytes(
+                &g,
+                common::gpu().adapter_info().device_type,
+                Precision::Highest,
+            );
             let cap = (plane * rng.random_range(1..4) * 4) as u64;
             common::gpu().with_max_binding_bytes(cap.max(needs.unwrap()))
         } else {
@@ -182,7 +186,11 @@ fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: boo
         *chosen
             .entry(
                 algorithm
-                    .resolve(&g, common::gpu().adapter_info().device_type)
+                    .resolve(
+                        &g,
+                        common::gpu().adapter_info().device_type,
+                        Precision::Highest,
+                    )
                     .unwrap()
                     .name(),
             )

@@ -26,6 +26,7 @@ use crate::gpu::{
     Algorithm, BackwardAlgorithm, GpuContext, GpuConv2d, GpuTensor, GradMask, Sgd, SgdConfig,
 };
 use crate::layer::Conv2d;
+use crate::precision::Precision;
 use crate::tensor::{Tensor, checked_numel, try_with_capacity};
 
 /// How long to measure each figure.
@@ -118,6 +119,9 @@ pub struct Measurement {
     pub algorithm: String,
     /// The algorithm asked for.
     pub requested: &'static str,
+    /// The precision `Auto` kept: the context's (see
+    /// [`GpuContext::with_precision`]).
+    pub precision: Precision,
     /// Median kernel time, milliseconds.
     pub kernel_ms: f64,
     /// How `kernel_ms` was measured.
@@ -177,7 +181,7 @@ pub fn measure(
     Ok(Measurement::new(
         Pass::Forward,
         resolved.name().to_string(),
-        algorithm.name(),
+        (algorithm.name(), ctx.precision()),
         (kernel, end_to_end, timing, first_call_ms),
         (geometry.flops(), forward_bytes(&geometry, config.bias)),
     ))
@@ -194,7 +198,8 @@ pub fn measure_backward(
     options: &BenchOptions,
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
-    let resolved = algorithm.describe(&geometry, ctx.adapter_info().device_type)?;
+    let resolved =
+        algorithm.describe(&geometry, ctx.adapter_info().device_type, ctx.precision())?;
     let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
     let grad_output = random_grad_output(&geometry)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
@@ -217,7 +222,7 @@ pub fn measure_backward(
     Ok(Measurement::new(
         Pass::Backward,
         resolved,
-        algorithm.name(),
+        (algorithm.name(), ctx.precision()),
         (kernel, end_to_end, timing, first_call_ms),
         (
             backward_flops(&geometry, config.bias),
@@ -247,7 +252,7 @@ pub fn measure_step(
     let resolved = format!(
         "{} + {}",
         gpu.resolved_algorithm(input_shape)?.name(),
-        backward.describe(&geometry, device_type)?
+        backward.describe(&geometry, device_type, ctx.precision())?
     );
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.01,
@@ -286,7 +291,7 @@ pub fn measure_step(
     Ok(Measurement::new(
         Pass::Step,
         resolved,
-        backward.name(),
+        (backward.name(), ctx.precision()),
         (kernel, end_to_end, timing, first_call_ms),
         (
             geometry
@@ -347,7 +352,7 @@ impl Measurement {
     fn new(
         pass: Pass,
         algorithm: String,
-        requested: &'static str,
+        (requested, precision): (&'static str, Precision),
         (kernel, end_to_end, timing, first_call_ms): (Repeated, Repeated, KernelTiming, f64),
         (flops, bytes): (u64, u64),
     ) -> Self {
@@ -355,6 +360,7 @@ impl Measurement {
             pass,
             algorithm,
             requested,
+            precision,
             kernel_ms: kernel.median,
             kernel_timing: timing,
             end_to_end_ms: end_to_end.median,

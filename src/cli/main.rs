@@ -19,7 +19,7 @@ use wgpu_conv2d::bench::{
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
     Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
-    Padding, PaddingMode, PipelineCacheLoad, Size2, Tensor,
+    Padding, PaddingMode, PipelineCacheLoad, Precision, Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -166,6 +166,11 @@ struct BenchArgs {
     /// momentum 0.9 of the weight and bias).
     #[arg(long, default_value = "forward")]
     pass: Pass,
+    /// The accuracy `auto` keeps: highest (every output within the fp32
+    /// bound of a direct sum) or high (Winograd allowed where faster, under
+    /// its documented bound).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -237,6 +242,11 @@ struct ForwardArgs {
     /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd.
     #[arg(long, default_value = "auto")]
     algorithm: Algorithm,
+    /// The accuracy `auto` keeps: highest (every output within the fp32
+    /// bound of a direct sum) or high (Winograd allowed where faster, under
+    /// its documented bound).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
 }
 
 #[derive(Args)]
@@ -258,6 +268,10 @@ struct BackwardArgs {
     /// GPU gradient kernels: auto, direct or blocked.
     #[arg(long, default_value = "auto")]
     algorithm: BackwardAlgorithm,
+    /// The accuracy `auto` keeps for the input gradient's convolutions:
+    /// highest or high (Winograd allowed where faster).
+    #[arg(long, default_value = "highest")]
+    precision: Precision,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -482,8 +496,11 @@ fn forward(args: &ForwardArgs) -> Result<(), String> {
     let (layer, input) = load(&args.layer)?;
     let placement = placement(args.layer.backend)?;
     let output = match &placement.ctx {
-        Some(ctx) => GpuConv2d::new(ctx, &layer)
-            .and_then(|gpu| gpu.with_algorithm(args.algorithm).forward(&input)),
+        Some(ctx) => GpuConv2d::new(ctx, &layer).and_then(|gpu| {
+            gpu.with_algorithm(args.algorithm)
+                .with_precision(args.precision)
+                .forward(&input)
+        }),
         None => layer.forward_cpu(&input),
     }
     .map_err(|e| e.to_string())?;
@@ -509,7 +526,11 @@ fn backward(args: &BackwardArgs) -> Result<(), String> {
     let grad_output = read_npy(&args.grad_output).map_err(|e| e.to_string())?;
     let placement = placement(args.layer.backend)?;
     let grads = match &placement.ctx {
-        Some(ctx) => GpuConv2d::new(ctx, &layer).and_then(|gpu| gpu.backward(&input, &grad_output)),
+        Some(ctx) => GpuConv2d::new(ctx, &layer).and_then(|gpu| {
+            gpu.with_backward_algorithm(args.algorithm)
+                .with_precision(args.precision)
+                .backward(&input, &grad_output)
+        }),
         None => layer.backward_cpu(&input, &grad_output),
     }
     .map_err(|e| e.to_string())?;
@@ -542,7 +563,9 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
         ..params
     };
     let geometry = Conv2dGeometry::new(&config, shape).map_err(|e| e.to_string())?;
-    let ctx = open_gpu().map_err(|e| e.to_string())?;
+    let ctx = open_gpu()
+        .map_err(|e| e.to_string())?
+        .with_precision(args.precision);
     // Refused before the table's header is printed: an error is the only output.
     check_sizes(&ctx, &config, shape).map_err(|e| e.to_string())?;
     let algorithms = Timed::list(&args.algorithm, args.pass, &geometry)?;
@@ -553,9 +576,10 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     if !args.json {
         println!("adapter: {}", ctx.describe());
         println!(
-            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward; timing the {} pass",
+            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward; timing the {} pass at precision {}",
             geometry.flops() as f64 / 1e9,
-            args.pass.name()
+            args.pass.name(),
+            args.precision
         );
         println!(
             "{:<26} {:>12} {:>16} {:>14} {:>16}",
@@ -623,6 +647,7 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "pass": m.pass.name(),
         "algorithm": m.algorithm,
         "requested": m.requested,
+        "precision": m.precision.name(),
         "kernel_ms": m.kernel_ms,
         "end_to_end_ms": m.end_to_end_ms,
         "gflops": m.gflops,

@@ -198,3 +198,46 @@ pub fn assert_normwise(what: &str, got: &Tensor, want: &Tensor, magnitude: &Tens
         "{what}: normwise error {units:.1} units of 2^-23·max Σ|w·x| exceeds {NORMWISE_UNITS}"
     );
 }
+
+/// κ: the largest `Σ_u w(i,r,u)` over the outputs `i` of a tile and taps
+/// `r`, over both tile sizes: how far the transforms amplify one tap's
+/// products along one axis.
+pub fn growth() -> f64 {
+    let mut kappa = 0.0f64;
+    for m in [2, 4] {
+        let (bt, gm, at) = transforms(m);
+        // Σ_u |Bᵀ_au| per row a.
+        let row: Vec<f64> = bt.iter().map(|r| r.iter().map(|b| b.abs()).sum()).collect();
+        for out in &at {
+            let largest = (0..3)
+                .map(|r| {
+                    (0..m + 2)
+                        .map(|a| out[a].abs() * gm[a][r].abs() * row[a])
+                        .sum()
+                })
+                .fold(0.0f64, f64::max);
+            kappa = kappa.max(largest);
+        }
+    }
+    kappa
+}
+
+/// The normwise form of [`winograd_bound`] that `Precision::High` documents:
+/// every output within `(C/groups + 38)·2⁻²³·(κ²·max_k Σ|w_k|·max|x| + max|b|)`
+/// (the per-output magnitude `S` is at most `κ²·Σ|w_k|·max|x|`; the terms are
+/// the channel sum's, `4α + 12` with α = 6, and 2).
+pub fn normwise_bound(layer: &Conv2d, input: &Tensor) -> f32 {
+    let config = layer.config();
+    let cpg = config.in_channels / config.groups;
+    let weight = layer.weight().data();
+    let per_channel = weight.len() / config.out_channels;
+    let l1 = weight
+        .chunks(per_channel)
+        .map(|w| w.iter().map(|v| f64::from(v.abs())).sum::<f64>())
+        .fold(0.0, f64::max);
+    let largest = |v: &[f32]| v.iter().fold(0.0f64, |a, &x| a.max(f64::from(x.abs())));
+    let x = largest(input.data());
+    let b = layer.bias().map_or(0.0, |b| largest(b.data()));
+    let kappa = growth();
+    ((cpg as f64 + 38.0) * f64::from(f32::EPSILON) * (kappa * kappa * l1 * x + b)) as f32
+}

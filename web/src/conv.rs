@@ -52,7 +52,9 @@ fn optional_array(value: &JsValue, what: &str) -> Result<Option<Float32Array>, J
 impl Conv2d {
     /// A layer from `options` (`{ inChannels, outChannels, kernelSize,
     /// stride, padding, dilation, groups, paddingMode, bias, algorithm,
-    /// backwardAlgorithm, seed }`; PyTorch's defaults for what is left out),
+    /// backwardAlgorithm, precision, seed }`; PyTorch's defaults for what is
+    /// left out; `precision` is `"highest"` or `"high"`, see the crate's
+    /// `Precision`),
     /// with `weight` (a `Float32Array` of `[outChannels, inChannels / groups,
     /// kH, kW]`) and `bias` (`[outChannels]`), or PyTorch's default random
     /// init where `weight` is undefined (seeded by `seed`, else by the
@@ -85,7 +87,8 @@ impl Conv2d {
                 .await
                 .map_err(error)?
                 .with_algorithm(options.algorithm)
-                .with_backward_algorithm(options.backward_algorithm);
+                .with_backward_algorithm(options.backward_algorithm)
+                .with_precision(options.precision);
             Ok(Conv2d {
                 gpu: Rc::new(RefCell::new(gpu)),
                 layer: Rc::new(layer),
@@ -241,6 +244,15 @@ impl Conv2d {
         self.gpu
             .try_borrow()
             .map(|gpu| gpu.algorithm().name().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The precision `auto` keeps (`highest` or `high`).
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        self.gpu
+            .try_borrow()
+            .map(|gpu| gpu.precision().name().to_string())
             .unwrap_or_default()
     }
 }

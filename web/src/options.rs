@@ -3,12 +3,14 @@
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
-use wgpu_conv2d::{Algorithm, BackwardAlgorithm, Conv2dConfig, Padding, PaddingMode, Size2};
+use wgpu_conv2d::{
+    Algorithm, BackwardAlgorithm, Conv2dConfig, Padding, PaddingMode, Precision, Size2,
+};
 
 use crate::convert::{describe, error};
 
 /// Every option `create` takes, as JavaScript spells them.
-const KNOWN: [&str; 12] = [
+const KNOWN: [&str; 13] = [
     "inChannels",
     "outChannels",
     "kernelSize",
@@ -20,6 +22,7 @@ const KNOWN: [&str; 12] = [
     "bias",
     "algorithm",
     "backwardAlgorithm",
+    "precision",
     "seed",
 ];
 
@@ -28,6 +31,8 @@ pub(crate) struct Options {
     pub config: Conv2dConfig,
     pub algorithm: Algorithm,
     pub backward_algorithm: BackwardAlgorithm,
+    /// The accuracy `auto` keeps (`"highest"`, the default, or `"high"`).
+    pub precision: Precision,
     /// Seed of PyTorch's default init when no weight is given.
     pub seed: Option<u64>,
 }
@@ -107,6 +112,12 @@ impl Options {
                 .map_err(error)?,
             None => BackwardAlgorithm::Auto,
         };
+        let precision = match optional("precision") {
+            Some(v) => string("precision", &v)?
+                .parse::<Precision>()
+                .map_err(error)?,
+            None => Precision::Highest,
+        };
         let seed = optional("seed")
             .map(|v| count("seed", &v).map(|s| s as u64))
             .transpose()?;
@@ -114,6 +125,7 @@ impl Options {
             config,
             algorithm,
             backward_algorithm,
+            precision,
             seed,
         })
     }

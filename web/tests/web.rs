@@ -263,7 +263,11 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
         ),
         (
             base(&[("kernel", JsValue::from(3.0))]),
-            "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, seed)",
+            "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, precision, seed)",
+        ),
+        (
+            base(&[("precision", "medium".into())]),
+            "unknown precision 'medium' (expected highest or high)",
         ),
     ] {
         let got = reject(options).await;
@@ -323,6 +327,62 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
         .err()
         .unwrap();
     assert!(String::from(js_sys::Error::from(err).message()).contains("betas"));
+}
+
+/// `precision: "high"` lets `auto` pick Winograd where the adapter's rules
+/// say it is faster; whatever it picks, the result is within the bound of
+/// what ran (Winograd's own where it ran).
+#[wasm_bindgen_test]
+async fn high_precision_results_stay_within_their_bound() {
+    let config = wgpu_conv2d::Conv2dConfig::new(32, 32, 3).with_padding(1);
+    let layer = Layer::new(config, 21).unwrap();
+    let input = Tensor::new(
+        [1, 32, 20, 20],
+        (0..32 * 400)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect(),
+    )
+    .unwrap();
+    let options = object(&[
+        ("inChannels", JsValue::from(32.0)),
+        ("outChannels", JsValue::from(32.0)),
+        ("kernelSize", JsValue::from(3.0)),
+        ("padding", JsValue::from(1.0)),
+        ("precision", "high".into()),
+    ]);
+    let conv = create_layer(options, &layer).await.unwrap();
+    assert_eq!(conv.precision(), "high");
+    let picked = settle(conv.resolved_algorithm(js_shape(input.shape())))
+        .await
+        .unwrap()
+        .as_string()
+        .unwrap();
+    let got = tensor(
+        &settle(conv.forward(array(input.data()), js_shape(input.shape())))
+            .await
+            .unwrap(),
+    );
+    let want = layer.forward_cpu(&input).unwrap();
+    let mag = magnitude(&layer, &input);
+    let mut tolerance: Vec<f32> = mag
+        .data()
+        .iter()
+        .map(|&m| bound(terms(&layer), m))
+        .collect();
+    if picked == "winograd" {
+        let own = winograd::winograd_bound(&layer, &input);
+        for (t, w) in tolerance.iter_mut().zip(own.data()) {
+            *t += w;
+        }
+    }
+    let tolerance = Tensor::new(want.shape(), tolerance).unwrap();
+    assert_within(
+        &format!("precision high [{picked}]"),
+        &got,
+        &want,
+        &tolerance,
+    );
+    console_log!("precision high: auto ran {picked}");
 }
 
 #[wasm_bindgen_test]

@@ -75,7 +75,9 @@ impl GpuConv2d {
     /// the input gradient runs on the forward kernels with stride 1 (a
     /// convolution of `grad_output` with the flipped, channel-swapped weight)
     /// and the weight gradient on a register-blocked kernel; the direct gather
-    /// kernels run the rest. Large tensors are split into blocks that each fit
+    /// kernels run the rest. The input gradient's forward kernels are those
+    /// `Auto` picks at the layer's [`precision`](Self::precision) (Winograd
+    /// may run them under `Precision::High`). Large tensors are split into blocks that each fit
     /// one storage binding, as in [`forward`](Self::forward). Deterministic:
     /// the same inputs on the same context give the same bits. Native only:
     /// on the web use [`backward_async`](Self::backward_async).
@@ -339,9 +341,9 @@ impl GpuConv2d {
         let input_len: usize = input_shape.iter().product();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let gradients = input_len + geometry.weight_len() + bias_len;
-        let kernels = self
-            .backward_algorithm
-            .kernels(&geometry, self.device_type())?;
+        let kernels =
+            self.backward_algorithm
+                .kernels(&geometry, self.device_type(), self.precision())?;
         BackwardPass::new(&self.ctx, geometry, gradients, kernels)
     }
 

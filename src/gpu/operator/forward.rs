@@ -124,7 +124,7 @@ impl GpuConv2d {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         let kernel = self
             .algorithm
-            .kernel_on(&self.ctx, &geometry, self.config.bias)
+            .kernel_on(&self.ctx, &geometry, self.config.bias, self.precision())
             .await?;
         ForwardPass::new(&self.ctx, geometry, kernel)
     }

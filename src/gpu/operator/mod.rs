@@ -21,6 +21,7 @@ use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
 use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload, wait_idle};
 use crate::gpu::runtime::{GpuContext, PendingTime, PooledBuffer, Recorder};
 use crate::layer::Conv2d;
+use crate::precision::Precision;
 use crate::tensor::Tensor;
 
 /// A [`Conv2d`] layer on the GPU. Weight and bias are uploaded once, at
@@ -40,6 +41,8 @@ pub struct GpuConv2d {
     bias: PooledBuffer,
     algorithm: Algorithm,
     backward_algorithm: BackwardAlgorithm,
+    /// The layer's own precision; `None`: the context's.
+    precision: Option<Precision>,
     /// The weight as the blocked and Winograd kernels read it (packed,
     /// transformed), per layout: made on first use and dropped when training
     /// changes the weight.
@@ -75,6 +78,7 @@ impl GpuConv2d {
             bias,
             algorithm: Algorithm::Auto,
             backward_algorithm: BackwardAlgorithm::Auto,
+            precision: None,
             packed_weight: Mutex::new(Vec::new()),
         })
     }
@@ -159,10 +163,26 @@ impl GpuConv2d {
         self.backward_algorithm
     }
 
+    /// The same layer with `Auto` keeping `precision` in its forward and its
+    /// input gradient, whatever the context's
+    /// ([`GpuContext::with_precision`]). See [`Precision`] for each level's
+    /// algorithms and bound.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = Some(precision);
+        self
+    }
+
+    /// The precision `Auto` keeps for this layer: its own, else its context's.
+    pub fn precision(&self) -> Precision {
+        self.precision.unwrap_or(self.ctx.precision())
+    }
+
     /// The kernel a forward pass over an input of `input_shape` runs (what
-    /// `Auto` picks: on a context that autotunes, the measured choice, made
-    /// now when the shape class has none yet), or why the forced algorithm
-    /// cannot run it.
+    /// `Auto` picks under the layer's [`precision`](Self::precision): on a
+    /// context that autotunes, the measured choice, made now when the shape
+    /// class has none yet), or why the forced algorithm cannot run it. The
+    /// bound its result meets is that of
+    /// [`Algorithm::precision`] of what it returns.
     /// Blocking; native only.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn resolved_algorithm(&self, input_shape: &[usize]) -> Result<Algorithm> {
@@ -174,7 +194,7 @@ impl GpuConv2d {
     pub async fn resolved_algorithm_async(&self, input_shape: &[usize]) -> Result<Algorithm> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         self.algorithm
-            .kernel_on(&self.ctx, &geometry, self.config.bias)
+            .kernel_on(&self.ctx, &geometry, self.config.bias, self.precision())
             .await
             .map(Algorithm::of)
     }

@@ -10,6 +10,7 @@ use super::registry::{Kernel, KernelSpec, Registry};
 use super::tuning::write_replacing;
 use super::tuning::{TuningRecord, TuningTable};
 use crate::error::{Conv2dError, Result};
+use crate::precision::Precision;
 
 /// How to get an adapter, appended to every "no adapter" error.
 #[cfg(target_arch = "wasm32")]
@@ -36,6 +37,8 @@ pub struct GpuContext {
     max_binding_bytes: u64,
     /// Whether callers measure their choices (see [`GpuContext::with_autotune`]).
     autotune: bool,
+    /// The accuracy automatic choices keep (see [`GpuContext::with_precision`]).
+    precision: Precision,
 }
 
 struct Inner {
@@ -128,6 +131,7 @@ impl GpuContext {
         Ok(Self {
             max_binding_bytes,
             autotune: false,
+            precision: Precision::Highest,
             inner: Arc::new(Inner {
                 adapter,
                 device,
@@ -318,6 +322,22 @@ impl GpuContext {
     /// Whether `Algorithm::Auto` is tuned on this context.
     pub fn autotunes(&self) -> bool {
         self.autotune
+    }
+
+    /// A context on the same device whose layers' `Algorithm::Auto` keeps
+    /// `precision` (see [`Precision`]; [`Precision::Highest`] by default),
+    /// unless a layer overrides it
+    /// ([`GpuConv2d::with_precision`](crate::GpuConv2d::with_precision)).
+    pub fn with_precision(&self, precision: Precision) -> Self {
+        Self {
+            precision,
+            ..self.clone()
+        }
+    }
+
+    /// The precision this context's layers keep unless they override it.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The tuning measurements made on this device so far, in order: each

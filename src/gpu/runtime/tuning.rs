@@ -91,14 +91,14 @@ impl TuningTable {
 
     /// Takes the entries of a table's `text` for `adapter` (and keeps the
     /// others for [`to_text`](Self::to_text)); `valid` says whether a choice
-    /// is one the caller knows; `source` names the text in errors. All or
+    /// is one the caller knows for a key; `source` names the text in errors. All or
     /// nothing: a text with a bad line changes nothing.
     pub(crate) fn load_text(
         &self,
         text: &str,
         source: &str,
         adapter: &str,
-        valid: impl Fn(&str) -> bool,
+        valid: impl Fn(&str, &str) -> bool,
     ) -> Result<()> {
         let mut chosen = Vec::new();
         let mut foreign = Vec::new();
@@ -115,11 +115,11 @@ impl TuningTable {
             };
             if file_adapter != adapter {
                 foreign.push(line.to_string());
-            } else if valid(choice) {
+            } else if valid(key, choice) {
                 chosen.push((key.to_string(), choice.to_string()));
             } else {
                 return Err(Conv2dError::TuningFile(format!(
-                    "{source}: line {}: unknown choice '{choice}'",
+                    "{source}: line {}: unknown choice '{choice}' for shape class '{key}'",
                     number + 1
                 )));
             }
@@ -137,7 +137,7 @@ impl TuningTable {
         &self,
         path: &Path,
         adapter: &str,
-        valid: impl Fn(&str) -> bool,
+        valid: impl Fn(&str, &str) -> bool,
     ) -> Result<()> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
@@ -196,7 +196,7 @@ mod tests {
         table.save(&path, "gpu one").unwrap();
 
         let other = TuningTable::default();
-        other.load(&path, "gpu two", |_| true).unwrap();
+        other.load(&path, "gpu two", |_, _| true).unwrap();
         assert_eq!(other.get("shape a"), None, "another adapter's entry");
         other.insert(TuningRecord {
             key: "shape b".into(),
@@ -206,7 +206,7 @@ mod tests {
         other.save(&path, "gpu two").unwrap();
 
         let again = TuningTable::default();
-        again.load(&path, "gpu one", |_| true).unwrap();
+        again.load(&path, "gpu one", |_, _| true).unwrap();
         assert_eq!(again.get("shape a").as_deref(), Some("blocked"));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("gpu two\tshape b\tdirect"), "{text}");
@@ -219,12 +219,12 @@ mod tests {
         assert_eq!(names, ["table.tsv"]);
         std::fs::write(&path, "gpu one\tshape a\tfft\n").unwrap();
         let err = TuningTable::default()
-            .load(&path, "gpu one", |c| c != "fft")
+            .load(&path, "gpu one", |_, c| c != "fft")
             .unwrap_err();
         assert!(err.to_string().contains("unknown choice 'fft'"), "{err}");
         assert!(
             TuningTable::default()
-                .load(&dir.join("missing"), "gpu one", |_| true)
+                .load(&dir.join("missing"), "gpu one", |_, _| true)
                 .is_ok()
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -15,6 +15,7 @@ use super::forward::blocked::{self, Variant};
 use super::forward::winograd::WinogradVariant;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
+use crate::precision::Precision;
 
 /// Which GPU kernel computes the forward pass. Every algorithm gives PyTorch's
 /// result within fp32 rounding; they differ in speed and in what they accept.
@@ -57,6 +58,13 @@ const DIRECT_MAX_OUTPUTS: usize = 4096;
 
 /// Output channels per group from which a 64-wide GEMM tile is worth filling.
 const GEMM_MIN_OUT_PER_GROUP: usize = 16;
+
+/// Input and output channels per group from which Winograd is faster than
+/// the blocked kernel on CPU adapters (measured on lavapipe: at 16 and 16
+/// they tie, with 32 or more Winograd takes 0.5–0.8× the time; with 3 to 8
+/// input channels, or 4 output channels, the transforms cost more than the
+/// product saves).
+const WINOGRAD_MIN_CHANNELS_PER_GROUP: usize = 16;
 
 impl Algorithm {
     /// The algorithms that name a kernel, in the order benchmarks list them.
@@ -122,14 +130,30 @@ impl Algorithm {
         }
     }
 
+    /// The loosest [`Precision`] whose bound this algorithm's results meet:
+    /// `High` for Winograd, `Highest` for the others.
+    pub fn precision(self) -> Precision {
+        match self {
+            Algorithm::Winograd => Precision::High,
+            _ => Precision::Highest,
+        }
+    }
+
     /// The algorithm [`Algorithm::Auto`] picks for `geometry` on a `device` of
-    /// this type: direct for tiny convolutions (under 4096 outputs); depthwise
-    /// for depthwise convolutions with few outputs per channel; on CPU
-    /// adapters the blocked kernel wherever it runs (on lavapipe it was
-    /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
-    /// channels per group); on GPUs the tiled GEMMs when a group has enough
-    /// output channels to fill a tile; else direct.
-    pub fn choose(geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Algorithm {
+    /// this type under `precision`: direct for tiny convolutions (under 4096
+    /// outputs); depthwise for depthwise convolutions with few outputs per
+    /// channel; on CPU adapters, under [`Precision::High`], Winograd where it
+    /// runs and a group has at least 16 input and 16 output channels, then
+    /// the blocked kernel wherever it runs (on lavapipe it was measured
+    /// fastest, 4–20× the direct kernel even with 3 to 8 output channels per
+    /// group); on GPUs the tiled GEMMs when a group has enough output
+    /// channels to fill a tile; else direct. (On GPUs Winograd is picked
+    /// only by autotuning: it has not been measured there.)
+    pub fn choose(
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+        precision: Precision,
+    ) -> Algorithm {
         let out_per_group = geometry.out_channels_per_group();
         let outputs = geometry
             .output_shape_4d()
@@ -141,6 +165,13 @@ impl Algorithm {
             && out_per_group < GEMM_MIN_OUT_PER_GROUP
         {
             Algorithm::Depthwise
+        } else if device == wgpu::DeviceType::Cpu
+            && precision == Precision::High
+            && geometry.in_channels_per_group() >= WINOGRAD_MIN_CHANNELS_PER_GROUP
+            && out_per_group >= WINOGRAD_MIN_CHANNELS_PER_GROUP
+            && Algorithm::Winograd.check(geometry).is_ok()
+        {
+            Algorithm::Winograd
         } else if device == wgpu::DeviceType::Cpu && Algorithm::Blocked.check(geometry).is_ok() {
             Algorithm::Blocked
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
@@ -153,15 +184,17 @@ impl Algorithm {
     }
 
     /// The kernel that runs for `geometry` on a `device` of this type: what
-    /// [`choose`](Self::choose) picks for `Auto`, else this algorithm's kernel
-    /// if it can run `geometry`, else an `UnsupportedAlgorithm` error.
+    /// [`choose`](Self::choose) picks for `Auto` under `precision`, else this
+    /// algorithm's kernel if it can run `geometry`, else an
+    /// `UnsupportedAlgorithm` error.
     pub(crate) fn kernel(
         self,
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
+        precision: Precision,
     ) -> Result<ForwardKernel> {
         let algorithm = match self {
-            Algorithm::Auto => Algorithm::choose(geometry, device),
+            Algorithm::Auto => Algorithm::choose(geometry, device, precision),
             other => {
                 other.check(geometry)?;
                 other
@@ -200,27 +233,34 @@ impl Algorithm {
     }
 
     /// The algorithm that runs for `geometry` on a `device` of this type (what
-    /// `Auto` picks), or why this one cannot run it.
-    pub fn resolve(self, geometry: &Conv2dGeometry, device: wgpu::DeviceType) -> Result<Algorithm> {
-        self.kernel(geometry, device).map(Algorithm::of)
+    /// `Auto` picks under `precision`), or why this one cannot run it.
+    pub fn resolve(
+        self,
+        geometry: &Conv2dGeometry,
+        device: wgpu::DeviceType,
+        precision: Precision,
+    ) -> Result<Algorithm> {
+        self.kernel(geometry, device, precision).map(Algorithm::of)
     }
 
     /// The smallest storage binding, in bytes, under which this algorithm can
     /// still split `geometry` (see [`GpuContext::with_max_binding_bytes`]):
     /// one input or output plane, the weight, and for the blocked kernel one
-    /// plane of its padded input copy and its packed weight.
+    /// plane of its padded input copy and its packed weight (for `Auto`, of
+    /// what it picks under `precision`).
     ///
     /// [`GpuContext::with_max_binding_bytes`]: crate::GpuContext::with_max_binding_bytes
     pub fn min_binding_bytes(
         self,
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
+        precision: Precision,
     ) -> Result<u64> {
         let (h, w) = (&geometry.height, &geometry.width);
         let mut elements = (h.input * w.input)
             .max(h.output * w.output)
             .max(geometry.weight_len());
-        let kernel = self.kernel(geometry, device)?;
+        let kernel = self.kernel(geometry, device, precision)?;
         let [(input, _), (output, _)] = kernel.held_planes(&kernel.kernel_geometry(geometry));
         elements = elements.max(input).max(output);
         if let Some(len) = kernel.packed_weight_len(geometry) {
@@ -305,12 +345,14 @@ impl BackwardAlgorithm {
         }
     }
 
-    /// The kernels that run for `geometry` on a `device` of this type, or why
-    /// the forced algorithm cannot.
+    /// The kernels that run for `geometry` on a `device` of this type (the
+    /// input gradient's phases on what `Auto` picks under `precision`), or
+    /// why the forced algorithm cannot.
     pub(crate) fn kernels(
         self,
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
+        precision: Precision,
     ) -> Result<BackwardKernels> {
         self.check(geometry)?;
         if self == BackwardAlgorithm::Direct {
@@ -325,12 +367,12 @@ impl BackwardAlgorithm {
         // under 4096 outputs, which Auto gives the direct kernel: the phases
         // then share one padded copy of grad_output.
         let phase_kernel = |g: &Conv2dGeometry| -> Result<ForwardKernel> {
-            let auto = Algorithm::Auto.kernel(g, device)?;
+            let auto = Algorithm::Auto.kernel(g, device, precision)?;
             if auto == ForwardKernel::Direct
                 && device == wgpu::DeviceType::Cpu
                 && Algorithm::Blocked.check(g).is_ok()
             {
-                Algorithm::Blocked.kernel(g, device)
+                Algorithm::Blocked.kernel(g, device, precision)
             } else {
                 Ok(auto)
             }
@@ -354,20 +396,37 @@ impl BackwardAlgorithm {
 
 impl BackwardAlgorithm {
     /// Which kernels run for `geometry`: `blocked` or `direct`, or for `Auto`
-    /// on a convolution where only one gradient has a blocked kernel, which.
+    /// on a convolution where only one gradient has a blocked kernel, which;
+    /// `winograd input` where Winograd runs the input gradient's phases.
     /// (For the benchmarks, which are native only.)
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn describe(
         self,
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
+        precision: Precision,
     ) -> Result<String> {
-        let kernels = self.kernels(geometry, device)?;
-        Ok(match (kernels.input.is_some(), kernels.weight.is_some()) {
-            (true, true) => "blocked".to_string(),
-            (false, false) => "direct".to_string(),
-            (true, false) => "blocked input, direct weight".to_string(),
-            (false, true) => "direct input, blocked weight".to_string(),
+        let kernels = self.kernels(geometry, device, precision)?;
+        let winograd = kernels.input.as_ref().is_some_and(|(_, phases)| {
+            phases
+                .iter()
+                .flatten()
+                .any(|k| matches!(k, ForwardKernel::Winograd(_)))
+        });
+        let input = match (kernels.input.is_some(), winograd) {
+            (_, true) => "winograd",
+            (true, false) => "blocked",
+            (false, false) => "direct",
+        };
+        let weight = if kernels.weight.is_some() {
+            "blocked"
+        } else {
+            "direct"
+        };
+        Ok(if input == weight {
+            input.to_string()
+        } else {
+            format!("{input} input, {weight} weight")
         })
     }
 }
@@ -396,6 +455,7 @@ mod tests {
 
     const CPU: wgpu::DeviceType = wgpu::DeviceType::Cpu;
     const GPU: wgpu::DeviceType = wgpu::DeviceType::DiscreteGpu;
+    const HIGHEST: Precision = Precision::Highest;
 
     fn geometry(config: Conv2dConfig, shape: &[usize]) -> Conv2dGeometry {
         Conv2dGeometry::new(&config, shape).unwrap()
@@ -418,27 +478,87 @@ mod tests {
             Conv2dConfig::new(64, 64, 3).with_padding(1),
             &[8, 64, 56, 56],
         );
-        assert_eq!(Algorithm::choose(&resnet, GPU), Algorithm::ImplicitGemm);
-        assert_eq!(Algorithm::choose(&resnet, CPU), Algorithm::Blocked);
+        assert_eq!(
+            Algorithm::choose(&resnet, GPU, HIGHEST),
+            Algorithm::ImplicitGemm
+        );
+        assert_eq!(Algorithm::choose(&resnet, CPU, HIGHEST), Algorithm::Blocked);
         let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[1, 64, 56, 56]);
-        assert_eq!(Algorithm::choose(&pointwise, GPU), Algorithm::Gemm1x1);
+        assert_eq!(
+            Algorithm::choose(&pointwise, GPU, HIGHEST),
+            Algorithm::Gemm1x1
+        );
         let depthwise = geometry(
             Conv2dConfig::new(32, 32, 3).with_padding(1).with_groups(32),
             &[1, 32, 112, 112],
         );
-        assert_eq!(Algorithm::choose(&depthwise, CPU), Algorithm::Depthwise);
+        assert_eq!(
+            Algorithm::choose(&depthwise, CPU, HIGHEST),
+            Algorithm::Depthwise
+        );
         let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 65, 65]);
         assert_eq!(
-            Algorithm::choose(&single_channel, CPU),
+            Algorithm::choose(&single_channel, CPU, HIGHEST),
             Algorithm::Depthwise
         );
         let tiny = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 6, 8]);
-        assert_eq!(Algorithm::choose(&tiny, CPU), Algorithm::Direct);
+        assert_eq!(Algorithm::choose(&tiny, CPU, HIGHEST), Algorithm::Direct);
         let few_outputs = geometry(Conv2dConfig::new(4, 2, 3), &[1, 4, 9, 9]);
-        assert_eq!(Algorithm::choose(&few_outputs, CPU), Algorithm::Direct);
+        assert_eq!(
+            Algorithm::choose(&few_outputs, CPU, HIGHEST),
+            Algorithm::Direct
+        );
         let few_channels = geometry(Conv2dConfig::new(32, 4, 3), &[8, 32, 56, 56]);
-        assert_eq!(Algorithm::choose(&few_channels, CPU), Algorithm::Blocked);
-        assert_eq!(Algorithm::choose(&few_channels, GPU), Algorithm::Direct);
+        assert_eq!(
+            Algorithm::choose(&few_channels, CPU, HIGHEST),
+            Algorithm::Blocked
+        );
+        assert_eq!(
+            Algorithm::choose(&few_channels, GPU, HIGHEST),
+            Algorithm::Direct
+        );
+    }
+
+    /// Under `High`, Auto picks Winograd on CPU adapters where it runs and
+    /// a group has 16 or more input and output channels; on GPUs and under
+    /// `Highest`, never.
+    #[test]
+    fn high_precision_lets_auto_pick_winograd_where_it_was_measured_faster() {
+        let high = Precision::High;
+        let resnet = geometry(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[8, 64, 56, 56],
+        );
+        assert_eq!(Algorithm::choose(&resnet, CPU, high), Algorithm::Winograd);
+        assert_eq!(Algorithm::choose(&resnet, CPU, HIGHEST), Algorithm::Blocked);
+        assert_eq!(
+            Algorithm::choose(&resnet, GPU, high),
+            Algorithm::ImplicitGemm
+        );
+        let grouped = geometry(
+            Conv2dConfig::new(128, 128, 3)
+                .with_padding(1)
+                .with_groups(8),
+            &[1, 128, 28, 28],
+        );
+        assert_eq!(Algorithm::choose(&grouped, CPU, high), Algorithm::Winograd);
+        for (c, k) in [(8, 64), (64, 8), (3, 64)] {
+            let few = geometry(Conv2dConfig::new(c, k, 3).with_padding(1), &[1, c, 64, 64]);
+            assert_eq!(
+                Algorithm::choose(&few, CPU, high),
+                Algorithm::Blocked,
+                "{c}->{k}"
+            );
+        }
+        let strided = geometry(
+            Conv2dConfig::new(64, 64, 3).with_padding(1).with_stride(2),
+            &[1, 64, 56, 56],
+        );
+        assert_eq!(Algorithm::choose(&strided, CPU, high), Algorithm::Blocked);
+        let tiny = geometry(Conv2dConfig::new(16, 16, 3), &[1, 16, 8, 8]);
+        assert_eq!(Algorithm::choose(&tiny, CPU, high), Algorithm::Direct);
+        assert_eq!(Algorithm::Winograd.precision(), Precision::High);
+        assert_eq!(Algorithm::Blocked.precision(), Precision::Highest);
     }
 
     #[test]
@@ -446,14 +566,20 @@ mod tests {
         let strided = geometry(Conv2dConfig::new(4, 4, 1).with_stride(2), &[1, 4, 8, 8]);
         assert_eq!(
             Algorithm::Gemm1x1
-                .resolve(&strided, GPU)
+                .resolve(&strided, GPU, HIGHEST)
                 .unwrap_err()
                 .to_string(),
             "algorithm 'gemm-1x1' cannot run this convolution: it needs a 1x1 kernel, stride 1 and no padding, got kernel_size=(1, 1), stride=(2, 2), padding=(0, 0)"
         );
-        assert!(Algorithm::Depthwise.resolve(&strided, GPU).is_err());
+        assert!(
+            Algorithm::Depthwise
+                .resolve(&strided, GPU, HIGHEST)
+                .is_err()
+        );
         assert_eq!(
-            Algorithm::ImplicitGemm.resolve(&strided, GPU).unwrap(),
+            Algorithm::ImplicitGemm
+                .resolve(&strided, GPU, HIGHEST)
+                .unwrap(),
             Algorithm::ImplicitGemm
         );
     }

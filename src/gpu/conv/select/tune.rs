@@ -1,11 +1,12 @@
-//! `Auto` under autotuning ([`GpuContext::with_autotune`]): per shape class,
-//! every algorithm `Auto` may pick is run once on the real shape with seeded
-//! random data and timed (GPU timestamps where the adapter has them, else
-//! submit-and-wait); one whose output disagrees with the direct kernel's
-//! beyond twice the fp32 bound `(terms + 2)·2⁻²³·Σ|w·x|` (both carry up to one
-//! bound of rounding) is discarded, and the fastest of the rest is kept in
-//! the context's table. Winograd is not a candidate: its error can exceed
-//! that bound, so it is never picked without being asked for.
+//! `Auto` under autotuning ([`GpuContext::with_autotune`]): per shape class
+//! and precision, every algorithm `Auto` may pick is run once on the real
+//! shape with seeded random data and timed (GPU timestamps where the adapter
+//! has them, else submit-and-wait); one whose output disagrees with the
+//! direct kernel's beyond the bound of the precision in force plus the
+//! direct kernel's own (for `Highest`, twice the fp32 bound
+//! `(terms + 2)·2⁻²³·Σ|w·x|`; for Winograd under `High`, its normwise bound,
+//! see [`Precision`]) is discarded, and the fastest of the rest is kept in
+//! the context's table. Winograd is a candidate under `High` only.
 
 use std::cmp::Ordering;
 // The browser has no `std::time::Instant`; `web_time`'s is it on native.
@@ -16,50 +17,58 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use super::Algorithm;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
+use crate::gpu::conv::forward::winograd::normwise_bound;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging, upload};
 use crate::gpu::runtime::{GpuContext, Recorder, TuningRecord};
+use crate::precision::Precision;
 use crate::tensor::try_with_capacity;
 
-/// What the tuner times: the algorithms `Auto` may pick.
-const CANDIDATES: [Algorithm; 5] = [
-    Algorithm::Direct,
-    Algorithm::ImplicitGemm,
-    Algorithm::Gemm1x1,
-    Algorithm::Depthwise,
-    Algorithm::Blocked,
-];
+/// What the tuner times: the algorithms `Auto` may pick at `precision`.
+fn candidates_at(precision: Precision) -> impl Iterator<Item = Algorithm> {
+    [
+        Algorithm::Direct,
+        Algorithm::ImplicitGemm,
+        Algorithm::Gemm1x1,
+        Algorithm::Depthwise,
+        Algorithm::Blocked,
+        Algorithm::Winograd,
+    ]
+    .into_iter()
+    .filter(move |a| a.precision() <= precision)
+}
 
 impl Algorithm {
-    /// The kernel for `geometry` on `ctx`: for `Auto` on a context that
-    /// autotunes, the measured choice of its shape class (measured now when
-    /// there is none); else [`kernel`](Self::kernel)'s.
+    /// The kernel for `geometry` on `ctx` under `precision`: for `Auto` on a
+    /// context that autotunes, the measured choice of its shape class
+    /// (measured now when there is none); else [`kernel`](Self::kernel)'s.
     pub(crate) async fn kernel_on(
         self,
         ctx: &GpuContext,
         geometry: &Conv2dGeometry,
         has_bias: bool,
+        precision: Precision,
     ) -> Result<ForwardKernel> {
         let device = ctx.adapter_info().device_type;
         if self != Algorithm::Auto {
-            return self.kernel(geometry, device);
+            return self.kernel(geometry, device, precision);
         }
         if !ctx.autotunes() || geometry.output_shape().contains(&0) {
             // The fixed rules, on a device that can run what they pick (a
             // downlevel device may not fit the tiled GEMMs).
-            let kernel = self.kernel(geometry, device)?;
+            let kernel = self.kernel(geometry, device, precision)?;
             return if kernel.fits(ctx) {
                 Ok(kernel)
             } else {
-                Algorithm::Direct.kernel(geometry, device)
+                Algorithm::Direct.kernel(geometry, device, precision)
             };
         }
-        let key = shape_class(geometry, has_bias);
+        let key = shape_class(geometry, has_bias, precision);
         let chosen = match ctx.tuning().get(&key) {
             Some(name) => name,
             None => {
-                let record = tune(ctx, geometry, has_bias, key, |_, _| {}).await?;
+                let record = tune(ctx, geometry, has_bias, key, precision, |_, _| {}).await?;
                 let chosen = record.chosen.clone();
                 ctx.tuning().insert(record);
                 chosen
@@ -69,8 +78,8 @@ impl Algorithm {
         chosen
             .parse::<Algorithm>()
             .unwrap_or(Algorithm::Direct)
-            .kernel(geometry, device)
-            .or_else(|_| Algorithm::Auto.kernel(geometry, device))
+            .kernel(geometry, device, precision)
+            .or_else(|_| Algorithm::Auto.kernel(geometry, device, precision))
     }
 }
 
@@ -109,15 +118,26 @@ impl GpuContext {
     }
 }
 
-/// Whether a table's choice is an algorithm the tuner may choose.
-fn known_choice(name: &str) -> bool {
+/// Whether a table's choice is an algorithm the tuner may choose for the
+/// shape class `key` (Winograd only for a class tuned at `High`).
+fn known_choice(key: &str, name: &str) -> bool {
+    let precision = if key.ends_with(HIGH_SUFFIX) {
+        Precision::High
+    } else {
+        Precision::Highest
+    };
     name.parse::<Algorithm>()
-        .is_ok_and(|a| CANDIDATES.contains(&a))
+        .is_ok_and(|a| candidates_at(precision).any(|c| c == a))
 }
 
-/// The shape class of a call: the layer's hyper-parameters and the input
-/// shape, as a table key.
-pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool) -> String {
+/// What ends the key of a shape class tuned at `High` (the keys of
+/// `Highest`, the default, are those of tables written before precision
+/// levels existed).
+const HIGH_SUFFIX: &str = " precision:high";
+
+/// The shape class of a call: the layer's hyper-parameters, the input
+/// shape and the precision, as a table key.
+pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool, precision: Precision) -> String {
     let axis = |a: &Axis| {
         format!(
             "{}:k{}s{}d{}p{},{}",
@@ -134,7 +154,10 @@ pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool) -> String {
         axis(&g.width),
         g.padding_mode,
         u8::from(has_bias)
-    )
+    ) + match precision {
+        Precision::Highest => "",
+        Precision::High => HIGH_SUFFIX,
+    }
 }
 
 /// One run of a candidate: its output and its kernel time.
@@ -143,14 +166,16 @@ struct Run {
     ms: f64,
 }
 
-/// Times every candidate on `geometry` with seeded random data; the record
-/// names the fastest that agrees with the direct kernel. `tamper` sees each
-/// candidate's output before it is checked (tests make one wrong).
+/// Times every candidate at `precision` on `geometry` with seeded random
+/// data; the record names the fastest that agrees with the direct kernel.
+/// `tamper` sees each candidate's output before it is checked (tests make
+/// one wrong).
 async fn tune(
     ctx: &GpuContext,
     geometry: &Conv2dGeometry,
     has_bias: bool,
     key: String,
+    precision: Precision,
     tamper: impl Fn(Algorithm, &mut Vec<f32>),
 ) -> Result<TuningRecord> {
     let mut rng = StdRng::seed_from_u64(0x7a9e);
@@ -192,10 +217,28 @@ async fn tune(
     drop(magnitudes);
     let terms = geometry.in_channels_per_group() * geometry.height.kernel * geometry.width.kernel
         + usize::from(has_bias);
-    let tolerance = |m: f32| 2.0 * (terms as f32 + 2.0) * f32::EPSILON * m;
+    let direct_bound = |m: f32| (terms as f32 + 2.0) * f32::EPSILON * m;
+    // Winograd's normwise bound on this data: the largest absolute sum of
+    // one output channel's weights, the largest input and bias.
+    let largest = |v: &[f32]| v.iter().fold(0.0f64, |a, &x| a.max(f64::from(x.abs())));
+    let weight_l1 = weight
+        .chunks((geometry.weight_len() / geometry.out_channels.max(1)).max(1))
+        .map(|w| w.iter().map(|x| f64::from(x.abs())).sum::<f64>())
+        .fold(0.0f64, f64::max);
+    let winograd_bound = normwise_bound(
+        geometry.in_channels_per_group(),
+        weight_l1,
+        largest(&input),
+        if has_bias { largest(&bias) } else { 0.0 },
+    ) as f32;
+    // The candidate's bound at its precision, plus the direct kernel's own.
+    let tolerance = |algorithm: Algorithm, m: f32| match algorithm.precision() {
+        Precision::Highest => 2.0 * direct_bound(m),
+        Precision::High => winograd_bound + direct_bound(m),
+    };
 
     let mut candidates = Vec::new();
-    for algorithm in CANDIDATES {
+    for algorithm in candidates_at(precision) {
         if algorithm.check(geometry).is_err() {
             continue;
         }
@@ -203,7 +246,7 @@ async fn tune(
             Ok(reference.ms)
         } else {
             let ran = match algorithm
-                .kernel(geometry, device)
+                .kernel(geometry, device, precision)
                 .and_then(|kernel| ForwardPass::new(ctx, *geometry, kernel))
             {
                 Ok(pass) => run(ctx, &pass, has_bias, data).await,
@@ -219,7 +262,7 @@ async fn tune(
                     // A NaN difference is a disagreement.
                     .position(|((&got, &want), &m)| {
                         !matches!(
-                            (got - want).abs().partial_cmp(&tolerance(m)),
+                            (got - want).abs().partial_cmp(&tolerance(algorithm, m)),
                             Some(Ordering::Less | Ordering::Equal)
                         )
                     });
@@ -229,7 +272,7 @@ async fn tune(
                         "output {k} is {}, the direct kernel's {} (bound {})",
                         candidate.output[k],
                         reference.output[k],
-                        tolerance(magnitude.output[k])
+                        tolerance(algorithm, magnitude.output[k])
                     )),
                 }
             })
@@ -318,6 +361,7 @@ mod tests {
             &geometry,
             true,
             "test".into(),
+            Precision::Highest,
             |algorithm, output| {
                 if algorithm == Algorithm::Blocked {
                     output[7] += 1e-3;
@@ -340,11 +384,83 @@ mod tests {
                 .any(|(name, ms)| *name == record.chosen && ms.is_ok())
         );
         // Untampered, every candidate agrees.
-        let record =
-            pollster::block_on(tune(&ctx, &geometry, true, "test".into(), |_, _| {})).unwrap();
+        let record = pollster::block_on(tune(
+            &ctx,
+            &geometry,
+            true,
+            "test".into(),
+            Precision::Highest,
+            |_, _| {},
+        ))
+        .unwrap();
         assert!(
             record.candidates.iter().all(|(_, ms)| ms.is_ok()),
             "{record:?}"
+        );
+    }
+
+    /// Under `High` Winograd is a candidate, held to its normwise bound: it
+    /// passes untouched, and is discarded when one output is off by more.
+    /// Under `Highest` it is not timed at all.
+    #[test]
+    fn winograd_competes_under_high_precision_only() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
+        let tune_at = |precision, off: f32| {
+            pollster::block_on(tune(
+                &ctx,
+                &geometry,
+                true,
+                "test".into(),
+                precision,
+                |algorithm, output| {
+                    if algorithm == Algorithm::Winograd {
+                        output[5] += off;
+                    }
+                },
+            ))
+            .unwrap()
+        };
+        let winograd = |record: &TuningRecord| {
+            record
+                .candidates
+                .iter()
+                .find(|(name, _)| name == "winograd")
+                .map(|(_, ms)| ms.clone())
+        };
+        let strict = tune_at(Precision::Highest, 0.0);
+        assert_eq!(winograd(&strict), None, "{strict:?}");
+        let high = tune_at(Precision::High, 0.0);
+        assert!(matches!(winograd(&high), Some(Ok(_))), "{high:?}");
+        // The normwise bound on this data is at most 0.8 (16 channels: 54
+        // roundings of 860·Σ|w_k|·max|x| + max|b|, with Σ|w_k| ≤ 144 and
+        // max|x|, max|b| ≤ 1).
+        let wrong = tune_at(Precision::High, 1.0);
+        let reason = winograd(&wrong).unwrap().unwrap_err();
+        assert!(reason.starts_with("output 5 is "), "{reason}");
+    }
+
+    /// A table's Winograd choice is taken for a shape class tuned at `High`
+    /// only.
+    #[test]
+    fn a_table_names_winograd_only_for_high_shape_classes() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
+        let adapter = ctx.adapter_identity();
+        let high = shape_class(&geometry, true, Precision::High);
+        let highest = shape_class(&geometry, true, Precision::Highest);
+        assert_eq!(high, format!("{highest}{HIGH_SUFFIX}"));
+        ctx.load_tuning_text(&format!("{adapter}\t{high}\twinograd\n"))
+            .unwrap();
+        assert_eq!(ctx.tuning().get(&high).as_deref(), Some("winograd"));
+        let err = ctx
+            .load_tuning_text(&format!("{adapter}\t{highest}\twinograd\n"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown choice 'winograd'"),
+            "{err}"
         );
     }
 }

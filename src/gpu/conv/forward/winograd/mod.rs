@@ -93,6 +93,45 @@ const F4: Transforms = Transforms {
     ],
 };
 
+impl Transforms {
+    /// κ: the largest `Σ_u Σ_a |Aᵀ_ia| |G_ar| |Bᵀ_au|` over an output `i` of
+    /// the tile and a tap `r`: how much the transforms can amplify the
+    /// magnitude of one tap's products along one axis.
+    fn growth(&self) -> f64 {
+        let alpha = self.alpha();
+        let mut largest = 0.0f64;
+        for i in 0..self.at.len() {
+            for r in 0..3 {
+                let sum: f64 = (0..alpha)
+                    .map(|a| {
+                        let row: f64 = self.bt[a].iter().map(|b| b.abs()).sum();
+                        self.at[i][a].abs() * self.g[a][r].abs() * row
+                    })
+                    .sum();
+                largest = largest.max(sum);
+            }
+        }
+        largest
+    }
+}
+
+/// Winograd's normwise fp32 bound on every output (see
+/// [`Precision`](crate::Precision)): `(C/groups + 38)·2⁻²³·(κ²·Σ|w|·max|x| +
+/// max|b|)`, where `Σ|w|` is the largest absolute sum of one output
+/// channel's weights and κ the larger transform set's growth. The `+ 38`
+/// counts the roundings of the transforms and the products along the
+/// longest chain (`4α + 12`, α = 6, and 2).
+pub(crate) fn normwise_bound(
+    in_channels_per_group: usize,
+    weight_l1: f64,
+    input_max: f64,
+    bias_max: f64,
+) -> f64 {
+    let kappa = F2.growth().max(F4.growth());
+    let terms = in_channels_per_group as f64 + 38.0;
+    terms * f64::from(f32::EPSILON) * (kappa * kappa * weight_l1 * input_max + bias_max)
+}
+
 /// What one set of generated Winograd passes is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct WinogradVariant {
@@ -369,6 +408,17 @@ mod tests {
                 assert!((y - expected).abs() < 1e-12, "F({m},3) output {i}");
             }
         }
+    }
+
+    /// The growth the README and `Precision` quote: 88/3 for F(4×4, 3×3)
+    /// (output 3, tap 2), 4 for F(2×2, 3×3).
+    #[test]
+    fn the_transforms_growth_is_the_documented_one() {
+        assert!((F4.growth() - 88.0 / 3.0).abs() < 1e-12, "{}", F4.growth());
+        assert!((F2.growth() - 4.0).abs() < 1e-12, "{}", F2.growth());
+        let b = normwise_bound(10, 2.0, 3.0, 1.0);
+        let want = 48.0 * f64::from(f32::EPSILON) * ((88.0f64 / 3.0).powi(2) * 6.0 + 1.0);
+        assert!((b - want).abs() < 1e-12 * want);
     }
 
     #[test]
