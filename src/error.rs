@@ -357,6 +357,15 @@ pub enum Conv2dError {
     )]
     UnknownAlgorithm(String),
 
+    /// A dtype name that is not one of ours.
+    #[error("unknown dtype '{0}' (expected f32, f16 or bf16)")]
+    UnknownDType(String),
+
+    /// Tensors of different dtypes in one call, refused with PyTorch's
+    /// message (see [`DType`](crate::DType)).
+    #[error("{0}")]
+    DTypeMismatch(String),
+
     /// A precision level name that is not one of ours.
     #[error("unknown precision '{0}' (expected highest or high)")]
     UnknownPrecision(String),

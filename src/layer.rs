@@ -3,6 +3,7 @@
 use rand::{Rng, RngExt, SeedableRng, rngs::StdRng};
 
 use crate::config::Conv2dConfig;
+use crate::dtype::{DType, mismatch};
 use crate::error::{Conv2dError, Result, fmt_shape};
 use crate::tensor::{Tensor, checked_numel, try_with_capacity};
 
@@ -74,7 +75,8 @@ impl Conv2d {
     }
 
     /// A layer with the given weight and bias; their shapes must match `config`
-    /// (`bias` must be `Some` exactly when `config.bias` is true).
+    /// (`bias` must be `Some` exactly when `config.bias` is true), and the
+    /// bias's dtype the weight's (the layer's [`dtype`](Self::dtype)).
     pub fn from_weights(
         config: Conv2dConfig,
         weight: Tensor,
@@ -87,6 +89,11 @@ impl Conv2d {
                 expected: expected.to_vec(),
                 got: weight.shape().to_vec(),
             });
+        }
+        if let Some(b) = &bias
+            && b.dtype() != weight.dtype()
+        {
+            return Err(mismatch(weight.dtype(), "bias", b.dtype()));
         }
         match (&bias, config.bias) {
             (Some(b), true) if b.shape() != [config.out_channels] => Err(Conv2dError::BiasShape {
@@ -166,6 +173,23 @@ impl Conv2d {
     pub fn bias(&self) -> Option<&Tensor> {
         self.bias.as_ref()
     }
+
+    /// The parameters' dtype (the weight's; the bias has the same), which
+    /// inputs must have: `float32` unless made with
+    /// [`to_dtype`](Self::to_dtype) or from half tensors.
+    pub fn dtype(&self) -> DType {
+        self.weight.dtype()
+    }
+
+    /// The same layer with its weight and bias converted to `dtype`, as
+    /// PyTorch's `layer.to(dtype)` (`layer.half()`, `layer.bfloat16()`).
+    pub fn to_dtype(self, dtype: DType) -> Self {
+        Self {
+            config: self.config,
+            weight: self.weight.to_dtype(dtype),
+            bias: self.bias.map(|b| b.to_dtype(dtype)),
+        }
+    }
 }
 
 /// The gradients of one backward pass, shaped like what they differentiate.
@@ -201,6 +225,25 @@ mod tests {
             "same seed, same layer"
         );
         assert_ne!(Conv2d::new(config, 8).unwrap(), layer);
+    }
+
+    #[test]
+    fn a_layer_converts_to_a_dtype_and_its_bias_must_agree() {
+        let config = Conv2dConfig::new(2, 3, 3);
+        let layer = Conv2d::new(config, 1).unwrap().to_dtype(DType::F16);
+        assert_eq!(layer.dtype(), DType::F16);
+        assert_eq!(layer.bias().unwrap().dtype(), DType::F16);
+        assert!((layer.weight().data().iter()).all(|&v| DType::F16.round(v) == v));
+        let err = Conv2d::from_weights(
+            config,
+            layer.weight().clone(),
+            Some(Tensor::zeros([3]).unwrap()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Input type (c10::Half) and bias type (float) should be the same"
+        );
     }
 
     #[test]

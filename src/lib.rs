@@ -30,6 +30,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 mod config;
+mod dtype;
 mod error;
 mod geometry;
 mod gpu;
@@ -47,6 +48,7 @@ mod tensor;
 pub use wgpu;
 
 pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
+pub use dtype::DType;
 pub use error::{Conv2dError, Result};
 pub use geometry::{Axis, Conv2dGeometry};
 pub use gpu::{

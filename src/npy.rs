@@ -1,5 +1,7 @@
-//! Reading and writing `.npy` files (float32, C order), as the CLI and the
-//! examples exchange tensors with NumPy and PyTorch.
+//! Reading and writing `.npy` files (float32 and float16, C order), as the
+//! CLI and the examples exchange tensors with NumPy and PyTorch. bfloat16 has
+//! no NumPy dtype: a bfloat16 tensor is written as float32 (`'<f4'`), whose
+//! values hold it exactly, and read back with [`Tensor::to_dtype`].
 //!
 //! Writing never loses a file: data goes to a temporary file beside the
 //! target and is renamed into place only when complete (a symlink is followed
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use npyz::WriterBuilder;
 
+use crate::dtype::DType;
 use crate::error::fmt_shape;
 use crate::tensor::{Tensor, try_with_capacity};
 
@@ -43,11 +46,20 @@ const NATIVE_F4: &str = if cfg!(target_endian = "big") {
     "<f4"
 };
 
-/// Reads a float32 C-order `.npy` file of any rank.
+/// Float16 in this machine's byte order.
+const NATIVE_F2: &str = if cfg!(target_endian = "big") {
+    ">f2"
+} else {
+    "<f2"
+};
+
+/// Reads a float32 or float16 C-order `.npy` file of any rank, as a tensor of
+/// that dtype.
 ///
-/// Every spelling NumPy accepts for float32 is read: `'<f4'`, `'>f4'`, and
-/// the native-order `'=f4'`, `'|f4'` and `'f4'`. The header's shape is checked
-/// against the file's length before any buffer is sized from it.
+/// Every spelling NumPy accepts for float32 and float16 is read: `'<f4'`,
+/// `'>f4'`, the native-order `'=f4'`, `'|f4'` and `'f4'`, and the same with
+/// `f2`. The header's shape is checked against the file's length before any
+/// buffer is sized from it.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
     let path = path.as_ref();
     let mut file = BufReader::new(File::open(path).map_err(|e| npy_error(path, e))?);
@@ -85,12 +97,18 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
         npyz::DType::Plain(ty) => ty.to_string(),
         other => other.descr(),
     };
-    if descr != "<f4" && descr != ">f4" {
-        return Err(npy_error(
-            path,
-            format!("expected float32 data (dtype '<f4'), got dtype '{descr}'"),
-        ));
-    }
+    let dtype = match descr.as_str() {
+        "<f4" | ">f4" => DType::F32,
+        "<f2" | ">f2" => DType::F16,
+        _ => {
+            return Err(npy_error(
+                path,
+                format!(
+                    "expected float32 or float16 data (dtype '<f4' or '<f2'), got dtype '{descr}'"
+                ),
+            ));
+        }
+    };
     if npy.order() != npyz::Order::C {
         return Err(npy_error(
             path,
@@ -107,7 +125,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
     // A header may promise more data than the file holds: check before allocating.
     let data_bytes = file_len.saturating_sub(header_bytes);
     let numel = crate::tensor::checked_numel(&shape);
-    let needed = numel.and_then(|n| (n as u64).checked_mul(4));
+    let needed = numel.and_then(|n| (n as u64).checked_mul(dtype.size() as u64));
     if needed.is_none_or(|needed| needed > data_bytes) {
         return Err(npy_error(
             path,
@@ -120,13 +138,23 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Tensor, NpyError> {
     }
     let numel = numel.unwrap_or(0);
     let mut data = try_with_capacity("the .npy data", numel).map_err(|e| npy_error(path, e))?;
-    let values = npy
-        .data::<f32>()
-        .map_err(|e| npy_error(path, format!("could not read the data ({e})")))?;
-    for value in values.take(numel) {
-        data.push(value.map_err(|e| npy_error(path, format!("could not read the data ({e})")))?);
+    let unreadable =
+        |e: &dyn std::fmt::Display| npy_error(path, format!("could not read the data ({e})"));
+    if dtype == DType::F16 {
+        let values = npy.data::<half::f16>().map_err(|e| unreadable(&e))?;
+        for value in values.take(numel) {
+            data.push(value.map_err(|e| unreadable(&e))?.to_f32());
+        }
+    } else {
+        let values = npy.data::<f32>().map_err(|e| unreadable(&e))?;
+        for value in values.take(numel) {
+            data.push(value.map_err(|e| unreadable(&e))?);
+        }
     }
-    Tensor::new(shape, data).map_err(|e| npy_error(path, e))
+    // float16 values are exact in f32: the conversion only marks the dtype.
+    Ok(Tensor::new(shape, data)
+        .map_err(|e| npy_error(path, e))?
+        .to_dtype(dtype))
 }
 
 /// Reads the magic, version and header length (`prefix`) and the header text.
@@ -161,8 +189,9 @@ fn read_header(reader: &mut impl Read) -> io::Result<(Vec<u8>, String)> {
     Ok((prefix, header))
 }
 
-/// The header with a native-order float32 `descr` (`'=f4'`, `'|f4'`, `'f4'`,
-/// which NumPy reads but npyz does not) spelled with its byte order.
+/// The header with a native-order float32 or float16 `descr` (`'=f4'`,
+/// `'|f4'`, `'f4'`, and `f2` alike, which NumPy reads but npyz does not)
+/// spelled with its byte order.
 fn native_descr(header: &str) -> String {
     let Some(key_end) = ["'descr'", "\"descr\""]
         .iter()
@@ -182,11 +211,13 @@ fn native_descr(header: &str) -> String {
     let Some(end) = value[1..].find(quote) else {
         return header.to_string();
     };
-    if !matches!(&value[1..1 + end], "=f4" | "|f4" | "f4") {
-        return header.to_string();
-    }
+    let native = match &value[1..1 + end] {
+        "=f4" | "|f4" | "f4" => NATIVE_F4,
+        "=f2" | "|f2" | "f2" => NATIVE_F2,
+        _ => return header.to_string(),
+    };
     format!(
-        "{}{quote}{NATIVE_F4}{quote}{}",
+        "{}{quote}{native}{quote}{}",
         &header[..start],
         &value[end + 2..]
     )
@@ -213,22 +244,36 @@ fn header_shape(header: &str) -> Option<Vec<u64>> {
         .collect()
 }
 
-/// Writes `tensor` as a little-endian float32 C-order `.npy` stream.
+/// Writes `tensor` as a little-endian C-order `.npy` stream: float16 as
+/// `'<f2'`, float32 and bfloat16 (no NumPy dtype; its values are exact in
+/// float32) as `'<f4'`.
 pub fn write_npy_to(writer: impl Write, tensor: &Tensor) -> io::Result<()> {
     let mut out = BufWriter::new(writer);
     let shape: Vec<u64> = tensor.shape().iter().map(|&d| d as u64).collect();
-    let mut writer = npyz::WriteOptions::<f32>::new()
-        .default_dtype()
-        .shape(&shape)
-        .writer(&mut out)
-        .begin_nd()?;
-    writer.extend(tensor.data().iter().copied())?;
-    writer.finish()?;
+    if tensor.dtype() == DType::F16 {
+        let mut writer = npyz::WriteOptions::<half::f16>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut out)
+            .begin_nd()?;
+        writer.extend(tensor.data().iter().map(|&v| half::f16::from_f32(v)))?;
+        writer.finish()?;
+    } else {
+        let dtype = tensor.dtype();
+        let mut writer = npyz::WriteOptions::<f32>::new()
+            .default_dtype()
+            .shape(&shape)
+            .writer(&mut out)
+            .begin_nd()?;
+        writer.extend(tensor.data().iter().map(|&v| dtype.round(v)))?;
+        writer.finish()?;
+    }
     out.flush()
 }
 
-/// Writes `tensor` as a little-endian float32 C-order `.npy` file; see
-/// [`write_npy_files`] for how the file at `path` is kept safe.
+/// Writes `tensor` as a little-endian C-order `.npy` file (float16 as
+/// `'<f2'`, float32 and bfloat16 as `'<f4'`); see [`write_npy_files`] for how
+/// the file at `path` is kept safe.
 pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<(), NpyError> {
     write_npy_files(&[(path.as_ref(), tensor)])
 }

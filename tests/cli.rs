@@ -1108,3 +1108,163 @@ fn autotuning_from_the_environment_saves_its_table() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&table).unwrap(), text);
 }
+
+/// Half precision through the CLI: float16 files run in float16 and give a
+/// float16 ('<f2') output, as PyTorch on those tensors; `--dtype` converts
+/// float32 files (bf16 written as '<f4' holding bfloat16 values); files of
+/// different dtypes are refused with PyTorch's words and no output; `bench
+/// --dtype` names its dtype.
+#[test]
+fn half_files_and_dtype_conversion() {
+    let dir = workdir("half");
+    let [x, w, b, gy] = layer_files(&dir);
+    let half = |path: &Path, name: &str| {
+        let out = dir.join(name);
+        write_npy(
+            &out,
+            &read_npy(path).unwrap().to_dtype(wgpu_conv2d::DType::F16),
+        )
+        .unwrap();
+        out
+    };
+    let (x16, w16, b16, gy16) = (
+        half(&x, "x16.npy"),
+        half(&w, "w16.npy"),
+        half(&b, "b16.npy"),
+        half(&gy, "gy16.npy"),
+    );
+    let layer = |dtype: wgpu_conv2d::DType| {
+        Conv2d::from_weights(
+            Conv2dConfig::new(3, 2, 3),
+            read_npy(&w).unwrap().to_dtype(dtype),
+            Some(read_npy(&b).unwrap().to_dtype(dtype)),
+        )
+        .unwrap()
+    };
+    let y = dir.join("y.npy");
+    for (files, dtype, extra) in [
+        ([&x16, &w16, &b16], wgpu_conv2d::DType::F16, None),
+        ([&x, &w, &b], wgpu_conv2d::DType::F16, Some("f16")),
+        ([&x, &w, &b], wgpu_conv2d::DType::BF16, Some("bf16")),
+    ] {
+        for backend in ["gpu", "cpu"] {
+            let _ = std::fs::remove_file(&y);
+            let mut args = vec![
+                "forward",
+                "--input",
+                s(files[0]),
+                "--weight",
+                s(files[1]),
+                "--bias",
+                s(files[2]),
+                "--output",
+                s(&y),
+                "--backend",
+                backend,
+            ];
+            if let Some(d) = extra {
+                args.extend(["--dtype", d]);
+            }
+            let out = cli(&args);
+            assert!(out.status.success(), "{dtype} {backend}: {}", stderr(&out));
+            let bytes = std::fs::read(&y).unwrap();
+            let descr = if dtype == wgpu_conv2d::DType::F16 {
+                "'<f2'"
+            } else {
+                "'<f4'"
+            };
+            assert!(
+                bytes.windows(5).any(|w| w == descr.as_bytes()),
+                "{dtype} {backend}: written as {descr}"
+            );
+            let got = read_npy(&y).unwrap().to_dtype(dtype);
+            let l = layer(dtype);
+            let input = read_npy(&x).unwrap().to_dtype(dtype);
+            let want = l.forward_cpu(&input).unwrap();
+            assert_within_bound(
+                &format!("{dtype} {backend}"),
+                &got,
+                &want,
+                &magnitude(&l, &input),
+                terms(&l),
+            );
+        }
+    }
+    // float16 input, float32 weight and bias: PyTorch's refusal, no output.
+    let _ = std::fs::remove_file(&y);
+    let out = cli(&[
+        "forward",
+        "--input",
+        s(&x16),
+        "--weight",
+        s(&w),
+        "--bias",
+        s(&b),
+        "--output",
+        s(&y),
+    ]);
+    assert_failed(
+        &out,
+        "Input type (c10::Half) and bias type (float) should be the same",
+        &y,
+    );
+    // The backward in float16, from float16 files.
+    let (gx, gw, gb) = (dir.join("gx.npy"), dir.join("gw.npy"), dir.join("gb.npy"));
+    let out = cli(&[
+        "backward",
+        "--input",
+        s(&x16),
+        "--weight",
+        s(&w16),
+        "--bias",
+        s(&b16),
+        "--grad-output",
+        s(&gy16),
+        "--grad-input",
+        s(&gx),
+        "--grad-weight",
+        s(&gw),
+        "--grad-bias",
+        s(&gb),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let l = layer(wgpu_conv2d::DType::F16);
+    let want = l
+        .backward_cpu(&read_npy(&x16).unwrap(), &read_npy(&gy16).unwrap())
+        .unwrap();
+    let got = Conv2dGrads {
+        grad_input: read_npy(&gx).unwrap(),
+        grad_weight: read_npy(&gw).unwrap(),
+        grad_bias: Some(read_npy(&gb).unwrap()),
+    };
+    common::assert_grads_within_bound(
+        "float16 backward",
+        &got,
+        &want,
+        &l,
+        &read_npy(&x16).unwrap(),
+        &read_npy(&gy16).unwrap(),
+    );
+    let out = cli(&[
+        "bench",
+        "--input-shape",
+        "1,4,12,12",
+        "--out-channels",
+        "4",
+        "--kernel-size",
+        "3",
+        "--algorithm",
+        "direct",
+        "--dtype",
+        "bf16",
+        "--json",
+        "--min-time-ms",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(line["dtype"], "bf16");
+    let flops_bytes = (4 * 144 + 4 * 36 + 4 + 4 * 100) * 2;
+    assert_eq!(line["bytes"].as_u64().unwrap(), flops_bytes as u64);
+}

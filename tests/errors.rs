@@ -301,15 +301,20 @@ fn empty_batch_and_empty_channels_give_empty_outputs() {
         ),
     ] {
         let layer = Conv2d::new(config, 1).unwrap();
-        let input = Tensor::zeros(shape).unwrap();
+        let input = Tensor::zeros(shape.clone()).unwrap();
         assert_eq!(layer.forward_cpu(&input).unwrap().shape(), want);
-        assert_eq!(
-            GpuConv2d::new(ctx, &layer)
-                .unwrap()
-                .forward(&input)
-                .unwrap()
-                .shape(),
-            want
-        );
+        let gpu = GpuConv2d::new(ctx, &layer).unwrap();
+        assert_eq!(gpu.forward(&input).unwrap().shape(), want);
+        // The gradients: shaped like what they differentiate, all zeros (an
+        // empty plane with padding once made the reference panic).
+        let grad_output = Tensor::zeros(want.clone()).unwrap();
+        for grads in [
+            layer.backward_cpu(&input, &grad_output).unwrap(),
+            gpu.backward(&input, &grad_output).unwrap(),
+        ] {
+            assert_eq!(grads.grad_input.shape(), shape);
+            assert_eq!(grads.grad_weight.shape(), layer.weight().shape());
+            assert!(grads.grad_weight.data().iter().all(|&v| v == 0.0));
+        }
     }
 }

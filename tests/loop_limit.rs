@@ -10,8 +10,8 @@
 mod common;
 
 use wgpu_conv2d::{
-    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuConv2d, PaddingMode,
-    Tensor,
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, DType, GpuConv2d,
+    PaddingMode, Tensor,
 };
 
 fn ones(shape: &[usize]) -> Tensor {
@@ -27,8 +27,20 @@ fn ones_layer(config: Conv2dConfig) -> Conv2d {
 /// Every algorithm that can run `config` on `input` gives exactly the CPU
 /// reference's all-ones sums; `expect` checks one element where it is known.
 fn check_forward(what: &str, config: Conv2dConfig, input_shape: &[usize], expect: Option<f32>) {
-    let layer = ones_layer(config);
-    let input = ones(input_shape);
+    check_forward_in(what, config, input_shape, expect, DType::F32);
+}
+
+/// [`check_forward`] with layer and input in `dtype` (each result rounded to
+/// it once: the CPU reference's exact sum, the GPU's exact `f32` sum).
+fn check_forward_in(
+    what: &str,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+    expect: Option<f32>,
+    dtype: DType,
+) {
+    let layer = ones_layer(config).to_dtype(dtype);
+    let input = ones(input_shape).to_dtype(dtype);
     let want = layer.forward_cpu(&input).unwrap();
     if let Some(value) = expect {
         assert_eq!(
@@ -183,10 +195,20 @@ fn check_backward(
     config: Conv2dConfig,
     input_shape: &[usize],
 ) -> wgpu_conv2d::Conv2dGrads {
-    let layer = ones_layer(config);
-    let input = ones(input_shape);
+    check_backward_in(what, config, input_shape, DType::F32)
+}
+
+/// [`check_backward`] in `dtype`.
+fn check_backward_in(
+    what: &str,
+    config: Conv2dConfig,
+    input_shape: &[usize],
+    dtype: DType,
+) -> wgpu_conv2d::Conv2dGrads {
+    let layer = ones_layer(config).to_dtype(dtype);
+    let input = ones(input_shape).to_dtype(dtype);
     let geometry = Conv2dGeometry::new(&config, input_shape).unwrap();
-    let grad_output = ones(&geometry.output_shape());
+    let grad_output = ones(&geometry.output_shape()).to_dtype(dtype);
     let want = layer.backward_cpu(&input, &grad_output).unwrap();
     // Every backward algorithm that can run the case; Auto always can.
     let mut ran = Vec::new();
@@ -242,6 +264,37 @@ fn grad_bias_and_weight_sum_a_training_batch() {
         &[1, 1, 1, 300_000],
     );
     assert_eq!(grads.grad_weight.data(), &[300_000.0]);
+}
+
+/// Half tensors sum in `f32` under the same loop limit and round once: the
+/// all-ones sums past 65535 terms, rounded to the dtype (60000 is a float16
+/// value; 70001 and 300000 round to bfloat16's 70144 and 299008), equal the
+/// CPU reference's exact sums rounded, bit for bit. A dropped slice of terms
+/// moves the sum by thousands, far past the rounding.
+#[test]
+fn half_sums_past_the_loop_limit_are_exact_sums_rounded_once() {
+    check_forward_in(
+        "float16 1x60000x1x1 input, 1x1 kernel",
+        Conv2dConfig::new(60_000, 1, 1).with_bias(false),
+        &[1, 60_000, 1, 1],
+        Some(60000.0),
+        DType::F16,
+    );
+    check_forward_in(
+        "bfloat16 1x70000x2x4 input, 1x1 kernel, 20 outputs",
+        Conv2dConfig::new(70_000, 20, 1),
+        &[1, 70_000, 2, 4],
+        Some(70144.0),
+        DType::BF16,
+    );
+    let grads = check_backward_in(
+        "bfloat16 1x1x1x300000 input, 1x1 kernel",
+        Conv2dConfig::new(1, 1, 1),
+        &[1, 1, 1, 300_000],
+        DType::BF16,
+    );
+    assert_eq!(grads.grad_weight.data(), &[299_008.0]);
+    assert_eq!(grads.grad_weight.dtype(), DType::BF16);
 }
 
 #[test]

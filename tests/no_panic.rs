@@ -218,7 +218,7 @@ proptest! {
     ) {
         prop_assume!(dims.iter().any(|&d| d >= 100_000) || out_channels >= 1 << 30);
         let config = Conv2dConfig::new(dims[1], out_channels, 1);
-        let options = wgpu_conv2d::bench::BenchOptions { min_runs: 1, max_runs: 1, min_time: std::time::Duration::ZERO };
+        let options = wgpu_conv2d::bench::BenchOptions { min_runs: 1, max_runs: 1, min_time: std::time::Duration::ZERO, ..Default::default() };
         let result = wgpu_conv2d::bench::measure(common::gpu(), config, &dims, wgpu_conv2d::Algorithm::Direct, &options);
         prop_assert!(result.is_err(), "{:?} with {} output channels ran", dims, out_channels);
     }

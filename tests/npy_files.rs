@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use wgpu_conv2d::Tensor;
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
+use wgpu_conv2d::{DType, Tensor};
 
 fn workdir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -51,8 +51,52 @@ fn every_float32_spelling_numpy_reads_is_read() {
     }
     for descr in ["<f8", "<i4"] {
         let err = read_npy(with_descr(&dir, descr)).unwrap_err().to_string();
-        assert!(err.contains("expected float32"), "{descr}: {err}");
+        assert!(
+            err.contains("expected float32 or float16"),
+            "{descr}: {err}"
+        );
     }
+}
+
+/// float16 files: NumPy's own (`np.save` of a float16 array, committed),
+/// every spelling of `f2`, and a float16 tensor written as `'<f2'` and read
+/// back with its dtype; bfloat16 (no NumPy dtype) written as `'<f4'` holding
+/// its values exactly.
+#[test]
+fn float16_files_round_trip_and_bfloat16_is_written_as_float32() {
+    let numpy = read_npy(format!(
+        "{}/tests/data/numpy_float16.npy",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(numpy.dtype(), DType::F16);
+    assert_eq!(numpy.shape(), [2, 3]);
+    assert_eq!(numpy.data(), &[1.0, -2.0, 3.5, 6.1035156e-5, 65504.0, -0.5]);
+    let dir = workdir("half");
+    let path = dir.join("x.npy");
+    let tensor = sample().to_dtype(DType::F16);
+    write_npy(&path, &tensor).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    find(&bytes, "'<f2'");
+    assert_eq!(read_npy(&path).unwrap(), tensor);
+    for descr in ["=f2", "|f2", "f2"] {
+        let mut patched = bytes.clone();
+        let at = find(&bytes, "'<f2'");
+        let mut replacement = format!("'{descr}'").into_bytes();
+        replacement.resize(5, b' ');
+        patched[at..at + 5].copy_from_slice(&replacement);
+        std::fs::write(&path, patched).unwrap();
+        assert_eq!(read_npy(&path).unwrap(), tensor, "{descr}");
+    }
+    let bf = Tensor::new([3], vec![1.0, 1.0 + 2f32.powi(-8), -3.0e38])
+        .unwrap()
+        .to_dtype(DType::BF16);
+    write_npy(&path, &bf).unwrap();
+    find(&std::fs::read(&path).unwrap(), "'<f4'");
+    let back = read_npy(&path).unwrap();
+    assert_eq!(back.dtype(), DType::F32);
+    assert_eq!(back.data(), bf.data());
+    assert_eq!(back.to_dtype(DType::BF16), bf);
 }
 
 #[test]

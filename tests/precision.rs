@@ -293,6 +293,7 @@ fn high_precision_input_gradient_runs_winograd_within_its_bound() {
         min_time: std::time::Duration::ZERO,
         min_runs: 1,
         max_runs: 1,
+        ..BenchOptions::default()
     };
     let ran = measure_backward(
         &ctx,

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use crate::config::Conv2dConfig;
+use crate::dtype::DType;
 use crate::error::{Conv2dError, Result, fmt_shape};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::{check_buffer_size, check_fits};
@@ -38,6 +39,8 @@ pub struct BenchOptions {
     pub min_runs: usize,
     /// Runs at most.
     pub max_runs: usize,
+    /// The dtype of the layer and its tensors (float32 by default).
+    pub dtype: DType,
 }
 
 impl Default for BenchOptions {
@@ -46,6 +49,7 @@ impl Default for BenchOptions {
             min_time: Duration::from_millis(500),
             min_runs: 3,
             max_runs: 200,
+            dtype: DType::F32,
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct Measurement {
     /// The precision `Auto` kept: the context's (see
     /// [`GpuContext::with_precision`]).
     pub precision: Precision,
+    /// The dtype of the layer and its tensors.
+    pub dtype: DType,
     /// Median kernel time, milliseconds.
     pub kernel_ms: f64,
     /// How `kernel_ms` was measured.
@@ -135,10 +141,10 @@ pub struct Measurement {
     pub flops: u64,
     /// `flops` per kernel second, in units of 10⁹.
     pub gflops: f64,
-    /// Bytes the pass must at least read and write: the forward reads the
-    /// input, weight and bias and writes the output; the backward reads the
-    /// input, weight and output gradient and writes the three gradients; a
-    /// step both (the update's parameter traffic left out).
+    /// Bytes the pass must at least read and write, at the dtype's size: the
+    /// forward reads the input, weight and bias and writes the output; the
+    /// backward reads the input, weight and output gradient and writes the
+    /// three gradients; a step both (the update's parameter traffic left out).
     pub bytes: u64,
     /// Runs behind each median.
     pub runs: usize,
@@ -159,7 +165,7 @@ pub fn measure(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     algorithm.check(&geometry)?;
-    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape, options.dtype)?;
     let gpu = GpuConv2d::new(ctx, &layer)?.with_algorithm(algorithm);
     // What runs: Auto's rules, or its measured choice on a context that autotunes.
     let resolved = gpu.resolved_algorithm(input_shape)?;
@@ -181,9 +187,12 @@ pub fn measure(
     Ok(Measurement::new(
         Pass::Forward,
         resolved.name().to_string(),
-        (algorithm.name(), ctx.precision()),
+        (algorithm.name(), ctx.precision(), options.dtype),
         (kernel, end_to_end, timing, first_call_ms),
-        (geometry.flops(), forward_bytes(&geometry, config.bias)),
+        (
+            geometry.flops(),
+            forward_bytes(&geometry, config.bias, options.dtype),
+        ),
     ))
 }
 
@@ -200,8 +209,8 @@ pub fn measure_backward(
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let resolved =
         algorithm.describe(&geometry, ctx.adapter_info().device_type, ctx.precision())?;
-    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
-    let grad_output = random_grad_output(&geometry)?;
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape, options.dtype)?;
+    let grad_output = random_grad_output(&geometry)?.to_dtype(options.dtype);
     let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
     let resident = GpuTensor::upload(ctx, &input)?;
     let resident_grad = GpuTensor::upload(ctx, &grad_output)?;
@@ -222,11 +231,11 @@ pub fn measure_backward(
     Ok(Measurement::new(
         Pass::Backward,
         resolved,
-        (algorithm.name(), ctx.precision()),
+        (algorithm.name(), ctx.precision(), options.dtype),
         (kernel, end_to_end, timing, first_call_ms),
         (
             backward_flops(&geometry, config.bias),
-            backward_bytes(&geometry, config.bias),
+            backward_bytes(&geometry, config.bias, options.dtype),
         ),
     ))
 }
@@ -244,8 +253,8 @@ pub fn measure_step(
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
     let device_type = ctx.adapter_info().device_type;
-    let (layer, input) = random_layer_and_input(ctx, config, input_shape)?;
-    let grad_output = random_grad_output(&geometry)?;
+    let (layer, input) = random_layer_and_input(ctx, config, input_shape, options.dtype)?;
+    let grad_output = random_grad_output(&geometry)?.to_dtype(options.dtype);
     let mut gpu = GpuConv2d::new(ctx, &layer)?
         .with_algorithm(forward)
         .with_backward_algorithm(backward);
@@ -291,14 +300,17 @@ pub fn measure_step(
     Ok(Measurement::new(
         Pass::Step,
         resolved,
-        (backward.name(), ctx.precision()),
+        (backward.name(), ctx.precision(), options.dtype),
         (kernel, end_to_end, timing, first_call_ms),
         (
             geometry
                 .flops()
                 .saturating_add(backward_flops(&geometry, config.bias)),
-            forward_bytes(&geometry, config.bias)
-                .saturating_add(backward_bytes(&geometry, config.bias)),
+            forward_bytes(&geometry, config.bias, options.dtype).saturating_add(backward_bytes(
+                &geometry,
+                config.bias,
+                options.dtype,
+            )),
         ),
     ))
 }
@@ -328,15 +340,15 @@ fn tensor_elements(geometry: &Conv2dGeometry, bias: bool) -> [u64; 4] {
 }
 
 /// The forward's least traffic: input, weight and bias read, output written.
-fn forward_bytes(geometry: &Conv2dGeometry, bias: bool) -> u64 {
-    tensor_elements(geometry, bias).iter().sum::<u64>() * 4
+fn forward_bytes(geometry: &Conv2dGeometry, bias: bool, dtype: DType) -> u64 {
+    tensor_elements(geometry, bias).iter().sum::<u64>() * dtype.size() as u64
 }
 
 /// The backward's least traffic: input, weight and output gradient read;
 /// input, weight and bias gradients written.
-fn backward_bytes(geometry: &Conv2dGeometry, bias: bool) -> u64 {
+fn backward_bytes(geometry: &Conv2dGeometry, bias: bool, dtype: DType) -> u64 {
     let [x, w, b, y] = tensor_elements(geometry, bias);
-    (2 * x + 2 * w + b + y) * 4
+    (2 * x + 2 * w + b + y) * dtype.size() as u64
 }
 
 /// A seeded random output gradient for `geometry`.
@@ -352,7 +364,7 @@ impl Measurement {
     fn new(
         pass: Pass,
         algorithm: String,
-        (requested, precision): (&'static str, Precision),
+        (requested, precision, dtype): (&'static str, Precision, DType),
         (kernel, end_to_end, timing, first_call_ms): (Repeated, Repeated, KernelTiming, f64),
         (flops, bytes): (u64, u64),
     ) -> Self {
@@ -361,6 +373,7 @@ impl Measurement {
             algorithm,
             requested,
             precision,
+            dtype,
             kernel_ms: kernel.median,
             kernel_timing: timing,
             end_to_end_ms: end_to_end.median,
@@ -388,13 +401,14 @@ fn random_layer_and_input(
     ctx: &GpuContext,
     config: Conv2dConfig,
     input_shape: &[usize],
+    dtype: DType,
 ) -> Result<(Conv2d, Tensor)> {
     let input_len = check_sizes(ctx, &config, input_shape)?;
-    let layer = Conv2d::new(config, 1)?;
+    let layer = Conv2d::new(config, 1)?.to_dtype(dtype);
     let mut rng = StdRng::seed_from_u64(2);
     let mut data = try_with_capacity("input", input_len)?;
     data.extend((0..input_len).map(|_| rng.random_range(-1.0f32..1.0)));
-    Ok((layer, Tensor::new(input_shape, data)?))
+    Ok((layer, Tensor::new(input_shape, data)?.to_dtype(dtype)))
 }
 
 /// Fails unless the input, weight and output of `config` on `input_shape`

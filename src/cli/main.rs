@@ -18,8 +18,8 @@ use wgpu_conv2d::bench::{
 };
 use wgpu_conv2d::npy::{read_npy, write_npy, write_npy_files};
 use wgpu_conv2d::{
-    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, GpuContext, GpuConv2d,
-    Padding, PaddingMode, PipelineCacheLoad, Precision, Size2, Tensor,
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, DType, GpuContext,
+    GpuConv2d, Padding, PaddingMode, PipelineCacheLoad, Precision, Size2, Tensor,
 };
 
 #[derive(Parser)]
@@ -171,6 +171,9 @@ struct BenchArgs {
     /// its documented bound).
     #[arg(long, default_value = "highest")]
     precision: Precision,
+    /// The dtype of the layer and its tensors: f32, f16 or bf16.
+    #[arg(long, default_value = "f32")]
+    dtype: DType,
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
@@ -230,6 +233,11 @@ struct LayerArgs {
     /// Where to run.
     #[arg(long, value_enum, default_value_t = Backend::Gpu)]
     backend: Backend,
+    /// Run in this dtype (f32, f16 or bf16): every tensor read is converted
+    /// to it, as PyTorch's `.to(dtype)`. Without it, the files' own dtypes
+    /// (float32 '<f4' or float16 '<f2'), which must agree.
+    #[arg(long)]
+    dtype: Option<DType>,
 }
 
 #[derive(Args)]
@@ -352,17 +360,25 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A tensor of `path`, converted to `dtype` when one is given.
+fn read_as(path: &Path, dtype: Option<DType>) -> Result<Tensor, String> {
+    let tensor = read_npy(path).map_err(|e| e.to_string())?;
+    Ok(match dtype {
+        Some(d) => tensor.to_dtype(d),
+        None => tensor,
+    })
+}
+
 /// The layer (configured from the weight's shape) and the input.
 fn load(args: &LayerArgs) -> Result<(Conv2d, Tensor), String> {
     let params = args.conv.params()?;
-    let input = read_npy(&args.input).map_err(|e| e.to_string())?;
-    let weight = read_npy(&args.weight).map_err(|e| e.to_string())?;
+    let input = read_as(&args.input, args.dtype)?;
+    let weight = read_as(&args.weight, args.dtype)?;
     let bias = args
         .bias
         .as_ref()
-        .map(read_npy)
-        .transpose()
-        .map_err(|e| e.to_string())?;
+        .map(|b| read_as(b, args.dtype))
+        .transpose()?;
     let layer = Conv2d::from_weight_shape(params, weight, bias).map_err(|e| e.to_string())?;
     Ok((layer, input))
 }
@@ -523,7 +539,7 @@ fn backward(args: &BackwardArgs) -> Result<(), String> {
     inputs.push(("--grad-output", args.grad_output.as_path()));
     check_outputs(&outputs, &inputs)?;
     let (layer, input) = load(&args.layer)?;
-    let grad_output = read_npy(&args.grad_output).map_err(|e| e.to_string())?;
+    let grad_output = read_as(&args.grad_output, args.layer.dtype)?;
     let placement = placement(args.layer.backend)?;
     let grads = match &placement.ctx {
         Some(ctx) => GpuConv2d::new(ctx, &layer).and_then(|gpu| {
@@ -571,14 +587,16 @@ fn bench(args: &BenchArgs) -> Result<(), String> {
     let algorithms = Timed::list(&args.algorithm, args.pass, &geometry)?;
     let options = BenchOptions {
         min_time: std::time::Duration::from_millis(args.min_time_ms),
+        dtype: args.dtype,
         ..BenchOptions::default()
     };
     if !args.json {
         println!("adapter: {}", ctx.describe());
         println!(
-            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward; timing the {} pass at precision {}",
+            "conv: input {shape:?}, {config:?}, {:.3} GFLOP per forward; timing the {} pass in {} at precision {}",
             geometry.flops() as f64 / 1e9,
             args.pass.name(),
+            args.dtype,
             args.precision
         );
         println!(
@@ -648,6 +666,7 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "algorithm": m.algorithm,
         "requested": m.requested,
         "precision": m.precision.name(),
+        "dtype": m.dtype.short_name(),
         "kernel_ms": m.kernel_ms,
         "end_to_end_ms": m.end_to_end_ms,
         "gflops": m.gflops,

@@ -2,10 +2,12 @@
 //! `runtime` (context, buffer pool, kernel registry, recorder),
 //! which knows nothing of convolutions; the convolution passes
 //! (`conv`: forward and gradient kernels, each with its launch), which
-//! know nothing of the operator; and the operator on top ([`GpuConv2d`],
+//! know nothing of the operator; the dtype conversions (`convert`: f32 and
+//! the packed 16-bit dtypes); and the operator on top ([`GpuConv2d`],
 //! [`GpuTensor`], the parameter update in `optim`).
 
 pub(crate) mod conv;
+pub(crate) mod convert;
 mod operator;
 pub(crate) mod optim;
 pub(crate) mod runtime;

@@ -1,7 +1,8 @@
 //! Gradients of the convolution, in `f64`: PyTorch's `convolution_backward`
 //! followed by the padding's backward.
 
-use super::pad::{Padded, pad, unpad_accumulate};
+use super::pad::{Padded, pad, unpad_accumulate, unpad_rounded};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::tensor::try_filled;
@@ -10,12 +11,14 @@ use crate::tensor::try_filled;
 ///
 /// The weight and bias gradients correlate the explicitly padded input with the
 /// output gradient; the input gradient is scattered onto the padded input and
-/// then added back into the positions the padding copied from.
+/// then added back into the positions the padding copied from (for a 16-bit
+/// `dtype`, rounding as PyTorch does: [`unpad_rounded`]).
 pub fn backward(
     geometry: &Conv2dGeometry,
     input: &[f64],
     weight: &[f64],
     grad_output: &[f64],
+    dtype: DType,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     let [batch, out_channels, out_h, out_w] = geometry.output_shape_4d();
     let cg_in = geometry.in_channels_per_group();
@@ -57,11 +60,12 @@ pub fn backward(
             }
         }
     }
-    Ok((
-        unpad_accumulate(&grad_padded, geometry)?,
-        grad_weight,
-        grad_bias,
-    ))
+    let grad_input = if dtype.is_half() {
+        unpad_rounded(&grad_padded, geometry, dtype)?
+    } else {
+        unpad_accumulate(&grad_padded, geometry)?
+    };
+    Ok((grad_input, grad_weight, grad_bias))
 }
 
 #[cfg(test)]
@@ -148,7 +152,7 @@ mod tests {
             let w = draw(config.weight_shape().iter().product());
             let b = draw(config.out_channels);
             let go = draw(g.output_shape_4d().iter().product());
-            let (gx, gw, gb) = backward(&g, &x, &w, &go).unwrap();
+            let (gx, gw, gb) = backward(&g, &x, &w, &go, DType::F32).unwrap();
             assert_close(
                 "grad_input",
                 &gx,
@@ -177,7 +181,7 @@ mod tests {
                 .with_padding((0, 3))
                 .with_padding_mode(mode);
             let g = Conv2dGeometry::new(&config, &[1, 1, 1, 5]).unwrap();
-            let (gx, _, _) = backward(&g, &[0.0; 5], &[1.0], &[1.0; 11]).unwrap();
+            let (gx, _, _) = backward(&g, &[0.0; 5], &[1.0], &[1.0; 11], DType::F32).unwrap();
             assert_eq!(gx, want, "{mode}");
         }
     }

@@ -10,29 +10,42 @@ mod backward;
 mod correlate;
 mod pad;
 
+use half::{bf16, f16};
+
+use crate::dtype::{DType, mismatch};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::layer::{Conv2d, Conv2dGrads};
 use crate::tensor::{Tensor, try_filled, try_with_capacity};
 
-fn widen(what: &'static str, values: &[f32]) -> Result<Vec<f64>> {
-    let mut wide = try_with_capacity(what, values.len())?;
-    wide.extend(values.iter().map(|&v| f64::from(v)));
+/// A tensor's values in `f64`, each rounded to the tensor's dtype first (a
+/// value written into a half tensor's data is used as the dtype holds it).
+fn widen(what: &'static str, tensor: &Tensor) -> Result<Vec<f64>> {
+    let dtype = tensor.dtype();
+    let mut wide = try_with_capacity(what, tensor.numel())?;
+    wide.extend(tensor.data().iter().map(|&v| f64::from(dtype.round(v))));
     Ok(wide)
 }
 
-fn narrow(what: &'static str, shape: Vec<usize>, values: Vec<f64>) -> Result<Tensor> {
+/// `values` rounded once to `dtype` (straight from `f64`: no double rounding
+/// through `f32`).
+fn narrow(what: &'static str, shape: Vec<usize>, values: Vec<f64>, dtype: DType) -> Result<Tensor> {
     let mut data = try_with_capacity(what, values.len())?;
-    data.extend(values.into_iter().map(|v| v as f32));
-    Tensor::new(shape, data)
+    data.extend(values.into_iter().map(|v| match dtype {
+        DType::F32 => v as f32,
+        DType::F16 => f16::from_f64(v).to_f32(),
+        DType::BF16 => bf16::from_f64(v).to_f32(),
+    }));
+    Ok(Tensor::new(shape, data)?.with_dtype_unchecked(dtype))
 }
 
 impl Conv2d {
     /// `self(input)` on the CPU reference. The input is `(N, C, H, W)` or
     /// unbatched `(C, H, W)`; the output has the same rank.
     ///
-    /// Every output is summed in `f64` and rounded to `f32` once (see the
-    /// crate's README for where that differs from an `f32` accumulation).
+    /// Every output is summed in `f64` and rounded to the layer's dtype once
+    /// (see the crate's README for where that differs from an `f32`
+    /// accumulation). The input's dtype must be the layer's.
     /// Host buffers are allocated fallibly: a padding or size too large for
     /// this machine gives [`Conv2dError::HostMemory`](crate::Conv2dError::HostMemory)
     /// (or `ValueTooLarge` when the size overflows), never an abort.
@@ -61,14 +74,38 @@ impl Conv2d {
 /// (or `ValueTooLarge` when the size overflows), never an abort.
 fn forward(layer: &Conv2d, input: &Tensor) -> Result<Tensor> {
     let geometry = Conv2dGeometry::new(layer.config(), input.shape())?;
-    let bias = layer.bias().map(|b| widen("bias", b.data())).transpose()?;
+    check_dtypes(layer, input, None)?;
+    let bias = layer.bias().map(|b| widen("bias", b)).transpose()?;
     let output = forward_f64(
         &geometry,
-        &widen("input (f64)", input.data())?,
-        &widen("weight (f64)", layer.weight().data())?,
+        &widen("input (f64)", input)?,
+        &widen("weight (f64)", layer.weight())?,
         bias.as_deref(),
     )?;
-    narrow("output", geometry.output_shape(), output)
+    narrow("output", geometry.output_shape(), output, layer.dtype())
+}
+
+/// The input's dtype (and the output gradient's) must be the layer's, as
+/// PyTorch requires; like PyTorch, a layer with a bias names the bias.
+pub(crate) fn check_dtypes(
+    layer: &Conv2d,
+    input: &Tensor,
+    grad_output: Option<&Tensor>,
+) -> Result<()> {
+    if input.dtype() != layer.dtype() {
+        let what = if layer.bias().is_some() {
+            "bias"
+        } else {
+            "weight"
+        };
+        return Err(mismatch(input.dtype(), what, layer.dtype()));
+    }
+    match grad_output {
+        Some(g) if g.dtype() != input.dtype() => {
+            Err(mismatch(input.dtype(), "grad_output", g.dtype()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The forward pass entirely in `f64`, for checks that need more than `f32`
@@ -97,17 +134,20 @@ pub(crate) fn forward_f64(
 fn backward(layer: &Conv2d, input: &Tensor, grad_output: &Tensor) -> Result<Conv2dGrads> {
     let geometry = Conv2dGeometry::new(layer.config(), input.shape())?;
     geometry.check_grad_output(grad_output.shape())?;
+    check_dtypes(layer, input, Some(grad_output))?;
     let (gx, gw, gb) = backward::backward(
         &geometry,
-        &widen("input (f64)", input.data())?,
-        &widen("weight (f64)", layer.weight().data())?,
-        &widen("grad_output (f64)", grad_output.data())?,
+        &widen("input (f64)", input)?,
+        &widen("weight (f64)", layer.weight())?,
+        &widen("grad_output (f64)", grad_output)?,
+        layer.dtype(),
     )?;
+    let dtype = layer.dtype();
     Ok(Conv2dGrads {
-        grad_input: narrow("grad_input", input.shape().to_vec(), gx)?,
-        grad_weight: narrow("grad_weight", layer.weight().shape().to_vec(), gw)?,
+        grad_input: narrow("grad_input", input.shape().to_vec(), gx, dtype)?,
+        grad_weight: narrow("grad_weight", layer.weight().shape().to_vec(), gw, dtype)?,
         grad_bias: match layer.bias() {
-            Some(b) => Some(narrow("grad_bias", b.shape().to_vec(), gb)?),
+            Some(b) => Some(narrow("grad_bias", b.shape().to_vec(), gb, dtype)?),
             None => None,
         },
     })

@@ -1,7 +1,7 @@
 //! The fp32 error bounds every comparison uses, and the comparisons: CPU
 //! work only, so that the web tests (web/tests) share them.
 
-use wgpu_conv2d::{Conv2d, PaddingMode, Tensor};
+use wgpu_conv2d::{Conv2d, DType, PaddingMode, Tensor};
 
 /// Element-wise `|t|`.
 pub fn abs(t: &Tensor) -> Tensor {
@@ -10,11 +10,13 @@ pub fn abs(t: &Tensor) -> Tensor {
 
 /// `Σ|w·x| + |b|` for every output element: the same layer with absolute
 /// weights, bias and input, on the CPU reference (padding only copies values,
-/// so it commutes with `abs`).
+/// so it commutes with `abs`), in `f32` whatever the layer's dtype (a half
+/// layer's values are `f32` values).
 pub fn magnitude(layer: &Conv2d, input: &Tensor) -> Tensor {
+    let f32 = |t: &Tensor| abs(t).to_dtype(DType::F32);
     let abs_layer =
-        Conv2d::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
-    abs_layer.forward_cpu(&abs(input)).unwrap()
+        Conv2d::from_weights(*layer.config(), f32(layer.weight()), layer.bias().map(f32)).unwrap();
+    abs_layer.forward_cpu(&f32(input)).unwrap()
 }
 
 /// Error bound of an fp32 dot product of `terms` products accumulated in any
@@ -29,8 +31,33 @@ pub fn terms(layer: &Conv2d) -> usize {
     layer.config().fan_in() + usize::from(layer.bias().is_some())
 }
 
+/// The bound on a result accumulated in `f32` and rounded once to `dtype`,
+/// against the exact sum rounded once to it: the `f32` sum's error `δ`
+/// ([`bound`]), then at most one unit in the dtype's last place at the
+/// result's magnitude (two values `δ` apart round at most `δ` plus one unit
+/// apart); no extra unit for `f32`, whose rounding `bound` already counts.
+pub fn rounded_bound(terms: usize, magnitude: f32, want: f32, dtype: DType) -> f32 {
+    let delta = bound(terms, magnitude);
+    if dtype == DType::F32 {
+        delta
+    } else {
+        delta + dtype.ulp(want.abs() + delta)
+    }
+}
+
+/// The bound on a half input gradient whose padding's backward adds up to
+/// `folds` copies one at a time, rounding each sum to the dtype (as PyTorch
+/// does, and the crate after it): two such chains whose copies differ by
+/// `δ_p` plus one rounding each stay within `Σ δ_p` plus two units in the
+/// last place per copy, at the magnitude every partial sum stays under.
+pub fn folded_bound(terms: usize, magnitude: f32, dtype: DType, folds: usize) -> f32 {
+    let delta = bound(terms, magnitude);
+    delta + 2.0 * folds as f32 * dtype.ulp(magnitude + delta)
+}
+
 /// Asserts `got` equals `want` within the fp32 bound, element by element, with
-/// NaN matching NaN and infinities matching exactly.
+/// NaN matching NaN and infinities matching exactly; for a half dtype (of
+/// `want`), within [`rounded_bound`].
 pub fn assert_within_bound(
     what: &str,
     got: &Tensor,
@@ -38,6 +65,20 @@ pub fn assert_within_bound(
     magnitude: &Tensor,
     terms: usize,
 ) {
+    assert_within_bound_folding(what, got, want, magnitude, terms, 1);
+}
+
+/// [`assert_within_bound`], for a half dtype with [`folded_bound`] where
+/// `folds` copies are added one rounded sum at a time (`folds > 1`).
+pub fn assert_within_bound_folding(
+    what: &str,
+    got: &Tensor,
+    want: &Tensor,
+    magnitude: &Tensor,
+    terms: usize,
+    folds: usize,
+) {
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
     assert_eq!(got.shape(), want.shape(), "{what}: shape");
     for (k, ((&g, &w), &m)) in got
         .data()
@@ -53,7 +94,11 @@ pub fn assert_within_bound(
             );
             continue;
         }
-        let tol = bound(terms, m);
+        let tol = if folds > 1 && want.dtype().is_half() {
+            folded_bound(terms, m, want.dtype(), folds)
+        } else {
+            rounded_bound(terms, m, w, want.dtype())
+        };
         assert!(
             (g - w).abs() <= tol,
             "{what}: element {k}: got {g}, want {w}, |diff| {} > bound {tol} (Σ|w·x| = {m}, {terms} terms)",
@@ -127,24 +172,46 @@ pub fn assert_grads_within_bound(
     input: &Tensor,
     grad_output: &Tensor,
 ) {
+    assert_grads_within_scaled_bound(what, got, want, layer, input, grad_output, 1.0);
+}
+
+/// [`assert_grads_within_bound`] with the magnitudes scaled by `scale`: 2
+/// where both sides accumulate in `f32` (PyTorch's half gradients against
+/// the GPU's), each carrying its own error.
+pub fn assert_grads_within_scaled_bound(
+    what: &str,
+    got: &wgpu_conv2d::Conv2dGrads,
+    want: &wgpu_conv2d::Conv2dGrads,
+    layer: &Conv2d,
+    input: &Tensor,
+    grad_output: &Tensor,
+    scale: f32,
+) {
+    let f32 = |t: &Tensor| abs(t).to_dtype(DType::F32);
     let abs_layer =
-        Conv2d::from_weights(*layer.config(), abs(layer.weight()), layer.bias().map(abs)).unwrap();
+        Conv2d::from_weights(*layer.config(), f32(layer.weight()), layer.bias().map(f32)).unwrap();
     let mag = abs_layer
-        .backward_cpu(&abs(input), &abs(grad_output))
+        .backward_cpu(&f32(input), &f32(grad_output))
         .unwrap();
+    let scaled =
+        |t: &Tensor| Tensor::new(t.shape(), t.data().iter().map(|m| m * scale).collect()).unwrap();
+    let mag = wgpu_conv2d::Conv2dGrads {
+        grad_input: scaled(&mag.grad_input),
+        grad_weight: scaled(&mag.grad_weight),
+        grad_bias: mag.grad_bias.as_ref().map(scaled),
+    };
     let g = wgpu_conv2d::Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
     let reduction = g.batch() * g.height().output() * g.width().output();
-    let input_terms = g.out_channels_per_group()
-        * g.height().kernel()
-        * g.width().kernel()
-        * folds(g.padding_mode(), g.height())
-        * folds(g.padding_mode(), g.width());
-    assert_within_bound(
+    let copies = folds(g.padding_mode(), g.height()) * folds(g.padding_mode(), g.width());
+    let input_terms =
+        g.out_channels_per_group() * g.height().kernel() * g.width().kernel() * copies;
+    assert_within_bound_folding(
         &format!("{what}: grad_input"),
         &got.grad_input,
         &want.grad_input,
         &mag.grad_input,
         input_terms,
+        copies,
     );
     assert_within_bound(
         &format!("{what}: grad_weight"),

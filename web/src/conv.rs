@@ -52,9 +52,11 @@ fn optional_array(value: &JsValue, what: &str) -> Result<Option<Float32Array>, J
 impl Conv2d {
     /// A layer from `options` (`{ inChannels, outChannels, kernelSize,
     /// stride, padding, dilation, groups, paddingMode, bias, algorithm,
-    /// backwardAlgorithm, precision, seed }`; PyTorch's defaults for what is
-    /// left out; `precision` is `"highest"` or `"high"`, see the crate's
-    /// `Precision`),
+    /// backwardAlgorithm, precision, dtype, seed }`; PyTorch's defaults for
+    /// what is left out; `precision` is `"highest"` or `"high"`, see the
+    /// crate's `Precision`; `dtype` is `"float32"`, `"float16"` or
+    /// `"bfloat16"`: the layer's, to which the weight, bias and every input
+    /// given as a `Float32Array` are converted, and in which results come),
     /// with `weight` (a `Float32Array` of `[outChannels, inChannels / groups,
     /// kH, kW]`) and `bias` (`[outChannels]`), or PyTorch's default random
     /// init where `weight` is undefined (seeded by `seed`, else by the
@@ -81,7 +83,8 @@ impl Conv2d {
                     None => Layer::new_random(config),
                 },
             }
-            .map_err(error)?;
+            .map_err(error)?
+            .to_dtype(options.dtype);
             let ctx = context().await?;
             let gpu = GpuConv2d::new_async(&ctx, &layer)
                 .await
@@ -102,8 +105,8 @@ impl Conv2d {
     pub fn forward(&self, x: Float32Array, shape: JsValue) -> Promise {
         let gpu = self.gpu.clone();
         future_to_promise(async move {
-            let input = host_tensor(&x, &shape, "the input")?;
             let gpu = gpu.try_borrow().map_err(|_| error(BUSY))?;
+            let input = host_tensor(&x, &shape, "the input")?.to_dtype(gpu.dtype());
             let output = gpu.forward_async(&input).await.map_err(error)?;
             Ok(tensor_object(&output))
         })
@@ -145,12 +148,14 @@ impl Conv2d {
     pub fn backward(&self, x: Float32Array, x_shape: JsValue, grad_y: Float32Array) -> Promise {
         let gpu = self.gpu.clone();
         future_to_promise(async move {
-            let input = host_tensor(&x, &x_shape, "the input")?;
             let gpu = gpu.try_borrow().map_err(|_| error(BUSY))?;
+            let input = host_tensor(&x, &x_shape, "the input")?.to_dtype(gpu.dtype());
             let shape = wgpu_conv2d::Conv2dGeometry::new(gpu.config(), input.shape())
                 .map_err(error)?
                 .output_shape();
-            let grad_output = HostTensor::new(shape, grad_y.to_vec()).map_err(error)?;
+            let grad_output = HostTensor::new(shape, grad_y.to_vec())
+                .map_err(error)?
+                .to_dtype(gpu.dtype());
             let grads = gpu
                 .backward_async(&input, &grad_output)
                 .await
@@ -213,7 +218,7 @@ impl Conv2d {
     /// with the weight and bias the layer was created with.
     #[wasm_bindgen(js_name = forwardCpu)]
     pub fn forward_cpu(&self, x: Float32Array, shape: JsValue) -> Result<JsValue, JsValue> {
-        let input = host_tensor(&x, &shape, "the input")?;
+        let input = host_tensor(&x, &shape, "the input")?.to_dtype(self.layer.dtype());
         let output = self.layer.forward_cpu(&input).map_err(error)?;
         Ok(tensor_object(&output))
     }
@@ -226,11 +231,13 @@ impl Conv2d {
         x_shape: JsValue,
         grad_y: Float32Array,
     ) -> Result<JsValue, JsValue> {
-        let input = host_tensor(&x, &x_shape, "the input")?;
+        let input = host_tensor(&x, &x_shape, "the input")?.to_dtype(self.layer.dtype());
         let shape = wgpu_conv2d::Conv2dGeometry::new(self.layer.config(), input.shape())
             .map_err(error)?
             .output_shape();
-        let grad_output = HostTensor::new(shape, grad_y.to_vec()).map_err(error)?;
+        let grad_output = HostTensor::new(shape, grad_y.to_vec())
+            .map_err(error)?
+            .to_dtype(self.layer.dtype());
         let grads = self
             .layer
             .backward_cpu(&input, &grad_output)
@@ -245,6 +252,12 @@ impl Conv2d {
             .try_borrow()
             .map(|gpu| gpu.algorithm().name().to_string())
             .unwrap_or_default()
+    }
+
+    /// The layer's dtype: `float32`, `float16` or `bfloat16`.
+    #[wasm_bindgen(getter)]
+    pub fn dtype(&self) -> String {
+        self.layer.dtype().name().to_string()
     }
 
     /// The precision `auto` keeps (`highest` or `high`).

@@ -39,12 +39,31 @@ pub(crate) fn host_tensor(
     HostTensor::new(shape, data.to_vec()).map_err(error)
 }
 
-/// `{ data: Float32Array, shape: number[] }`.
+/// `{ data: Float32Array, shape: number[], dtype: string }` (a half
+/// dtype's values, as float32 numbers).
 pub(crate) fn tensor_object(tensor: &HostTensor) -> JsValue {
     let object = Object::new();
     set(&object, "data", &Float32Array::from(tensor.data()).into());
     set(&object, "shape", &shape_array(tensor.shape()));
+    set(&object, "dtype", &tensor.dtype().name().into());
     object.into()
+}
+
+/// A dtype from an optional JavaScript string (`float32` when undefined).
+pub(crate) fn dtype(value: &JsValue) -> Result<wgpu_conv2d::DType, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(wgpu_conv2d::DType::F32);
+    }
+    value
+        .as_string()
+        .ok_or_else(|| {
+            error(format!(
+                "a dtype must be a string such as \"float16\", got {}",
+                describe(value)
+            ))
+        })?
+        .parse()
+        .map_err(error)
 }
 
 /// A shape as a JavaScript array.

@@ -4,13 +4,13 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wgpu_conv2d::{
-    Algorithm, BackwardAlgorithm, Conv2dConfig, Padding, PaddingMode, Precision, Size2,
+    Algorithm, BackwardAlgorithm, Conv2dConfig, DType, Padding, PaddingMode, Precision, Size2,
 };
 
 use crate::convert::{describe, error};
 
 /// Every option `create` takes, as JavaScript spells them.
-const KNOWN: [&str; 13] = [
+const KNOWN: [&str; 14] = [
     "inChannels",
     "outChannels",
     "kernelSize",
@@ -23,6 +23,7 @@ const KNOWN: [&str; 13] = [
     "algorithm",
     "backwardAlgorithm",
     "precision",
+    "dtype",
     "seed",
 ];
 
@@ -33,6 +34,9 @@ pub(crate) struct Options {
     pub backward_algorithm: BackwardAlgorithm,
     /// The accuracy `auto` keeps (`"highest"`, the default, or `"high"`).
     pub precision: Precision,
+    /// The layer's dtype (`"float32"`, the default, `"float16"` or
+    /// `"bfloat16"`).
+    pub dtype: DType,
     /// Seed of PyTorch's default init when no weight is given.
     pub seed: Option<u64>,
 }
@@ -118,6 +122,10 @@ impl Options {
                 .map_err(error)?,
             None => Precision::Highest,
         };
+        let dtype = match optional("dtype") {
+            Some(v) => string("dtype", &v)?.parse::<DType>().map_err(error)?,
+            None => DType::F32,
+        };
         let seed = optional("seed")
             .map(|v| count("seed", &v).map(|s| s as u64))
             .transpose()?;
@@ -126,6 +134,7 @@ impl Options {
             algorithm,
             backward_algorithm,
             precision,
+            dtype,
             seed,
         })
     }

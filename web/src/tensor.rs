@@ -1,5 +1,5 @@
-//! `Tensor`: a float32 tensor kept on the GPU, so that layers chain without
-//! reading back.
+//! `Tensor`: a tensor kept on the GPU, so that layers chain without reading
+//! back.
 
 use std::rc::Rc;
 
@@ -25,9 +25,10 @@ pub(crate) enum Held {
     Grad(Rc<GpuGrads>, Which),
 }
 
-/// A float32 tensor on the GPU, `(N, C, H, W)` or `(C, H, W)`:
-/// `await Tensor.upload(data, shape)`, `await tensor.download()`. Made by
-/// `Conv2d.forwardGpu` and `Conv2d.backwardGpu` too.
+/// A tensor on the GPU, `(N, C, H, W)` or `(C, H, W)`, of float32, float16
+/// or bfloat16: `await Tensor.upload(data, shape, dtype)`,
+/// `await tensor.download()`. Made by `Conv2d.forwardGpu` and
+/// `Conv2d.backwardGpu` too.
 #[wasm_bindgen]
 #[derive(Clone)]
 pub struct Tensor {
@@ -69,10 +70,13 @@ impl Tensor {
 
 #[wasm_bindgen]
 impl Tensor {
-    /// Copies `data` (a `Float32Array` of `shape`'s size) to the GPU.
-    pub fn upload(data: Float32Array, shape: JsValue) -> Promise {
+    /// Copies `data` (a `Float32Array` of `shape`'s size) to the GPU, as
+    /// `dtype` (`"float32"` when left out, `"float16"` or `"bfloat16"`: the
+    /// values rounded to it, and 2 bytes per element on the GPU).
+    pub fn upload(data: Float32Array, shape: JsValue, dtype: JsValue) -> Promise {
         future_to_promise(async move {
-            let host = host_tensor(&data, &shape, "the tensor")?;
+            let host =
+                host_tensor(&data, &shape, "the tensor")?.to_dtype(crate::convert::dtype(&dtype)?);
             let ctx = context().await?;
             let tensor = GpuTensor::upload_async(&ctx, &host).await.map_err(error)?;
             Ok(Tensor::own(tensor).into())
@@ -92,5 +96,11 @@ impl Tensor {
     #[wasm_bindgen(getter)]
     pub fn shape(&self) -> JsValue {
         shape_array(self.gpu().shape())
+    }
+
+    /// The dtype: `float32`, `float16` or `bfloat16`.
+    #[wasm_bindgen(getter)]
+    pub fn dtype(&self) -> String {
+        self.gpu().dtype().name().to_string()
     }
 }

@@ -263,11 +263,15 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
         ),
         (
             base(&[("kernel", JsValue::from(3.0))]),
-            "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, precision, seed)",
+            "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, precision, dtype, seed)",
         ),
         (
             base(&[("precision", "medium".into())]),
             "unknown precision 'medium' (expected highest or high)",
+        ),
+        (
+            base(&[("dtype", "float8".into())]),
+            "unknown dtype 'float8' (expected f32, f16 or bf16)",
         ),
     ] {
         let got = reject(options).await;
@@ -385,6 +389,57 @@ async fn high_precision_results_stay_within_their_bound() {
     console_log!("precision high: auto ran {picked}");
 }
 
+/// A float16 layer: Float32Array inputs converted to its dtype, results in
+/// it (marked `dtype`), within the bound of an f32 sum rounded once; a
+/// bfloat16 GPU tensor refused by it with PyTorch's words.
+#[wasm_bindgen_test]
+async fn half_layers_take_and_give_their_dtype() {
+    let config = wgpu_conv2d::Conv2dConfig::new(3, 4, 3).with_padding(1);
+    let layer = Layer::new(config, 16)
+        .unwrap()
+        .to_dtype(wgpu_conv2d::DType::F16);
+    let x: Vec<f32> = (0..3 * 64)
+        .map(|i| ((i * 29 % 97) as f32 / 40.0) - 1.2)
+        .collect();
+    let options = object(&[
+        ("inChannels", JsValue::from(3.0)),
+        ("outChannels", JsValue::from(4.0)),
+        ("kernelSize", JsValue::from(3.0)),
+        ("padding", JsValue::from(1.0)),
+        ("dtype", "float16".into()),
+    ]);
+    let conv = create_layer(options, &layer).await.unwrap();
+    assert_eq!(conv.dtype(), "float16");
+    let got = settle(conv.forward(array(&x), js_shape(&[1, 3, 8, 8])))
+        .await
+        .unwrap();
+    assert_eq!(field(&got, "dtype").as_string().unwrap(), "float16");
+    let got = tensor(&got).to_dtype(wgpu_conv2d::DType::F16);
+    let input = Tensor::new([1, 3, 8, 8], x.clone())
+        .unwrap()
+        .to_dtype(wgpu_conv2d::DType::F16);
+    let want = layer.forward_cpu(&input).unwrap();
+    assert_within_bound(
+        "float16 forward",
+        &got,
+        &want,
+        &magnitude(&layer, &input),
+        terms(&layer),
+    );
+    let bf = resolve::<GpuTensor>(GpuTensor::upload(
+        array(&x),
+        js_shape(&[1, 3, 8, 8]),
+        "bfloat16".into(),
+    ))
+    .await;
+    assert_eq!(bf.dtype(), "bfloat16");
+    let err = settle(conv.forward_gpu(&bf)).await.unwrap_err();
+    assert_eq!(
+        err,
+        "Input type (c10::BFloat16) and bias type (c10::Half) should be the same"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn layers_chain_on_the_gpu_forward_and_backward() {
     let first = Layer::new(wgpu_conv2d::Conv2dConfig::new(3, 8, 3).with_padding(1), 1).unwrap();
@@ -411,7 +466,9 @@ async fn layers_chain_on_the_gpu_forward_and_backward() {
         .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
         .collect();
     let x_cpu = Tensor::new([2, 3, 9, 7], x.clone()).unwrap();
-    let upload = |data: &[f32], dims: &[usize]| GpuTensor::upload(array(data), js_shape(dims));
+    let upload = |data: &[f32], dims: &[usize]| {
+        GpuTensor::upload(array(data), js_shape(dims), JsValue::UNDEFINED)
+    };
     let x_gpu = resolve::<GpuTensor>(upload(&x, &[2, 3, 9, 7])).await;
     let h = resolve::<GpuTensor>(conv1.forward_gpu(&x_gpu)).await;
     let y = resolve::<GpuTensor>(conv2.forward_gpu(&h)).await;
@@ -499,9 +556,18 @@ async fn an_sgd_and_an_adam_step_update_the_weights_on_the_gpu() {
         .collect();
     let grad_y_cpu = Tensor::new([1, 3, 4, 4], grad_y.clone()).unwrap();
     let grads_cpu = layer.backward_cpu(&x_cpu, &grad_y_cpu).unwrap();
-    let x_gpu = resolve::<GpuTensor>(GpuTensor::upload(array(&x), js_shape(&[1, 2, 6, 6]))).await;
-    let gy_gpu =
-        resolve::<GpuTensor>(GpuTensor::upload(array(&grad_y), js_shape(&[1, 3, 4, 4]))).await;
+    let x_gpu = resolve::<GpuTensor>(GpuTensor::upload(
+        array(&x),
+        js_shape(&[1, 2, 6, 6]),
+        JsValue::UNDEFINED,
+    ))
+    .await;
+    let gy_gpu = resolve::<GpuTensor>(GpuTensor::upload(
+        array(&grad_y),
+        js_shape(&[1, 3, 4, 4]),
+        JsValue::UNDEFINED,
+    ))
+    .await;
     let weights = |conv: &wgpu_conv2d_web::Conv2d| {
         let promise = conv.weights();
         async move { tensor(&field(&settle(promise).await.unwrap(), "weight")) }

@@ -5,6 +5,7 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::BackwardPass;
+use crate::gpu::convert::{encode_round, pack, unpack};
 use crate::gpu::optim::encode_plain_sgd;
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{Blocks, PendingTime, Recorder};
@@ -94,6 +95,7 @@ impl GpuConv2d {
     ) -> Result<Conv2dGrads> {
         self.ctx.check_alive()?;
         let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         let weight_len = pass.geometry.weight_len();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let (gx, gw, gb) = if grad_output.numel() == 0 {
@@ -103,6 +105,8 @@ impl GpuConv2d {
                 try_filled("grad_weight", weight_len, 0.0)?,
                 try_filled("grad_bias", bias_len, 0.0)?,
             )
+        } else if self.dtype.is_half() {
+            self.backward_half(&pass, input, grad_output).await?
         } else {
             let scopes = Scopes::push(&self.ctx);
             let mut rec = Recorder::new(&self.ctx);
@@ -139,15 +143,74 @@ impl GpuConv2d {
             let gw = data.split_off(input.numel());
             (data, gw, gb)
         };
+        let dtype = self.dtype;
+        let tensor = |shape: &[usize], data| -> Result<Tensor> {
+            Ok(Tensor::new(shape, data)?.with_dtype_unchecked(dtype))
+        };
         Ok(Conv2dGrads {
-            grad_input: Tensor::new(input.shape(), gx)?,
-            grad_weight: Tensor::new(self.config.weight_shape(), gw)?,
+            grad_input: tensor(input.shape(), gx)?,
+            grad_weight: tensor(&self.config.weight_shape(), gw)?,
             grad_bias: self
                 .config
                 .bias
-                .then(|| Tensor::new([bias_len], gb))
+                .then(|| tensor(&[bias_len], gb))
                 .transpose()?,
         })
+    }
+
+    /// [`backward_async`](Self::backward_async) of a half layer: input and
+    /// output gradient go up packed and are widened on the GPU, the three
+    /// gradients come back rounded once and packed.
+    async fn backward_half(
+        &self,
+        pass: &BackwardPass,
+        input: &Tensor,
+        grad_output: &Tensor,
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let dtype = self.dtype;
+        let lens = [
+            input.numel(),
+            pass.geometry.weight_len(),
+            usize::from(self.config.bias) * self.config.out_channels,
+        ];
+        let slots = lens.map(|len| GpuTensor::slots(dtype, len));
+        let scopes = Scopes::push(&self.ctx);
+        let mut rec = Recorder::new(&self.ctx);
+        let x = rec.upload("input", &pack(dtype, input.data()));
+        let gy = rec.upload("grad_output", &pack(dtype, grad_output.data()));
+        let x = self.widened(&mut rec, &x, input.numel())?;
+        let gy = self.widened(&mut rec, &gy, grad_output.numel())?;
+        let grads = slots.map(|s| rec.scratch("gradient", s));
+        self.encode_backward(
+            &mut rec,
+            pass,
+            [
+                &mut Blocks::gpu("input", &x, input.numel()),
+                &mut Blocks::gpu("grad_output", &gy, grad_output.numel()),
+            ],
+            Destinations {
+                grad_input: Some(&grads[0]),
+                grad_weight: Some(&grads[1]),
+                grad_bias: self.config.bias.then_some(&grads[2]),
+            },
+        )?;
+        // One read-back: grad_input, then grad_weight, then grad_bias.
+        let readback = staging(&self.ctx, slots.iter().sum());
+        let mut at = 0;
+        for (grad, len) in grads.iter().zip(slots) {
+            rec.copy(grad, 0, &readback, at, len);
+            at += len;
+        }
+        rec.submit();
+        scopes.pop().await?;
+        let mut words = read_mapped(&self.ctx, &readback, at).await?;
+        let gb = words.split_off(slots[0] + slots[1]);
+        let gw = words.split_off(slots[0]);
+        Ok((
+            unpack(dtype, &words, lens[0]),
+            unpack(dtype, &gw, lens[1]),
+            unpack(dtype, &gb, lens[2]),
+        ))
     }
 
     /// The gradients `mask` asks for, with input, output gradient and results
@@ -227,12 +290,14 @@ impl GpuConv2d {
             }
         }
         let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        self.check_dtype(input.dtype, Some(grad_output.dtype))?;
         let scopes = Scopes::push(&self.ctx);
         let tensor = |shape: Vec<usize>, label: &str| {
             let len = shape.iter().product();
             GpuTensor {
-                buffer: output(&self.ctx, label, len),
+                buffer: output(&self.ctx, label, GpuTensor::slots(self.dtype, len)),
                 shape,
+                dtype: self.dtype,
                 ctx: self.ctx.clone(),
             }
         };
@@ -257,15 +322,17 @@ impl GpuConv2d {
                 .into_iter()
                 .flatten()
             {
-                rec.clear(&grad.buffer, grad.numel());
+                rec.clear(&grad.buffer, GpuTensor::slots(grad.dtype, grad.numel()));
             }
         } else {
+            let x = self.widened(&mut rec, &input.buffer, input.numel())?;
+            let gy = self.widened(&mut rec, &grad_output.buffer, grad_output.numel())?;
             self.encode_backward(
                 &mut rec,
                 &pass,
                 [
-                    &mut Blocks::gpu("input", &input.buffer, input.numel()),
-                    &mut Blocks::gpu("grad_output", &grad_output.buffer, grad_output.numel()),
+                    &mut Blocks::gpu("input", &x, input.numel()),
+                    &mut Blocks::gpu("grad_output", &gy, grad_output.numel()),
                 ],
                 Destinations {
                     grad_input: grads.grad_input.as_ref().map(|t| &*t.buffer),
@@ -296,6 +363,7 @@ impl GpuConv2d {
     ) -> Result<()> {
         self.ctx.check_alive()?;
         let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         if grad_output.numel() == 0 {
             return Ok(());
         }
@@ -303,14 +371,20 @@ impl GpuConv2d {
         let mut rec = Recorder::new(&self.ctx);
         let weight_len = pass.geometry.weight_len();
         let bias_len = self.config.out_channels;
+        let dtype = self.dtype;
+        // A half layer's inputs and gradients are its dtype's values (the
+        // gradients rounded to it, as the half copy's backward gives them);
+        // the update is the f32 master's.
+        let rounded = |data: &[f32]| -> Vec<f32> { data.iter().map(|&v| dtype.round(v)).collect() };
+        let (x, gy) = (rounded(input.data()), rounded(grad_output.data()));
         let grad_weight = rec.scratch("grad_weight", weight_len);
         let grad_bias = rec.scratch("grad_bias", bias_len);
-        self.encode_backward(
+        self.encode_backward_wide(
             &mut rec,
             &pass,
             [
-                &mut Blocks::host("input", input.data()),
-                &mut Blocks::host("grad_output", grad_output.data()),
+                &mut Blocks::host("input", &x),
+                &mut Blocks::host("grad_output", &gy),
             ],
             Destinations {
                 grad_input: None,
@@ -318,6 +392,20 @@ impl GpuConv2d {
                 grad_bias: self.config.bias.then_some(&grad_bias),
             },
         )?;
+        let (grad_weight, grad_bias) = if dtype.is_half() {
+            let rounded = [
+                rec.scratch("grad_weight (rounded)", weight_len),
+                rec.scratch("grad_bias (rounded)", bias_len),
+            ];
+            encode_round(&mut rec, dtype, &grad_weight, &rounded[0], weight_len)?;
+            if self.config.bias {
+                encode_round(&mut rec, dtype, &grad_bias, &rounded[1], bias_len)?;
+            }
+            let [w, b] = rounded;
+            (w, b)
+        } else {
+            (grad_weight, grad_bias)
+        };
         encode_plain_sgd(&mut rec, &grad_weight, &self.weight, weight_len, lr)?;
         if self.config.bias {
             encode_plain_sgd(&mut rec, &grad_bias, &self.bias, bias_len, lr)?;
@@ -344,12 +432,54 @@ impl GpuConv2d {
         let kernels =
             self.backward_algorithm
                 .kernels(&geometry, self.device_type(), self.precision())?;
-        BackwardPass::new(&self.ctx, geometry, gradients, kernels)
+        BackwardPass::new(&self.ctx, geometry, gradients, kernels, self.dtype)
     }
 
-    /// Records the gradients into `destinations` (the ones given) from blocks
-    /// of the input and of the output gradient.
+    /// Records the gradients into `destinations` (the ones given, in the
+    /// layer's dtype: a half dtype's computed in `f32` and rounded once into
+    /// them) from blocks of the input and of the output gradient (`f32`).
     fn encode_backward(
+        &self,
+        rec: &mut Recorder,
+        pass: &BackwardPass,
+        blocks: [&mut Blocks; 2],
+        destinations: Destinations,
+    ) -> Result<()> {
+        let lens = [
+            pass.geometry.input_shape_4d().iter().product(),
+            pass.geometry.weight_len(),
+            self.config.out_channels,
+        ];
+        let given = [
+            destinations.grad_input,
+            destinations.grad_weight,
+            destinations.grad_bias,
+        ];
+        let wide: Vec<Option<wgpu::Buffer>> = given
+            .iter()
+            .zip(lens)
+            .map(|(d, len)| d.map(|d| self.wide_destination(rec, d, len)))
+            .collect();
+        self.encode_backward_wide(
+            rec,
+            pass,
+            blocks,
+            Destinations {
+                grad_input: wide[0].as_ref(),
+                grad_weight: wide[1].as_ref(),
+                grad_bias: wide[2].as_ref(),
+            },
+        )?;
+        for ((d, w), len) in given.iter().zip(&wide).zip(lens) {
+            if let (Some(d), Some(w)) = (d, w) {
+                self.finish_narrow(rec, w, d, len)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the gradients in `f32` into `destinations` (the ones given).
+    fn encode_backward_wide(
         &self,
         rec: &mut Recorder,
         pass: &BackwardPass,
@@ -357,6 +487,7 @@ impl GpuConv2d {
         destinations: Destinations,
     ) -> Result<()> {
         let call = self.call_params(rec, &pass.geometry)?;
+        let [weight, _] = self.parameters()?;
         if destinations.grad_weight.is_some() || destinations.grad_bias.is_some() {
             pass.encode_param_grads(
                 rec,
@@ -368,7 +499,7 @@ impl GpuConv2d {
             )?;
         }
         if let Some(grad_input) = destinations.grad_input {
-            pass.encode_grad_input(rec, &call, &self.weight, grad_outputs, grad_input)?;
+            pass.encode_grad_input(rec, &call, &weight, grad_outputs, grad_input)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass, WeightLayout};
+use crate::gpu::convert::{pack, unpack};
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{PendingTime, Recorder};
 use crate::gpu::tensor::GpuTensor;
@@ -27,20 +28,31 @@ impl GpuConv2d {
     pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
         self.ctx.check_alive()?;
         let pass = self.prepare(input.shape()).await?;
+        self.check_dtype(input.dtype(), None)?;
+        let dtype = self.dtype;
         if pass.elements == 0 {
-            return Tensor::zeros(pass.output_shape.clone());
+            return Ok(Tensor::zeros(pass.output_shape.clone())?.with_dtype_unchecked(dtype));
         }
         let scopes = Scopes::push(&self.ctx);
-        let readback = staging(&self.ctx, pass.elements);
+        // A half dtype travels packed both ways.
+        let slots = GpuTensor::slots(dtype, pass.elements);
+        let readback = staging(&self.ctx, slots);
         let mut rec = Recorder::new(&self.ctx);
-        let input = rec.upload("input", input.data());
-        let out = rec.scratch("output", pass.elements);
+        let input = if dtype.is_half() {
+            rec.upload("input", &pack(dtype, input.data()))
+        } else {
+            rec.upload("input", input.data())
+        };
+        let out = rec.scratch("output", slots);
         self.encode(&mut rec, &pass, &input, &out)?;
-        rec.copy(&out, 0, &readback, 0, pass.elements);
+        rec.copy(&out, 0, &readback, 0, slots);
         rec.submit();
         scopes.pop().await?;
-        let data = read_mapped(&self.ctx, &readback, pass.elements).await?;
-        Tensor::new(pass.output_shape.clone(), data)
+        let mut data = read_mapped(&self.ctx, &readback, slots).await?;
+        if dtype.is_half() {
+            data = unpack(dtype, &data, pass.elements);
+        }
+        Ok(Tensor::new(pass.output_shape.clone(), data)?.with_dtype_unchecked(dtype))
     }
 
     /// `layer(input)` with input and output on the GPU: one submission, no
@@ -99,8 +111,13 @@ impl GpuConv2d {
             });
         }
         let pass = self.prepare(input.shape()).await?;
+        self.check_dtype(input.dtype, None)?;
         let scopes = Scopes::push(&self.ctx);
-        let out = output(&self.ctx, "output", pass.elements);
+        let out = output(
+            &self.ctx,
+            "output",
+            GpuTensor::slots(self.dtype, pass.elements),
+        );
         let mut pending = None;
         if pass.elements > 0 {
             let mut rec = if timed {
@@ -114,6 +131,7 @@ impl GpuConv2d {
         let output = GpuTensor {
             buffer: out,
             shape: pass.output_shape.clone(),
+            dtype: self.dtype,
             ctx: self.ctx.clone(),
         };
         Ok((output, pending, scopes.pop()))
@@ -129,7 +147,9 @@ impl GpuConv2d {
         ForwardPass::new(&self.ctx, geometry, kernel)
     }
 
-    /// Records `pass` from `input` into `output` (both whole tensors).
+    /// Records `pass` from `input` into `output` (both whole tensors of the
+    /// layer's dtype; a half dtype's widened first and rounded once at the
+    /// end).
     fn encode(
         &self,
         rec: &mut Recorder,
@@ -138,21 +158,26 @@ impl GpuConv2d {
         output: &wgpu::Buffer,
     ) -> Result<()> {
         let call = self.call_params(rec, &pass.geometry)?;
+        let [weight, bias] = self.parameters()?;
         let weight = match pass.kernel.weight_layout(&pass.geometry) {
-            Some(layout) => self.packed_weight(pass, layout)?,
-            None => wgpu::Buffer::clone(&self.weight),
+            Some(layout) => self.packed_weight(pass, layout, &weight)?,
+            None => weight,
         };
+        let input_len = pass.geometry.input_shape_4d().iter().product();
+        let input = self.widened(rec, input, input_len)?;
+        let wide = self.wide_destination(rec, output, pass.elements);
         pass.encode(
             rec,
             &ForwardBuffers {
                 call: &call,
-                input,
+                input: &input,
                 padded: None,
                 weight: &weight,
-                bias: &self.bias,
-                output,
+                bias: &bias,
+                output: &wide,
             },
-        )
+        )?;
+        self.finish_narrow(rec, &wide, output, pass.elements)
     }
 
     /// The weight in `layout` (of `len` elements), as the pass's kernel reads
@@ -162,6 +187,7 @@ impl GpuConv2d {
         &self,
         pass: &ForwardPass,
         (layout, len): (WeightLayout, usize),
+        weight: &wgpu::Buffer,
     ) -> Result<wgpu::Buffer> {
         let mut cached = self.packed_weight.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, packed)) = cached.iter().find(|(l, _)| *l == layout) {
@@ -171,7 +197,7 @@ impl GpuConv2d {
         let mut rec = Recorder::new(&self.ctx);
         let call = self.call_params(&mut rec, &pass.geometry)?;
         pass.kernel
-            .encode_pack(&mut rec, &pass.geometry, &call, &self.weight, &packed)?;
+            .encode_pack(&mut rec, &pass.geometry, &call, weight, &packed)?;
         rec.submit();
         let handle = wgpu::Buffer::clone(&packed);
         cached.push((layout, packed));

@@ -13,12 +13,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::Conv2dConfig;
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::forward::WeightLayout;
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
-use crate::gpu::runtime::buffers::{Scopes, check_fits, read_mapped, staging, upload, wait_idle};
+use crate::gpu::convert::{encode_narrow, encode_round, encode_widen};
+use crate::gpu::runtime::buffers::{
+    Scopes, check_fits, output, read_mapped, staging, upload, wait_idle,
+};
 use crate::gpu::runtime::{GpuContext, PendingTime, PooledBuffer, Recorder};
 use crate::layer::Conv2d;
 use crate::precision::Precision;
@@ -29,6 +33,13 @@ use crate::tensor::Tensor;
 /// [`sgd_step`](Self::sgd_step)); each forward uploads the input, runs the
 /// kernel its [`Algorithm`] picks and reads the result back, or keeps input
 /// and output on the GPU ([`forward_gpu`](Self::forward_gpu)).
+///
+/// A layer of a half dtype ([`Conv2d::to_dtype`]) takes inputs of that
+/// dtype and gives outputs and gradients in it: the kernels read the
+/// half tensors widened to `f32`, accumulate in `f32` and round each result
+/// once. Its weight and bias are kept in `f32` on the GPU (the master copy
+/// that optimisers update, as mixed-precision training keeps it), and every
+/// pass uses them rounded to the dtype (the half copy).
 ///
 /// `Send + Sync`: one operator may serve many threads.
 #[derive(Debug)]
@@ -43,6 +54,12 @@ pub struct GpuConv2d {
     backward_algorithm: BackwardAlgorithm,
     /// The layer's own precision; `None`: the context's.
     precision: Option<Precision>,
+    /// The dtype of the layer's inputs, outputs and gradients.
+    dtype: DType,
+    /// For a half dtype: the weight and bias rounded to it (the half copy of
+    /// the `f32` master), made on first use and dropped when training
+    /// changes the master.
+    rounded: Mutex<Option<[PooledBuffer; 2]>>,
     /// The weight as the blocked and Winograd kernels read it (packed,
     /// transformed), per layout: made on first use and dropped when training
     /// changes the weight.
@@ -79,6 +96,8 @@ impl GpuConv2d {
             algorithm: Algorithm::Auto,
             backward_algorithm: BackwardAlgorithm::Auto,
             precision: None,
+            dtype: layer.dtype(),
+            rounded: Mutex::new(None),
             packed_weight: Mutex::new(Vec::new()),
         })
     }
@@ -88,19 +107,26 @@ impl GpuConv2d {
         &self.config
     }
 
+    /// The dtype of its parameters, inputs, outputs and gradients.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
     /// The context it runs on.
     pub fn context(&self) -> &GpuContext {
         &self.ctx
     }
 
     /// Downloads the current weight and bias (changed by training) as a
-    /// [`Conv2d`] (blocking; native only).
+    /// [`Conv2d`] of the layer's dtype (for a half dtype, the master rounded
+    /// to it; blocking; native only).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn to_layer(&self) -> Result<Conv2d> {
         pollster::block_on(self.to_layer_async())
     }
 
-    /// Downloads the current weight and bias (changed by training) as a [`Conv2d`].
+    /// Downloads the current weight and bias (changed by training) as a
+    /// [`Conv2d`] of the layer's dtype.
     pub async fn to_layer_async(&self) -> Result<Conv2d> {
         self.ctx.check_alive()?;
         let weight_len = self.config.weight_shape().iter().product::<usize>();
@@ -132,11 +158,12 @@ impl GpuConv2d {
             .bias
             .then(|| Tensor::new([bias_len], bias))
             .transpose()?;
-        Conv2d::from_weights(
+        Ok(Conv2d::from_weights(
             self.config,
             Tensor::new(self.config.weight_shape(), data)?,
             bias,
-        )
+        )?
+        .to_dtype(self.dtype))
     }
 
     /// The same layer with `algorithm` choosing the forward kernel
@@ -215,12 +242,104 @@ impl GpuConv2d {
     }
 
     /// Forgets what was derived from the weight (the blocked kernel's packed
-    /// copy): an optimiser changed it.
+    /// copy, the half copy): an optimiser changed it.
     pub(crate) fn parameters_changed(&mut self) {
         self.packed_weight
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        *self.rounded.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The weight and bias every pass uses: the `f32` buffers themselves, or
+    /// for a half dtype their copies rounded to it (made, in a submission of
+    /// their own, when the weight is new or changed).
+    fn parameters(&self) -> Result<[wgpu::Buffer; 2]> {
+        if !self.dtype.is_half() {
+            return Ok([
+                wgpu::Buffer::clone(&self.weight),
+                wgpu::Buffer::clone(&self.bias),
+            ]);
+        }
+        let mut cached = self.rounded.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some([weight, bias]) = &*cached {
+            return Ok([wgpu::Buffer::clone(weight), wgpu::Buffer::clone(bias)]);
+        }
+        let (_, [(weight, weight_len), (bias, bias_len)]) = self.parameter_buffers();
+        let rounded = [
+            output(&self.ctx, "weight (rounded)", weight_len),
+            output(&self.ctx, "bias (rounded)", bias_len),
+        ];
+        let mut rec = Recorder::new(&self.ctx);
+        encode_round(&mut rec, self.dtype, weight, &rounded[0], weight_len)?;
+        encode_round(&mut rec, self.dtype, bias, &rounded[1], bias_len)?;
+        rec.submit();
+        let handles = [
+            wgpu::Buffer::clone(&rounded[0]),
+            wgpu::Buffer::clone(&rounded[1]),
+        ];
+        *cached = Some(rounded);
+        Ok(handles)
+    }
+
+    /// `len` values of the layer's dtype packed in `buffer`, as `f32`: the
+    /// buffer itself for `float32`, else widened into a scratch buffer.
+    fn widened(
+        &self,
+        rec: &mut Recorder,
+        buffer: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<wgpu::Buffer> {
+        if !self.dtype.is_half() {
+            return Ok(wgpu::Buffer::clone(buffer));
+        }
+        let wide = rec.scratch("widened", len);
+        encode_widen(rec, self.dtype, buffer, &wide, len)?;
+        Ok(wide)
+    }
+
+    /// Where a pass writes `len` `f32` results bound for `destination` (in
+    /// the layer's dtype): the destination itself for `float32`, else a
+    /// scratch buffer that [`finish_narrow`](Self::finish_narrow) packs.
+    fn wide_destination(
+        &self,
+        rec: &mut Recorder,
+        destination: &wgpu::Buffer,
+        len: usize,
+    ) -> wgpu::Buffer {
+        if self.dtype.is_half() {
+            rec.scratch("unrounded", len)
+        } else {
+            wgpu::Buffer::clone(destination)
+        }
+    }
+
+    /// Rounds the `len` results in `wide` into `destination` for a half
+    /// dtype (once: each result is rounded here only).
+    fn finish_narrow(
+        &self,
+        rec: &mut Recorder,
+        wide: &wgpu::Buffer,
+        destination: &wgpu::Buffer,
+        len: usize,
+    ) -> Result<()> {
+        if self.dtype.is_half() {
+            encode_narrow(rec, self.dtype, wide, destination, len)?;
+        }
+        Ok(())
+    }
+
+    /// The input's dtype must be the layer's, as PyTorch requires (and, as
+    /// PyTorch, a layer with a bias names the bias).
+    fn check_dtype(&self, input: DType, grad_output: Option<DType>) -> Result<()> {
+        if input != self.dtype {
+            let what = if self.config.bias { "bias" } else { "weight" };
+            return Err(crate::dtype::mismatch(input, what, self.dtype));
+        }
+        match grad_output {
+            Some(g) if g != input => Err(crate::dtype::mismatch(input, "grad_output", g)),
+            _ => Ok(()),
+        }
     }
 
     /// Waits for the submitted work: its kernel time in milliseconds when it

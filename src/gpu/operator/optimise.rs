@@ -2,14 +2,21 @@
 
 use super::{GpuConv2d, GpuGrads};
 use crate::error::{Conv2dError, Result};
+use crate::gpu::convert::encode_widen;
 use crate::gpu::optim::{Adam, Parameter, Sgd};
 use crate::gpu::runtime::Recorder;
 use crate::gpu::runtime::buffers::Scopes;
 
 impl GpuConv2d {
     /// The parameters that `grads` has gradients for (PyTorch skips a
-    /// parameter whose gradient is `None`), checked against the layer.
-    fn parameters_for<'a>(&'a self, grads: &'a GpuGrads) -> Result<Vec<Parameter<'a>>> {
+    /// parameter whose gradient is `None`), checked against the layer; a
+    /// half gradient is widened to `f32` in `rec` (the update is the `f32`
+    /// master's).
+    fn parameters_for<'a>(
+        &'a self,
+        rec: &mut Recorder,
+        grads: &'a GpuGrads,
+    ) -> Result<Vec<Parameter<'a>>> {
         let (id, [(weight, weight_len), (bias, bias_len)]) = self.parameter_buffers();
         let mut found = Vec::new();
         for (index, value, len, grad, what) in [
@@ -29,11 +36,18 @@ impl GpuConv2d {
                     grad.numel()
                 )));
             }
+            let grad = if grad.dtype.is_half() {
+                let wide = rec.scratch("gradient (f32)", len);
+                encode_widen(rec, grad.dtype, &grad.buffer, &wide, len)?;
+                wide
+            } else {
+                wgpu::Buffer::clone(&grad.buffer)
+            };
             found.push(Parameter {
                 key: (id, index),
                 value,
                 len,
-                grad: &grad.buffer,
+                grad,
             });
         }
         Ok(found)
@@ -50,14 +64,15 @@ impl GpuConv2d {
     ) -> Result<Option<f64>> {
         let ctx = self.ctx.clone();
         ctx.check_alive()?;
-        let parameters = self.parameters_for(grads)?;
         let scopes = Scopes::push(&ctx);
         let mut rec = if timed {
             Recorder::timed(&ctx)
         } else {
             Recorder::new(&ctx)
         };
-        let recorded = encode(&mut rec, &parameters);
+        let recorded = self
+            .parameters_for(&mut rec, grads)
+            .and_then(|parameters| encode(&mut rec, &parameters));
         // Nothing is submitted when recording failed.
         let pending = recorded.is_ok().then(|| rec.submit_timed()).flatten();
         let reported = scopes.pop().await;

@@ -172,7 +172,7 @@ impl Adam {
                 &ADAM.spec(),
                 &[
                     &params,
-                    parameter.grad,
+                    &parameter.grad,
                     parameter.value,
                     &moments.exp_avg,
                     &moments.exp_avg_sq,
@@ -187,7 +187,7 @@ impl Adam {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::conv::params::tests::assert_mirrors;
+    use crate::gpu::runtime::registry::tests::assert_mirrors;
     use crate::gpu::runtime::registry::tests::validate;
 
     #[test]

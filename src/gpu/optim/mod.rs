@@ -13,10 +13,10 @@ pub use sgd::{Sgd, SgdConfig};
 
 /// One parameter buffer to update: its identity (a layer's id, and 0 for
 /// the weight, 1 for the bias: optimiser state is kept per identity), the
-/// buffer, its length, and its gradient (at least `len` elements).
+/// buffer, its length, and its gradient (`f32`, at least `len` elements).
 pub(crate) struct Parameter<'a> {
     pub key: (u64, u8),
     pub value: &'a wgpu::Buffer,
     pub len: usize,
-    pub grad: &'a wgpu::Buffer,
+    pub grad: wgpu::Buffer,
 }

@@ -138,7 +138,7 @@ impl Sgd {
             let params = rec.uniform("sgd", &params);
             rec.dispatch(
                 &SGD.spec(),
-                &[&params, parameter.grad, parameter.value, buffer],
+                &[&params, &parameter.grad, parameter.value, buffer],
                 parameter.len as u64,
             )?;
         }
@@ -174,7 +174,7 @@ pub(crate) fn encode_plain_sgd(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gpu::conv::params::tests::assert_mirrors;
+    use crate::gpu::runtime::registry::tests::assert_mirrors;
     use crate::gpu::runtime::registry::tests::validate;
 
     #[test]

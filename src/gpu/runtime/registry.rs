@@ -337,6 +337,47 @@ impl Registry {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use bytemuck::Pod;
+
+    /// Member names and offsets of struct `name` as naga lays out the WGSL
+    /// struct, and its size.
+    pub(crate) fn wgsl_layout(source: &str, name: &str) -> (Vec<(String, usize)>, usize) {
+        let module = naga::front::wgsl::parse_str(source).expect("shader parses");
+        let (_, ty) = module
+            .types
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .expect("shader declares the struct");
+        match &ty.inner {
+            naga::TypeInner::Struct { members, span } => (
+                members
+                    .iter()
+                    .map(|m| (m.name.clone().unwrap_or_default(), m.offset as usize))
+                    .collect(),
+                *span as usize,
+            ),
+            other => panic!("{name} is not a struct: {other:?}"),
+        }
+    }
+
+    /// Asserts that a `Pod` struct of `u32`/`f32` fields named `names`, in
+    /// order, has naga's layout of the WGSL struct `name` in `source`.
+    pub(crate) fn assert_mirrors<T: Pod>(source: &str, name: &str, names: &[&str]) {
+        let (members, span) = wgsl_layout(source, name);
+        assert_eq!(span, std::mem::size_of::<T>(), "{name}: size");
+        let rust: Vec<(String, usize)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), 4 * i))
+            .collect();
+        assert_eq!(members, rust, "{name}: field names, order and offsets");
+        assert_eq!(
+            std::mem::size_of::<T>(),
+            4 * names.len(),
+            "{name}: every field is 4 bytes"
+        );
+        assert_eq!(span % 16, 0, "{name}: uniform blocks are 16-byte aligned");
+    }
 
     /// Parses and validates `spec`'s source with naga; checks its entry point,
     /// workgroup size, bindings, and that its `override` constants are exactly

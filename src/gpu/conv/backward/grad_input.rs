@@ -14,12 +14,14 @@
 //! is written once, summed in a fixed order.
 
 use crate::config::PaddingMode;
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::{DispatchParams, to_u32};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::conv::slicing::dispatch_nested_slices;
+use crate::gpu::convert::encode_round;
 use crate::gpu::runtime::loops::{loop_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{Recorder, WrittenKernel};
@@ -47,6 +49,36 @@ pub(crate) const FOLD_COLUMNS: WrittenKernel = WrittenKernel::new(
 /// The padding's backward along the height: call, dispatch, columns, grad_input.
 pub(crate) const FOLD_ROWS: WrittenKernel =
     FOLD_COLUMNS.entry("pad_backward_fold_rows", "fold_rows");
+
+/// The padding's backward for a 16-bit dtype, rounding as PyTorch's CPU
+/// kernels do: call, dispatch, the padded gradient (rounded), grad_input.
+const FOLD_HALF: WrittenKernel = WrittenKernel::new(
+    "pad_backward_half",
+    concat!(
+        conv_source!("pad_backward.wgsl"),
+        "\n",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shaders/half_bits.wgsl"
+        )),
+        "\n",
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/shaders/pad_backward_half.wgsl"
+        ))
+    ),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite],
+)
+.entry("pad_backward_fold_half", "fold_half");
+
+/// [`FOLD_HALF`] for `dtype`.
+fn fold_half(dtype: DType) -> WrittenKernel {
+    match dtype {
+        DType::BF16 => FOLD_HALF.with_constants("pad_backward_fold_bf16", &[("BFLOAT", 1.0)]),
+        _ => FOLD_HALF.with_constants("pad_backward_fold_f16", &[("BFLOAT", 0.0)]),
+    }
+}
 
 /// A phase's transposed weight: call (of the layer), dispatch, weight,
 /// transposed, the phase's taps.
@@ -465,6 +497,48 @@ pub(crate) fn encode_fold(
     Ok(())
 }
 
+/// Records the padding's backward of one completed input block for a 16-bit
+/// `dtype`, as PyTorch computes it: the padded gradient rounded to the dtype
+/// (PyTorch's convolution backward hands it over in the dtype), then each
+/// input element's copies added one at a time in PyTorch's order, every sum
+/// rounded to the dtype (`shaders/pad_backward_half.wgsl`), in slices of the
+/// copies per element under the loop limit.
+pub(crate) fn encode_fold_half(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    call: &wgpu::Buffer,
+    padded: &wgpu::Buffer,
+    grad_input: &wgpu::Buffer,
+    dtype: DType,
+) -> Result<()> {
+    let padded_len = chunk.padded_len(geometry);
+    let rounded = rec.scratch("grad_padded (rounded)", padded_len);
+    encode_round(rec, dtype, padded, &rounded, padded_len)?;
+    let len = chunk.input_len(geometry);
+    let copies = match geometry.padding_mode {
+        // Three rows and three columns at most, without a loop.
+        PaddingMode::Circular => 1,
+        mode => copies_per_position(&geometry.height, mode)
+            .saturating_mul(copies_per_position(&geometry.width, mode)),
+    };
+    let base = DispatchParams::for_chunk(chunk)?;
+    let kernel = fold_half(dtype);
+    for (k, slice) in slices(copies, loop_steps(1, 0)).iter().enumerate() {
+        let params = base
+            .with_total(len)?
+            .with_accumulate(k > 0)
+            .with_slice(slice)?;
+        let params = rec.uniform(kernel.family, &params);
+        rec.dispatch(
+            &kernel.spec(),
+            &[call, &params, &rounded, grad_input],
+            len as u64,
+        )?;
+    }
+    Ok(())
+}
+
 /// Most padded positions along `axis` that copy one input position: the
 /// interior one, and one per side for reflect and circular (the geometry
 /// checks allow one reflection or wrap); replicate copies an edge into its
@@ -481,7 +555,14 @@ fn copies_per_position(axis: &Axis, mode: PaddingMode) -> usize {
 mod tests {
     use super::*;
     use crate::config::Conv2dConfig;
-    use crate::gpu::conv::params::tests::assert_mirrors;
+    use crate::gpu::runtime::registry::tests::assert_mirrors;
+
+    #[test]
+    fn the_half_folds_validate_with_naga() {
+        for dtype in [DType::F16, DType::BF16] {
+            crate::gpu::runtime::registry::tests::validate(&fold_half(dtype).spec());
+        }
+    }
 
     #[test]
     fn the_phase_uniforms_mirror_their_wgsl_structs() {

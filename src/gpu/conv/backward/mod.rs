@@ -19,6 +19,7 @@ use reduce::ChunkBuffers;
 use super::forward::{ForwardBuffers, ForwardKernel, ForwardPass, PaddedInput};
 use super::params::ConvParams;
 use super::plan::{Chunk, plan_grad_input, plan_with_copies};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
@@ -40,6 +41,9 @@ pub(crate) struct BackwardPass {
     weight_variant: Option<WeightVariant>,
     /// Elements one binding may hold.
     max_elements: usize,
+    /// The tensors' dtype: for a half one, the padding's backward rounds as
+    /// PyTorch's does.
+    dtype: DType,
 }
 
 /// The kernels a backward call runs, resolved from a request
@@ -65,6 +69,7 @@ impl BackwardPass {
         geometry: Conv2dGeometry,
         gradients: usize,
         kernels: BackwardKernels,
+        dtype: DType,
     ) -> Result<Self> {
         let input = crate::tensor::checked_numel(&geometry.input_shape_4d()).unwrap_or(usize::MAX);
         let output =
@@ -132,6 +137,7 @@ impl BackwardPass {
             weight_variant,
             geometry,
             max_elements,
+            dtype,
         })
     }
 
@@ -405,7 +411,19 @@ impl BackwardPass {
         let geometry = &self.geometry;
         let len = chunk.input_len(geometry);
         let grad_input = rec.scratch("grad_input", len);
-        grad_input::encode_fold(rec, geometry, chunk, call, padded, &grad_input)?;
+        if self.dtype.is_half() {
+            grad_input::encode_fold_half(
+                rec,
+                geometry,
+                chunk,
+                call,
+                padded,
+                &grad_input,
+                self.dtype,
+            )?;
+        } else {
+            grad_input::encode_fold(rec, geometry, chunk, call, padded, &grad_input)?;
+        }
         rec.copy(
             &grad_input,
             0,

@@ -1,0 +1,310 @@
+//! Conversions between `f32` buffers and the 16-bit dtypes' packed buffers
+//! (`shaders/half.wgsl`: two values per `u32` word, rounded in integer
+//! arithmetic so that every driver agrees), on the GPU and on the host.
+
+use bytemuck::{Pod, Zeroable};
+use half::{bf16, f16};
+
+use super::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use super::runtime::{KernelSpec, Recorder, WrittenKernel};
+use crate::dtype::DType;
+use crate::error::{Conv2dError, Result};
+
+/// The uniform block of `shaders/half.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+struct ConvertParams {
+    len: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+const KERNEL: WrittenKernel = WrittenKernel::new(
+    "half",
+    concat!(
+        include_str!("../../shaders/half_bits.wgsl"),
+        "\n",
+        include_str!("../../shaders/half.wgsl")
+    ),
+    64,
+    &[Uniform, ReadOnly, ReadWrite],
+);
+
+const F16: &[(&str, f64)] = &[("BFLOAT", 0.0)];
+const BF16: &[(&str, f64)] = &[("BFLOAT", 1.0)];
+
+/// What a conversion does.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Conversion {
+    /// Packed 16-bit words to `f32`.
+    Widen,
+    /// `f32` to packed 16-bit words, rounded.
+    Narrow,
+    /// `f32` to `f32` rounded to the dtype.
+    Round,
+}
+
+fn spec(dtype: DType, conversion: Conversion) -> KernelSpec {
+    let kernel = match (conversion, dtype) {
+        (Conversion::Widen, DType::BF16) => KERNEL
+            .entry("widen", "widen")
+            .with_constants("widen_bf16", BF16),
+        (Conversion::Widen, _) => KERNEL
+            .entry("widen", "widen")
+            .with_constants("widen_f16", F16),
+        (Conversion::Narrow, DType::BF16) => KERNEL
+            .entry("narrow", "narrow")
+            .with_constants("narrow_bf16", BF16),
+        (Conversion::Narrow, _) => KERNEL
+            .entry("narrow", "narrow")
+            .with_constants("narrow_f16", F16),
+        (Conversion::Round, DType::BF16) => KERNEL
+            .entry("round", "round")
+            .with_constants("round_bf16", BF16),
+        (Conversion::Round, _) => KERNEL
+            .entry("round", "round")
+            .with_constants("round_f16", F16),
+    };
+    kernel.spec()
+}
+
+/// `u32` words holding `len` 16-bit values.
+pub(crate) fn words(len: usize) -> usize {
+    len.div_ceil(2)
+}
+
+fn encode(
+    rec: &mut Recorder,
+    dtype: DType,
+    conversion: Conversion,
+    [from, to]: [&wgpu::Buffer; 2],
+    len: usize,
+) -> Result<()> {
+    debug_assert!(dtype.is_half());
+    if len == 0 {
+        return Ok(());
+    }
+    let params = ConvertParams {
+        len: u32::try_from(len).map_err(|_| Conv2dError::ValueTooLarge {
+            what: "elements to convert",
+            value: len.to_string(),
+        })?,
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
+    };
+    let params = rec.uniform("convert", &params);
+    let invocations = match conversion {
+        Conversion::Round => len,
+        _ => words(len),
+    };
+    rec.dispatch(
+        &spec(dtype, conversion),
+        &[&params, from, to],
+        invocations as u64,
+    )
+}
+
+/// Records `len` values of `dtype` packed in `packed` widened into the `f32`
+/// buffer `values` (exact).
+pub(crate) fn encode_widen(
+    rec: &mut Recorder,
+    dtype: DType,
+    packed: &wgpu::Buffer,
+    values: &wgpu::Buffer,
+    len: usize,
+) -> Result<()> {
+    encode(rec, dtype, Conversion::Widen, [packed, values], len)
+}
+
+/// Records `len` `f32` values rounded to `dtype` and packed into `packed`.
+pub(crate) fn encode_narrow(
+    rec: &mut Recorder,
+    dtype: DType,
+    values: &wgpu::Buffer,
+    packed: &wgpu::Buffer,
+    len: usize,
+) -> Result<()> {
+    encode(rec, dtype, Conversion::Narrow, [values, packed], len)
+}
+
+/// Records `len` `f32` values rounded to `dtype`, kept as `f32`.
+pub(crate) fn encode_round(
+    rec: &mut Recorder,
+    dtype: DType,
+    values: &wgpu::Buffer,
+    rounded: &wgpu::Buffer,
+    len: usize,
+) -> Result<()> {
+    encode(rec, dtype, Conversion::Round, [values, rounded], len)
+}
+
+/// `values` rounded to `dtype` and packed as the GPU holds them (the
+/// buffers carry `f32`s, so the words are handed over as their bits).
+pub(crate) fn pack(dtype: DType, values: &[f32]) -> Vec<f32> {
+    let bits = |v: f32| -> u32 {
+        match dtype {
+            DType::BF16 => u32::from(bf16::from_f32(v).to_bits()),
+            _ => u32::from(f16::from_f32(v).to_bits()),
+        }
+    };
+    values
+        .chunks(2)
+        .map(|pair| {
+            let high = pair.get(1).map_or(0, |&v| bits(v));
+            f32::from_bits(bits(pair[0]) | (high << 16))
+        })
+        .collect()
+}
+
+/// The `len` values of `dtype` packed in `words` (read back as `f32`s).
+pub(crate) fn unpack(dtype: DType, words: &[f32], len: usize) -> Vec<f32> {
+    let value = |h: u16| match dtype {
+        DType::BF16 => bf16::from_bits(h).to_f32(),
+        _ => f16::from_bits(h).to_f32(),
+    };
+    words
+        .iter()
+        .flat_map(|w| {
+            let w = w.to_bits();
+            [value(w as u16), value((w >> 16) as u16)]
+        })
+        .take(len)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gpu::runtime::GpuContext;
+    use crate::gpu::runtime::buffers::{read_mapped, staging};
+    use crate::gpu::runtime::registry::tests::assert_mirrors;
+    use crate::gpu::runtime::registry::tests::validate;
+
+    #[test]
+    fn the_kernels_validate_and_their_uniform_mirrors_wgsl() {
+        for dtype in [DType::F16, DType::BF16] {
+            for c in [Conversion::Widen, Conversion::Narrow, Conversion::Round] {
+                validate(&spec(dtype, c));
+            }
+        }
+        assert_mirrors::<ConvertParams>(
+            KERNEL.source,
+            "ConvertParams",
+            &["len", "_pad0", "_pad1", "_pad2"],
+        );
+    }
+
+    /// Runs one conversion of `len` elements from `input` on the GPU.
+    fn run(ctx: &GpuContext, dtype: DType, c: Conversion, input: &[f32], len: usize) -> Vec<f32> {
+        let out_len = match c {
+            Conversion::Narrow => words(len),
+            _ => len,
+        };
+        let mut rec = Recorder::new(ctx);
+        let from = rec.upload("input", input);
+        let to = rec.scratch("output", out_len);
+        encode(&mut rec, dtype, c, [&from, &to], len).unwrap();
+        let readback = staging(ctx, out_len);
+        rec.copy(&to, 0, &readback, 0, out_len);
+        rec.submit();
+        pollster::block_on(read_mapped(ctx, &readback, out_len)).unwrap()
+    }
+
+    /// Bits for bits, NaN for NaN (payloads aside).
+    fn same(a: f32, b: f32) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    /// Every one of the 65536 values of each dtype widens exactly, and
+    /// narrows back to itself; f32 values around every rounding case
+    /// (halfway points, subnormals, overflow, NaN, random bits) narrow as
+    /// the `half` crate rounds (to nearest, ties to even), and `round` too;
+    /// an odd length leaves the last word's high half zero.
+    #[test]
+    fn conversions_match_the_half_crate_bit_for_bit() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let every: Vec<u16> = (0..=u16::MAX).collect();
+        let mut edges: Vec<f32> = vec![
+            0.0,
+            -0.0,
+            65504.0,
+            65519.99,
+            65520.0,
+            -65520.0,
+            1e-8,
+            2.9802322e-8,
+            2.98e-8,
+            5.9604645e-8,
+            6.1035156e-5,
+            6.097e-5,
+            f32::MAX,
+            f32::MIN_POSITIVE,
+            1e-40,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            1.0009765,
+            1.0 + 2f32.powi(-11),
+        ];
+        // Each f16 and bf16 value, and the points halfway to the next.
+        for h in (0..=u16::MAX).step_by(7) {
+            for v in [f16::from_bits(h).to_f32(), bf16::from_bits(h).to_f32()] {
+                edges.push(v);
+                edges.push(f32::from_bits(v.to_bits().wrapping_add(0x1000)));
+                edges.push(f32::from_bits(v.to_bits().wrapping_add(0x8000)));
+                edges.push(f32::from_bits(v.to_bits().wrapping_add(0x8001)));
+            }
+        }
+        let mut state = 0x2545_f491_u32;
+        edges.extend((0..100_000).map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            f32::from_bits(state)
+        }));
+        for dtype in [DType::F16, DType::BF16] {
+            let host = |h: u16| match dtype {
+                DType::BF16 => bf16::from_bits(h).to_f32(),
+                _ => f16::from_bits(h).to_f32(),
+            };
+            let packed: Vec<f32> = every
+                .chunks(2)
+                .map(|p| f32::from_bits(u32::from(p[0]) | (u32::from(p[1]) << 16)))
+                .collect();
+            let wide = run(&ctx, dtype, Conversion::Widen, &packed, every.len());
+            for (&h, &got) in every.iter().zip(&wide) {
+                assert!(same(got, host(h)), "{dtype} widen {h:#06x}: {got}");
+            }
+            let narrowed = run(&ctx, dtype, Conversion::Narrow, &edges, edges.len());
+            let want = pack(dtype, &edges);
+            let back = unpack(dtype, &narrowed, edges.len());
+            for (k, &x) in edges.iter().enumerate() {
+                assert!(
+                    same(back[k], dtype.round(x)),
+                    "{dtype} narrow {x:e} ({:#010x}): got {}, want {}",
+                    x.to_bits(),
+                    back[k],
+                    dtype.round(x)
+                );
+                if !x.is_nan() {
+                    let shift = 16 * (k % 2);
+                    assert_eq!(
+                        (narrowed[k / 2].to_bits() >> shift) & 0xffff,
+                        (want[k / 2].to_bits() >> shift) & 0xffff,
+                        "{dtype} narrow {x:e}: bits"
+                    );
+                }
+            }
+            let rounded = run(&ctx, dtype, Conversion::Round, &edges, edges.len());
+            for (&x, &got) in edges.iter().zip(&rounded) {
+                assert!(same(got, dtype.round(x)), "{dtype} round {x:e}: {got}");
+            }
+            // An odd length: three values in two words, the fourth half zero.
+            let odd = run(&ctx, dtype, Conversion::Narrow, &[1.0, 2.0, 3.0], 3);
+            assert_eq!(odd[1].to_bits() >> 16, 0);
+            assert_eq!(unpack(dtype, &odd, 3), [1.0, 2.0, 3.0]);
+        }
+    }
+}

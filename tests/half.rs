@@ -1,0 +1,264 @@
+//! float16 and bfloat16 tensors: every algorithm's forward and the three
+//! gradients against the CPU reference (exact sums rounded once to the
+//! dtype), under the bound of an `f32` accumulation rounded once; the host
+//! and GPU-resident paths alike; dtype mismatches refused with PyTorch's
+//! words; the optimisers' f32 master weights.
+
+mod common;
+
+use common::{assert_grads_within_bound, assert_within, magnitude, rounded_bound, terms};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use wgpu_conv2d::{
+    Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, Conv2dGeometry, DType, GpuConv2d,
+    GpuTensor, GradMask, PaddingMode, Sgd, SgdConfig, Tensor,
+};
+
+const HALVES: [DType; 2] = [DType::F16, DType::BF16];
+
+const MODES: [PaddingMode; 4] = [
+    PaddingMode::Zeros,
+    PaddingMode::Reflect,
+    PaddingMode::Replicate,
+    PaddingMode::Circular,
+];
+
+/// A random layer and input in `dtype`: kernels up to 5, strides up to 3,
+/// dilations up to 2, every padding mode, groups, 1 to 24 channels per
+/// group, batch 1 or 2.
+fn random_case(rng: &mut StdRng, k: usize, dtype: DType) -> Option<(Conv2d, Tensor)> {
+    let groups = [1, 1, 2, 3][rng.random_range(0..4)];
+    let (cpg, kpg) = (rng.random_range(1..=24), rng.random_range(1..=24));
+    let kernel = (rng.random_range(1..=5), rng.random_range(1..=5));
+    let dilation = rng.random_range(1..=2);
+    let padding = (rng.random_range(0..=2), rng.random_range(0..=2));
+    let config = Conv2dConfig::new(groups * cpg, groups * kpg, kernel)
+        .with_stride(rng.random_range(1..=3))
+        .with_dilation(dilation)
+        .with_padding(padding)
+        .with_groups(groups)
+        .with_bias(rng.random_bool(0.7))
+        .with_padding_mode(MODES[k % 4]);
+    let shape = [
+        rng.random_range(1..=2),
+        groups * cpg,
+        rng.random_range(4..=20),
+        rng.random_range(4..=20),
+    ];
+    Conv2dGeometry::new(&config, &shape).ok()?;
+    let layer = Conv2d::new(config, k as u64).ok()?.to_dtype(dtype);
+    let input = common::random_tensor(&shape, 500 + k as u64).to_dtype(dtype);
+    // Reflect needs padding < size; the reference says so: skip those.
+    layer.forward_cpu(&input).ok()?;
+    Some((layer, input))
+}
+
+/// Every algorithm that can run `layer` on `input`, forward through the host
+/// API and through GPU-resident tensors, against the CPU reference.
+fn check_forward(what: &str, layer: &Conv2d, input: &Tensor) -> usize {
+    let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+    let want = layer.forward_cpu(input).unwrap();
+    assert_eq!(want.dtype(), layer.dtype());
+    let m = magnitude(layer, input);
+    let mut ran = 0;
+    for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+        if algorithm.check(&g).is_err() {
+            continue;
+        }
+        let what = format!("{what} [{algorithm}]");
+        let gpu = GpuConv2d::new(common::gpu(), layer)
+            .unwrap()
+            .with_algorithm(algorithm);
+        assert_eq!(gpu.dtype(), layer.dtype());
+        let got = gpu.forward(input).unwrap();
+        let mut tolerance: Vec<f32> = (m.data().iter().zip(want.data()))
+            .map(|(&m, &w)| rounded_bound(terms(layer), m, w, layer.dtype()))
+            .collect();
+        if algorithm == Algorithm::Winograd {
+            let own = common::winograd::winograd_bound(layer, input);
+            for (t, w) in tolerance.iter_mut().zip(own.data()) {
+                *t += w;
+            }
+        }
+        let tolerance = Tensor::new(want.shape(), tolerance).unwrap();
+        assert_eq!(got.dtype(), layer.dtype(), "{what}");
+        assert_within(&what, &got, &want, &tolerance);
+        // GPU-resident: the same bits.
+        let resident = gpu
+            .forward_gpu(&GpuTensor::upload(common::gpu(), input).unwrap())
+            .unwrap();
+        assert_eq!(resident.dtype(), layer.dtype());
+        let resident = resident.download().unwrap();
+        assert!(
+            (resident.data().iter().zip(got.data())).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what}: GPU-resident and host results differ"
+        );
+        ran += 1;
+    }
+    ran
+}
+
+#[test]
+fn half_forward_agrees_with_the_cpu_reference_on_every_algorithm() {
+    for dtype in HALVES {
+        let mut rng = StdRng::seed_from_u64(0x16_0001 + dtype as u64);
+        let (mut checked, mut runs) = (0, 0);
+        while checked < 40 {
+            let Some((layer, input)) = random_case(&mut rng, checked, dtype) else {
+                continue;
+            };
+            let what = format!(
+                "{dtype} case {checked}: {:?} on {:?}",
+                layer.config(),
+                input.shape()
+            );
+            runs += check_forward(&what, &layer, &input);
+            checked += 1;
+        }
+        eprintln!("{dtype}: {checked} cases, {runs} algorithm runs");
+    }
+}
+
+#[test]
+fn half_gradients_agree_with_the_cpu_reference() {
+    for dtype in HALVES {
+        let mut rng = StdRng::seed_from_u64(0x16_0002 + dtype as u64);
+        let mut checked = 0;
+        while checked < 24 {
+            let Some((layer, input)) = random_case(&mut rng, checked, dtype) else {
+                continue;
+            };
+            let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+            let grad_output =
+                common::random_tensor(&g.output_shape(), 900 + checked as u64).to_dtype(dtype);
+            let want = layer.backward_cpu(&input, &grad_output).unwrap();
+            assert_eq!(want.grad_input.dtype(), dtype);
+            for algorithm in [BackwardAlgorithm::Auto, BackwardAlgorithm::Direct] {
+                let what = format!(
+                    "{dtype} case {checked} [{algorithm}]: {:?} on {:?}",
+                    layer.config(),
+                    input.shape()
+                );
+                let gpu = GpuConv2d::new(common::gpu(), &layer)
+                    .unwrap()
+                    .with_backward_algorithm(algorithm);
+                let got = gpu.backward(&input, &grad_output).unwrap();
+                assert_grads_within_bound(&what, &got, &want, &layer, &input, &grad_output);
+                // GPU-resident: the same bits.
+                let x = GpuTensor::upload(common::gpu(), &input).unwrap();
+                let gy = GpuTensor::upload(common::gpu(), &grad_output).unwrap();
+                let resident = gpu.backward_gpu(&x, &gy, GradMask::ALL).unwrap();
+                for (name, r, h) in [
+                    ("grad_input", &resident.grad_input, Some(&got.grad_input)),
+                    ("grad_weight", &resident.grad_weight, Some(&got.grad_weight)),
+                    ("grad_bias", &resident.grad_bias, got.grad_bias.as_ref()),
+                ] {
+                    let (Some(r), Some(h)) = (r, h) else { continue };
+                    assert_eq!(r.dtype(), dtype, "{what}: {name}");
+                    let r = r.download().unwrap();
+                    assert!(
+                        (r.data().iter().zip(h.data())).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{what}: {name}: GPU-resident and host results differ"
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+}
+
+/// Inputs of another dtype than the layer's are refused with PyTorch's
+/// words (the bias named first where there is one, as PyTorch checks it
+/// first), on the GPU as on the CPU reference; so is an output gradient of
+/// another dtype than the input's. PyTorch's own messages for every pair are
+/// in the golden data (`golden_half_mismatches_say_what_pytorch_says`).
+#[test]
+fn mismatched_dtypes_are_refused_as_pytorch_refuses_them() {
+    let x = common::random_tensor(&[1, 2, 5, 5], 1);
+    for (bias, f32_input, bf16_input) in [
+        (
+            true,
+            "Input type (float) and bias type (c10::Half) should be the same",
+            "Input type (c10::BFloat16) and bias type (c10::Half) should be the same",
+        ),
+        (
+            false,
+            "expected scalar type Float but found Half",
+            "Input type (CPUBFloat16Type) and weight type (torch.HalfTensor) should be the same or input should be a MKLDNN tensor and weight is a dense tensor",
+        ),
+    ] {
+        let config = Conv2dConfig::new(2, 3, 3).with_bias(bias);
+        let layer = Conv2d::new(config, 1).unwrap().to_dtype(DType::F16);
+        let gpu = GpuConv2d::new(common::gpu(), &layer).unwrap();
+        assert_eq!(layer.forward_cpu(&x).unwrap_err().to_string(), f32_input);
+        assert_eq!(gpu.forward(&x).unwrap_err().to_string(), f32_input);
+        let resident = GpuTensor::upload(common::gpu(), &x).unwrap();
+        assert_eq!(
+            gpu.forward_gpu(&resident).unwrap_err().to_string(),
+            f32_input
+        );
+        let bf = x.clone().to_dtype(DType::BF16);
+        assert_eq!(gpu.forward(&bf).unwrap_err().to_string(), bf16_input);
+        assert_eq!(layer.forward_cpu(&bf).unwrap_err().to_string(), bf16_input);
+        let x16 = x.clone().to_dtype(DType::F16);
+        let gy = Tensor::zeros([1, 3, 3, 3]).unwrap();
+        let err = layer.backward_cpu(&x16, &gy).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "Input type (c10::Half) and grad_output type (float) should be the same"
+        );
+        assert_eq!(gpu.backward(&x16, &gy).unwrap_err().to_string(), err);
+    }
+}
+
+/// A half layer's SGD step updates its f32 master with the half gradients;
+/// the layer it gives back is the master rounded to the dtype, and the next
+/// forward uses that half copy.
+#[test]
+fn optimisers_keep_an_f32_master_and_update_the_half_copy() {
+    for dtype in HALVES {
+        let config = Conv2dConfig::new(3, 4, 3).with_padding(1);
+        let layer = Conv2d::new(config, 3).unwrap().to_dtype(dtype);
+        let input = common::random_tensor(&[2, 3, 8, 8], 3).to_dtype(dtype);
+        let grad_output = common::random_tensor(&[2, 4, 8, 8], 4).to_dtype(dtype);
+        let mut gpu = GpuConv2d::new(common::gpu(), &layer).unwrap();
+        let grads = gpu
+            .backward_gpu(
+                &GpuTensor::upload(common::gpu(), &input).unwrap(),
+                &GpuTensor::upload(common::gpu(), &grad_output).unwrap(),
+                GradMask::PARAMETERS,
+            )
+            .unwrap();
+        let grad_weight = grads.grad_weight.as_ref().unwrap().download().unwrap();
+        let lr = 1e-3;
+        let mut sgd = Sgd::new(SgdConfig {
+            lr,
+            ..SgdConfig::default()
+        })
+        .unwrap();
+        // Steps so small that the half copy may not move: the master does.
+        for _ in 0..4 {
+            sgd.step(&mut gpu, &grads).unwrap();
+        }
+        let trained = gpu.to_layer().unwrap();
+        assert_eq!(trained.dtype(), dtype);
+        for (k, ((&w0, &g), &w)) in (layer.weight().data().iter())
+            .zip(grad_weight.data())
+            .zip(trained.weight().data())
+            .enumerate()
+        {
+            // Four f32 steps of lr·g from the half value, rounded once.
+            let master = (0..4).fold(w0, |w, _| w - lr * g);
+            assert_eq!(w, dtype.round(master), "{dtype} weight {k}");
+        }
+        // The forward uses the half copy: as the CPU reference of `trained`.
+        let got = gpu.forward(&input).unwrap();
+        let want = trained.forward_cpu(&input).unwrap();
+        common::assert_within_bound(
+            &format!("{dtype} after training"),
+            &got,
+            &want,
+            &magnitude(&trained, &input),
+            terms(&trained),
+        );
+    }
+}
