@@ -262,3 +262,69 @@ fn optimisers_keep_an_f32_master_and_update_the_half_copy() {
         );
     }
 }
+
+/// Half tensors split as float32 ones do: bindings capped at one to three
+/// planes, so that the conversions go block by block and every pass splits;
+/// forward on every algorithm that can run the case, and the gradients,
+/// against the CPU reference.
+#[test]
+fn half_tensors_split_under_small_bindings() {
+    for dtype in HALVES {
+        let mut rng = StdRng::seed_from_u64(0x16_0003 + dtype as u64);
+        let mut checked = 0;
+        while checked < 12 {
+            let Some((layer, input)) = random_case(&mut rng, checked, dtype) else {
+                continue;
+            };
+            let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+            let plane = (g.height().input() * g.width().input())
+                .max(g.height().output() * g.width().output());
+            let device = common::gpu().adapter_info().device_type;
+            let want = layer.forward_cpu(&input).unwrap();
+            let m = magnitude(&layer, &input);
+            for algorithm in std::iter::once(Algorithm::Auto).chain(Algorithm::KERNELS) {
+                if algorithm.check(&g).is_err() || algorithm == Algorithm::Winograd {
+                    continue;
+                }
+                let needs = algorithm
+                    .min_binding_bytes(&g, device, wgpu_conv2d::Precision::Highest)
+                    .unwrap();
+                let cap = ((plane * rng.random_range(1..4) * 4) as u64).max(needs);
+                let ctx = common::gpu().with_max_binding_bytes(cap);
+                let what = format!(
+                    "{dtype} split case {checked} [{algorithm}, {cap} bytes]: {:?} on {:?}",
+                    layer.config(),
+                    input.shape()
+                );
+                let got = GpuConv2d::new(&ctx, &layer)
+                    .unwrap()
+                    .with_algorithm(algorithm)
+                    .forward(&input)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                common::assert_within_bound(&what, &got, &want, &m, terms(&layer));
+            }
+            let grad_output =
+                common::random_tensor(&g.output_shape(), 700 + checked as u64).to_dtype(dtype);
+            let cap = ((plane * 2 * 4) as u64).max(
+                Algorithm::Direct
+                    .min_binding_bytes(&g, device, wgpu_conv2d::Precision::Highest)
+                    .unwrap(),
+            );
+            let ctx = common::gpu().with_max_binding_bytes(cap);
+            let got = GpuConv2d::new(&ctx, &layer)
+                .unwrap()
+                .backward(&input, &grad_output)
+                .unwrap();
+            let want = layer.backward_cpu(&input, &grad_output).unwrap();
+            assert_grads_within_bound(
+                &format!("{dtype} split case {checked} backward ({cap} bytes)"),
+                &got,
+                &want,
+                &layer,
+                &input,
+                &grad_output,
+            );
+            checked += 1;
+        }
+    }
+}

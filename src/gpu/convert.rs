@@ -85,6 +85,39 @@ fn encode(
     if len == 0 {
         return Ok(());
     }
+    // Elements of one binding's worth of f32 values, even so that a block's
+    // packed words start on a word.
+    let block = ((rec.context().max_binding_bytes() / 4) as usize & !1).max(2);
+    if len <= block {
+        return dispatch(rec, dtype, conversion, [from, to], len);
+    }
+    // A tensor larger than one binding: block by block, each copied into a
+    // buffer of its own, converted, and copied into place.
+    for start in (0..len).step_by(block) {
+        let n = block.min(len - start);
+        let ((from_at, from_len), (to_at, to_len)) = match conversion {
+            Conversion::Widen => ((start / 2, words(n)), (start, n)),
+            Conversion::Narrow => ((start, n), (start / 2, words(n))),
+            Conversion::Round => ((start, n), (start, n)),
+        };
+        let source = rec.scratch("conversion block", from_len);
+        rec.copy(from, from_at, &source, 0, from_len);
+        let result = rec.scratch("converted block", to_len);
+        dispatch(rec, dtype, conversion, [&source, &result], n)?;
+        rec.copy(&result, 0, to, to_at, to_len);
+    }
+    Ok(())
+}
+
+/// One dispatch converting `len` elements from the start of `from` into the
+/// start of `to`.
+fn dispatch(
+    rec: &mut Recorder,
+    dtype: DType,
+    conversion: Conversion,
+    [from, to]: [&wgpu::Buffer; 2],
+    len: usize,
+) -> Result<()> {
     let params = ConvertParams {
         len: u32::try_from(len).map_err(|_| Conv2dError::ValueTooLarge {
             what: "elements to convert",
@@ -305,6 +338,23 @@ mod tests {
             let odd = run(&ctx, dtype, Conversion::Narrow, &[1.0, 2.0, 3.0], 3);
             assert_eq!(odd[1].to_bits() >> 16, 0);
             assert_eq!(unpack(dtype, &odd, 3), [1.0, 2.0, 3.0]);
+            // Bindings capped at 64 bytes: blocks of 16 values, the same bits.
+            let small = ctx.with_max_binding_bytes(64);
+            let count = 1001;
+            let values = &edges[..count];
+            let packed = pack(dtype, values);
+            for (c, input, len) in [
+                (Conversion::Widen, &packed[..], count),
+                (Conversion::Narrow, values, count),
+                (Conversion::Round, values, count),
+            ] {
+                let whole = run(&ctx, dtype, c, input, len);
+                let blocked = run(&small, dtype, c, input, len);
+                assert!(
+                    (whole.iter().zip(&blocked)).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{dtype} {c:?}: blocks differ from one pass"
+                );
+            }
         }
     }
 }
