@@ -47,6 +47,10 @@ mod tensor;
 /// ([`GpuContext::device`], [`GpuTensor::buffer`], adapter information).
 pub use wgpu;
 
+/// The `half` crate whose `f16` and `bf16` the API takes and gives
+/// ([`Tensor::from_f16`], [`Tensor::to_bf16_vec`], ndarray conversions).
+pub use half;
+
 pub use config::{Conv2dConfig, Padding, PaddingMode, Size2};
 pub use dtype::DType;
 pub use error::{Conv2dError, Result};

@@ -70,7 +70,8 @@ impl Tensor {
         self
     }
 
-    /// Marks data already rounded to `dtype` (made by the crate's kernels).
+    /// Marks data already rounded to `dtype` (made by the crate's kernels and
+    /// conversions).
     pub(crate) fn with_dtype_unchecked(mut self, dtype: DType) -> Self {
         self.dtype = dtype;
         self

@@ -60,3 +60,34 @@ fn images_are_channel_planes_scaled_to_one() {
     assert!(matches!(err, Conv2dError::ImageShape { .. }), "{err}");
     assert!(err.to_string().contains("[3, 2, 3]"), "{err}");
 }
+
+/// Arrays of `half`'s `f16` and `bf16` are float16 and bfloat16 tensors and
+/// back; an `f32` tensor converts to `f16` values rounded, as
+/// `tensor.to(torch.float16)`. An image converts to a float16 tensor with
+/// `to_dtype`, and a float16 tensor back to an image.
+#[test]
+fn half_arrays_and_images() {
+    use half::{bf16, f16};
+    use wgpu_conv2d::DType;
+    let values = [0.5, -1.25, 3.0e-5, 65504.0, 2.0, -0.0];
+    let halves =
+        ArrayD::from_shape_vec(IxDyn(&[2, 3]), values.map(f16::from_f32).to_vec()).unwrap();
+    let t = Tensor::from(halves.clone());
+    assert_eq!(t.dtype(), DType::F16);
+    assert_eq!(t.shape(), &[2, 3]);
+    assert_eq!(t.data()[2], f16::from_f32(3.0e-5).to_f32());
+    assert_eq!(ArrayD::<f16>::from(&t), halves);
+    let b = ArrayD::from_shape_vec(IxDyn(&[6]), values.map(bf16::from_f32).to_vec()).unwrap();
+    let tb = Tensor::from(b.clone());
+    assert_eq!(tb.dtype(), DType::BF16);
+    assert_eq!(ArrayD::<bf16>::from(&tb), b);
+    // An f32 tensor's values, rounded.
+    let third = Tensor::new([1], vec![1.0 / 3.0]).unwrap();
+    assert_eq!(ArrayD::<f16>::from(&third)[[0]], f16::from_f32(1.0 / 3.0));
+    let rgb = ImageBuffer::<Rgb<u8>, _>::from_fn(4, 2, |x, y| Rgb([x as u8 * 60, y as u8, 7]));
+    let image16 = Tensor::from_image(&rgb).to_dtype(DType::F16);
+    assert_eq!(image16.dtype(), DType::F16);
+    assert_eq!(image16.data()[1], DType::F16.round(60.0 / 255.0));
+    let back: ImageBuffer<Rgb<f32>, Vec<f32>> = image16.to_image().unwrap();
+    assert_eq!(back.get_pixel(1, 0)[0], DType::F16.round(60.0 / 255.0));
+}

@@ -1,8 +1,12 @@
-//! [`Tensor`] ⇄ `ndarray` arrays. Owned conversions move the data without a
-//! copy when the array is in standard (row-major, C) layout; a view borrows it.
+//! [`Tensor`] ⇄ `ndarray` arrays. Owned conversions of `f32` arrays move the
+//! data without a copy when the array is in standard (row-major, C) layout; a
+//! view borrows it. Arrays of `half`'s `f16` and `bf16` convert to and from
+//! float16 and bfloat16 tensors.
 
+use half::{bf16, f16};
 use ndarray::{Array4, ArrayD, ArrayViewD, Ix4, IxDyn, ShapeError};
 
+use crate::dtype::DType;
 use crate::tensor::Tensor;
 
 impl From<Tensor> for ArrayD<f32> {
@@ -30,6 +34,41 @@ impl From<ArrayD<f32>> for Tensor {
             Some(start) => data[start..].to_vec(),
         };
         Tensor::from_checked_parts(shape, data)
+    }
+}
+
+impl From<ArrayD<f16>> for Tensor {
+    /// A float16 tensor of the array's values, in row-major order.
+    fn from(array: ArrayD<f16>) -> Self {
+        let shape = array.shape().to_vec();
+        let data = array.iter().map(|v| v.to_f32()).collect();
+        Tensor::from_checked_parts(shape, data).with_dtype_unchecked(DType::F16)
+    }
+}
+
+impl From<ArrayD<bf16>> for Tensor {
+    /// A bfloat16 tensor of the array's values, in row-major order.
+    fn from(array: ArrayD<bf16>) -> Self {
+        let shape = array.shape().to_vec();
+        let data = array.iter().map(|v| v.to_f32()).collect();
+        Tensor::from_checked_parts(shape, data).with_dtype_unchecked(DType::BF16)
+    }
+}
+
+impl From<&Tensor> for ArrayD<f16> {
+    /// The values as `f16`, each rounded to it (exact for a float16 tensor),
+    /// as `tensor.to(torch.float16)`.
+    fn from(tensor: &Tensor) -> Self {
+        ArrayD::from_shape_vec(IxDyn(tensor.shape()), tensor.to_f16_vec())
+            .expect("a tensor's data length is the product of its shape")
+    }
+}
+
+impl From<&Tensor> for ArrayD<bf16> {
+    /// The values as `bf16`, each rounded to it (exact for a bfloat16 tensor).
+    fn from(tensor: &Tensor) -> Self {
+        ArrayD::from_shape_vec(IxDyn(tensor.shape()), tensor.to_bf16_vec())
+            .expect("a tensor's data length is the product of its shape")
     }
 }
 
