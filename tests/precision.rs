@@ -49,18 +49,20 @@ fn winograd_case(rng: &mut StdRng, k: usize) -> (Conv2d, Tensor) {
     (layer, input)
 }
 
+/// The largest `|got − want|`.
+fn largest_error(got: &Tensor, want: &Tensor) -> f32 {
+    (got.data().iter().zip(want.data()))
+        .map(|(g, w)| (g - w).abs())
+        .fold(0.0f32, f32::max)
+}
+
 /// Asserts `got` within Winograd's per-output bound and its normwise bound.
 fn assert_within_high(what: &str, layer: &Conv2d, input: &Tensor, got: &Tensor) {
     let want = layer.forward_cpu(input).unwrap();
     let per_output = common::winograd::winograd_bound(layer, input);
     common::assert_within(&format!("{what} (per output)"), got, &want, &per_output);
     let normwise = common::winograd::normwise_bound(layer, input);
-    let worst = got
-        .data()
-        .iter()
-        .zip(want.data())
-        .map(|(g, w)| (g - w).abs())
-        .fold(0.0f32, f32::max);
+    let worst = largest_error(got, &want);
     assert!(
         worst <= normwise,
         "{what}: largest error {worst} exceeds the normwise bound {normwise}"
@@ -334,12 +336,7 @@ fn each_levels_bound_rejects_a_dropped_channel() {
         common::assert_within_bound("highest", got, &want, &magnitude, common::terms(&layer))
     };
     let high = |got: &Tensor| {
-        let worst = got
-            .data()
-            .iter()
-            .zip(want.data())
-            .map(|(g, w)| (g - w).abs())
-            .fold(0.0f32, f32::max);
+        let worst = largest_error(got, &want);
         assert!(worst <= normwise, "high: {worst} > {normwise}");
     };
     let run = |layer: &Conv2d, algorithm| {

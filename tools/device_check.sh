@@ -2,8 +2,9 @@
 # One check of a machine with a real GPU, in under 8 minutes, into one results
 # file: the adapter, the GPU test binaries (pass and fail counts), the two
 # ceilings, the standard layers' benchmarks (forward through every algorithm,
-# Auto autotuned, the backward), and PyTorch's figures for the same layers on
-# that GPU where python3 has torch with CUDA (else on its CPU).
+# Auto autotuned, the backward, Auto at precision high, float16 tensors), and
+# PyTorch's figures for the same layers on that GPU where python3 has torch
+# with CUDA (else on its CPU).
 #
 # A GPU machine may have no Rust toolchain, so the binaries travel as a kit:
 #   tools/device_check.sh kit        here, with cargo: builds the CLI and the
@@ -24,7 +25,8 @@ kit=target/device-kit
 # The test binaries that need a GPU (the CLI's own tests run the CLI by the
 # path it was built at, and are left to CI).
 # In the order they run there, the conformance checks first.
-gpu_tests=(seed_examples golden loop_limit gpu_vs_cpu autotune gpu_tensor optim robustness pipeline_cache)
+gpu_tests=(seed_examples golden golden_half loop_limit gpu_vs_cpu half precision autotune gpu_tensor optim
+    robustness pipeline_cache)
 
 make_kit() {
     rm -rf "$kit"
@@ -109,6 +111,9 @@ layer() {
     WGPU_CONV2D_AUTOTUNE=1 timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto "$@" 2>>"$log" \
         | sed 's/^{/{"tuned": true, /' >> "$results" || true
     timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm auto "$@" >> "$results" 2>>"$log" || true
+    # Auto at precision high (Winograd allowed), and float16 tensors.
+    timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --precision high "$@" >> "$results" 2>>"$log" || true
+    timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --dtype f16 "$@" >> "$results" 2>>"$log" || true
     if python3 -c "import torch" 2>/dev/null; then
         timeout 60 python3 tools/torch_bench.py --device "$torch_device" --min-time-ms 150 "$@" 2>>"$log" \
             | sed 's/^{/{"pass": "torch", /' >> "$results" || true

@@ -8,7 +8,10 @@ pick, and Auto against PyTorch. With the run's ceilings (its "pass":
 "ceilings" lines, from `wgpu-conv2d ceilings --json`), each row also says
 which ceiling binds the layer (compute: its FLOPs at the FMA rate; memory:
 its least bytes at the streaming rate) and the kernel's fraction of it (the
-floor's time over the kernel time).
+floor's time over the kernel time). tools/device_check.sh's file also holds
+the test binaries' results ("pass": "tests", listed first), the backward, and
+Auto at precision high and in float16 (rows labelled so, left out of the
+summary, which compares float32 forwards at the default precision).
 
     python3 tools/suite_table.py docs/bench/results.jsonl
 """
@@ -31,8 +34,15 @@ def layer_name(d):
 
 def main():
     rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+    tests = [d for d in rows if d.get("pass") == "tests"]
+    if tests:
+        print("| test binary | status | passed | failed | seconds |")
+        print("|---|---:|---:|---:|---:|")
+        for d in tests:
+            print(f"| {d['binary']} | {d['status']} | {d['passed']} | {d['failed']} | {d['seconds']} |")
+        print()
     ceilings = [d for d in rows if d.get("pass") == "ceilings"]
-    rows = [d for d in rows if d.get("pass") != "ceilings"]
+    rows = [d for d in rows if "input_shape" in d]
     fma = sum(d["fma_gflops"] for d in ceilings) / len(ceilings) if ceilings else None
     stream = sum(d["stream_gbps"] for d in ceilings) / len(ceilings) if ceilings else None
     if ceilings:
@@ -59,22 +69,31 @@ def main():
     for entries in layers.values():
         ours = [d for d in entries if d.get("pass") != "torch"]
         torch = next((d for d in entries if d.get("pass") == "torch"), None)
-        direct = next((d for d in ours if d["requested"] == "direct"), None)
+        # The float32 forwards at the default precision: what the summary compares.
+        plain = [d for d in ours if d.get("pass", "forward") == "forward"
+                 and d.get("precision", "highest") == "highest" and d.get("dtype", "f32") == "f32"]
+        direct = next((d for d in plain if d["requested"] == "direct"), None)
         name = layer_name(ours[0])
         for d in ours:
             if d["requested"] == "auto":
                 label = f"auto{' tuned' if d.get('tuned') else ''} ({d['algorithm']})"
             else:
                 label = d["algorithm"]
+            if d.get("pass", "forward") != "forward":
+                label = f"{d['pass']}: {label}"
+            if d.get("precision", "highest") != "highest":
+                label += f" at {d['precision']}"
+            if d.get("dtype", "f32") != "f32":
+                label += f" in {d['dtype']}"
             speedup = f"{direct['kernel_ms'] / d['kernel_ms']:.1f}×" if direct and d is not direct else ""
             print(f"| {name} | {label} | {d['kernel_ms']:.3f} | {d['end_to_end_ms']:.3f} "
                   f"| {d['gflops']:.2f} | {speedup} | {ceiling_cells(d)} |")
         if torch:
             print(f"| {name} | PyTorch {torch['torch_version']} CPU ({torch['threads']} threads) "
                   f"| | {torch['forward_ms']:.3f} | {ours[0]['flops'] / torch['forward_ms'] / 1e6:.2f} | | | |")
-        fixed = next((d for d in ours if d["requested"] == "auto" and not d.get("tuned")), None)
-        tuned = next((d for d in ours if d.get("tuned")), None)
-        forced = [d for d in ours if d["requested"] != "auto"]
+        fixed = next((d for d in plain if d["requested"] == "auto" and not d.get("tuned")), None)
+        tuned = next((d for d in plain if d.get("tuned")), None)
+        forced = [d for d in plain if d["requested"] != "auto"]
         best = min((d for d in forced if d["requested"] in AUTO_MAY_PICK), key=lambda d: d["kernel_ms"], default=None)
         best_any = min(forced, key=lambda d: d["kernel_ms"], default=None)
         summary.append((name, fixed, tuned, best, best_any, torch))
@@ -88,7 +107,8 @@ def main():
         torch_cell = f"{tuned['kernel_ms'] / torch['forward_ms']:.1f}×" if tuned and torch else ""
         best_any_cell = f"{best_any['algorithm']} {best_any['kernel_ms']:.2f} ms" if best_any else ""
         picks = tuned["algorithm"] if tuned else ""
-        print(f"| {name} | {best['algorithm']} {best['kernel_ms']:.2f} ms | {cell(fixed)} | {picks} | {cell(tuned)} "
+        best_cell = f"{best['algorithm']} {best['kernel_ms']:.2f} ms" if best else ""
+        print(f"| {name} | {best_cell} | {cell(fixed)} | {picks} | {cell(tuned)} "
               f"| {best_any_cell} | {torch_cell} |")
 
 

@@ -36,7 +36,7 @@ const BF16: &[(&str, f64)] = &[("BFLOAT", 1.0)];
 
 /// What a conversion does.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Conversion {
+pub(crate) enum Conversion {
     /// Packed 16-bit words to `f32`.
     Widen,
     /// `f32` to packed 16-bit words, rounded.
@@ -74,7 +74,11 @@ pub(crate) fn words(len: usize) -> usize {
     len.div_ceil(2)
 }
 
-fn encode(
+/// Records `conversion` of `len` elements of `from` into `to`: packed words
+/// of `dtype` widened into `f32` values, `f32` values rounded to `dtype` and
+/// packed, or rounded and kept as `f32`. A tensor larger than one binding is
+/// converted block by block.
+pub(crate) fn encode(
     rec: &mut Recorder,
     dtype: DType,
     conversion: Conversion,
@@ -137,40 +141,6 @@ fn dispatch(
         &[&params, from, to],
         invocations as u64,
     )
-}
-
-/// Records `len` values of `dtype` packed in `packed` widened into the `f32`
-/// buffer `values` (exact).
-pub(crate) fn encode_widen(
-    rec: &mut Recorder,
-    dtype: DType,
-    packed: &wgpu::Buffer,
-    values: &wgpu::Buffer,
-    len: usize,
-) -> Result<()> {
-    encode(rec, dtype, Conversion::Widen, [packed, values], len)
-}
-
-/// Records `len` `f32` values rounded to `dtype` and packed into `packed`.
-pub(crate) fn encode_narrow(
-    rec: &mut Recorder,
-    dtype: DType,
-    values: &wgpu::Buffer,
-    packed: &wgpu::Buffer,
-    len: usize,
-) -> Result<()> {
-    encode(rec, dtype, Conversion::Narrow, [values, packed], len)
-}
-
-/// Records `len` `f32` values rounded to `dtype`, kept as `f32`.
-pub(crate) fn encode_round(
-    rec: &mut Recorder,
-    dtype: DType,
-    values: &wgpu::Buffer,
-    rounded: &wgpu::Buffer,
-    len: usize,
-) -> Result<()> {
-    encode(rec, dtype, Conversion::Round, [values, rounded], len)
 }
 
 /// `values` rounded to `dtype` and packed as the GPU holds them (the

@@ -61,6 +61,16 @@ pub fn padded_len(geometry: &Conv2dGeometry) -> usize {
 /// Adds every padded position's value into the input position it was copied
 /// from: the gradient of [`pad`], accumulating as PyTorch's pad backward does.
 pub fn unpad_accumulate(padded: &Padded, geometry: &Conv2dGeometry) -> Result<Vec<f64>> {
+    unpad_with(padded, geometry, |a, b| a + b)
+}
+
+/// [`unpad_accumulate`] with `add` summing each copy into its input position,
+/// in row-major order of the padded positions.
+fn unpad_with(
+    padded: &Padded,
+    geometry: &Conv2dGeometry,
+    add: impl Fn(f64, f64) -> f64,
+) -> Result<Vec<f64>> {
     let rows = source_map(&geometry.height, geometry.padding_mode)?;
     let cols = source_map(&geometry.width, geometry.padding_mode)?;
     let (h, w) = (geometry.height.input, geometry.width.input);
@@ -74,7 +84,7 @@ pub fn unpad_accumulate(padded: &Padded, geometry: &Conv2dGeometry) -> Result<Ve
         for (p, row) in rows.iter().enumerate() {
             for (q, col) in cols.iter().enumerate() {
                 if let (Some(r), Some(c)) = (row, col) {
-                    plane[r * w + c] += grads[p * cols.len() + q];
+                    plane[r * w + c] = add(plane[r * w + c], grads[p * cols.len() + q]);
                 }
             }
         }
@@ -109,27 +119,10 @@ pub fn unpad_rounded(padded: &Padded, geometry: &Conv2dGeometry, dtype: DType) -
         .data
         .extend(padded.data.iter().map(|&v| f64::from(round(v))));
     if geometry.padding_mode != PaddingMode::Circular {
-        // Row-major over the padded positions, as `unpad_accumulate` walks them.
-        let rows = source_map(&geometry.height, geometry.padding_mode)?;
-        let cols = source_map(&geometry.width, geometry.padding_mode)?;
-        let (h, w) = (geometry.height.input, geometry.width.input);
-        let planes = geometry.batch * geometry.in_channels;
-        let mut input = try_filled("grad_input (f64)", planes * h * w, 0.0)?;
-        let padded_plane = rows.len() * cols.len();
-        for (plane, grads) in input
-            .chunks_exact_mut((h * w).max(1))
-            .zip(rounded.data.chunks_exact(padded_plane.max(1)))
-        {
-            for (p, row) in rows.iter().enumerate() {
-                for (q, col) in cols.iter().enumerate() {
-                    if let (Some(r), Some(c)) = (row, col) {
-                        let at = &mut plane[r * w + c];
-                        *at = f64::from(add(*at as f32, grads[p * cols.len() + q] as f32));
-                    }
-                }
-            }
-        }
-        return Ok(input);
+        // Row-major over the padded positions, each sum in f32 rounded.
+        return unpad_with(&rounded, geometry, |a, b| {
+            f64::from(add(a as f32, b as f32))
+        });
     }
     // Circular: undo the copies on each padded plane, then keep the window.
     let (hp, wp) = (rounded.height, rounded.width);

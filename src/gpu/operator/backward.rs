@@ -5,7 +5,7 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::BackwardPass;
-use crate::gpu::convert::{encode_round, pack, unpack};
+use crate::gpu::convert::{Conversion, encode, pack, unpack};
 use crate::gpu::optim::encode_plain_sgd;
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{Blocks, PendingTime, Recorder};
@@ -397,9 +397,21 @@ impl GpuConv2d {
                 rec.scratch("grad_weight (rounded)", weight_len),
                 rec.scratch("grad_bias (rounded)", bias_len),
             ];
-            encode_round(&mut rec, dtype, &grad_weight, &rounded[0], weight_len)?;
+            encode(
+                &mut rec,
+                dtype,
+                Conversion::Round,
+                [&grad_weight, &rounded[0]],
+                weight_len,
+            )?;
             if self.config.bias {
-                encode_round(&mut rec, dtype, &grad_bias, &rounded[1], bias_len)?;
+                encode(
+                    &mut rec,
+                    dtype,
+                    Conversion::Round,
+                    [&grad_bias, &rounded[1]],
+                    bias_len,
+                )?;
             }
             let [w, b] = rounded;
             (w, b)

@@ -19,7 +19,7 @@ use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::forward::WeightLayout;
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::conv::select::{Algorithm, BackwardAlgorithm};
-use crate::gpu::convert::{encode_narrow, encode_round, encode_widen};
+use crate::gpu::convert::{Conversion, encode};
 use crate::gpu::runtime::buffers::{
     Scopes, check_fits, output, read_mapped, staging, upload, wait_idle,
 };
@@ -271,8 +271,20 @@ impl GpuConv2d {
             output(&self.ctx, "bias (rounded)", bias_len),
         ];
         let mut rec = Recorder::new(&self.ctx);
-        encode_round(&mut rec, self.dtype, weight, &rounded[0], weight_len)?;
-        encode_round(&mut rec, self.dtype, bias, &rounded[1], bias_len)?;
+        encode(
+            &mut rec,
+            self.dtype,
+            Conversion::Round,
+            [weight, &rounded[0]],
+            weight_len,
+        )?;
+        encode(
+            &mut rec,
+            self.dtype,
+            Conversion::Round,
+            [bias, &rounded[1]],
+            bias_len,
+        )?;
         rec.submit();
         let handles = [
             wgpu::Buffer::clone(&rounded[0]),
@@ -294,7 +306,7 @@ impl GpuConv2d {
             return Ok(wgpu::Buffer::clone(buffer));
         }
         let wide = rec.scratch("widened", len);
-        encode_widen(rec, self.dtype, buffer, &wide, len)?;
+        encode(rec, self.dtype, Conversion::Widen, [buffer, &wide], len)?;
         Ok(wide)
     }
 
@@ -324,7 +336,13 @@ impl GpuConv2d {
         len: usize,
     ) -> Result<()> {
         if self.dtype.is_half() {
-            encode_narrow(rec, self.dtype, wide, destination, len)?;
+            encode(
+                rec,
+                self.dtype,
+                Conversion::Narrow,
+                [wide, destination],
+                len,
+            )?;
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use super::{GpuConv2d, GpuGrads};
 use crate::error::{Conv2dError, Result};
-use crate::gpu::convert::encode_widen;
+use crate::gpu::convert::{Conversion, encode};
 use crate::gpu::optim::{Adam, Parameter, Sgd};
 use crate::gpu::runtime::Recorder;
 use crate::gpu::runtime::buffers::Scopes;
@@ -38,7 +38,13 @@ impl GpuConv2d {
             }
             let grad = if grad.dtype.is_half() {
                 let wide = rec.scratch("gradient (f32)", len);
-                encode_widen(rec, grad.dtype, &grad.buffer, &wide, len)?;
+                encode(
+                    rec,
+                    grad.dtype,
+                    Conversion::Widen,
+                    [&grad.buffer, &wide],
+                    len,
+                )?;
                 wide
             } else {
                 wgpu::Buffer::clone(&grad.buffer)

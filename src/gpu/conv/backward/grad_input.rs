@@ -21,7 +21,7 @@ use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::{DispatchParams, to_u32};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::conv::slicing::dispatch_nested_slices;
-use crate::gpu::convert::encode_round;
+use crate::gpu::convert::{Conversion, encode};
 use crate::gpu::runtime::loops::{loop_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{Recorder, WrittenKernel};
@@ -485,14 +485,29 @@ pub(crate) fn encode_fold(
         ),
     ] {
         let copies = copies_per_position(axis, geometry.padding_mode);
-        for (k, slice) in slices(copies, loop_steps(1, 0)).iter().enumerate() {
-            let params = base
-                .with_total(len)?
-                .with_accumulate(k > 0)
-                .with_slice(slice)?;
-            let params = rec.uniform(kernel.family, &params);
-            rec.dispatch(&kernel.spec(), &[call, &params, from, to], len as u64)?;
-        }
+        dispatch_copy_slices(rec, &kernel, (call, &base), copies, [from, to], len)?;
+    }
+    Ok(())
+}
+
+/// Dispatches `kernel` over `len` invocations once per slice of `copies`
+/// padded copies per element (under the loop limit), later slices adding
+/// onto earlier ones.
+fn dispatch_copy_slices(
+    rec: &mut Recorder,
+    kernel: &WrittenKernel,
+    (call, base): (&wgpu::Buffer, &DispatchParams),
+    copies: usize,
+    [from, to]: [&wgpu::Buffer; 2],
+    len: usize,
+) -> Result<()> {
+    for (k, slice) in slices(copies, loop_steps(1, 0)).iter().enumerate() {
+        let params = base
+            .with_total(len)?
+            .with_accumulate(k > 0)
+            .with_slice(slice)?;
+        let params = rec.uniform(kernel.family, &params);
+        rec.dispatch(&kernel.spec(), &[call, &params, from, to], len as u64)?;
     }
     Ok(())
 }
@@ -514,7 +529,13 @@ pub(crate) fn encode_fold_half(
 ) -> Result<()> {
     let padded_len = chunk.padded_len(geometry);
     let rounded = rec.scratch("grad_padded (rounded)", padded_len);
-    encode_round(rec, dtype, padded, &rounded, padded_len)?;
+    encode(
+        rec,
+        dtype,
+        Conversion::Round,
+        [padded, &rounded],
+        padded_len,
+    )?;
     let len = chunk.input_len(geometry);
     let copies = match geometry.padding_mode {
         // Three rows and three columns at most, without a loop.
@@ -523,20 +544,14 @@ pub(crate) fn encode_fold_half(
             .saturating_mul(copies_per_position(&geometry.width, mode)),
     };
     let base = DispatchParams::for_chunk(chunk)?;
-    let kernel = fold_half(dtype);
-    for (k, slice) in slices(copies, loop_steps(1, 0)).iter().enumerate() {
-        let params = base
-            .with_total(len)?
-            .with_accumulate(k > 0)
-            .with_slice(slice)?;
-        let params = rec.uniform(kernel.family, &params);
-        rec.dispatch(
-            &kernel.spec(),
-            &[call, &params, &rounded, grad_input],
-            len as u64,
-        )?;
-    }
-    Ok(())
+    dispatch_copy_slices(
+        rec,
+        &fold_half(dtype),
+        (call, &base),
+        copies,
+        [&rounded, grad_input],
+        len,
+    )
 }
 
 /// Most padded positions along `axis` that copy one input position: the
