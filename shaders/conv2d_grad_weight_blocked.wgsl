@@ -75,6 +75,11 @@ fn main(
         let x_at = (((n * d.in_channels + ch - d.in_c_begin) * p.padded_h + i * p.stride_h) * d.row_len
             + jq * 4u * STRIDE_W) / 4u;
         let go_at = (n * d.out_channels * p.out_h + i) * out_quads + jq;
+        // Columns past out_w: grad_output is zero there, but the input may be
+        // infinite or NaN (a column no output reads), and 0 · inf is NaN, so
+        // those lanes of the input are zeroed too.
+        let columns = vec4<u32>(jq * 4u) + vec4<u32>(0u, 1u, 2u, 3u);
+        let in_row = columns < vec4<u32>(p.out_w);
 //{accumulate}
         jq++;
         if (jq == quads_per_row) {

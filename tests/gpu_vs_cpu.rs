@@ -719,3 +719,137 @@ fn backward_checks_grad_output_and_handles_empty_tensors() {
         assert!(gpu.grad_bias.unwrap().data().iter().all(|&v| v == 0.0));
     }
 }
+
+/// An infinite or NaN input that no output reads (a column a stride skips, the
+/// rows and columns past the last window) leaves every gradient as PyTorch
+/// gives it: the blocked weight gradient once read such columns into lanes
+/// past the row's end, where a zero output gradient times infinity made NaN.
+/// Every backward algorithm, every dtype.
+#[test]
+fn inputs_no_output_reads_do_not_poison_the_gradients() {
+    let cases = [
+        // Width 10, kernel 4 dilated by 2, stride 3: columns 1 and 8 unread.
+        (
+            Conv2dConfig::new(2, 3, (1, 4))
+                .with_stride((1, 3))
+                .with_dilation((1, 2)),
+            [1, 2, 2, 10],
+            &[8usize, 1][..],
+        ),
+        // 3x3, stride 2, width and height 10: the last row and column unread.
+        (
+            Conv2dConfig::new(2, 4, 3).with_stride(2),
+            [2, 2, 10, 10],
+            &[9, 99, 90][..],
+        ),
+    ];
+    for (config, shape, poisoned) in cases {
+        for dtype in [wgpu_conv2d::DType::F32, wgpu_conv2d::DType::F16] {
+            let layer = Conv2d::new(config, 3).unwrap().to_dtype(dtype);
+            let mut input = common::random_tensor(&shape, 4);
+            let plane = shape[2] * shape[3];
+            for (k, &at) in poisoned.iter().enumerate() {
+                for p in 0..shape[0] * shape[1] {
+                    input.data_mut()[p * plane + at] =
+                        [f32::INFINITY, f32::NAN, f32::NEG_INFINITY][k % 3];
+                }
+            }
+            let input = input.to_dtype(dtype);
+            let g = Conv2dGeometry::new(&config, input.shape()).unwrap();
+            let grad_output = common::random_tensor(&g.output_shape(), 5).to_dtype(dtype);
+            let want = layer.backward_cpu(&input, &grad_output).unwrap();
+            assert!(
+                want.grad_weight.data().iter().all(|v| v.is_finite()),
+                "the reference reads no poisoned input"
+            );
+            for algorithm in BackwardAlgorithm::ALL {
+                if algorithm.check(&g).is_err() {
+                    continue;
+                }
+                let got = wgpu_conv2d::GpuConv2d::new(common::gpu(), &layer)
+                    .unwrap()
+                    .with_backward_algorithm(algorithm)
+                    .backward(&input, &grad_output)
+                    .unwrap();
+                common::assert_grads_within_bound(
+                    &format!("{config:?} {dtype} [{algorithm}]"),
+                    &got,
+                    &want,
+                    &layer,
+                    &input,
+                    &grad_output,
+                );
+            }
+        }
+    }
+}
+
+/// A weight holding an infinity: the input gradient is PyTorch's (infinite
+/// where a real output's product with it lands, finite elsewhere: PyTorch
+/// 2.15 gives [inf, inf, inf, 1, 0.5] on the first row below), not the NaN
+/// of the output gradient's zero padding times infinity; the forced blocked
+/// backward, which convolves that padding, refuses it by name. After training
+/// made a weight infinite, the next backward finds out (it reads the weight
+/// back once).
+#[test]
+fn an_infinite_weight_gives_pytorchs_input_gradient() {
+    use wgpu_conv2d::{GpuConv2d, GpuTensor, GradMask, Sgd, SgdConfig};
+    let config = Conv2dConfig::new(1, 1, 3).with_bias(false);
+    let mut w = vec![1.0f32; 9];
+    w[0] = f32::INFINITY;
+    let layer = Conv2d::from_weights(config, Tensor::new([1, 1, 3, 3], w).unwrap(), None).unwrap();
+    let x = Tensor::new([1, 1, 5, 5], vec![1.0; 25]).unwrap();
+    let gy = Tensor::new([1, 1, 3, 3], vec![0.5; 9]).unwrap();
+    let want = layer.backward_cpu(&x, &gy).unwrap();
+    assert_eq!(
+        &want.grad_input.data()[..5],
+        &[f32::INFINITY, f32::INFINITY, f32::INFINITY, 1.0, 0.5]
+    );
+    let same = |what: &str, got: &Tensor, want: &Tensor| {
+        assert!(
+            (got.data().iter().zip(want.data())).all(|(a, b)| a == b || (a.is_nan() && b.is_nan())),
+            "{what}: {:?} against {:?}",
+            got.data(),
+            want.data()
+        );
+    };
+    let gpu = GpuConv2d::new(common::gpu(), &layer).unwrap();
+    same(
+        "auto",
+        &gpu.backward(&x, &gy).unwrap().grad_input,
+        &want.grad_input,
+    );
+    let err = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .with_backward_algorithm(BackwardAlgorithm::Blocked)
+        .backward(&x, &gy)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("infinite or NaN"), "{err}");
+
+    // Finite at first; two huge SGD steps take the weight past f32's range.
+    let finite = Conv2d::new(config, 1).unwrap();
+    let mut gpu = GpuConv2d::new(common::gpu(), &finite).unwrap();
+    let (xg, gyg) = (
+        GpuTensor::upload(common::gpu(), &x).unwrap(),
+        GpuTensor::upload(common::gpu(), &gy).unwrap(),
+    );
+    let mut sgd = Sgd::new(SgdConfig {
+        lr: 3.0e38,
+        ..SgdConfig::default()
+    })
+    .unwrap();
+    for _ in 0..2 {
+        let grads = gpu.backward_gpu(&xg, &gyg, GradMask::PARAMETERS).unwrap();
+        sgd.step(&mut gpu, &grads).unwrap();
+    }
+    let trained = gpu.to_layer().unwrap();
+    assert!(trained.weight().data().iter().any(|v| v.is_infinite()));
+    let want = trained.backward_cpu(&x, &gy).unwrap();
+    let got = gpu.backward_gpu(&xg, &gyg, GradMask::ALL).unwrap();
+    same(
+        "auto after training",
+        &got.grad_input.unwrap().download().unwrap(),
+        &want.grad_input,
+    );
+}

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use wgpu_conv2d::npy::{read_npy, write_npy};
 use wgpu_conv2d::{
-    Conv2d, Conv2dConfig, Conv2dError, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
+    Conv2d, Conv2dConfig, Conv2dError, DType, GpuConv2d, Padding, PaddingMode, Size2, Tensor,
 };
 
 fn config() -> Config {
@@ -122,6 +122,52 @@ proptest! {
             (Ok(want), Ok(got)) => {
                 VALID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 assert_within_bound("random", &got, &want, &magnitude(&layer, &x), terms(&layer));
+            }
+            (Err(c), Err(g)) => prop_assert_eq!(c, g),
+            (c, g) => prop_assert!(false, "paths disagree: cpu {:?}, gpu {:?}", c.map(|t| t.shape().to_vec()), g.map(|t| t.shape().to_vec())),
+        }
+    }
+}
+
+fn dtype() -> impl Strategy<Value = DType> {
+    prop_oneof![Just(DType::F32), Just(DType::F16), Just(DType::BF16)]
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 120, ..config() })]
+
+    /// The same in float16 and bfloat16, with the input sometimes of another
+    /// dtype than the layer's: a result on both paths (within the bound of
+    /// an `f32` sum rounded once, and the gradients too), or the same error.
+    #[test]
+    fn half_dtypes_return_a_result_or_an_error(
+        (config, x) in case(),
+        values in prop::collection::vec(value(), 1..16),
+        layer_dtype in dtype(),
+        other in prop_oneof![6 => Just(None), 1 => dtype().prop_map(Some)],
+    ) {
+        let Some(layer) = weights(&config, &values) else {
+            return Ok(());
+        };
+        let layer = layer.to_dtype(layer_dtype);
+        let x = x.to_dtype(other.unwrap_or(layer_dtype));
+        let gpu_layer = GpuConv2d::new(common::gpu(), &layer);
+        let cpu = layer.forward_cpu(&x);
+        let gpu = gpu_layer.as_ref().map_err(Clone::clone).and_then(|g| g.forward(&x));
+        match (cpu, gpu) {
+            (Ok(want), Ok(got)) => {
+                prop_assert_eq!(got.dtype(), layer_dtype);
+                assert_within_bound("random half", &got, &want, &magnitude(&layer, &x), terms(&layer));
+                let grad_output = Tensor::new(want.shape(), vec![0.5; want.numel()])
+                    .unwrap()
+                    .to_dtype(x.dtype());
+                let cpu = layer.backward_cpu(&x, &grad_output);
+                let gpu = gpu_layer.unwrap().backward(&x, &grad_output);
+                match (cpu, gpu) {
+                    (Ok(want), Ok(got)) => common::assert_grads_within_bound("random half", &got, &want, &layer, &x, &grad_output),
+                    (Err(c), Err(g)) => prop_assert_eq!(c, g),
+                    (c, g) => prop_assert!(false, "backward paths disagree: cpu {:?}, gpu {:?}", c.is_ok(), g.is_ok()),
+                }
             }
             (Err(c), Err(g)) => prop_assert_eq!(c, g),
             (c, g) => prop_assert!(false, "paths disagree: cpu {:?}, gpu {:?}", c.map(|t| t.shape().to_vec()), g.map(|t| t.shape().to_vec())),

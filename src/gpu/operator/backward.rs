@@ -94,7 +94,8 @@ impl GpuConv2d {
         grad_output: &Tensor,
     ) -> Result<Conv2dGrads> {
         self.ctx.check_alive()?;
-        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        let finite = self.weight_is_finite().await?;
+        let pass = self.backward_pass(input.shape(), grad_output.shape(), finite)?;
         self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         let weight_len = pass.geometry.weight_len();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
@@ -236,7 +237,9 @@ impl GpuConv2d {
         grad_output: &GpuTensor,
         mask: GradMask,
     ) -> Result<GpuGrads> {
-        let (grads, _, scopes) = self.submit_backward_gpu(input, grad_output, mask, false)?;
+        let finite = !mask.input || self.weight_is_finite().await?;
+        let (grads, _, scopes) =
+            self.submit_backward_gpu(input, grad_output, mask, false, finite)?;
         scopes.await?;
         Ok(grads)
     }
@@ -261,7 +264,9 @@ impl GpuConv2d {
         grad_output: &GpuTensor,
         mask: GradMask,
     ) -> Result<(GpuGrads, Option<f64>)> {
-        let (grads, pending, scopes) = self.submit_backward_gpu(input, grad_output, mask, true)?;
+        let finite = !mask.input || self.weight_is_finite().await?;
+        let (grads, pending, scopes) =
+            self.submit_backward_gpu(input, grad_output, mask, true, finite)?;
         scopes.await?;
         Ok((grads, self.wait_timed(pending).await?))
     }
@@ -275,6 +280,7 @@ impl GpuConv2d {
         grad_output: &GpuTensor,
         mask: GradMask,
         timed: bool,
+        weight_finite: bool,
     ) -> Result<(
         GpuGrads,
         Option<PendingTime>,
@@ -289,7 +295,7 @@ impl GpuConv2d {
                 });
             }
         }
-        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        let pass = self.backward_pass(input.shape(), grad_output.shape(), weight_finite)?;
         self.check_dtype(input.dtype, Some(grad_output.dtype))?;
         let scopes = Scopes::push(&self.ctx);
         let tensor = |shape: Vec<usize>, label: &str| {
@@ -362,7 +368,8 @@ impl GpuConv2d {
         lr: f32,
     ) -> Result<()> {
         self.ctx.check_alive()?;
-        let pass = self.backward_pass(input.shape(), grad_output.shape())?;
+        // No input gradient here: the weight's finiteness does not matter.
+        let pass = self.backward_pass(input.shape(), grad_output.shape(), true)?;
         self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         if grad_output.numel() == 0 {
             return Ok(());
@@ -430,20 +437,33 @@ impl GpuConv2d {
 
     /// Checks `grad_output_shape` against the output of an input of
     /// `input_shape` and cuts the call into chunks, or says which tensor is
-    /// too large, before any GPU work.
+    /// too large, before any GPU work. With a non-finite weight the input
+    /// gradient runs on the direct gather: the transposed convolution would
+    /// multiply the output gradient's zero padding by it (0 · inf is NaN),
+    /// where PyTorch adds only the products of real outputs.
     fn backward_pass(
         &self,
         input_shape: &[usize],
         grad_output_shape: &[usize],
+        weight_finite: bool,
     ) -> Result<BackwardPass> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         geometry.check_grad_output(grad_output_shape)?;
         let input_len: usize = input_shape.iter().product();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let gradients = input_len + geometry.weight_len() + bias_len;
-        let kernels =
+        let mut kernels =
             self.backward_algorithm
                 .kernels(&geometry, self.device_type(), self.precision())?;
+        if !weight_finite && kernels.input.is_some() {
+            if kernels.forced {
+                return Err(Conv2dError::UnsupportedAlgorithm {
+                    algorithm: "blocked (backward)",
+                    reason: "its input gradient convolves the zero-padded output gradient, and the weight holds an infinite or NaN value (0 * inf is NaN where PyTorch adds nothing): use BackwardAlgorithm::Direct".into(),
+                });
+            }
+            kernels.input = None;
+        }
         BackwardPass::new(&self.ctx, geometry, gradients, kernels, self.dtype)
     }
 

@@ -60,6 +60,9 @@ pub struct GpuConv2d {
     /// the `f32` master), made on first use and dropped when training
     /// changes the master.
     rounded: Mutex<Option<[PooledBuffer; 2]>>,
+    /// Whether every weight is finite: known from the host at construction,
+    /// `None` once training changed the weight (read back when asked).
+    weight_finite: Mutex<Option<bool>>,
     /// The weight as the blocked and Winograd kernels read it (packed,
     /// transformed), per layout: made on first use and dropped when training
     /// changes the weight.
@@ -98,6 +101,7 @@ impl GpuConv2d {
             precision: None,
             dtype: layer.dtype(),
             rounded: Mutex::new(None),
+            weight_finite: Mutex::new(Some(layer.weight().data().iter().all(|v| v.is_finite()))),
             packed_weight: Mutex::new(Vec::new()),
         })
     }
@@ -249,6 +253,23 @@ impl GpuConv2d {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         *self.rounded.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        *self
+            .weight_finite
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether every weight is finite: known from the host until training
+    /// changes the weight, then read back once per change.
+    pub(crate) async fn weight_is_finite(&self) -> Result<bool> {
+        let known = *self.weight_finite.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(finite) = known {
+            return Ok(finite);
+        }
+        let layer = self.to_layer_async().await?;
+        let finite = layer.weight().data().iter().all(|v| v.is_finite());
+        *self.weight_finite.lock().unwrap_or_else(|e| e.into_inner()) = Some(finite);
+        Ok(finite)
     }
 
     /// The weight and bias every pass uses: the `f32` buffers themselves, or

@@ -70,7 +70,7 @@ pub(crate) fn source(v: WeightVariant) -> String {
                 .collect();
             let _ = writeln!(
                 accumulate,
-                "{pad}let x{r}_{e} = vec4<f32>({});",
+                "{pad}let x{r}_{e} = select(vec4<f32>(0.0), vec4<f32>({}), in_row);",
                 lanes.join(", ")
             );
         }
