@@ -368,3 +368,38 @@ fn each_levels_bound_rejects_a_dropped_channel() {
         assert!(fails(&|| high(&winograd)), "high, channel {dropped}");
     }
 }
+
+/// What the README says of Winograd and infinities: where the direct sum is
+/// +inf (outputs whose window holds an infinite input), Winograd's transforms
+/// subtract the infinity from itself and give NaN; the other outputs are
+/// unchanged.
+#[test]
+fn winograd_turns_an_infinite_sum_into_nan() {
+    let config = Conv2dConfig::new(1, 1, 3).with_bias(false);
+    let layer = Conv2d::from_weights(
+        config,
+        Tensor::new([1, 1, 3, 3], vec![1.0; 9]).unwrap(),
+        None,
+    )
+    .unwrap();
+    let mut x = vec![1.0f32; 64];
+    x[5 * 8 + 5] = f32::INFINITY;
+    let x = Tensor::new([1, 1, 8, 8], x).unwrap();
+    let want = layer.forward_cpu(&x).unwrap();
+    let got = GpuConv2d::new(common::gpu(), &layer)
+        .unwrap()
+        .with_algorithm(Algorithm::Winograd)
+        .forward(&x)
+        .unwrap();
+    let (mut nan, mut same) = (0, 0);
+    for (&g, &w) in got.data().iter().zip(want.data()) {
+        if w.is_infinite() {
+            nan += usize::from(g.is_nan());
+        } else {
+            assert_eq!(g, w);
+            same += 1;
+        }
+    }
+    assert!(nan > 0, "some infinite sums come out NaN");
+    assert_eq!(same, 27, "the 27 finite outputs are unchanged");
+}
