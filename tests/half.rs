@@ -207,6 +207,16 @@ fn mismatched_dtypes_are_refused_as_pytorch_refuses_them() {
             "Input type (c10::Half) and grad_output type (float) should be the same"
         );
         assert_eq!(gpu.backward(&x16, &gy).unwrap_err().to_string(), err);
+        // The wrong channel count too: PyTorch names the bias's dtype first,
+        // the channels before the weight's dtype.
+        let four = Tensor::zeros([1, 4, 5, 5]).unwrap();
+        let want = if bias {
+            f32_input.to_string()
+        } else {
+            "Given groups=1, weight of size [3, 2, 3, 3], expected input[1, 4, 5, 5] to have 2 channels, but got 4 channels instead".to_string()
+        };
+        assert_eq!(layer.forward_cpu(&four).unwrap_err().to_string(), want);
+        assert_eq!(gpu.forward(&four).unwrap_err().to_string(), want);
     }
 }
 

@@ -73,6 +73,11 @@ impl Conv2d {
 /// machine gives [`Conv2dError::HostMemory`](crate::Conv2dError::HostMemory)
 /// (or `ValueTooLarge` when the size overflows), never an abort.
 fn forward(layer: &Conv2d, input: &Tensor) -> Result<Tensor> {
+    // PyTorch checks the bias's dtype before anything else, the weight's
+    // after the shapes.
+    if layer.bias().is_some() {
+        check_dtypes(layer, input, None)?;
+    }
     let geometry = Conv2dGeometry::new(layer.config(), input.shape())?;
     check_dtypes(layer, input, None)?;
     let bias = layer.bias().map(|b| widen("bias", b)).transpose()?;

@@ -27,6 +27,11 @@ impl GpuConv2d {
     /// for every algorithm.
     pub async fn forward_async(&self, input: &Tensor) -> Result<Tensor> {
         self.ctx.check_alive()?;
+        // PyTorch checks the bias's dtype before anything else, the weight's
+        // after the shapes.
+        if self.config.bias {
+            self.check_dtype(input.dtype(), None)?;
+        }
         let pass = self.prepare(input.shape()).await?;
         self.check_dtype(input.dtype(), None)?;
         let dtype = self.dtype;
@@ -109,6 +114,9 @@ impl GpuConv2d {
                 tensor: input.ctx.adapter_info().name.clone(),
                 layer: self.ctx.adapter_info().name.clone(),
             });
+        }
+        if self.config.bias {
+            self.check_dtype(input.dtype, None)?;
         }
         let pass = self.prepare(input.shape()).await?;
         self.check_dtype(input.dtype, None)?;
