@@ -45,28 +45,22 @@ pub(crate) enum Conversion {
     Round,
 }
 
+/// The kernel of `conversion` for `dtype`: its entry point, and a family
+/// name per dtype (the `BFLOAT` constant makes them different pipelines).
 fn spec(dtype: DType, conversion: Conversion) -> KernelSpec {
-    let kernel = match (conversion, dtype) {
-        (Conversion::Widen, DType::BF16) => KERNEL
-            .entry("widen", "widen")
-            .with_constants("widen_bf16", BF16),
-        (Conversion::Widen, _) => KERNEL
-            .entry("widen", "widen")
-            .with_constants("widen_f16", F16),
-        (Conversion::Narrow, DType::BF16) => KERNEL
-            .entry("narrow", "narrow")
-            .with_constants("narrow_bf16", BF16),
-        (Conversion::Narrow, _) => KERNEL
-            .entry("narrow", "narrow")
-            .with_constants("narrow_f16", F16),
-        (Conversion::Round, DType::BF16) => KERNEL
-            .entry("round", "round")
-            .with_constants("round_bf16", BF16),
-        (Conversion::Round, _) => KERNEL
-            .entry("round", "round")
-            .with_constants("round_f16", F16),
+    let (entry, families) = match conversion {
+        Conversion::Widen => ("widen", ["widen_f16", "widen_bf16"]),
+        Conversion::Narrow => ("narrow", ["narrow_f16", "narrow_bf16"]),
+        Conversion::Round => ("round", ["round_f16", "round_bf16"]),
     };
-    kernel.spec()
+    let (family, constants) = match dtype {
+        DType::BF16 => (families[1], BF16),
+        _ => (families[0], F16),
+    };
+    KERNEL
+        .entry(family, entry)
+        .with_constants(family, constants)
+        .spec()
 }
 
 /// `u32` words holding `len` 16-bit values.

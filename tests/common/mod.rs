@@ -26,6 +26,23 @@ pub fn gpu() -> &'static GpuContext {
     }
 }
 
+/// `layer` with input channel `c`'s weights zeroed in every output channel
+/// (a layer without groups): its result is the layer's with that channel
+/// dropped.
+pub fn without_input_channel(layer: &Conv2d, c: usize) -> Conv2d {
+    let [k, channels, kh, kw] = <[usize; 4]>::try_from(layer.weight().shape()).unwrap();
+    let mut weight = layer.weight().data().to_vec();
+    for o in 0..k {
+        weight[(o * channels + c) * kh * kw..][..kh * kw].fill(0.0);
+    }
+    Conv2d::from_weights(
+        *layer.config(),
+        Tensor::new(layer.weight().shape(), weight).unwrap(),
+        layer.bias().cloned(),
+    )
+    .unwrap()
+}
+
 /// Runs `layer` on the GPU and checks it against the CPU reference.
 pub fn check_gpu_against_cpu(what: &str, layer: &Conv2d, input: &Tensor) -> Tensor {
     check_algorithm(what, layer, input, Algorithm::Auto, gpu())
