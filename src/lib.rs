@@ -22,8 +22,11 @@
 //!
 //! Every parameter of `nn.Conv2d` is supported: kernel size, stride, padding
 //! (integers, pairs, `'same'`, `'valid'`), dilation, groups, bias and the four
-//! padding modes, batched `(N, C, H, W)` or unbatched `(C, H, W)` input. Invalid
-//! input gives a [`Conv2dError`] whose message names the values, as PyTorch's do.
+//! padding modes, batched `(N, C, H, W)` or unbatched `(C, H, W)` input, in
+//! `float32`, `float16` or `bfloat16` ([`DType`]). Invalid input gives a
+//! [`Conv2dError`] whose message names the values, as PyTorch's do. How much
+//! accuracy the automatic choice of kernel may trade for speed is a
+//! [`Precision`].
 
 #![warn(missing_docs)]
 
