@@ -18,7 +18,8 @@ use crate::geometry::Conv2dGeometry;
 use crate::precision::Precision;
 
 /// Which GPU kernel computes the forward pass. Every algorithm gives PyTorch's
-/// result within fp32 rounding; they differ in speed and in what they accept.
+/// result within fp32 rounding (Winograd within its own bound, see
+/// [`Precision`]); they differ in speed and in what they accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Algorithm {
@@ -166,7 +167,7 @@ impl Algorithm {
         {
             Algorithm::Depthwise
         } else if device == wgpu::DeviceType::Cpu
-            && precision == Precision::High
+            && precision >= Precision::High
             && geometry.in_channels_per_group() >= WINOGRAD_MIN_CHANNELS_PER_GROUP
             && out_per_group >= WINOGRAD_MIN_CHANNELS_PER_GROUP
             && Algorithm::Winograd.check(geometry).is_ok()
