@@ -360,3 +360,59 @@ fn replicate_padding_folds_a_70000_wide_border_back() {
         &[1, 2, 3, 3],
     );
 }
+
+/// The padding's backward in float16 and bfloat16 adds an element's copies
+/// one at a time, rounding each sum (as PyTorch does), so an all-ones sum
+/// saturates (at 2048 in float16) and could not show a dropped copy. Instead
+/// the output gradient is zero but at chosen copies: an element's first
+/// copy, its last, and one in the middle of 140001 (one axis) or 90601 (two
+/// axes) copies, so that a loop cut short anywhere loses a 1. The gradient of
+/// the padded input is the output gradient itself (a 1×1 convolution with
+/// weight 1), and the input gradient must be exactly the count of marks.
+#[test]
+fn half_padding_backward_folds_past_the_loop_limit() {
+    for dtype in [DType::F16, DType::BF16] {
+        for (padding, shape, marks, want) in [
+            (
+                (0, 70_000),
+                [1usize, 1, 1, 4],
+                // (row, column) of the padded grid: the left edge's first copy
+                // and its last (the interior one), the right edge's first
+                // (interior), a middle one and its last.
+                vec![(0, 0), (0, 70_000), (0, 70_003), (0, 100_000), (0, 140_003)],
+                vec![2.0, 0.0, 0.0, 3.0],
+            ),
+            (
+                (300, 300),
+                [1, 1, 3, 3],
+                vec![(0, 0), (150, 299), (300, 300), (602, 602)],
+                vec![3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+            ),
+        ] {
+            let config = Conv2dConfig::new(1, 1, 1)
+                .with_bias(false)
+                .with_padding(padding)
+                .with_padding_mode(PaddingMode::Replicate);
+            let layer = ones_layer(config).to_dtype(dtype);
+            let input = Tensor::zeros(shape).unwrap().to_dtype(dtype);
+            let g = Conv2dGeometry::new(&config, &shape).unwrap();
+            let out = g.output_shape();
+            let mut grad_output = Tensor::zeros(out.clone()).unwrap();
+            for (r, c) in &marks {
+                grad_output.data_mut()[r * out[3] + c] = 1.0;
+            }
+            let grad_output = grad_output.to_dtype(dtype);
+            let what = format!("{dtype} replicate padding {padding:?}");
+            let cpu = layer.backward_cpu(&input, &grad_output).unwrap();
+            assert_eq!(cpu.grad_input.data(), &want[..], "{what} (cpu)");
+            for algorithm in [BackwardAlgorithm::Auto, BackwardAlgorithm::Direct] {
+                let got = GpuConv2d::new(common::gpu(), &layer)
+                    .unwrap()
+                    .with_backward_algorithm(algorithm)
+                    .backward(&input, &grad_output)
+                    .unwrap();
+                assert_eq!(got.grad_input.data(), &want[..], "{what} [{algorithm}]");
+            }
+        }
+    }
+}
