@@ -99,6 +99,25 @@ fn fold_columns(
     folded[index] = acc;
 }
 
+// An input element of the block, by its index: its plane, its position
+// (t, u) in the source window, and whether it is inside the window (outside,
+// negative padding cropped it: its gradient is 0).
+struct InputElement {
+    plane: u32,
+    t: u32,
+    u: u32,
+    inside: bool,
+}
+
+fn input_element(index: u32) -> InputElement {
+    let x = index % p.in_w;
+    let rest = index / p.in_w;
+    let y = rest % p.in_h;
+    let inside = x >= p.src_first_w && x - p.src_first_w < p.src_len_w
+        && y >= p.src_first_h && y - p.src_first_h < p.src_len_h;
+    return InputElement(rest / p.in_h, y - min(y, p.src_first_h), x - min(x, p.src_first_w), inside);
+}
+
 // One invocation per input element (plane, y, x): source is fold_columns'
 // result [plane][padded_h][src_len_w], folded the input gradient.
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -111,19 +130,15 @@ fn fold_rows(
     if (index >= d.total) {
         return;
     }
-    let x = index % p.in_w;
-    var rest = index / p.in_w;
-    let y = rest % p.in_h;
-    let plane = rest / p.in_h;
+    let e = input_element(index);
+    let plane = e.plane;
+    let t = e.t;
+    let column = e.u;
+    let inside = e.inside;
     var acc = 0.0;
     if (d.accumulate != 0u) {
         acc = folded[index];
     }
-    // Positions outside the source window were cropped: their gradient is 0.
-    let inside = x >= p.src_first_w && x - p.src_first_w < p.src_len_w
-        && y >= p.src_first_h && y - p.src_first_h < p.src_len_h;
-    let t = y - min(y, p.src_first_h);
-    let column = x - min(x, p.src_first_w);
     let trail = p.padded_h - p.lead_h - p.src_len_h;
     let c = copies_of(t, p.lead_h, p.src_len_h, trail);
     let end = select(0u, min(d.slice_end, 1u + c.before_count + c.after_count), inside);

@@ -9,7 +9,7 @@
 // then the top and bottom rows (from the padded tensor itself: corners come
 // from the column copies); autograd undoes that in reverse: bottom rows, top
 // rows, right columns, left columns. Follows shaders/pad_backward.wgsl (its
-// bindings and `copies_of`) and shaders/half_bits.wgsl (`round_to_dtype`).
+// bindings, `copies_of` and `input_element`) and shaders/half_bits.wgsl (`round_to_dtype`).
 // One invocation per input element (plane, y, x) of the block; a dispatch
 // adds the slice [slice_begin, slice_end) of an element's copies, in order,
 // onto what earlier ones stored (replicate's border can be longer than the
@@ -56,19 +56,14 @@ fn fold_half(
     if (index >= d.total) {
         return;
     }
-    let x = index % p.in_w;
-    let rest = index / p.in_w;
-    let y = rest % p.in_h;
-    let plane = rest / p.in_h;
-    // Positions outside the source window were cropped: their gradient is 0.
-    let inside = x >= p.src_first_w && x - p.src_first_w < p.src_len_w
-        && y >= p.src_first_h && y - p.src_first_h < p.src_len_h;
-    if (!inside) {
+    let e = input_element(index);
+    if (!e.inside) {
         folded[index] = 0.0;
         return;
     }
-    let ty = y - p.src_first_h;
-    let tx = x - p.src_first_w;
+    let plane = e.plane;
+    let ty = e.t;
+    let tx = e.u;
     if (p.padding_mode == MODE_CIRCULAR) {
         // At most three rows and three columns: one dispatch, no loop.
         if (d.slice_begin != 0u) {
