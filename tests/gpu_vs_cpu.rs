@@ -26,8 +26,9 @@ enum Space {
     WideKernel,
     /// Kernel widths 8 to 16, `groups == in_channels`.
     WideKernelDepthwise,
-    /// `groups == in_channels`, planes up to about 70 wide and high: many
-    /// runs of outputs along a row inside the data, not only at its borders.
+    /// `groups == in_channels`, planes up to about 70 wide and high: the
+    /// depthwise kernel's strips inside the data (aligned loads) as well as at
+    /// its borders (the index map), which small planes never leave.
     DepthwiseLarge,
     /// 3×3 kernels, stride 1, dilation 1 (what `winograd` runs); every
     /// padding, mode and grouping.

@@ -163,6 +163,38 @@ fn forward_sums_kernels_of_70000_taps() {
     );
 }
 
+/// The depthwise kernel walks down every input row between a strip's first
+/// and last output rows (16 rows per strip), loading the rows its windows
+/// cover, with a loop over the span's columns at the borders: with a stride
+/// of 3900 rows that is 58503 rows, 48 of them loaded, and about 59000 loop
+/// passes per invocation, near the driver's limit, which its variant rule
+/// keeps it under. Any row it left out would leave outputs unset.
+#[test]
+fn depthwise_walks_tall_strides_near_the_loop_limit() {
+    let config = Conv2dConfig::new(2, 2, 3)
+        .with_groups(2)
+        .with_stride((3900, 1))
+        .with_padding((0, 1));
+    let shape = [1, 2, 58503, 20];
+    check_forward(
+        "depthwise 3x3, stride (3900, 1), on a 1x2x58503x20 input",
+        config,
+        &shape,
+        Some(7.0),
+    );
+    // An output the kernel failed to store would keep what its buffer held,
+    // and the checks above ran other kernels first, which store the same
+    // values into the pool's buffers: so the depthwise kernel runs again on
+    // a context of its own, whose buffers start as zeros.
+    let ctx = wgpu_conv2d::GpuContext::new().unwrap();
+    let layer = GpuConv2d::new(&ctx, &ones_layer(config))
+        .unwrap()
+        .with_algorithm(Algorithm::Depthwise);
+    let got = layer.forward(&ones(&shape)).unwrap();
+    let want = ones_layer(config).forward_cpu(&ones(&shape)).unwrap();
+    assert_eq!(got.data(), want.data(), "depthwise on a fresh context");
+}
+
 #[test]
 fn forward_writes_rows_wider_than_262144() {
     // The blocked kernels' padding pass used to loop over a row per invocation.

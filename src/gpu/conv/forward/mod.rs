@@ -1,14 +1,17 @@
 //! The forward kernels and the pass that runs one of them over a call's
 //! chunks. Each kernel lives in its own file with its launch arithmetic:
 //! [`direct`], [`implicit_gemm`] (and its 1×1 form), [`blocked`] (the
-//! register-blocked kernel behind `blocked` and `depthwise`), [`winograd`].
+//! register-blocked kernel behind `blocked`, and `depthwise` where its
+//! kernel is too large to unroll), [`depthwise`], [`winograd`].
 
 pub(crate) mod blocked;
+pub(crate) mod depthwise;
 pub(crate) mod direct;
 pub(crate) mod implicit_gemm;
 pub(crate) mod winograd;
 
 use blocked::Variant;
+use depthwise::DepthwiseVariant;
 use winograd::WinogradVariant;
 
 use super::plan::{Chunk, plan_with_held};
@@ -26,8 +29,11 @@ pub(crate) enum ForwardKernel {
     Direct,
     /// The tiled implicit GEMM; `pointwise` for its 1×1 form.
     Gemm { pointwise: bool },
-    /// The register-blocked kernel (one output channel per invocation for depthwise).
+    /// The register-blocked kernel (one output channel per invocation for
+    /// depthwise kernels too large for [`ForwardKernel::Depthwise`]).
     Blocked(Variant),
+    /// Strips of one channel, read straight from the input (depthwise).
+    Depthwise(DepthwiseVariant),
     /// Winograd F(m×m, 3×3).
     Winograd(WinogradVariant),
 }
@@ -158,6 +164,9 @@ impl ForwardKernel {
             }
             ForwardKernel::Blocked(variant) => {
                 blocked::encode_chunk(rec, geometry, chunk, variant, buffers)
+            }
+            ForwardKernel::Depthwise(variant) => {
+                depthwise::encode_chunk(rec, geometry, chunk, variant, buffers)
             }
             ForwardKernel::Winograd(variant) => {
                 winograd::encode_chunk(rec, geometry, chunk, variant, buffers)

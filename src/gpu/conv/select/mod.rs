@@ -12,6 +12,7 @@ use super::backward::grad_input::transposed_geometry;
 use super::backward::grad_weight::blocked::WeightVariant;
 use super::forward::ForwardKernel;
 use super::forward::blocked::{self, Variant};
+use super::forward::depthwise::DepthwiseVariant;
 use super::forward::winograd::WinogradVariant;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
@@ -114,6 +115,8 @@ impl Algorithm {
             )
             .unsupported(),
             Algorithm::Depthwise => match geometry.in_channels_per_group() {
+                // Its own kernel, else the blocked kernel with one channel.
+                1 if DepthwiseVariant::new(geometry).is_some() => None,
                 1 => Variant::new(geometry, 1).unsupported(),
                 _ => Some(format!(
                     "it needs groups == in_channels, got in_channels={}, groups={}",
@@ -205,7 +208,10 @@ impl Algorithm {
             Algorithm::Auto | Algorithm::Direct => ForwardKernel::Direct,
             Algorithm::ImplicitGemm => ForwardKernel::Gemm { pointwise: false },
             Algorithm::Gemm1x1 => ForwardKernel::Gemm { pointwise: true },
-            Algorithm::Depthwise => ForwardKernel::Blocked(Variant::new(geometry, 1)),
+            Algorithm::Depthwise => match DepthwiseVariant::new(geometry) {
+                Some(variant) => ForwardKernel::Depthwise(variant),
+                None => ForwardKernel::Blocked(Variant::new(geometry, 1)),
+            },
             Algorithm::Blocked => ForwardKernel::Blocked(Variant::new(
                 geometry,
                 blocked::block_for(geometry.out_channels_per_group()),
@@ -228,6 +234,7 @@ impl Algorithm {
             ForwardKernel::Gemm { pointwise: false } => Algorithm::ImplicitGemm,
             ForwardKernel::Gemm { pointwise: true } => Algorithm::Gemm1x1,
             ForwardKernel::Blocked(variant) if variant.block() == 1 => Algorithm::Depthwise,
+            ForwardKernel::Depthwise(_) => Algorithm::Depthwise,
             ForwardKernel::Blocked(_) => Algorithm::Blocked,
             ForwardKernel::Winograd(_) => Algorithm::Winograd,
         }

@@ -1,0 +1,171 @@
+//! The WGSL of one depthwise variant: `shaders/conv2d_depthwise.wgsl` with its
+//! marked lines (`//{constants}`, `//{declare}`, `//{slide}`, `//{body}`,
+//! `//{aligned}`, `//{columns}`) replaced by code unrolled for the variant. Each generated block is framed
+//! by `// generated: NAME` and `// end generated: NAME` comments.
+
+use std::fmt::Write;
+
+use super::DepthwiseVariant;
+
+/// The template: the shared prelude, then the kernel with its markers.
+const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_depthwise.wgsl");
+
+/// The source of the variant whose key values are `values` (see [`DepthwiseVariant::key`]).
+pub(crate) fn generate(values: &[u32]) -> String {
+    source(DepthwiseVariant::from_key(values))
+}
+
+/// The components of a vec4, by index.
+const LANES: [&str; 4] = ["x", "y", "z", "w"];
+
+/// The template with its marked lines generated for `v`.
+pub(crate) fn source(v: DepthwiseVariant) -> String {
+    let span_vecs = v.span_vecs();
+    let window = v.window();
+
+    let mut constants = String::new();
+    let unit = if v.vec_store { "vec4<f32>" } else { "f32" };
+    let _ = writeln!(constants, "alias OutputUnit = {unit};");
+    let _ = writeln!(constants, "const OUTS: u32 = {}u;", v.outs());
+    let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
+    let _ = writeln!(constants, "const STRIDE_H: u32 = {}u;", v.stride_h);
+    let _ = writeln!(constants, "const SPAN: u32 = {}u;", v.span());
+    let _ = writeln!(constants, "const SPAN_VECS: u32 = {span_vecs}u;");
+    let _ = writeln!(constants, "const SPAN_PADDED: u32 = {}u;", 4 * span_vecs);
+    let _ = writeln!(constants, "const WINDOW: u32 = {window}u;");
+    let fields: Vec<String> = (0..span_vecs).map(|q| format!("v{q}: vec4<f32>")).collect();
+    let _ = writeln!(constants, "struct Span {{ {} }}", fields.join(", "));
+
+    let taps = v.kernel_h * v.kernel_w;
+    let mut declare = String::new();
+    let _ = writeln!(declare, "    let taps = o * {taps}u;");
+    for a in 0..v.kernel_h {
+        for k in 0..v.kernel_w {
+            let _ = writeln!(
+                declare,
+                "    let w{a}_{k} = weight[taps + {}u];",
+                a * v.kernel_w + k
+            );
+        }
+    }
+    for k in 0..window {
+        let _ = writeln!(declare, "    var win{k}: Span;");
+    }
+
+    // The window moves down one row: the oldest row leaves, the new one
+    // comes in last. Rows a stride skips altogether are not loaded.
+    let pad = "        ";
+    let mut slide = String::new();
+    for k in 1..window {
+        let _ = writeln!(slide, "{pad}win{} = win{k};", k - 1);
+    }
+    let needed = if v.stride_h > window {
+        " && t % STRIDE_H < WINDOW"
+    } else {
+        ""
+    };
+    let _ = writeln!(slide, "{pad}if (held{needed}) {{");
+    let _ = writeln!(
+        slide,
+        "{pad}    win{} = load_span(plane, y0 + t, x0, t0, aligned);",
+        window - 1
+    );
+    let _ = writeln!(slide, "{pad}}}");
+
+    let pad = "            ";
+    let mut body = String::new();
+    let _ = writeln!(body, "{pad}let at = (out_plane + i) * p.out_w + j0;");
+    for q in 0..v.vecs {
+        let _ = writeln!(body, "{pad}var acc{q} = vec4<f32>(0.0);");
+    }
+    let _ = writeln!(body, "{pad}if (held) {{");
+    for q in 0..v.vecs {
+        let mut sum = "vec4<f32>(0.0)".to_string();
+        for a in 0..v.kernel_h {
+            for k in 0..v.kernel_w {
+                let picks: Vec<String> = (0..4)
+                    .map(|e| {
+                        let x = (4 * q + e) * v.stride_w + k * v.dilation_w;
+                        format!("win{}.v{}.{}", a * v.dilation_h, x / 4, LANES[x % 4])
+                    })
+                    .collect();
+                sum = format!(
+                    "fma(vec4<f32>(w{a}_{k}), vec4<f32>({}), {sum})",
+                    picks.join(", ")
+                );
+            }
+        }
+        let _ = writeln!(body, "{pad}    acc{q} = {sum};");
+    }
+    let _ = writeln!(body, "{pad}}}");
+    for q in 0..v.vecs {
+        if v.vec_store {
+            let _ = writeln!(body, "{pad}if (j0 + {}u < p.out_w) {{", 4 * q);
+            let _ = writeln!(body, "{pad}    let u = at / 4u + {q}u;");
+            let _ = writeln!(body, "{pad}    var value = acc{q} + b;");
+            let _ = writeln!(
+                body,
+                "{pad}    if (d.accumulate != 0u) {{ value = acc{q} + output[u]; }}"
+            );
+            let _ = writeln!(body, "{pad}    output[u] = value;");
+            let _ = writeln!(body, "{pad}}}");
+        } else {
+            for (e, lane) in LANES.iter().enumerate() {
+                let x = 4 * q + e;
+                let _ = writeln!(body, "{pad}if (j0 + {x}u < p.out_w) {{");
+                let _ = writeln!(body, "{pad}    var value = acc{q}.{lane} + b;");
+                let _ = writeln!(
+                    body,
+                    "{pad}    if (d.accumulate != 0u) {{ value = acc{q}.{lane} + output[at + {x}u]; }}"
+                );
+                let _ = writeln!(body, "{pad}    output[at + {x}u] = value;");
+                let _ = writeln!(body, "{pad}}}");
+            }
+        }
+    }
+
+    let pad = "        ";
+    let mut aligned = String::new();
+    for q in 0..=span_vecs {
+        let _ = writeln!(aligned, "{pad}let a{q} = input4[q + {q}u];");
+    }
+    for q in 0..span_vecs {
+        let _ = writeln!(
+            aligned,
+            "{pad}s.v{q} = select(vec4<f32>(0.0), shifted(a{q}, a{}, shift), keep);",
+            q + 1
+        );
+    }
+
+    let mut columns = String::new();
+    for q in 0..span_vecs {
+        let values: Vec<String> = (0..4).map(|e| format!("cols[{}]", 4 * q + e)).collect();
+        let _ = writeln!(
+            columns,
+            "{pad}s.v{q} = select(vec4<f32>(0.0), vec4<f32>({}), keep);",
+            values.join(", ")
+        );
+    }
+
+    let about = format!(
+        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores",
+        v.outs(),
+        v.kernel_h,
+        v.kernel_w,
+        v.stride_h,
+        v.stride_w,
+        v.dilation_h,
+        v.dilation_w,
+        if v.vec_store { "vec4" } else { "scalar" }
+    );
+    let framed = |name: &str, indent: &str, text: &str| {
+        format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
+    };
+    TEMPLATE
+        .replace("//{constants}\n", &framed("constants", "", &constants))
+        .replace("//{declare}\n", &framed("declare", "    ", &declare))
+        .replace("//{slide}\n", &framed("slide", pad, &slide))
+        .replace("//{body}\n", &framed("body", "            ", &body))
+        .replace("//{aligned}\n", &framed("aligned", pad, &aligned))
+        .replace("//{columns}\n", &framed("columns", pad, &columns))
+}

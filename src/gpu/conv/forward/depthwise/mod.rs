@@ -1,0 +1,314 @@
+//! The depthwise kernel (`shaders/conv2d_depthwise.wgsl`): a strip of
+//! outputs along a row for a column of output rows of one channel per
+//! invocation, read straight from the input through a sliding window of rows,
+//! with the padding mode's index map at the borders and no padded copy;
+//! generated per kernel size, stride, dilation and outputs per row
+//! ([`codegen`]).
+
+mod codegen;
+
+use super::ForwardBuffers;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::plan::Chunk;
+use crate::gpu::runtime::loops::LOOP_BUDGET;
+use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
+
+/// Invocations per workgroup.
+const WORKGROUP_SIZE: u32 = 64;
+
+/// Most taps (kernel height × width) the generated code unrolls; larger
+/// depthwise kernels run on the blocked kernel with one channel.
+const MAX_TAPS: usize = 64;
+
+/// Most multiply-adds of vec4s one output row unrolls (vec4s × taps): fewer
+/// outputs per row for large kernels keep the code small.
+const MAX_UNROLLED: usize = 64;
+
+/// Most input columns one strip's row spans (held in registers).
+const MAX_SPAN: usize = 64;
+
+/// Most input rows the sliding window holds (the kernel's dilated height).
+const MAX_WINDOW: usize = 16;
+
+/// Output rows per invocation, one after another through the sliding window
+/// (the kernel's one loop, so far under the driver's loop limit). Measured
+/// on lavapipe, 8×144×56×56 3×3: see docs/benchmarks.md.
+pub(crate) const ROWS: usize = 16;
+
+/// vec4s of outputs along a row per invocation.
+const VECS: usize = 2;
+
+/// What one generated variant is specialised for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DepthwiseVariant {
+    kernel_h: usize,
+    kernel_w: usize,
+    stride_h: usize,
+    stride_w: usize,
+    dilation_h: usize,
+    dilation_w: usize,
+    /// vec4s of outputs along a row per invocation.
+    vecs: usize,
+    /// Whether outputs are stored as vec4s (rows a multiple of 4 long).
+    vec_store: bool,
+}
+
+impl DepthwiseVariant {
+    /// The variant for `geometry`, a depthwise convolution (one input channel
+    /// per group), or `None` where its kernel is too large to unroll: more
+    /// than [`MAX_TAPS`] taps, a row span over [`MAX_SPAN`] columns even with
+    /// 4 outputs, or a window over [`MAX_WINDOW`] rows.
+    pub(crate) fn new(geometry: &Conv2dGeometry) -> Option<Self> {
+        let (h, w) = (&geometry.height, &geometry.width);
+        let taps = h.kernel * w.kernel;
+        if geometry.in_channels_per_group() != 1 || taps > MAX_TAPS {
+            return None;
+        }
+        // Narrow planes take one vec4, so that a layer's shape selects one
+        // of a few variants (each compiles once).
+        let vecs = VECS.min(w.output.div_ceil(4).next_power_of_two());
+        let mut variant = Self {
+            kernel_h: h.kernel,
+            kernel_w: w.kernel,
+            stride_h: h.stride,
+            stride_w: w.stride,
+            dilation_h: h.dilation,
+            dilation_w: w.dilation,
+            vecs,
+            vec_store: w.output.is_multiple_of(4),
+        };
+        while (variant.vecs * taps > MAX_UNROLLED || variant.span() > MAX_SPAN) && variant.vecs > 1
+        {
+            variant.vecs /= 2;
+        }
+        // Wide strides and dilations: a span or a window of rows too large
+        // to hold in registers, or (tall strides) too many rows to walk.
+        (variant.span() <= MAX_SPAN
+            && variant.window() <= MAX_WINDOW
+            && variant.loop_passes() <= LOOP_BUDGET)
+            .then_some(variant)
+    }
+
+    /// Outputs along a row per invocation.
+    fn outs(self) -> usize {
+        4 * self.vecs
+    }
+
+    /// Input columns one invocation's outputs read along a row.
+    fn span(self) -> usize {
+        (self.outs() - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1
+    }
+
+    /// vec4s holding the span.
+    fn span_vecs(self) -> usize {
+        self.span().div_ceil(4)
+    }
+
+    /// Input rows one output row reads: the window held in registers.
+    fn window(self) -> usize {
+        (self.kernel_h - 1) * self.dilation_h + 1
+    }
+
+    /// Loop passes of one invocation, as the driver counts them (see
+    /// [`LOOP_BUDGET`]): the walk over at most `(ROWS - 1)·stride + window`
+    /// input rows, and the border path's loop over the span's columns for
+    /// each row it loads (counted whether or not the border path runs). A
+    /// stride taller than the window skips the rows between windows without
+    /// loading them, so only `ROWS·window` rows are loaded.
+    fn loop_passes(self) -> usize {
+        let rows = (ROWS - 1) * self.stride_h + self.window();
+        let loaded = rows.min(ROWS * self.window());
+        rows + 1 + loaded * (self.span() + 1)
+    }
+
+    /// The values that identify the variant in its kernel key.
+    fn key(self) -> Vec<u32> {
+        [
+            self.kernel_h,
+            self.kernel_w,
+            self.stride_h,
+            self.stride_w,
+            self.dilation_h,
+            self.dilation_w,
+            self.vecs,
+            usize::from(self.vec_store),
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
+    }
+
+    /// The variant [`key`](Self::key) names.
+    fn from_key(values: &[u32]) -> Self {
+        let v = |k: usize| values[k] as usize;
+        Self {
+            kernel_h: v(0),
+            kernel_w: v(1),
+            stride_h: v(2),
+            stride_w: v(3),
+            dilation_h: v(4),
+            dilation_w: v(5),
+            vecs: v(6),
+            vec_store: v(7) != 0,
+        }
+    }
+
+    /// The kernel of this variant, generated when the registry compiles it.
+    pub(crate) fn spec(self) -> KernelSpec {
+        KernelSpec {
+            family: "conv2d_depthwise",
+            variant: self.key(),
+            source: ShaderSource::Generated(codegen::generate),
+            entry_point: "main",
+            workgroup_size: WORKGROUP_SIZE,
+            bindings: &[
+                Uniform, Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadOnly,
+            ],
+            constants: &[("ROWS", ROWS as f64)],
+            workgroup_bytes: 0,
+        }
+    }
+}
+
+/// Records one chunk: one dispatch, one invocation per strip of outputs
+/// along a row and column of up to [`ROWS`] rows.
+pub(crate) fn encode_chunk(
+    rec: &mut Recorder,
+    geometry: &Conv2dGeometry,
+    chunk: &Chunk,
+    variant: DepthwiseVariant,
+    buffers: &ForwardBuffers,
+) -> Result<()> {
+    let strips = geometry.height.output.div_ceil(ROWS);
+    let runs = geometry.width.output.div_ceil(variant.outs());
+    let total = chunk.batch.len() * chunk.out_channels.len() * runs * strips;
+    let params = DispatchParams::for_chunk(chunk)?.with_total(total)?;
+    let params = rec.uniform("depthwise dispatch", &params);
+    rec.dispatch(
+        &variant.spec(),
+        &[
+            buffers.call,
+            &params,
+            buffers.input,
+            buffers.weight,
+            buffers.bias,
+            buffers.output,
+            buffers.input,
+        ],
+        total as u64,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Conv2dConfig;
+    use crate::gpu::runtime::registry::tests::validate;
+
+    fn depthwise(channels: usize, kernel: (usize, usize), shape: [usize; 4]) -> Conv2dGeometry {
+        let config = Conv2dConfig::new(channels, channels, kernel)
+            .with_groups(channels)
+            .with_padding(1);
+        Conv2dGeometry::new(&config, &shape).unwrap()
+    }
+
+    /// Every shape of variant validates with naga, has no marker left and
+    /// frames what it generated; each is written to `target/generated-wgsl/`.
+    #[test]
+    fn generated_variants_validate_with_naga() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/generated-wgsl");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (kernel_h, kernel_w, stride_h, stride_w, dilation_h, dilation_w, vecs) in [
+            (3, 3, 1, 1, 1, 1, 2),
+            (3, 3, 2, 2, 1, 1, 2),
+            (1, 1, 1, 1, 1, 1, 1),
+            (5, 2, 3, 1, 2, 3, 1),
+            (1, 16, 1, 4, 1, 1, 2),
+            (8, 8, 1, 1, 1, 1, 1),
+        ] {
+            for vec_store in [true, false] {
+                let variant = DepthwiseVariant {
+                    kernel_h,
+                    kernel_w,
+                    stride_h,
+                    stride_w,
+                    dilation_h,
+                    dilation_w,
+                    vecs,
+                    vec_store,
+                };
+                let spec = variant.spec();
+                assert_eq!(DepthwiseVariant::from_key(&spec.variant), variant);
+                validate(&spec);
+                let source = spec.source_text();
+                let label = spec.label();
+                assert!(!source.contains("//{"), "{label}: a marker was left");
+                for name in [
+                    "constants",
+                    "declare",
+                    "slide",
+                    "body",
+                    "aligned",
+                    "columns",
+                ] {
+                    assert!(
+                        source.contains(&format!("// generated: {name} (")),
+                        "{label}: {name}"
+                    );
+                    assert!(
+                        source.contains(&format!("// end generated: {name}")),
+                        "{label}: {name}"
+                    );
+                }
+                let file = format!(
+                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}.wgsl",
+                    if vec_store { "vec4" } else { "scalar" }
+                );
+                std::fs::write(dir.join(file), source.as_bytes()).unwrap();
+            }
+        }
+    }
+
+    /// The variant: one per kernel, stride and dilation for wide planes; one
+    /// vec4 per row on narrow ones and for large kernels; none beyond
+    /// [`MAX_TAPS`] taps or with more than one input channel per group.
+    #[test]
+    fn variants_follow_the_layer() {
+        let v = DepthwiseVariant::new(&depthwise(144, (3, 3), [8, 144, 56, 56])).unwrap();
+        assert_eq!((v.vecs, v.vec_store, v.window()), (VECS, true, 3));
+        assert_eq!(v.span(), 10);
+        let narrow = DepthwiseVariant::new(&depthwise(4, (3, 3), [1, 4, 9, 3])).unwrap();
+        assert_eq!((narrow.vecs, narrow.vec_store), (1, false));
+        let large = DepthwiseVariant::new(&depthwise(4, (8, 8), [1, 4, 64, 64])).unwrap();
+        assert_eq!(large.vecs, 1);
+        assert!(DepthwiseVariant::new(&depthwise(4, (9, 8), [1, 4, 64, 64])).is_none());
+        let wide_dilation = Conv2dConfig::new(4, 4, 3)
+            .with_groups(4)
+            .with_dilation((1, 40));
+        let g = Conv2dGeometry::new(&wide_dilation, &[1, 4, 8, 200]).unwrap();
+        assert!(DepthwiseVariant::new(&g).is_none(), "span of 81 columns");
+        let tall_dilation = Conv2dConfig::new(4, 4, 3)
+            .with_groups(4)
+            .with_dilation((8, 1));
+        let g = Conv2dGeometry::new(&tall_dilation, &[1, 4, 40, 8]).unwrap();
+        assert!(DepthwiseVariant::new(&g).is_none(), "window of 17 rows");
+        // A tall stride: 15 strides of 4000 rows between a strip's first and
+        // last output rows, walked row by row, would pass the loop limit.
+        let tall_stride = Conv2dConfig::new(4, 4, 3)
+            .with_groups(4)
+            .with_stride((4000, 1));
+        let g = Conv2dGeometry::new(&tall_stride, &[1, 4, 80000, 8]).unwrap();
+        assert!(DepthwiseVariant::new(&g).is_none(), "stride 4000 rows");
+        let s = (DepthwiseVariant::new(&depthwise(96, (3, 3), [1, 96, 112, 112])))
+            .unwrap()
+            .loop_passes();
+        assert_eq!(s, 19 + 18 * 11, "18 rows of 10 columns");
+        let grouped =
+            Conv2dGeometry::new(&Conv2dConfig::new(8, 8, 3).with_groups(4), &[1, 8, 16, 16])
+                .unwrap();
+        assert!(DepthwiseVariant::new(&grouped).is_none());
+    }
+}
