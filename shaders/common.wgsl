@@ -58,7 +58,7 @@ struct DispatchParams {
     // The slice of the reduction this dispatch adds (src/gpu/runtime/loops.rs):
     // every invocation's loops stay under the driver's loop limit. What the
     // range counts is the kernel's own (reduction rows, GEMM depth, copies,
-    // positions).
+    // positions; the depthwise kernel's interior strips of columns).
     slice_begin: u32,
     slice_end: u32,
     // The slice of the innermost loop (kernel columns), for kernels with two levels.

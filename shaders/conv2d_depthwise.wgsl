@@ -5,20 +5,21 @@
 //
 // It walks down the input rows those outputs read, one row per pass of its
 // one loop, and keeps the last WINDOW rows (the kernel's height, dilated) in
-// registers, so each input row is read once per strip of outputs: inside the
-// source window as aligned vec4 loads shifted into place (loads, not FMAs,
-// bound a depthwise layer, and on llvmpipe every per-lane load is a loop over
-// the lanes); where a row reaches into the padding, column by column through
-// the padding mode's index map. The row load has one call site and its border
-// path is a loop over columns, so the map is compiled once per kernel: with
-// one copy per column of every window row, SwiftShader took minutes to
-// compile a 3x3 stride-2 variant. Invocations are numbered column strip
-// first, so the strips at the left and right borders sit side by side and
-// their lanes take the same branch. The channel's taps are loaded once into
-// registers.
+// registers, so each input row is read once per strip of outputs. Strips
+// whose columns lie inside the source window (the interior) and strips that
+// reach into the padding (the border) run in separate dispatches of two
+// variants: the interior one reads each row as aligned vec4 loads shifted
+// into place (loads, not FMAs, bound a depthwise layer, and on llvmpipe every
+// per-lane load is a loop over the lanes); the border one column by column
+// through the padding mode's index map. llvmpipe runs both arms of a branch
+// under masks, so one kernel with both paths spent the border's cost
+// everywhere. The row load has one call site and the border path is a loop
+// over columns, so the index map is compiled once per kernel: with one copy
+// per column of every window row, SwiftShader took minutes to compile a 3x3
+// stride-2 variant. The channel's taps are loaded once into registers.
 //
 // Loops: (ROWS - 1) * STRIDE_H + WINDOW row passes, each with a column loop
-// of SPAN iterations; src/gpu/conv/forward/depthwise/mod.rs keeps the total
+// of SPAN iterations in the border variant; src/gpu/conv/forward/depthwise/mod.rs keeps the total
 // under the driver's loop limit for every variant it makes. Each output sums
 // one input channel's taps, so there is no reduction to slice. The rest is
 // unrolled for the variant (kernel size, stride and dilation, outputs per
@@ -66,12 +67,16 @@ fn main(
     if (index >= d.total) {
         return;
     }
+    // The dispatch's strips of columns: runs [slice_begin, slice_end) for
+    // the interior variant, the others for the border one.
     let strips = (p.out_h + ROWS - 1u) / ROWS;
-    let runs = (p.out_w + OUTS - 1u) / OUTS;
+    let inner = d.slice_end - d.slice_begin;
+    let runs = select((p.out_w + OUTS - 1u) / OUTS - inner, inner, INTERIOR);
     let strip = index % strips;
     var rest = index / strips;
-    let run = rest % runs;
+    let k = rest % runs;
     rest = rest / runs;
+    let run = select(select(k + inner, k, k < d.slice_begin), d.slice_begin + k, INTERIOR);
     let oc = rest % d.out_channels;
     let n = rest / d.out_channels;
     let o = d.out_c_begin + oc;
@@ -86,10 +91,6 @@ fn main(
     let j0 = run * OUTS;
     let x0 = j0 * STRIDE_W;
     let t0 = i32(x0) - i32(p.lead_w);
-    // The aligned loads of the last source row stay inside the buffer.
-    let last = plane + (p.src_first_h + p.src_len_h - 1u) * p.in_w + p.src_first_w + u32(max(t0, 0));
-    let aligned = t0 >= 0 && t0 + i32(SPAN) <= i32(p.src_len_w)
-        && last / 4u + SPAN_VECS < arrayLength(&input4);
     var b = 0.0;
     if (p.has_bias != 0u) {
         b = bias[o];
@@ -113,26 +114,13 @@ fn main(
 }
 
 // One span of the input row at padded coordinate `y`: SPAN columns from
-// padded column x0, in SPAN_VECS vec4s (zeros past SPAN). `aligned`: the
-// strip's columns lie inside the source window and its aligned loads inside
-// the buffer (checked once per invocation, for its last row).
-fn load_span(plane: u32, y: u32, x0: u32, t0: i32, aligned: bool) -> Span {
+// padded column x0, in SPAN_VECS vec4s (zeros past SPAN).
+fn load_span(plane: u32, y: u32, x0: u32, t0: i32) -> Span {
     var s: Span;
     let sy = source_coord(i32(min(y, p.padded_h - 1u)), p.lead_h, p.src_first_h, p.src_len_h);
     // A row of zero padding reads a real row, then zeroes it: no branch.
     let keep = sy >= 0;
     let row = plane + u32(max(sy, 0)) * p.in_w;
-    if (aligned) {
-        let f = row + p.src_first_w + u32(t0);
-        let q = f / 4u;
-        let shift = f % 4u;
-//{aligned}
-    } else {
-        var cols: array<f32, SPAN_PADDED>;
-        for (var x = 0u; x < SPAN; x++) {
-            cols[x] = column(row, x0 + x);
-        }
-//{columns}
-    }
+//{load}
     return s;
 }

@@ -1,6 +1,6 @@
 //! The WGSL of one depthwise variant: `shaders/conv2d_depthwise.wgsl` with its
 //! marked lines (`//{constants}`, `//{declare}`, `//{slide}`, `//{body}`,
-//! `//{aligned}`, `//{columns}`) replaced by code unrolled for the variant. Each generated block is framed
+//! `//{load}`) replaced by code unrolled for the variant. Each generated block is framed
 //! by `// generated: NAME` and `// end generated: NAME` comments.
 
 use std::fmt::Write;
@@ -12,14 +12,16 @@ const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_depthwise.wgsl");
 
 /// The source of the variant whose key values are `values` (see [`DepthwiseVariant::key`]).
 pub(crate) fn generate(values: &[u32]) -> String {
-    source(DepthwiseVariant::from_key(values))
+    let (variant, interior) = DepthwiseVariant::from_key(values);
+    source(variant, interior)
 }
 
 /// The components of a vec4, by index.
 const LANES: [&str; 4] = ["x", "y", "z", "w"];
 
-/// The template with its marked lines generated for `v`.
-pub(crate) fn source(v: DepthwiseVariant) -> String {
+/// The template with its marked lines generated for `v`'s interior kernel
+/// (`interior`) or its border kernel.
+pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
     let span_vecs = v.span_vecs();
     let window = v.window();
 
@@ -33,6 +35,7 @@ pub(crate) fn source(v: DepthwiseVariant) -> String {
     let _ = writeln!(constants, "const SPAN_VECS: u32 = {span_vecs}u;");
     let _ = writeln!(constants, "const SPAN_PADDED: u32 = {}u;", 4 * span_vecs);
     let _ = writeln!(constants, "const WINDOW: u32 = {window}u;");
+    let _ = writeln!(constants, "const INTERIOR: bool = {};", interior);
     let fields: Vec<String> = (0..span_vecs).map(|q| format!("v{q}: vec4<f32>")).collect();
     let _ = writeln!(constants, "struct Span {{ {} }}", fields.join(", "));
 
@@ -67,7 +70,7 @@ pub(crate) fn source(v: DepthwiseVariant) -> String {
     let _ = writeln!(slide, "{pad}if (held{needed}) {{");
     let _ = writeln!(
         slide,
-        "{pad}    win{} = load_span(plane, y0 + t, x0, t0, aligned);",
+        "{pad}    win{} = load_span(plane, y0 + t, x0, t0);",
         window - 1
     );
     let _ = writeln!(slide, "{pad}}}");
@@ -124,31 +127,41 @@ pub(crate) fn source(v: DepthwiseVariant) -> String {
         }
     }
 
-    let pad = "        ";
-    let mut aligned = String::new();
-    for q in 0..=span_vecs {
-        let _ = writeln!(aligned, "{pad}let a{q} = input4[q + {q}u];");
-    }
-    for q in 0..span_vecs {
-        let _ = writeln!(
-            aligned,
-            "{pad}s.v{q} = select(vec4<f32>(0.0), shifted(a{q}, a{}, shift), keep);",
-            q + 1
-        );
-    }
-
-    let mut columns = String::new();
-    for q in 0..span_vecs {
-        let values: Vec<String> = (0..4).map(|e| format!("cols[{}]", 4 * q + e)).collect();
-        let _ = writeln!(
-            columns,
-            "{pad}s.v{q} = select(vec4<f32>(0.0), vec4<f32>({}), keep);",
-            values.join(", ")
-        );
+    // The row load: aligned vec4s shifted into place inside the source
+    // window, or column by column through the padding's index map.
+    let pad = "    ";
+    let mut load = String::new();
+    if interior {
+        let _ = writeln!(load, "{pad}let f = row + p.src_first_w + u32(t0);");
+        let _ = writeln!(load, "{pad}let q = f / 4u;");
+        let _ = writeln!(load, "{pad}let shift = f % 4u;");
+        for q in 0..=span_vecs {
+            let _ = writeln!(load, "{pad}let a{q} = input4[q + {q}u];");
+        }
+        for q in 0..span_vecs {
+            let _ = writeln!(
+                load,
+                "{pad}s.v{q} = select(vec4<f32>(0.0), shifted(a{q}, a{}, shift), keep);",
+                q + 1
+            );
+        }
+    } else {
+        let _ = writeln!(load, "{pad}var cols: array<f32, SPAN_PADDED>;");
+        let _ = writeln!(load, "{pad}for (var x = 0u; x < SPAN; x++) {{");
+        let _ = writeln!(load, "{pad}    cols[x] = column(row, x0 + x);");
+        let _ = writeln!(load, "{pad}}}");
+        for q in 0..span_vecs {
+            let values: Vec<String> = (0..4).map(|e| format!("cols[{}]", 4 * q + e)).collect();
+            let _ = writeln!(
+                load,
+                "{pad}s.v{q} = select(vec4<f32>(0.0), vec4<f32>({}), keep);",
+                values.join(", ")
+            );
+        }
     }
 
     let about = format!(
-        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores",
+        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores, {} strips",
         v.outs(),
         v.kernel_h,
         v.kernel_w,
@@ -156,7 +169,8 @@ pub(crate) fn source(v: DepthwiseVariant) -> String {
         v.stride_w,
         v.dilation_h,
         v.dilation_w,
-        if v.vec_store { "vec4" } else { "scalar" }
+        if v.vec_store { "vec4" } else { "scalar" },
+        if interior { "interior" } else { "border" }
     );
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
@@ -164,8 +178,7 @@ pub(crate) fn source(v: DepthwiseVariant) -> String {
     TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
-        .replace("//{slide}\n", &framed("slide", pad, &slide))
+        .replace("//{slide}\n", &framed("slide", "        ", &slide))
         .replace("//{body}\n", &framed("body", "            ", &body))
-        .replace("//{aligned}\n", &framed("aligned", pad, &aligned))
-        .replace("//{columns}\n", &framed("columns", pad, &columns))
+        .replace("//{load}\n", &framed("load", pad, &load))
 }

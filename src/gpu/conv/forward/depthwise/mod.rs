@@ -7,6 +7,8 @@
 
 mod codegen;
 
+use std::ops::Range;
+
 use super::ForwardBuffers;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
@@ -124,8 +126,27 @@ impl DepthwiseVariant {
         rows + 1 + loaded * (self.span() + 1)
     }
 
-    /// The values that identify the variant in its kernel key.
-    fn key(self) -> Vec<u32> {
+    /// The strips of columns (runs of [`outs`](Self::outs) outputs) whose
+    /// input columns all lie inside the source window: the interior
+    /// kernel's; the others are the border kernel's.
+    fn interior_runs(self, geometry: &Conv2dGeometry) -> Range<usize> {
+        let w = &geometry.width;
+        let runs = w.output.div_ceil(self.outs());
+        // Run r starts at padded column r·step, source column r·step − lead.
+        let step = self.outs() * self.stride_w;
+        let lead = w.lead();
+        let first = lead.div_ceil(step).min(runs);
+        // r·step − lead + span ≤ len.
+        let room = w.source_window().1 + lead as i64 - self.span() as i64;
+        let end = match usize::try_from(room) {
+            Ok(room) => (room / step + 1).clamp(first, runs),
+            Err(_) => first,
+        };
+        first..end
+    }
+
+    /// The values that identify the variant's interior or border kernel.
+    fn key(self, interior: bool) -> Vec<u32> {
         [
             self.kernel_h,
             self.kernel_w,
@@ -135,16 +156,17 @@ impl DepthwiseVariant {
             self.dilation_w,
             self.vecs,
             usize::from(self.vec_store),
+            usize::from(interior),
         ]
         .iter()
         .map(|&v| v as u32)
         .collect()
     }
 
-    /// The variant [`key`](Self::key) names.
-    fn from_key(values: &[u32]) -> Self {
+    /// The variant [`key`](Self::key) names, and whether its interior kernel.
+    fn from_key(values: &[u32]) -> (Self, bool) {
         let v = |k: usize| values[k] as usize;
-        Self {
+        let variant = Self {
             kernel_h: v(0),
             kernel_w: v(1),
             stride_h: v(2),
@@ -153,14 +175,16 @@ impl DepthwiseVariant {
             dilation_w: v(5),
             vecs: v(6),
             vec_store: v(7) != 0,
-        }
+        };
+        (variant, v(8) != 0)
     }
 
-    /// The kernel of this variant, generated when the registry compiles it.
-    pub(crate) fn spec(self) -> KernelSpec {
+    /// The interior or border kernel of this variant, generated when the
+    /// registry compiles it.
+    fn spec(self, interior: bool) -> KernelSpec {
         KernelSpec {
             family: "conv2d_depthwise",
-            variant: self.key(),
+            variant: self.key(interior),
             source: ShaderSource::Generated(codegen::generate),
             entry_point: "main",
             workgroup_size: WORKGROUP_SIZE,
@@ -173,8 +197,9 @@ impl DepthwiseVariant {
     }
 }
 
-/// Records one chunk: one dispatch, one invocation per strip of outputs
-/// along a row and column of up to [`ROWS`] rows.
+/// Records one chunk: a dispatch of the border kernel and one of the
+/// interior kernel (either left out where it has no strips), one invocation
+/// per strip of outputs along a row and column of up to [`ROWS`] rows.
 pub(crate) fn encode_chunk(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
@@ -184,22 +209,31 @@ pub(crate) fn encode_chunk(
 ) -> Result<()> {
     let strips = geometry.height.output.div_ceil(ROWS);
     let runs = geometry.width.output.div_ceil(variant.outs());
-    let total = chunk.batch.len() * chunk.out_channels.len() * runs * strips;
-    let params = DispatchParams::for_chunk(chunk)?.with_total(total)?;
-    let params = rec.uniform("depthwise dispatch", &params);
-    rec.dispatch(
-        &variant.spec(),
-        &[
-            buffers.call,
-            &params,
-            buffers.input,
-            buffers.weight,
-            buffers.bias,
-            buffers.output,
-            buffers.input,
-        ],
-        total as u64,
-    )
+    let interior = variant.interior_runs(geometry);
+    for (is_interior, count) in [(false, runs - interior.len()), (true, interior.len())] {
+        if count == 0 {
+            continue;
+        }
+        let total = chunk.batch.len() * chunk.out_channels.len() * count * strips;
+        let params = DispatchParams::for_chunk(chunk)?
+            .with_total(total)?
+            .with_slice(&interior)?;
+        let params = rec.uniform("depthwise dispatch", &params);
+        rec.dispatch(
+            &variant.spec(is_interior),
+            &[
+                buffers.call,
+                &params,
+                buffers.input,
+                buffers.weight,
+                buffers.bias,
+                buffers.output,
+                buffers.input,
+            ],
+            total as u64,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -229,7 +263,9 @@ mod tests {
             (1, 16, 1, 4, 1, 1, 2),
             (8, 8, 1, 1, 1, 1, 1),
         ] {
-            for vec_store in [true, false] {
+            for (vec_store, interior) in
+                [(true, true), (false, true), (true, false), (false, false)]
+            {
                 let variant = DepthwiseVariant {
                     kernel_h,
                     kernel_w,
@@ -240,20 +276,16 @@ mod tests {
                     vecs,
                     vec_store,
                 };
-                let spec = variant.spec();
-                assert_eq!(DepthwiseVariant::from_key(&spec.variant), variant);
+                let spec = variant.spec(interior);
+                assert_eq!(
+                    DepthwiseVariant::from_key(&spec.variant),
+                    (variant, interior)
+                );
                 validate(&spec);
                 let source = spec.source_text();
                 let label = spec.label();
                 assert!(!source.contains("//{"), "{label}: a marker was left");
-                for name in [
-                    "constants",
-                    "declare",
-                    "slide",
-                    "body",
-                    "aligned",
-                    "columns",
-                ] {
+                for name in ["constants", "declare", "slide", "body", "load"] {
                     assert!(
                         source.contains(&format!("// generated: {name} (")),
                         "{label}: {name}"
@@ -264,8 +296,9 @@ mod tests {
                     );
                 }
                 let file = format!(
-                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}.wgsl",
-                    if vec_store { "vec4" } else { "scalar" }
+                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}_{}.wgsl",
+                    if vec_store { "vec4" } else { "scalar" },
+                    if interior { "interior" } else { "border" }
                 );
                 std::fs::write(dir.join(file), source.as_bytes()).unwrap();
             }
@@ -280,6 +313,24 @@ mod tests {
         let v = DepthwiseVariant::new(&depthwise(144, (3, 3), [8, 144, 56, 56])).unwrap();
         assert_eq!((v.vecs, v.vec_store, v.window()), (VECS, true, 3));
         assert_eq!(v.span(), 10);
+        // 7 strips of 8 columns; the first reaches into the padding, the
+        // last past the row's end (source columns 47..57 of 56).
+        let g = depthwise(144, (3, 3), [8, 144, 56, 56]);
+        assert_eq!(v.interior_runs(&g), 1..6);
+        let config = Conv2dConfig::new(96, 96, 3)
+            .with_groups(96)
+            .with_stride(2)
+            .with_padding(1);
+        let g = Conv2dGeometry::new(&config, &[8, 96, 112, 112]).unwrap();
+        let strided = DepthwiseVariant::new(&g).unwrap();
+        assert_eq!(
+            strided.interior_runs(&g),
+            1..7,
+            "the last ends at column 112"
+        );
+        // Narrower than a span: no interior.
+        let g = depthwise(4, (3, 3), [1, 4, 9, 3]);
+        assert_eq!(DepthwiseVariant::new(&g).unwrap().interior_runs(&g), 1..1);
         let narrow = DepthwiseVariant::new(&depthwise(4, (3, 3), [1, 4, 9, 3])).unwrap();
         assert_eq!((narrow.vecs, narrow.vec_store), (1, false));
         let large = DepthwiseVariant::new(&depthwise(4, (8, 8), [1, 4, 64, 64])).unwrap();
