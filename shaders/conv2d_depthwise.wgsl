@@ -42,16 +42,17 @@ fn shifted(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
     return select(v, vec4<f32>(a.w, b.xyz), shift == 3u);
 }
 
-// Padded column `x` of the source row starting at `row`, through the padding
-// mode's index map (zero outside the data for zeros padding). Columns past
-// the padded width belong to outputs past the row's end, which are never
-// stored; they read the last column instead of leaving the row.
-fn column(row: u32, x: u32) -> f32 {
-    let sx = source_coord(i32(min(x, p.padded_w - 1u)), p.lead_w, p.src_first_w, p.src_len_w);
-    if (sx < 0) {
-        return 0.0;
+// The border kernel's source column for each of its span's columns (-1 for a
+// zero of zeros padding), through the padding mode's index map: the same for
+// every row, so made once per invocation. Columns past the padded width
+// belong to outputs past the row's end, which are never stored; they read
+// the last column instead of leaving the row.
+var<private> column_map: array<i32, SPAN_PADDED>;
+
+fn map_columns(x0: u32) {
+    for (var x = 0u; x < SPAN; x++) {
+        column_map[x] = source_coord(i32(min(x0 + x, p.padded_w - 1u)), p.lead_w, p.src_first_w, p.src_len_w);
     }
-    return input[row + u32(sx)];
 }
 
 // Output rows per invocation, set from Rust.

@@ -54,6 +54,9 @@ pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
     for k in 0..window {
         let _ = writeln!(declare, "    var win{k}: Span;");
     }
+    if !interior {
+        let _ = writeln!(declare, "    map_columns(x0);");
+    }
 
     // The window moves down one row: the oldest row leaves, the new one
     // comes in last. Rows a stride skips altogether are not loaded.
@@ -148,7 +151,11 @@ pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
     } else {
         let _ = writeln!(load, "{pad}var cols: array<f32, SPAN_PADDED>;");
         let _ = writeln!(load, "{pad}for (var x = 0u; x < SPAN; x++) {{");
-        let _ = writeln!(load, "{pad}    cols[x] = column(row, x0 + x);");
+        let _ = writeln!(load, "{pad}    let sx = column_map[x];");
+        let _ = writeln!(
+            load,
+            "{pad}    cols[x] = select(0.0, input[row + u32(max(sx, 0))], sx >= 0);"
+        );
         let _ = writeln!(load, "{pad}}}");
         for q in 0..span_vecs {
             let values: Vec<String> = (0..4).map(|e| format!("cols[{}]", 4 * q + e)).collect();

@@ -116,14 +116,14 @@ impl DepthwiseVariant {
 
     /// Loop passes of one invocation, as the driver counts them (see
     /// [`LOOP_BUDGET`]): the walk over at most `(ROWS - 1)·stride + window`
-    /// input rows, and the border path's loop over the span's columns for
-    /// each row it loads (counted whether or not the border path runs). A
-    /// stride taller than the window skips the rows between windows without
-    /// loading them, so only `ROWS·window` rows are loaded.
+    /// input rows; in the border kernel, the column map made once and a loop
+    /// over the span's columns for each row loaded. A stride taller than the
+    /// window skips the rows between windows without loading them, so only
+    /// `ROWS·window` rows are loaded.
     fn loop_passes(self) -> usize {
         let rows = (ROWS - 1) * self.stride_h + self.window();
         let loaded = rows.min(ROWS * self.window());
-        rows + 1 + loaded * (self.span() + 1)
+        rows + 1 + (loaded + 1) * (self.span() + 1)
     }
 
     /// The strips of columns (runs of [`outs`](Self::outs) outputs) whose
@@ -356,7 +356,7 @@ mod tests {
         let s = (DepthwiseVariant::new(&depthwise(96, (3, 3), [1, 96, 112, 112])))
             .unwrap()
             .loop_passes();
-        assert_eq!(s, 19 + 18 * 11, "18 rows of 10 columns");
+        assert_eq!(s, 19 + 19 * 11, "18 rows of 10 columns and the map");
         let grouped =
             Conv2dGeometry::new(&Conv2dConfig::new(8, 8, 3).with_groups(4), &[1, 8, 16, 16])
                 .unwrap();
