@@ -5,23 +5,23 @@
 
 use std::fmt::Write;
 
-use super::DepthwiseVariant;
+use super::{DepthwiseVariant, Role};
 
 /// The template: the shared prelude, then the kernel with its markers.
 const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_depthwise.wgsl");
 
 /// The source of the variant whose key values are `values` (see [`DepthwiseVariant::key`]).
 pub(crate) fn generate(values: &[u32]) -> String {
-    let (variant, interior) = DepthwiseVariant::from_key(values);
-    source(variant, interior)
+    let (variant, role) = DepthwiseVariant::from_key(values);
+    source(variant, role)
 }
 
 /// The components of a vec4, by index.
 const LANES: [&str; 4] = ["x", "y", "z", "w"];
 
-/// The template with its marked lines generated for `v`'s interior kernel
-/// (`interior`) or its border kernel.
-pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
+/// The template with its marked lines generated for `v`'s kernel of `role`.
+pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
+    let interior = role.interior;
     let span_vecs = v.span_vecs();
     let window = v.window();
 
@@ -108,23 +108,19 @@ pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
         if v.vec_store {
             let _ = writeln!(body, "{pad}if (j0 + {}u < p.out_w) {{", 4 * q);
             let _ = writeln!(body, "{pad}    let u = at / 4u + {q}u;");
-            let _ = writeln!(body, "{pad}    var value = acc{q} + b;");
-            let _ = writeln!(
-                body,
-                "{pad}    if (d.accumulate != 0u) {{ value = acc{q} + output[u]; }}"
-            );
-            let _ = writeln!(body, "{pad}    output[u] = value;");
+            let onto = if role.accumulate { "output[u]" } else { "b" };
+            let _ = writeln!(body, "{pad}    output[u] = acc{q} + {onto};");
             let _ = writeln!(body, "{pad}}}");
         } else {
             for (e, lane) in LANES.iter().enumerate() {
                 let x = 4 * q + e;
                 let _ = writeln!(body, "{pad}if (j0 + {x}u < p.out_w) {{");
-                let _ = writeln!(body, "{pad}    var value = acc{q}.{lane} + b;");
-                let _ = writeln!(
-                    body,
-                    "{pad}    if (d.accumulate != 0u) {{ value = acc{q}.{lane} + output[at + {x}u]; }}"
-                );
-                let _ = writeln!(body, "{pad}    output[at + {x}u] = value;");
+                let onto = if role.accumulate {
+                    format!("output[at + {x}u]")
+                } else {
+                    "b".to_string()
+                };
+                let _ = writeln!(body, "{pad}    output[at + {x}u] = acc{q}.{lane} + {onto};");
                 let _ = writeln!(body, "{pad}}}");
             }
         }
@@ -168,7 +164,7 @@ pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
     }
 
     let about = format!(
-        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores, {} strips",
+        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores, {} strips{}",
         v.outs(),
         v.kernel_h,
         v.kernel_w,
@@ -177,7 +173,12 @@ pub(crate) fn source(v: DepthwiseVariant, interior: bool) -> String {
         v.dilation_h,
         v.dilation_w,
         if v.vec_store { "vec4" } else { "scalar" },
-        if interior { "interior" } else { "border" }
+        if interior { "interior" } else { "border" },
+        if role.accumulate {
+            ", accumulating"
+        } else {
+            ""
+        }
     );
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
