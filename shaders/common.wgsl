@@ -86,10 +86,16 @@ const MODE_CIRCULAR: u32 = 3u;
 // for a zero. Geometry checks guarantee one reflection / wrap is enough
 // (reflect: pad < len; circular: pad <= len).
 fn source_coord(padded: i32, lead: u32, first: u32, len: u32) -> i32 {
+    return source_coord_in(p.padding_mode, padded, lead, first, len);
+}
+
+// `source_coord` in padding mode `mode` (a kernel that fixes the mode in its
+// code passes a constant, and the other modes' arms fold away).
+fn source_coord_in(mode: u32, padded: i32, lead: u32, first: u32, len: u32) -> i32 {
     var t = padded - i32(lead);
     let n = i32(len);
     if (t < 0 || t >= n) {
-        switch p.padding_mode {
+        switch mode {
             case MODE_REFLECT: {
                 if (t < 0) { t = -t; } else { t = 2 * (n - 1) - t; }
             }

@@ -51,7 +51,7 @@ var<private> column_map: array<i32, SPAN_PADDED>;
 
 fn map_columns(x0: u32) {
     for (var x = 0u; x < SPAN; x++) {
-        column_map[x] = source_coord(i32(min(x0 + x, p.padded_w - 1u)), p.lead_w, p.src_first_w, p.src_len_w);
+        column_map[x] = source_coord_in(MODE, i32(min(x0 + x, p.padded_w - 1u)), p.lead_w, p.src_first_w, p.src_len_w);
     }
 }
 
@@ -118,7 +118,7 @@ fn main(
 // padded column x0, in SPAN_VECS vec4s (zeros past SPAN).
 fn load_span(plane: u32, y: u32, x0: u32, t0: i32) -> Span {
     var s: Span;
-    let sy = source_coord(i32(min(y, p.padded_h - 1u)), p.lead_h, p.src_first_h, p.src_len_h);
+    let sy = source_coord_in(MODE, i32(min(y, p.padded_h - 1u)), p.lead_h, p.src_first_h, p.src_len_h);
     // A row of zero padding reads a real row, then zeroes it: no branch.
     let keep = sy >= 0;
     let row = plane + u32(max(sy, 0)) * p.in_w;

@@ -36,6 +36,7 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     let _ = writeln!(constants, "const SPAN_PADDED: u32 = {}u;", 4 * span_vecs);
     let _ = writeln!(constants, "const WINDOW: u32 = {window}u;");
     let _ = writeln!(constants, "const INTERIOR: bool = {};", interior);
+    let _ = writeln!(constants, "const MODE: u32 = {}u;", v.mode);
     let fields: Vec<String> = (0..span_vecs).map(|q| format!("v{q}: vec4<f32>")).collect();
     let _ = writeln!(constants, "struct Span {{ {} }}", fields.join(", "));
 

@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::ForwardBuffers;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::conv::params::DispatchParams;
+use crate::gpu::conv::params::{DispatchParams, mode_code};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::loops::LOOP_BUDGET;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
@@ -32,16 +32,23 @@ const MAX_UNROLLED: usize = 64;
 /// Most input columns one strip's row spans (held in registers).
 const MAX_SPAN: usize = 64;
 
+/// Most input columns a row span takes when that allows more outputs per
+/// row: 16 outputs of a 3×3 stride-1 kernel span 18, 8 of a stride-2 one 17.
+/// Measured on lavapipe: 16 outputs per row of the stride-2 layer
+/// 8×96×112×112 (a span of 33) took 1.6× as long as 8.
+const WIDE_SPAN: usize = 20;
+
 /// Most input rows the sliding window holds (the kernel's dilated height).
 const MAX_WINDOW: usize = 16;
 
 /// Output rows per invocation, one after another through the sliding window
-/// (the kernel's one loop, so far under the driver's loop limit). Measured
-/// on lavapipe, 8×144×56×56 3×3: see docs/benchmarks.md.
-pub(crate) const ROWS: usize = 16;
+/// (the kernel's one loop, under the driver's loop limit: see
+/// [`DepthwiseVariant::loop_passes`]). Measured on lavapipe against 16 and
+/// 32 on the MobileNetV2 layers: see docs/benchmarks.md.
+pub(crate) const ROWS: usize = 64;
 
-/// vec4s of outputs along a row per invocation.
-const VECS: usize = 2;
+/// Most vec4s of outputs along a row per invocation.
+const VECS: usize = 4;
 
 /// Which of a variant's generated kernels: the strips it runs (interior or
 /// border) and whether it adds onto what an earlier dispatch stored (a split
@@ -67,6 +74,9 @@ pub(crate) struct DepthwiseVariant {
     vecs: usize,
     /// Whether outputs are stored as vec4s (rows a multiple of 4 long).
     vec_store: bool,
+    /// The padding mode (its shader number), fixed in the code: llvmpipe
+    /// would run every mode's arm of the index map for every row.
+    mode: u32,
 }
 
 impl DepthwiseVariant {
@@ -92,8 +102,9 @@ impl DepthwiseVariant {
             dilation_w: w.dilation,
             vecs,
             vec_store: w.output.is_multiple_of(4),
+            mode: mode_code(geometry.padding_mode()),
         };
-        while (variant.vecs * taps > MAX_UNROLLED || variant.span() > MAX_SPAN) && variant.vecs > 1
+        while (variant.vecs * taps > MAX_UNROLLED || variant.span() > WIDE_SPAN) && variant.vecs > 1
         {
             variant.vecs /= 2;
         }
@@ -169,6 +180,7 @@ impl DepthwiseVariant {
             usize::from(self.vec_store),
             usize::from(role.interior),
             usize::from(role.accumulate),
+            self.mode as usize,
         ]
         .iter()
         .map(|&v| v as u32)
@@ -187,6 +199,7 @@ impl DepthwiseVariant {
             dilation_w: v(5),
             vecs: v(6),
             vec_store: v(7) != 0,
+            mode: values[10],
         };
         let role = Role {
             interior: v(8) != 0,
@@ -282,11 +295,11 @@ mod tests {
             (1, 16, 1, 4, 1, 1, 2),
             (8, 8, 1, 1, 1, 1, 1),
         ] {
-            for (vec_store, interior, accumulate) in [
-                (true, true, false),
-                (false, true, true),
-                (true, false, true),
-                (false, false, false),
+            for (vec_store, interior, accumulate, mode) in [
+                (true, true, false, 0),
+                (false, true, true, 1),
+                (true, false, true, 2),
+                (false, false, false, 3),
             ] {
                 let variant = DepthwiseVariant {
                     kernel_h,
@@ -297,6 +310,7 @@ mod tests {
                     dilation_w,
                     vecs,
                     vec_store,
+                    mode,
                 };
                 let role = Role {
                     interior,
@@ -319,7 +333,7 @@ mod tests {
                     );
                 }
                 let file = format!(
-                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}_{}{}.wgsl",
+                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}_{}{}_mode{mode}.wgsl",
                     if vec_store { "vec4" } else { "scalar" },
                     if interior { "interior" } else { "border" },
                     if accumulate { "_accumulate" } else { "" }
@@ -336,17 +350,22 @@ mod tests {
     fn variants_follow_the_layer() {
         let v = DepthwiseVariant::new(&depthwise(144, (3, 3), [8, 144, 56, 56])).unwrap();
         assert_eq!((v.vecs, v.vec_store, v.window()), (VECS, true, 3));
-        assert_eq!(v.span(), 10);
-        // 7 strips of 8 columns; the first reaches into the padding, the
-        // last past the row's end (source columns 47..57 of 56).
+        assert_eq!(v.span(), 18);
+        // 4 strips of 16 columns; the first reaches into the padding, the
+        // last past the row's end (source columns 47..65 of 56).
         let g = depthwise(144, (3, 3), [8, 144, 56, 56]);
-        assert_eq!(v.interior_runs(&g), 1..6);
+        assert_eq!(v.interior_runs(&g), 1..3);
         let config = Conv2dConfig::new(96, 96, 3)
             .with_groups(96)
             .with_stride(2)
             .with_padding(1);
         let g = Conv2dGeometry::new(&config, &[8, 96, 112, 112]).unwrap();
         let strided = DepthwiseVariant::new(&g).unwrap();
+        assert_eq!(
+            (strided.vecs, strided.span()),
+            (2, 17),
+            "16 outputs would span 33"
+        );
         assert_eq!(
             strided.interior_runs(&g),
             1..7,
@@ -380,7 +399,7 @@ mod tests {
         let s = (DepthwiseVariant::new(&depthwise(96, (3, 3), [1, 96, 112, 112])))
             .unwrap()
             .loop_passes();
-        assert_eq!(s, 19 + 19 * 11, "18 rows of 10 columns and the map");
+        assert_eq!(s, 67 + 67 * 19, "66 rows of 18 columns and the map");
         let grouped =
             Conv2dGeometry::new(&Conv2dConfig::new(8, 8, 3).with_groups(4), &[1, 8, 16, 16])
                 .unwrap();
