@@ -26,12 +26,16 @@
 // row) by src/gpu/conv/forward/depthwise/codegen.rs, which fills in the
 // marked lines.
 
-@group(0) @binding(2) var<storage, read> input: array<f32>;
+// A float32 call reads and writes f32s; a float16 or bfloat16 one reads and
+// writes its packed 16-bit values (two per u32 word), widens each to f32,
+// accumulates in f32 and rounds each output once (shaders/half_bits.wgsl
+// comes first then).
+@group(0) @binding(2) var<storage, read> input: array<InputUnit>;
 @group(0) @binding(3) var<storage, read> weight: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<OutputUnit>;
 // The input again, as vec4s (read-only bindings may alias).
-@group(0) @binding(6) var<storage, read> input4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> input4: array<vec4<InputUnit>>;
 
 //{constants}
 

@@ -8,45 +8,35 @@
 // bfloat16 instead of float16.
 override BFLOAT: bool;
 
-// The bits of an f32 rounded to float16.
+// The bits of an f32 rounded to float16. Branch-free: each range's result
+// is computed and the right one selected (llvmpipe runs every arm of a
+// branch anyway, under masks).
 fn to_f16(x: u32) -> u32 {
     let sign = (x >> 16u) & 0x8000u;
-    let biased = (x >> 23u) & 0xffu;
-    let m = x & 0x7fffffu;
-    if (biased == 0xffu) {
-        if (m != 0u) {
-            return sign | 0x7e00u | (m >> 13u);
-        }
-        return sign | 0x7c00u;
-    }
-    let e = i32(biased) - 127;
-    if (e > 15) {
-        return sign | 0x7c00u;
-    }
-    if (e >= -14) {
-        // A normal float16: 13 significand bits dropped. A carry out of the
-        // significand bumps the exponent (up to infinity), as it should.
-        var h = (u32(e + 15) << 10u) | (m >> 13u);
-        let rest = m & 0x1fffu;
-        if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u)) {
-            h = h + 1u;
-        }
-        return sign | h;
-    }
-    if (e < -25) {
-        // Below half the smallest subnormal (2^-25): zero.
-        return sign;
-    }
-    // A subnormal float16, in units of 2^-24: the 24-bit significand
-    // shifted right by 14 to 24.
-    let full = m | 0x800000u;
-    let shift = u32(-(e + 1));
-    var h = full >> shift;
+    let a = x & 0x7fffffffu;
+    let biased = a >> 23u;
+    // NaN: quiet, keeping the payload's top bits.
+    let nan = 0x7e00u | ((a >> 13u) & 0x3ffu);
+    // A normal float16 (|x| >= 2^-14): the exponent rebased by 127 - 15 and
+    // 13 significand bits dropped, rounded to nearest, ties to even; a carry
+    // out of the significand bumps the exponent (up to infinity), as it
+    // should. (Wraps for smaller |x|, whose result is not selected.)
+    let rebased = a - (112u << 23u);
+    let normal = (rebased + 0xfffu + ((rebased >> 13u) & 1u)) >> 13u;
+    // A subnormal float16 (2^-25 <= |x| < 2^-14), in units of 2^-24: the
+    // 24-bit significand shifted right by 14 to 24, rounded alike.
+    let shift = clamp(126u - min(biased, 126u), 14u, 24u);
+    let full = (a & 0x7fffffu) | 0x800000u;
+    let kept = full >> shift;
     let rest = full & ((1u << shift) - 1u);
     let halfway = 1u << (shift - 1u);
-    if (rest > halfway || (rest == halfway && (h & 1u) == 1u)) {
-        h = h + 1u;
-    }
+    let up = rest > halfway || (rest == halfway && (kept & 1u) == 1u);
+    let subnormal = kept + select(0u, 1u, up);
+    // Below half the smallest subnormal (2^-25): zero; from 2^16 up: infinity.
+    var h = select(0u, subnormal, biased >= 102u);
+    h = select(h, normal, biased >= 113u);
+    h = select(h, 0x7c00u, biased >= 143u);
+    h = select(h, nan, a > 0x7f800000u);
     return sign | h;
 }
 

@@ -338,3 +338,84 @@ fn half_tensors_split_under_small_bindings() {
         }
     }
 }
+
+/// The depthwise kernel reads and rounds packed half values itself (output
+/// rows an even number long, calls in one chunk): on planes wide enough for
+/// strips inside the data (aligned word loads) as well as at the borders,
+/// every stride, dilation and padding mode, its result must be bit for bit
+/// the float32 kernel's on the same (exactly widened) values, rounded once;
+/// and within the dtype's bound of the CPU reference. Odd widths take the
+/// widen-and-narrow path, which must agree the same way.
+#[test]
+fn half_depthwise_kernel_rounds_its_f32_sums_once() {
+    for dtype in HALVES {
+        let mut rng = StdRng::seed_from_u64(0x16_0004 + dtype as u64);
+        let (mut checked, mut even) = (0, 0);
+        while checked < 40 {
+            let channels = rng.random_range(1..=6);
+            let config = Conv2dConfig::new(
+                channels,
+                channels * rng.random_range(1..=2),
+                (rng.random_range(1..=5), rng.random_range(1..=5)),
+            )
+            .with_groups(channels)
+            .with_stride((rng.random_range(1..=2), rng.random_range(1..=2)))
+            .with_dilation(rng.random_range(1..=2))
+            .with_padding((rng.random_range(0..=2), rng.random_range(0..=2)))
+            .with_bias(rng.random_bool(0.7))
+            .with_padding_mode(MODES[checked % 4]);
+            let shape = [
+                rng.random_range(1..=2),
+                channels,
+                rng.random_range(16..=72),
+                rng.random_range(16..=72),
+            ];
+            let Ok(g) = Conv2dGeometry::new(&config, &shape) else {
+                continue;
+            };
+            let layer = Conv2d::new(config, 900 + checked as u64)
+                .unwrap()
+                .to_dtype(dtype);
+            let input = common::random_tensor(&shape, 950 + checked as u64).to_dtype(dtype);
+            let Ok(want) = layer.forward_cpu(&input) else {
+                continue;
+            };
+            let what = format!("{dtype} depthwise case {checked}: {config:?} on {shape:?}");
+            let run = |layer: &Conv2d, input: &Tensor| {
+                GpuConv2d::new(common::gpu(), layer)
+                    .unwrap()
+                    .with_algorithm(Algorithm::Depthwise)
+                    .forward(input)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"))
+            };
+            let got = run(&layer, &input);
+            let wide = run(
+                &layer.clone().to_dtype(DType::F32),
+                &input.clone().to_dtype(DType::F32),
+            );
+            let rounded = wide.to_dtype(dtype);
+            if let Some(k) =
+                (0..got.numel()).find(|&k| got.data()[k].to_bits() != rounded.data()[k].to_bits())
+            {
+                panic!(
+                    "{what}: output {k} is {}, the float32 kernel's sum rounded is {}",
+                    got.data()[k],
+                    rounded.data()[k]
+                );
+            }
+            common::assert_within_bound(
+                &what,
+                &got,
+                &want,
+                &magnitude(&layer, &input),
+                terms(&layer),
+            );
+            even += usize::from(g.width().output() % 2 == 0);
+            checked += 1;
+        }
+        assert!(
+            (10..30).contains(&even),
+            "{dtype}: {even} of 40 even widths"
+        );
+    }
+}

@@ -254,6 +254,14 @@ mod tests {
                 edges.push(f32::from_bits(v.to_bits().wrapping_add(0x8001)));
             }
         }
+        // Ties between neighbouring float16 subnormals, (h + 1/2)·2⁻²⁴, and
+        // the points just either side of them.
+        for h in 0..1024u32 {
+            let tie = (h as f32 + 0.5) * 2f32.powi(-24);
+            for v in [tie, -tie, tie.next_up(), tie.next_down()] {
+                edges.push(v);
+            }
+        }
         let mut state = 0x2545_f491_u32;
         edges.extend((0..100_000).map(|_| {
             state ^= state << 13;

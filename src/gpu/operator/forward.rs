@@ -156,8 +156,9 @@ impl GpuConv2d {
     }
 
     /// Records `pass` from `input` into `output` (both whole tensors of the
-    /// layer's dtype; a half dtype's widened first and rounded once at the
-    /// end).
+    /// layer's dtype; a half dtype's read and rounded by the kernel itself
+    /// where it can ([`ForwardPass::in_storage`]), else widened first and
+    /// rounded once at the end).
     fn encode(
         &self,
         rec: &mut Recorder,
@@ -171,6 +172,19 @@ impl GpuConv2d {
             Some(layout) => self.packed_weight(pass, layout, &weight)?,
             None => weight,
         };
+        if let Some(native) = pass.in_storage(self.dtype) {
+            return native.encode(
+                rec,
+                &ForwardBuffers {
+                    call: &call,
+                    input,
+                    padded: None,
+                    weight: &weight,
+                    bias: &bias,
+                    output,
+                },
+            );
+        }
         let input_len = pass.geometry.input_shape_4d().iter().product();
         let input = self.widened(rec, input, input_len)?;
         let wide = self.wide_destination(rec, output, pass.elements);

@@ -15,6 +15,7 @@ use depthwise::DepthwiseVariant;
 use winograd::WinogradVariant;
 
 use super::plan::{Chunk, plan_with_held};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::runtime::buffers::check_buffer_size;
@@ -199,7 +200,7 @@ pub(crate) struct PaddedInput<'a> {
 }
 
 /// One checked forward call: its kernel and its chunks, made before any GPU work.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ForwardPass {
     /// The geometry the kernel runs ([`ForwardKernel::kernel_geometry`]), from
     /// which the call's uniform block is made.
@@ -241,6 +242,21 @@ impl ForwardPass {
             kernel,
             elements,
             chunks,
+        })
+    }
+
+    /// The pass reading and writing packed `dtype` values itself, where its
+    /// kernel can and the call is one chunk: the depthwise kernel. Other
+    /// passes run on `f32` copies that the caller widens and narrows.
+    pub(crate) fn in_storage(&self, dtype: DType) -> Option<ForwardPass> {
+        let (ForwardKernel::Depthwise(variant), [chunk]) = (self.kernel, self.chunks.as_slice())
+        else {
+            return None;
+        };
+        let variant = variant.stored_as(dtype, &self.geometry)?;
+        (!chunk.accumulate).then(|| ForwardPass {
+            kernel: ForwardKernel::Depthwise(variant),
+            ..self.clone()
         })
     }
 

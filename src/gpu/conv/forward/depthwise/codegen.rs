@@ -10,6 +10,28 @@ use super::{DepthwiseVariant, Role};
 /// The template: the shared prelude, then the kernel with its markers.
 const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_depthwise.wgsl");
 
+/// The 16-bit conversions, before the template in a half variant.
+const HALF_BITS: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/half_bits.wgsl"
+));
+
+/// How a float32 variant reads one input value.
+const F32_ACCESS: &str = "fn element(i: u32) -> f32 { return input[i]; }\n";
+
+/// How a half variant reads input values (16-bit values, two per word:
+/// element 2i in the low half of word i) and packs two results.
+const HALF_ACCESS: &str = "\
+fn widened(h: u32) -> f32 { return bitcast<f32>(widen_one(h)); }
+fn element(i: u32) -> f32 { return widened((input[i / 2u] >> (16u * (i % 2u))) & 0xffffu); }
+fn halves(a: u32, b: u32) -> vec4<f32> {
+    return vec4<f32>(widened(a & 0xffffu), widened(a >> 16u), widened(b & 0xffffu), widened(b >> 16u));
+}
+fn pack_pair(x: f32, y: f32) -> u32 {
+    return narrow_one(bitcast<u32>(x)) | (narrow_one(bitcast<u32>(y)) << 16u);
+}
+";
+
 /// The source of the variant whose key values are `values` (see [`DepthwiseVariant::key`]).
 pub(crate) fn generate(values: &[u32]) -> String {
     let (variant, role) = DepthwiseVariant::from_key(values);
@@ -25,9 +47,20 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     let span_vecs = v.span_vecs();
     let window = v.window();
 
+    let half = v.dtype.is_half();
     let mut constants = String::new();
-    let unit = if v.vec_store { "vec4<f32>" } else { "f32" };
+    let unit = match (half, v.vec_store) {
+        (true, _) => "u32",
+        (false, true) => "vec4<f32>",
+        (false, false) => "f32",
+    };
     let _ = writeln!(constants, "alias OutputUnit = {unit};");
+    let _ = writeln!(
+        constants,
+        "alias InputUnit = {};",
+        if half { "u32" } else { "f32" }
+    );
+    constants.push_str(if half { HALF_ACCESS } else { F32_ACCESS });
     let _ = writeln!(constants, "const OUTS: u32 = {}u;", v.outs());
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
     let _ = writeln!(constants, "const STRIDE_H: u32 = {}u;", v.stride_h);
@@ -106,7 +139,22 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     }
     let _ = writeln!(body, "{pad}}}");
     for q in 0..v.vecs {
-        if v.vec_store {
+        if half {
+            // Pairs of outputs rounded into one word (rows an even number
+            // long: every pair starts a word).
+            for pair in 0..2 {
+                let x = 4 * q + 2 * pair;
+                let _ = writeln!(body, "{pad}if (j0 + {x}u < p.out_w) {{");
+                let _ = writeln!(
+                    body,
+                    "{pad}    output[at / 2u + {}u] = pack_pair(acc{q}.{} + b, acc{q}.{} + b);",
+                    x / 2,
+                    LANES[2 * pair],
+                    LANES[2 * pair + 1]
+                );
+                let _ = writeln!(body, "{pad}}}");
+            }
+        } else if v.vec_store {
             let _ = writeln!(body, "{pad}if (j0 + {}u < p.out_w) {{", 4 * q);
             let _ = writeln!(body, "{pad}    let u = at / 4u + {q}u;");
             let onto = if role.accumulate { "output[u]" } else { "b" };
@@ -131,7 +179,29 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     // window, or column by column through the padding's index map.
     let pad = "    ";
     let mut load = String::new();
-    if interior {
+    if interior && half {
+        // Eight 16-bit values per vec4 word load, widened to two vec4s
+        // (h0, h1, ...); the span starts 0–7 values into the first.
+        let _ = writeln!(load, "{pad}let f = row + p.src_first_w + u32(t0);");
+        let _ = writeln!(load, "{pad}let q = f / 8u;");
+        let _ = writeln!(load, "{pad}let coarse = f % 8u >= 4u;");
+        let _ = writeln!(load, "{pad}let shift = f % 4u;");
+        let widened = span_vecs + 2;
+        for k in 0..widened.div_ceil(2) {
+            let _ = writeln!(load, "{pad}let a{k} = input4[q + {k}u];");
+            let _ = writeln!(load, "{pad}let h{} = halves(a{k}.x, a{k}.y);", 2 * k);
+            let _ = writeln!(load, "{pad}let h{} = halves(a{k}.z, a{k}.w);", 2 * k + 1);
+        }
+        for q in 0..span_vecs {
+            let _ = writeln!(
+                load,
+                "{pad}s.v{q} = select(vec4<f32>(0.0), shifted(select(h{q}, h{}, coarse), select(h{}, h{}, coarse), shift), keep);",
+                q + 1,
+                q + 1,
+                q + 2
+            );
+        }
+    } else if interior {
         let _ = writeln!(load, "{pad}let f = row + p.src_first_w + u32(t0);");
         let _ = writeln!(load, "{pad}let q = f / 4u;");
         let _ = writeln!(load, "{pad}let shift = f % 4u;");
@@ -151,7 +221,7 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
         let _ = writeln!(load, "{pad}    let sx = column_map[x];");
         let _ = writeln!(
             load,
-            "{pad}    cols[x] = select(0.0, input[row + u32(max(sx, 0))], sx >= 0);"
+            "{pad}    cols[x] = select(0.0, element(row + u32(max(sx, 0))), sx >= 0);"
         );
         let _ = writeln!(load, "{pad}}}");
         for q in 0..span_vecs {
@@ -165,7 +235,7 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     }
 
     let about = format!(
-        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} stores, {} strips{}",
+        "{} outputs per row, kernel {}x{}, stride {}x{}, dilation {}x{}, {} {} stores, {} strips{}",
         v.outs(),
         v.kernel_h,
         v.kernel_w,
@@ -173,6 +243,7 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
         v.stride_w,
         v.dilation_h,
         v.dilation_w,
+        v.dtype.name(),
         if v.vec_store { "vec4" } else { "scalar" },
         if interior { "interior" } else { "border" },
         if role.accumulate {
@@ -184,10 +255,15 @@ pub(crate) fn source(v: DepthwiseVariant, role: Role) -> String {
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
     };
-    TEMPLATE
+    let text = TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
         .replace("//{slide}\n", &framed("slide", "        ", &slide))
         .replace("//{body}\n", &framed("body", "            ", &body))
-        .replace("//{load}\n", &framed("load", pad, &load))
+        .replace("//{load}\n", &framed("load", pad, &load));
+    if half {
+        format!("{HALF_BITS}\n{text}")
+    } else {
+        text
+    }
 }

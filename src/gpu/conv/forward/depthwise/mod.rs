@@ -10,6 +10,7 @@ mod codegen;
 use std::ops::Range;
 
 use super::ForwardBuffers;
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::params::{DispatchParams, mode_code};
@@ -77,6 +78,9 @@ pub(crate) struct DepthwiseVariant {
     /// The padding mode (its shader number), fixed in the code: llvmpipe
     /// would run every mode's arm of the index map for every row.
     mode: u32,
+    /// What the input and output hold: `f32`s, or packed 16-bit values
+    /// widened on load and rounded once on store ([`stored_as`](Self::stored_as)).
+    dtype: DType,
 }
 
 impl DepthwiseVariant {
@@ -103,6 +107,7 @@ impl DepthwiseVariant {
             vecs,
             vec_store: w.output.is_multiple_of(4),
             mode: mode_code(geometry.padding_mode()),
+            dtype: DType::F32,
         };
         while (variant.vecs * taps > MAX_UNROLLED || variant.span() > WIDE_SPAN) && variant.vecs > 1
         {
@@ -114,6 +119,15 @@ impl DepthwiseVariant {
             && variant.window() <= MAX_WINDOW
             && variant.loop_passes() <= LOOP_BUDGET)
             .then_some(variant)
+    }
+
+    /// The variant reading and writing packed `dtype` values itself, where
+    /// it can: output rows an even number long, so that each pair of
+    /// outputs it rounds fills one word. (It cannot add onto a stored half
+    /// result, which would round twice: only calls in one chunk use it.)
+    pub(crate) fn stored_as(self, dtype: DType, geometry: &Conv2dGeometry) -> Option<Self> {
+        (dtype.is_half() && geometry.width.output.is_multiple_of(2))
+            .then_some(Self { dtype, ..self })
     }
 
     /// Outputs along a row per invocation.
@@ -181,6 +195,11 @@ impl DepthwiseVariant {
             usize::from(role.interior),
             usize::from(role.accumulate),
             self.mode as usize,
+            match self.dtype {
+                DType::F32 => 0,
+                DType::F16 => 1,
+                DType::BF16 => 2,
+            },
         ]
         .iter()
         .map(|&v| v as u32)
@@ -200,6 +219,11 @@ impl DepthwiseVariant {
             vecs: v(6),
             vec_store: v(7) != 0,
             mode: values[10],
+            dtype: match values[11] {
+                0 => DType::F32,
+                1 => DType::F16,
+                _ => DType::BF16,
+            },
         };
         let role = Role {
             interior: v(8) != 0,
@@ -219,7 +243,12 @@ impl DepthwiseVariant {
             bindings: &[
                 Uniform, Uniform, ReadOnly, ReadOnly, ReadOnly, ReadWrite, ReadOnly,
             ],
-            constants: &[("ROWS", ROWS as f64)],
+            // Half variants start with shaders/half_bits.wgsl and its BFLOAT.
+            constants: match self.dtype {
+                DType::F32 => &[("ROWS", ROWS as f64)],
+                DType::F16 => &[("ROWS", ROWS as f64), ("BFLOAT", 0.0)],
+                DType::BF16 => &[("ROWS", ROWS as f64), ("BFLOAT", 1.0)],
+            },
             workgroup_bytes: 0,
         }
     }
@@ -238,6 +267,8 @@ pub(crate) fn encode_chunk(
     let strips = geometry.height.output.div_ceil(ROWS);
     let runs = geometry.width.output.div_ceil(variant.outs());
     let interior = variant.interior_runs(geometry);
+    // Half variants run only in calls of one chunk (ForwardPass::in_storage).
+    debug_assert!(!(variant.dtype.is_half() && chunk.accumulate));
     for (is_interior, count) in [(false, runs - interior.len()), (true, interior.len())] {
         if count == 0 {
             continue;
@@ -295,11 +326,15 @@ mod tests {
             (1, 16, 1, 4, 1, 1, 2),
             (8, 8, 1, 1, 1, 1, 1),
         ] {
-            for (vec_store, interior, accumulate, mode) in [
-                (true, true, false, 0),
-                (false, true, true, 1),
-                (true, false, true, 2),
-                (false, false, false, 3),
+            for (vec_store, interior, accumulate, mode, dtype) in [
+                (true, true, false, 0, DType::F32),
+                (false, true, true, 1, DType::F32),
+                (true, false, true, 2, DType::F32),
+                (false, false, false, 3, DType::F32),
+                (true, true, false, 0, DType::F16),
+                (false, false, false, 1, DType::F16),
+                (true, true, false, 2, DType::BF16),
+                (false, false, false, 3, DType::BF16),
             ] {
                 let variant = DepthwiseVariant {
                     kernel_h,
@@ -311,6 +346,7 @@ mod tests {
                     vecs,
                     vec_store,
                     mode,
+                    dtype,
                 };
                 let role = Role {
                     interior,
@@ -333,10 +369,11 @@ mod tests {
                     );
                 }
                 let file = format!(
-                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}_{}{}_mode{mode}.wgsl",
+                    "dw_k{kernel_h}x{kernel_w}_s{stride_h}x{stride_w}_d{dilation_h}x{dilation_w}_v{vecs}_{}_{}{}_mode{mode}_{}.wgsl",
                     if vec_store { "vec4" } else { "scalar" },
                     if interior { "interior" } else { "border" },
-                    if accumulate { "_accumulate" } else { "" }
+                    if accumulate { "_accumulate" } else { "" },
+                    dtype.name()
                 );
                 std::fs::write(dir.join(file), source.as_bytes()).unwrap();
             }
