@@ -694,3 +694,53 @@ async fn one_signed_sums_past_65535_terms_are_exact() {
     assert_eq!(tensor(&field(&grads, "gradBias")).data(), &[300_000.0]);
     assert_eq!(tensor(&field(&grads, "gradWeight")).data(), &[300_000.0]);
 }
+
+/// The depthwise kernel's generated variants (interior and border strips,
+/// stride 1 and 2, reflect and zeros padding; float32, and float16 read and
+/// rounded in the kernel) compile under this WebGPU and agree with the CPU
+/// reference: planes wide enough for strips inside the data, which the
+/// golden cases (at most 23 wide) may not reach.
+#[wasm_bindgen_test]
+async fn depthwise_layers_agree_on_wide_planes() {
+    for (channels, stride, mode, shape, dtype) in [
+        (6, 1, "reflect", [1, 6, 40, 44], wgpu_conv2d::DType::F32),
+        (4, 2, "zeros", [2, 4, 37, 50], wgpu_conv2d::DType::F32),
+        (6, 1, "circular", [1, 6, 36, 48], wgpu_conv2d::DType::F16),
+    ] {
+        let config = wgpu_conv2d::Conv2dConfig::new(channels, channels, 3)
+            .with_groups(channels)
+            .with_stride(stride)
+            .with_padding(1)
+            .with_padding_mode(mode.parse::<wgpu_conv2d::PaddingMode>().unwrap());
+        let layer = Layer::new(config, 33).unwrap().to_dtype(dtype);
+        let n: usize = shape.iter().product();
+        let x: Vec<f32> = (0..n)
+            .map(|i| ((i * 31 % 89) as f32 / 40.0) - 1.1)
+            .collect();
+        let options = object(&[
+            ("inChannels", JsValue::from(channels as f64)),
+            ("outChannels", JsValue::from(channels as f64)),
+            ("kernelSize", JsValue::from(3.0)),
+            ("stride", JsValue::from(stride as f64)),
+            ("padding", JsValue::from(1.0)),
+            ("groups", JsValue::from(channels as f64)),
+            ("paddingMode", mode.into()),
+            ("algorithm", "depthwise".into()),
+            ("dtype", dtype.name().into()),
+        ]);
+        let conv = create_layer(options, &layer).await.unwrap();
+        let got = settle(conv.forward(array(&x), js_shape(&shape)))
+            .await
+            .unwrap();
+        let got = tensor(&got).to_dtype(dtype);
+        let input = Tensor::new(shape, x).unwrap().to_dtype(dtype);
+        let want = layer.forward_cpu(&input).unwrap();
+        assert_within_bound(
+            &format!("depthwise {mode} stride {stride} {dtype}"),
+            &got,
+            &want,
+            &magnitude(&layer, &input),
+            terms(&layer),
+        );
+    }
+}
