@@ -27,7 +27,7 @@
 fn store_output(n: u32, o: u32, i: u32, j: u32, value: f32) {
     let at = ((n * d.out_channels + o - d.out_c_begin) * p.out_h + i) * p.out_w + j;
     var start = 0.0;
-    if (d.accumulate != 0u) {
+    if (ACCUMULATE) {
         start = output[at];
     } else if (p.has_bias != 0u) {
         start = bias[o];

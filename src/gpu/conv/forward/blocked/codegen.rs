@@ -13,13 +13,15 @@ use super::Variant;
 /// The template: the shared prelude, then the kernel with its markers.
 const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
 
-/// The source of the variant whose key values are `values` (see [`Variant::key`]).
+/// The source of the variant whose key values are `values` (see [`Variant::key`]),
+/// then 1 for the kernel that accumulates.
 pub(crate) fn generate(values: &[u32]) -> String {
-    source(Variant::from_key(values))
+    source(Variant::from_key(values), values.get(6) == Some(&1))
 }
 
-/// The template with its marked lines generated for `variant`.
-pub(crate) fn source(variant: Variant) -> String {
+/// The template with its marked lines generated for `variant`, storing onto
+/// the bias or (`accumulate`) adding onto the stored output.
+pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     let (block, vecs) = (variant.block, variant.vecs);
     // Weight units per tap: vec4s of four output channels, or one float.
     let (units, unit_type, lanes) = if block == 1 {
@@ -31,6 +33,7 @@ pub(crate) fn source(variant: Variant) -> String {
     let _ = writeln!(constants, "alias WeightUnit = {unit_type};");
     let _ = writeln!(constants, "const WEIGHT_UNITS: u32 = {units}u;");
     let _ = writeln!(constants, "const BLOCK: u32 = {block}u;");
+    let _ = writeln!(constants, "const ACCUMULATE: bool = {accumulate};");
     let _ = writeln!(constants, "const OUTS: u32 = {}u;", variant.outs());
     let _ = writeln!(constants, "const KERNEL_W: u32 = {}u;", variant.kernel_w);
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", variant.stride_w);
