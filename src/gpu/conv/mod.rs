@@ -38,6 +38,7 @@ mod tests {
             implicit_gemm::IMPLICIT_GEMM,
             implicit_gemm::GEMM_1X1,
             blocked::PAD_INPUT,
+            blocked::PAD_INPUT_BORDER,
             blocked::PACK_WEIGHT[0].1,
             blocked::PACK_WEIGHT[1].1,
             blocked::PACK_WEIGHT[2].1,

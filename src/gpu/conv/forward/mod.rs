@@ -302,7 +302,14 @@ impl ForwardPass {
         if padded_len == 0 || passes.count() < 2 {
             return Ok(None);
         }
-        let copy = blocked::encode_padded_copy(rec, call, input, padded_len * row_len, row_len)?;
+        let copy = blocked::encode_padded_copy(
+            rec,
+            call,
+            input,
+            &first.geometry.width,
+            padded_len * row_len,
+            row_len,
+        )?;
         Ok(Some((copy, row_len)))
     }
 

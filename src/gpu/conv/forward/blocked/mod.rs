@@ -8,7 +8,7 @@ mod codegen;
 
 use super::ForwardBuffers;
 use crate::error::Result;
-use crate::geometry::Conv2dGeometry;
+use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
@@ -55,13 +55,24 @@ const MAX_SPAN: usize = 256;
 /// Invocations per workgroup of the three kernels.
 const WORKGROUP_SIZE: u32 = 64;
 
-/// The padded input copy: call, dispatch, input, padded, input (as vec4s).
+/// Interior vec4s of the padded copy per invocation (each run of them costs
+/// one load more than it stores).
+const PAD_RUN: usize = 4;
+
+/// The padded input copy of the columns inside the source window: call,
+/// dispatch, input, padded, input (as vec4s).
 pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
     "pad_input",
     conv_source!("pad_input.wgsl"),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
-);
+)
+.entry("pad_input_interior", "main_interior")
+.with_constants("pad_input_interior", &[("RUN", PAD_RUN as f64)]);
+
+/// The padded input copy of the other columns, through the index map.
+pub(crate) const PAD_INPUT_BORDER: WrittenKernel =
+    PAD_INPUT.entry("pad_input_border", "main_border");
 
 /// The packed weight, in blocks of the `BLOCK` output channels `constants`
 /// sets: call, dispatch, weight, packed.
@@ -267,27 +278,54 @@ pub(crate) fn encode_pack(
 }
 
 /// Records a padded copy of `input`, the planes of the call `call` describes
-/// (its input's, padded as its geometry says), with rows `row_len` long (a
-/// multiple of 4) and `padded_len` elements in all: one invocation per vec4.
+/// (its input's, padded as its geometry says, `width` its axis along rows),
+/// with rows `row_len` long (a multiple of 4) and `padded_len` elements in
+/// all: one invocation per vec4, the vec4s inside the source window and the
+/// others in a dispatch each.
 pub(crate) fn encode_padded_copy(
     rec: &mut Recorder,
     call: &wgpu::Buffer,
     input: &wgpu::Buffer,
+    width: &Axis,
     padded_len: usize,
     row_len: usize,
 ) -> Result<wgpu::Buffer> {
-    let quads = padded_len / 4;
-    let params = DispatchParams::default()
-        .with_row_len(row_len)?
-        .with_total(quads)?;
-    let params = rec.uniform("pad dispatch", &params);
+    let quads = row_len / 4;
+    let rows = padded_len / row_len.max(1);
+    let interior = interior_quads(width, quads);
     let padded = rec.scratch("padded copy", padded_len);
-    rec.dispatch(
-        &PAD_INPUT.spec(),
-        &[call, &params, input, &padded, input],
-        quads as u64,
-    )?;
+    for (kernel, count) in [
+        (&PAD_INPUT_BORDER, quads - interior.len()),
+        (&PAD_INPUT, interior.len().div_ceil(PAD_RUN)),
+    ] {
+        if rows * count == 0 {
+            continue;
+        }
+        let params = DispatchParams::default()
+            .with_row_len(row_len)?
+            .with_total(rows * count)?
+            .with_slice(&interior)?;
+        let params = rec.uniform("pad dispatch", &params);
+        rec.dispatch(
+            &kernel.spec(),
+            &[call, &params, input, &padded, input],
+            (rows * count) as u64,
+        )?;
+    }
     Ok(padded)
+}
+
+/// The vec4s of a padded row (of `quads`) whose four columns all lie inside
+/// the source window of `width`: columns `4q − lead + [0, 4)` within
+/// `[0, len)`.
+fn interior_quads(width: &Axis, quads: usize) -> std::ops::Range<usize> {
+    let lead = width.lead();
+    let first = lead.div_ceil(4).min(quads);
+    let end = usize::try_from(width.source_window().1)
+        .ok()
+        .and_then(|len| (lead + len).checked_sub(4))
+        .map_or(first, |last| (last / 4 + 1).clamp(first, quads));
+    first..end
 }
 
 /// Records one chunk: its padded input copy (one invocation per vec4; or the
@@ -315,7 +353,8 @@ pub(crate) fn encode_chunk(
             let row_len = variant.row_len(geometry);
             let planes = chunk.batch.len() * chunk.in_channels.len();
             let padded_len = planes * variant.padded_plane(geometry);
-            let copy = encode_padded_copy(rec, buffers.call, buffers.input, padded_len, row_len)?;
+            let copy =
+                encode_padded_copy(rec, buffers.call, buffers.input, w, padded_len, row_len)?;
             (copy, row_len)
         }
     };

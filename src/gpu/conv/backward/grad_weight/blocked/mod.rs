@@ -161,7 +161,7 @@ pub(crate) fn encode_chunk(
     let row_len = variant.row_len(geometry);
     let planes = chunk.batch.len() * chunk.in_channels.len();
     let padded_len = planes * h.padded().max(0) as usize * row_len;
-    let input = encode_padded_copy(rec, buffers.call, buffers.input, padded_len, row_len)?;
+    let input = encode_padded_copy(rec, buffers.call, buffers.input, w, padded_len, row_len)?;
 
     let out_row_len = w.output.next_multiple_of(4);
     let grad_output = if out_row_len == w.output {
@@ -174,7 +174,14 @@ pub(crate) fn encode_chunk(
             Conv2dGeometry::new(&config, &[chunk.batch.len(), channels, h.output, w.output])?;
         let call = rec.uniform("grad_output rows", &ConvParams::new(&plain, false)?);
         let len = chunk.batch.len() * channels * h.output * out_row_len;
-        encode_padded_copy(rec, &call, buffers.grad_output, len, out_row_len)?
+        encode_padded_copy(
+            rec,
+            &call,
+            buffers.grad_output,
+            &plain.width,
+            len,
+            out_row_len,
+        )?
     };
 
     let row = geometry.in_channels_per_group() * h.kernel * w.kernel;
