@@ -21,6 +21,13 @@ pub struct Axis {
     pub(crate) output: usize,
 }
 
+/// Input columns (or rows) that `outputs` consecutive outputs read along one
+/// axis: `(outputs − 1)·stride + d·(k − 1) + 1`. The register-blocked kernels
+/// size the spans they hold by it.
+pub(crate) fn input_span(outputs: usize, stride: usize, kernel: usize, dilation: usize) -> usize {
+    (outputs.max(1) - 1) * stride + dilation * (kernel.max(1) - 1) + 1
+}
+
 impl Axis {
     /// Input size along this axis.
     pub fn input(&self) -> usize {

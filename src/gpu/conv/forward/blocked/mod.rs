@@ -8,7 +8,7 @@ mod codegen;
 
 use super::ForwardBuffers;
 use crate::error::Result;
-use crate::geometry::{Axis, Conv2dGeometry};
+use crate::geometry::{Axis, Conv2dGeometry, input_span};
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
@@ -154,7 +154,7 @@ impl Variant {
 
     /// Floats of one padded input row that one invocation's outputs read.
     fn span(self) -> usize {
-        (self.outs() - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1
+        input_span(self.outs(), self.stride_w, self.kernel_w, self.dilation_w)
     }
 
     /// vec4 loads per input row.

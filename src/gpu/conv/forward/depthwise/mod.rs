@@ -12,7 +12,7 @@ use std::ops::Range;
 use super::ForwardBuffers;
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::geometry::Conv2dGeometry;
+use crate::geometry::{Conv2dGeometry, input_span};
 use crate::gpu::conv::params::{DispatchParams, mode_code};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::loops::LOOP_BUDGET;
@@ -137,7 +137,7 @@ impl DepthwiseVariant {
 
     /// Input columns one invocation's outputs read along a row.
     fn span(self) -> usize {
-        (self.outs() - 1) * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1
+        input_span(self.outs(), self.stride_w, self.kernel_w, self.dilation_w)
     }
 
     /// vec4s holding the span.

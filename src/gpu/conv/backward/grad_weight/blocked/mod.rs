@@ -9,7 +9,7 @@ mod codegen;
 
 use crate::config::Conv2dConfig;
 use crate::error::Result;
-use crate::geometry::Conv2dGeometry;
+use crate::geometry::{Conv2dGeometry, input_span};
 use crate::gpu::conv::backward::reduce::{
     ChunkBuffers, PositionSplits, PositionSum, encode_position_sum,
 };
@@ -74,7 +74,7 @@ impl WeightVariant {
 
     /// Floats of one padded input row that a quad of positions reads.
     fn span(self) -> usize {
-        3 * self.stride_w + (self.kernel_w - 1) * self.dilation_w + 1
+        input_span(4, self.stride_w, self.kernel_w, self.dilation_w)
     }
 
     /// vec4 loads per quad.
