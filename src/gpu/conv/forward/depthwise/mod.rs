@@ -1,9 +1,11 @@
 //! The depthwise kernel (`shaders/conv2d_depthwise.wgsl`): a strip of
 //! outputs along a row for a column of output rows of one channel per
 //! invocation, read straight from the input through a sliding window of rows,
-//! with the padding mode's index map at the borders and no padded copy;
-//! generated per kernel size, stride, dilation and outputs per row
-//! ([`codegen`]).
+//! with no padded copy. Strips inside the data and strips at the borders (the
+//! padding mode's index map) run as two dispatches of two kernels, generated
+//! per kernel size, stride, dilation, outputs per row, padding mode, storing
+//! or accumulating, and dtype ([`codegen`]): float16 and bfloat16 variants
+//! read the packed values and round each result once.
 
 mod codegen;
 
