@@ -18,8 +18,9 @@
 // per column of every window row, SwiftShader took minutes to compile a 3x3
 // stride-2 variant. The channel's taps are loaded once into registers.
 //
-// Loops: (ROWS - 1) * STRIDE_H + WINDOW row passes, each with a column loop
-// of SPAN iterations in the border variant; src/gpu/conv/forward/depthwise/mod.rs keeps the total
+// Loops: (ROWS - 1) * STRIDE_H + WINDOW row passes; in the border variant a
+// column loop of SPAN iterations for each row loaded and once for its column
+// map. src/gpu/conv/forward/depthwise/mod.rs (`loop_passes`) keeps the total
 // under the driver's loop limit for every variant it makes. Each output sums
 // one input channel's taps, so there is no reduction to slice. The rest is
 // unrolled for the variant (kernel size, stride and dilation, outputs per
