@@ -87,6 +87,26 @@ impl Axis {
         (first as usize, len)
     }
 
+    /// Of `strips` strips of padded positions `step` apart, each reading
+    /// `span` positions from its start (strip r: `r·step + [0, span)`), the
+    /// ones whose positions all lie inside the source window: where a kernel
+    /// reads the data directly, with no padding mode's index map.
+    pub(crate) fn interior_strips(
+        &self,
+        step: usize,
+        span: usize,
+        strips: usize,
+    ) -> std::ops::Range<usize> {
+        let lead = self.lead();
+        let first = lead.div_ceil(step.max(1)).min(strips);
+        // r·step − lead ≥ 0 and r·step − lead + span ≤ len.
+        let end = usize::try_from(self.source_window().1)
+            .ok()
+            .and_then(|len| (lead + len).checked_sub(span))
+            .map_or(first, |last| (last / step.max(1) + 1).clamp(first, strips));
+        first..end
+    }
+
     /// `(in + pad_before + pad_after − (d·(k−1)+1)) / s + 1`, PyTorch's
     /// `conv_output_size`; `None` when the window does not fit.
     fn output_len(&self) -> Option<usize> {

@@ -292,7 +292,8 @@ pub(crate) fn encode_padded_copy(
 ) -> Result<wgpu::Buffer> {
     let quads = row_len / 4;
     let rows = padded_len / row_len.max(1);
-    let interior = interior_quads(width, quads);
+    // The vec4s whose four columns all lie inside the source window.
+    let interior = width.interior_strips(4, 4, quads);
     let padded = rec.scratch("padded copy", padded_len);
     for (kernel, count) in [
         (&PAD_INPUT_BORDER, quads - interior.len()),
@@ -313,19 +314,6 @@ pub(crate) fn encode_padded_copy(
         )?;
     }
     Ok(padded)
-}
-
-/// The vec4s of a padded row (of `quads`) whose four columns all lie inside
-/// the source window of `width`: columns `4q − lead + [0, 4)` within
-/// `[0, len)`.
-fn interior_quads(width: &Axis, quads: usize) -> std::ops::Range<usize> {
-    let lead = width.lead();
-    let first = lead.div_ceil(4).min(quads);
-    let end = usize::try_from(width.source_window().1)
-        .ok()
-        .and_then(|len| (lead + len).checked_sub(4))
-        .map_or(first, |last| (last / 4 + 1).clamp(first, quads));
-    first..end
 }
 
 /// Records one chunk: its padded input copy (one invocation per vec4; or the

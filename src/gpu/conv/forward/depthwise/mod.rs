@@ -169,18 +169,12 @@ impl DepthwiseVariant {
     /// kernel's; the others are the border kernel's.
     fn interior_runs(self, geometry: &Conv2dGeometry) -> Range<usize> {
         let w = &geometry.width;
-        let runs = w.output.div_ceil(self.outs());
-        // Run r starts at padded column r·step, source column r·step − lead.
-        let step = self.outs() * self.stride_w;
-        let lead = w.lead();
-        let first = lead.div_ceil(step).min(runs);
-        // r·step − lead + span ≤ len.
-        let room = w.source_window().1 + lead as i64 - self.span() as i64;
-        let end = match usize::try_from(room) {
-            Ok(room) => (room / step + 1).clamp(first, runs),
-            Err(_) => first,
-        };
-        first..end
+        // Run r starts at padded column r·OUTS·stride.
+        w.interior_strips(
+            self.outs() * self.stride_w,
+            self.span(),
+            w.output.div_ceil(self.outs()),
+        )
     }
 
     /// The values that identify the variant's kernel of `role`.
