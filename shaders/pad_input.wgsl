@@ -18,6 +18,13 @@ override RUN: u32;
 @group(0) @binding(3) var<storage, read_write> padded: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
 
+// Where the source row of padded row `row` (of all planes) starts in the
+// input, or -1 for a row of zero padding.
+fn source_row(row: u32) -> i32 {
+    let sy = source_coord(i32(row % p.padded_h), p.lead_h, p.src_first_h, p.src_len_h);
+    return select(-1, i32(((row / p.padded_h) * p.in_h + u32(max(sy, 0))) * p.in_w), sy >= 0);
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main_interior(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -32,11 +39,9 @@ fn main_interior(
     let runs = (inner + RUN - 1u) / RUN;
     let row = k / runs;
     let quad = d.slice_begin + (k % runs) * RUN;
-    let y = row % p.padded_h;
-    let plane = row / p.padded_h;
-    let sy = source_coord(i32(y), p.lead_h, p.src_first_h, p.src_len_h);
     // A row of zero padding reads a real row, then zeroes it: no branch.
-    let src = (plane * p.in_h + u32(max(sy, 0))) * p.in_w;
+    let start = source_row(row);
+    let src = u32(max(start, 0));
     // The quads' columns 4·quad − lead + [0, 4·RUN) lie inside the source
     // window (those of the run's quads past slice_end are not stored): the
     // vec4s holding them are inside the buffer (rounded to whole vec4s).
@@ -51,7 +56,7 @@ fn main_interior(
         v = select(v, vec4<f32>(a.zw, b.xy), r == 2u);
         v = select(v, vec4<f32>(a.w, b.xyz), r == 3u);
         if (quad + e < d.slice_end) {
-            padded[out + e] = select(vec4<f32>(0.0), v, sy >= 0);
+            padded[out + e] = select(vec4<f32>(0.0), v, start >= 0);
         }
         a = b;
     }
@@ -73,12 +78,10 @@ fn main_border(
     let row = k / outer;
     let j = k % outer;
     let quad = select(j + inner, j, j < d.slice_begin);
-    let y = row % p.padded_h;
-    let plane = row / p.padded_h;
-    let sy = source_coord(i32(y), p.lead_h, p.src_first_h, p.src_len_h);
+    let start = source_row(row);
     var v = vec4<f32>(0.0);
-    if (sy >= 0) {
-        let src = (plane * p.in_h + u32(sy)) * p.in_w;
+    if (start >= 0) {
+        let src = u32(start);
         for (var q = 0u; q < 4u; q++) {
             let x = quad * 4u + q;
             if (x < p.padded_w) {
