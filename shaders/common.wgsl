@@ -1,7 +1,7 @@
 // Shared by every convolution kernel: the two uniform blocks (their Rust twins
 // are `ConvParams` and `DispatchParams` in src/gpu/conv/params.rs, field by
-// field), the workgroup size and the padding index map. Each kernel's source
-// is this file followed by the kernel's own.
+// field), the workgroup size, the padding index map and the unaligned vec4
+// shift. Each kernel's source is this file followed by the kernel's own.
 
 // The geometry of one call, the same for all its dispatches.
 struct ConvParams {
@@ -111,6 +111,14 @@ fn source_coord_in(mode: u32, padded: i32, lead: u32, first: u32, len: u32) -> i
         }
     }
     return i32(first) + t;
+}
+
+// Four floats starting `shift` (0 to 3) floats into `a`, running on into `b`:
+// an unaligned vec4 from two aligned loads.
+fn shifted(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
+    var v = select(a, vec4<f32>(a.yzw, b.x), shift == 1u);
+    v = select(v, vec4<f32>(a.zw, b.xy), shift == 2u);
+    return select(v, vec4<f32>(a.w, b.xyz), shift == 3u);
 }
 
 // Index of this invocation in a 1-D launch spread over a 2-D grid (so that more

@@ -40,13 +40,6 @@
 
 //{constants}
 
-// Four floats starting `shift` floats into `a`, running on into `b`.
-fn shifted(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
-    var v = select(a, vec4<f32>(a.yzw, b.x), shift == 1u);
-    v = select(v, vec4<f32>(a.zw, b.xy), shift == 2u);
-    return select(v, vec4<f32>(a.w, b.xyz), shift == 3u);
-}
-
 // The border kernel's source column for each of its span's columns (-1 for a
 // zero of zeros padding), through the padding mode's index map: the same for
 // every row, so made once per invocation. Columns past the padded width

@@ -52,11 +52,8 @@ fn main_interior(
     var a = input4[q];
     for (var e = 0u; e < RUN; e++) {
         let b = input4[q + e + 1u];
-        var v = select(a, vec4<f32>(a.yzw, b.x), r == 1u);
-        v = select(v, vec4<f32>(a.zw, b.xy), r == 2u);
-        v = select(v, vec4<f32>(a.w, b.xyz), r == 3u);
         if (quad + e < d.slice_end) {
-            padded[out + e] = select(vec4<f32>(0.0), v, start >= 0);
+            padded[out + e] = select(vec4<f32>(0.0), shifted(a, b, r), start >= 0);
         }
         a = b;
     }
