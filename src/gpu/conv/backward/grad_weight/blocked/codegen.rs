@@ -17,18 +17,29 @@ pub(crate) fn generate(values: &[u32]) -> String {
 
 /// The template with its marked lines generated for `variant`.
 pub(crate) fn source(v: WeightVariant) -> String {
-    let (ob, rb, kw) = (v.ob, v.rb, v.kernel_w);
+    let (ob, cb, rb, kw, quads) = (v.ob, v.cb, v.rb, v.kernel_w, v.quads);
     let mut constants = String::new();
     let _ = writeln!(constants, "const OB: u32 = {ob}u;");
+    let _ = writeln!(constants, "const CB: u32 = {cb}u;");
     let _ = writeln!(constants, "const RB: u32 = {rb}u;");
     let _ = writeln!(constants, "const KERNEL_W: u32 = {kw}u;");
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
+    let _ = writeln!(constants, "const QUADS: u32 = {quads}u;");
 
     let mut declare = String::new();
     for k in 0..ob {
         let _ = writeln!(
             declare,
             "    let off{k} = (min(max(o0 + {k}u, o_lo), o_hi - 1u) - d.out_c_begin) * plane_quads;"
+        );
+    }
+    // Input channel j of the block: where its planes start in this chunk's
+    // copy (a channel not held reads the nearest held one) and whether its
+    // sums are kept.
+    for j in 0..cb {
+        let _ = writeln!(
+            declare,
+            "    let ch{j} = c_group + c0 + {j}u;\n    let held{j} = ch{j} >= ch_lo && ch{j} < ch_hi;\n    let plane{j} = (clamp(ch{j}, ch_lo, ch_hi - 1u) - d.in_c_begin) * in_plane;"
         );
     }
     // Kernel row r of the block reads input row a0 + r (the kernel's last
@@ -40,46 +51,66 @@ pub(crate) fn source(v: WeightVariant) -> String {
         );
     }
     for k in 0..ob {
-        for r in 0..rb {
-            for e in 0..kw {
-                let _ = writeln!(declare, "    var acc{k}_{r}_{e} = vec4<f32>(0.0);");
+        for j in 0..cb {
+            for r in 0..rb {
+                for e in 0..kw {
+                    let _ = writeln!(declare, "    var acc{k}_{j}_{r}_{e} = 0.0;");
+                }
             }
         }
     }
 
-    // Per quad and kernel row: the input row's span as vec4s and each tap's
-    // four columns picked from it; per output channel one vec4 of grad_output.
+    // Per step: each output channel's QUADS vec4s of grad_output; per input
+    // channel and kernel row the run's span, each tap's quads of inputs picked
+    // from it, then every weight's multiply-adds over the run's positions.
     let pad = "        ";
     let mut accumulate = String::new();
-    for k in 0..ob {
-        let _ = writeln!(accumulate, "{pad}let g{k} = grad_output[go_at + off{k}];");
-    }
-    for r in 0..rb {
-        for s in 0..v.span_vecs() {
-            let _ = writeln!(
-                accumulate,
-                "{pad}let s{r}_{s} = input[x_at + row{r} + {s}u];"
-            );
-        }
-        for e in 0..kw {
-            let lanes: Vec<String> = (0..4)
-                .map(|q| {
-                    let x = q * v.stride_w + e * v.dilation_w;
-                    format!("s{r}_{}[{}]", x / 4, x % 4)
-                })
-                .collect();
-            let _ = writeln!(
-                accumulate,
-                "{pad}let x{r}_{e} = select(vec4<f32>(0.0), vec4<f32>({}), in_row);",
-                lanes.join(", ")
-            );
-        }
+    for u in 0..quads {
+        let _ = writeln!(
+            accumulate,
+            "{pad}let in_row{u} = columns + vec4<u32>({}u) < vec4<u32>(p.out_w);",
+            4 * u
+        );
         for k in 0..ob {
-            for e in 0..kw {
+            let _ = writeln!(
+                accumulate,
+                "{pad}let g{k}_{u} = grad_output[go_at + off{k} + {u}u];"
+            );
+        }
+    }
+    for j in 0..cb {
+        for r in 0..rb {
+            for s in 0..v.span_vecs() {
                 let _ = writeln!(
                     accumulate,
-                    "{pad}acc{k}_{r}_{e} = fma(g{k}, x{r}_{e}, acc{k}_{r}_{e});"
+                    "{pad}let s{j}_{r}_{s} = input[x_at + plane{j} + row{r} + {s}u];"
                 );
+            }
+            for u in 0..quads {
+                for e in 0..kw {
+                    let lanes: Vec<String> = (0..4)
+                        .map(|q| {
+                            let x = (4 * u + q) * v.stride_w + e * v.dilation_w;
+                            format!("s{j}_{r}_{}[{}]", x / 4, x % 4)
+                        })
+                        .collect();
+                    let _ = writeln!(
+                        accumulate,
+                        "{pad}let x{j}_{r}_{e}_{u} = select(vec4<f32>(0.0), vec4<f32>({}), in_row{u});",
+                        lanes.join(", ")
+                    );
+                }
+            }
+            for k in 0..ob {
+                for e in 0..kw {
+                    let mut sum = format!("acc{k}_{j}_{r}_{e}");
+                    for u in 0..quads {
+                        for lane in ["x", "y", "z", "w"] {
+                            sum = format!("fma(g{k}_{u}.{lane}, x{j}_{r}_{e}_{u}.{lane}, {sum})");
+                        }
+                    }
+                    let _ = writeln!(accumulate, "{pad}acc{k}_{j}_{r}_{e} = {sum};");
+                }
             }
         }
     }
@@ -91,14 +122,18 @@ pub(crate) fn source(v: WeightVariant) -> String {
             store,
             "        let at{k} = base + (o0 + {k}u - d.out_c_begin) * row;"
         );
-        for r in 0..rb {
-            let _ = writeln!(store, "        if (a0 + {r}u < p.kernel_h) {{");
-            for e in 0..kw {
-                let _ = writeln!(
-                    store,
-                    "            partials[at{k} + {}u] = (acc{k}_{r}_{e}.x + acc{k}_{r}_{e}.y) + (acc{k}_{r}_{e}.z + acc{k}_{r}_{e}.w);",
-                    r * kw + e
-                );
+        for j in 0..cb {
+            let _ = writeln!(store, "        if (c0 + {j}u < p.in_per_group) {{");
+            for r in 0..rb {
+                let _ = writeln!(store, "            if (a0 + {r}u < p.kernel_h) {{");
+                for e in 0..kw {
+                    let _ = writeln!(
+                        store,
+                        "                partials[at{k} + {j}u * p.kernel_h * KERNEL_W + {}u] = select(0.0, acc{k}_{j}_{r}_{e}, held{j});",
+                        r * kw + e
+                    );
+                }
+                let _ = writeln!(store, "            }}");
             }
             let _ = writeln!(store, "        }}");
         }
@@ -106,7 +141,7 @@ pub(crate) fn source(v: WeightVariant) -> String {
     }
 
     let about = format!(
-        "{ob} output channels x {rb} kernel rows, kernel width {kw}, stride {}, dilation {}",
+        "{ob} output channels x {cb} input channels x {rb} kernel rows, {quads} quads, kernel width {kw}, stride {}, dilation {}",
         v.stride_w, v.dilation_w
     );
     let framed = |name: &str, indent: &str, text: &str| {

@@ -1,9 +1,9 @@
 //! The register-blocked weight gradient (`shaders/conv2d_grad_weight_blocked.wgsl`):
-//! per invocation, OB output channels × RB kernel rows' taps of one input
-//! channel, summed over a block of positions four columns at a time from a
-//! padded, aligned copy of the input and vec4 rows of grad_output. Its variants
-//! are generated per OB, kernel width, stride and dilation along the row
-//! ([`codegen`]).
+//! per invocation, the taps of OB output channels × CB input channels × RB
+//! kernel rows, one scalar accumulator each, summed over a block of positions
+//! a run of quads at a time from a padded, aligned copy of the input and vec4
+//! rows of grad_output. Its variants are generated per blocking, kernel width,
+//! stride and dilation along the row ([`codegen`]).
 
 mod codegen;
 
@@ -22,62 +22,116 @@ use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
 /// Largest kernel width the generated code unrolls.
 const MAX_KERNEL_W: usize = 16;
 
-/// Largest span of one input row (floats) an invocation holds per quad.
+/// Largest span of one input row (floats) an invocation holds per step.
 const MAX_SPAN: usize = 128;
 
-/// vec4 accumulators per invocation at most (OB × RB × kernel width).
-const MAX_ACCUMULATORS: usize = 72;
+/// Scalar accumulators per invocation at most (OB × CB × RB × kernel width).
+/// Measured on llvmpipe (8×64×56×56, 3×3): 16 × 4 × 3 rows (576) took 37 ms,
+/// 32 × 4 × 3 and 16 × 8 × 3 (1152) 40–41 ms, 16 × 2 × 3 (288) 42 ms.
+const MAX_ACCUMULATORS: usize = 576;
+
+/// Accumulators up to which a step takes two quads of positions.
+const FEW_ACCUMULATORS: usize = 64;
 
 /// What one generated variant is specialised for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WeightVariant {
-    /// Output channels per invocation: 16, 8, 4, 2 or 1.
+    /// Output channels per invocation.
     pub(super) ob: usize,
+    /// Input channels per invocation.
+    pub(super) cb: usize,
     /// Kernel rows per invocation.
     pub(super) rb: usize,
     pub(super) kernel_w: usize,
     pub(super) stride_w: usize,
     pub(super) dilation_w: usize,
+    /// Quads of adjacent positions along a row per loop step.
+    pub(super) quads: usize,
 }
 
 impl WeightVariant {
     /// The variant for `geometry`, or `None` where the generated code cannot
-    /// run it (kernel width over 16, or a quad's span over 128 columns). Of
-    /// the blockings whose accumulators fit 72 vec4s, the one with the fewest
-    /// loads per multiply-add: each quad loads OB vec4s of grad_output and RB
-    /// input spans, for OB × RB × KW vec4 multiply-adds.
+    /// run it (kernel width over 16, or a quad's span over 128 columns).
+    ///
+    /// Of the blockings whose accumulators fit [`MAX_ACCUMULATORS`], the one
+    /// with the fewest loads per useful multiply-add: a step loads OB × QUADS
+    /// vec4s of grad_output and CB × RB input spans, for OB × CB × RB × KW ×
+    /// 4 × QUADS multiply-adds, of which those of channels and rows past a
+    /// group's or the kernel's end are wasted. A step takes two quads only
+    /// where the accumulators are few (a depthwise layer's): with many, the
+    /// second quad's grad_output values cost more than its saved loads
+    /// (measured on llvmpipe: 16 × 2 × 3 rows of 3×3 at two quads, 48 ms
+    /// against 42 at one).
     pub(crate) fn new(geometry: &Conv2dGeometry) -> Option<Self> {
         let (h, w) = (&geometry.height, &geometry.width);
         let base = Self {
-            ob: 4,
+            ob: 1,
+            cb: 1,
             rb: 1,
             kernel_w: w.kernel,
             stride_w: w.stride,
             dilation_w: w.dilation,
+            quads: 1,
         };
         if w.kernel > MAX_KERNEL_W || base.span() > MAX_SPAN {
             return None;
         }
-        let loads_per_fma =
-            |v: &Self| (v.ob + v.rb * v.span_vecs()) as f64 / (v.ob * v.rb * v.kernel_w) as f64;
-        // Never more output channels per invocation than a group has (a
-        // depthwise layer's one), so that no accumulator is wasted.
-        let per_group = geometry.out_channels_per_group().max(1);
-        [16, 8, 4, 2, 1]
-            .into_iter()
-            .filter(|&ob| ob <= per_group || ob == 1)
-            .flat_map(|ob| (1..=h.kernel.min(MAX_ACCUMULATORS)).map(move |rb| (ob, rb)))
-            .filter(|&(ob, rb)| ob * rb * w.kernel <= MAX_ACCUMULATORS)
-            .map(|(ob, rb)| Self { ob, rb, ..base })
-            .min_by(|a, b| loads_per_fma(a).total_cmp(&loads_per_fma(b)))
+        let (out_per_group, in_per_group) = (
+            geometry.out_channels_per_group().max(1),
+            geometry.in_channels_per_group().max(1),
+        );
+        let used = |len: usize, block: usize| len as f64 / len.next_multiple_of(block) as f64;
+        let cost = |v: &Self| {
+            let loads = v.ob * v.quads + v.cb * v.rb * v.span_vecs();
+            let useful =
+                used(out_per_group, v.ob) * used(in_per_group, v.cb) * used(h.kernel, v.rb);
+            loads as f64 / (v.fmas() as f64 * useful)
+        };
+        let blocks = |len: usize| {
+            [1, 2, 4, 8, 16, 32, 64]
+                .into_iter()
+                .filter(move |&b| b == 1 || b / 2 < len)
+        };
+        let best = blocks(out_per_group)
+            .flat_map(|ob| blocks(in_per_group).map(move |cb| (ob, cb)))
+            .flat_map(|(ob, cb)| (1..=h.kernel).map(move |rb| Self { ob, cb, rb, ..base }))
+            .filter(|v| v.accumulators() <= MAX_ACCUMULATORS)
+            .min_by(|a, b| {
+                cost(a)
+                    .total_cmp(&cost(b))
+                    .then(a.accumulators().cmp(&b.accumulators()))
+            })?;
+        let two = Self { quads: 2, ..best };
+        Some(
+            if best.accumulators() <= FEW_ACCUMULATORS && two.span() <= MAX_SPAN {
+                two
+            } else {
+                best
+            },
+        )
     }
 
-    /// Floats of one padded input row that a quad of positions reads.
+    /// Scalar accumulators per invocation: one per weight it sums.
+    fn accumulators(self) -> usize {
+        self.ob * self.cb * self.rb * self.kernel_w
+    }
+
+    /// Multiply-adds per step.
+    fn fmas(self) -> usize {
+        self.accumulators() * 4 * self.quads
+    }
+
+    /// Floats of one padded input row that a step's positions read.
     fn span(self) -> usize {
-        input_span(4, self.stride_w, self.kernel_w, self.dilation_w)
+        input_span(
+            4 * self.quads,
+            self.stride_w,
+            self.kernel_w,
+            self.dilation_w,
+        )
     }
 
-    /// vec4 loads per quad.
+    /// vec4 loads per input row and step.
     pub(super) fn span_vecs(self) -> usize {
         self.span().div_ceil(4)
     }
@@ -85,18 +139,28 @@ impl WeightVariant {
     /// Elements of one plane of the padded input copy and of one plane of
     /// grad_output with aligned rows: what a chunk must fit in a binding.
     pub(crate) fn copy_planes(self, geometry: &Conv2dGeometry) -> (usize, usize) {
-        let (h, w) = (&geometry.height, &geometry.width);
+        let h = &geometry.height;
         (
             h.padded().max(0) as usize * self.row_len(geometry),
-            h.output * w.output.next_multiple_of(4),
+            h.output * self.out_row_len(geometry),
         )
+    }
+
+    /// Steps along one output row.
+    fn runs_per_row(self, geometry: &Conv2dGeometry) -> usize {
+        geometry.width.output.div_ceil(4 * self.quads)
+    }
+
+    /// Length of one row of grad_output as the kernel reads it: whole steps.
+    fn out_row_len(self, geometry: &Conv2dGeometry) -> usize {
+        geometry.width.output.next_multiple_of(4 * self.quads)
     }
 
     /// Length of one row of the padded input copy: the padded width, or more
     /// where the last quad's aligned loads reach past it; a multiple of 4.
     fn row_len(self, geometry: &Conv2dGeometry) -> usize {
-        let quads = geometry.width.output.div_ceil(4).max(1);
-        let reach = (quads - 1) * 4 * self.stride_w + 4 * self.span_vecs();
+        let runs = self.runs_per_row(geometry).max(1);
+        let reach = (runs - 1) * 4 * self.quads * self.stride_w + 4 * self.span_vecs();
         (geometry.width.padded().max(0) as usize)
             .max(reach)
             .next_multiple_of(4)
@@ -106,10 +170,12 @@ impl WeightVariant {
     fn key(self) -> Vec<u32> {
         [
             self.ob,
+            self.cb,
             self.rb,
             self.kernel_w,
             self.stride_w,
             self.dilation_w,
+            self.quads,
         ]
         .iter()
         .map(|&v| v as u32)
@@ -121,10 +187,12 @@ impl WeightVariant {
         let v = |k: usize| values[k] as usize;
         Self {
             ob: v(0),
-            rb: v(1),
-            kernel_w: v(2),
-            stride_w: v(3),
-            dilation_w: v(4),
+            cb: v(1),
+            rb: v(2),
+            kernel_w: v(3),
+            stride_w: v(4),
+            dilation_w: v(5),
+            quads: v(6),
         }
     }
 
@@ -146,7 +214,7 @@ impl WeightVariant {
 /// Records one chunk's share of the weight gradient, as the direct kernel's
 /// `encode_chunk` does: the padded input copy, the
 /// grad_output rows padded to whole vec4s (unless they are already), then the
-/// blocked kernel pass by pass over blocks of quads of positions, each pass
+/// blocked kernel pass by pass over blocks of runs of positions, each pass
 /// added in order onto what earlier ones (and earlier chunks) stored.
 pub(crate) fn encode_chunk(
     rec: &mut Recorder,
@@ -163,7 +231,7 @@ pub(crate) fn encode_chunk(
     let padded_len = planes * h.padded().max(0) as usize * row_len;
     let input = encode_padded_copy(rec, buffers.call, buffers.input, w, padded_len, row_len)?;
 
-    let out_row_len = w.output.next_multiple_of(4);
+    let out_row_len = variant.out_row_len(geometry);
     let grad_output = if out_row_len == w.output {
         buffers.grad_output.clone()
     } else {
@@ -186,13 +254,14 @@ pub(crate) fn encode_chunk(
 
     let row = geometry.in_channels_per_group() * h.kernel * w.kernel;
     let block_len = chunk.out_channels.len() * row;
-    let quads = chunk.batch.len() * h.output * w.output.div_ceil(4);
-    let splits = PositionSplits::new(quads, block_len, chunk.output_len(geometry), max_elements);
+    let runs = chunk.batch.len() * h.output * variant.runs_per_row(geometry);
+    let splits = PositionSplits::new(runs, block_len, chunk.output_len(geometry), max_elements);
     let per_group = geometry.out_channels_per_group();
     let blocks_per_group = per_group.div_ceil(variant.ob);
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.ob;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
-    let rows = geometry.in_channels_per_group() * h.kernel.div_ceil(variant.rb);
+    let rows =
+        geometry.in_channels_per_group().div_ceil(variant.cb) * h.kernel.div_ceil(variant.rb);
     let base = DispatchParams::for_chunk(chunk)?
         .with_row_len(row_len)?
         .with_out_row_len(out_row_len)?;
@@ -206,7 +275,7 @@ pub(crate) fn encode_chunk(
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
     };
-    encode_position_sum(rec, buffers.call, base, (quads, &splits), &sum, grad_weight)
+    encode_position_sum(rec, buffers.call, base, (runs, &splits), &sum, grad_weight)
 }
 
 #[cfg(test)]
@@ -216,19 +285,22 @@ mod tests {
 
     #[test]
     fn generated_variants_validate_with_naga() {
-        for (ob, rb, kernel_w, stride_w, dilation_w) in [
-            (8, 3, 3, 1, 1),
-            (16, 1, 1, 1, 1),
-            (8, 1, 7, 2, 1),
-            (4, 1, 16, 1, 1),
-            (4, 3, 5, 3, 2),
+        for (ob, cb, rb, kernel_w, stride_w, dilation_w, quads) in [
+            (16, 4, 3, 3, 1, 1, 1),
+            (32, 16, 1, 1, 1, 1, 1),
+            (8, 1, 1, 7, 2, 1, 1),
+            (4, 2, 1, 16, 1, 1, 1),
+            (4, 3, 3, 5, 3, 2, 1),
+            (1, 1, 3, 3, 1, 1, 2),
         ] {
             let variant = WeightVariant {
                 ob,
+                cb,
                 rb,
                 kernel_w,
                 stride_w,
                 dilation_w,
+                quads,
             };
             let spec = variant.spec();
             assert_eq!(WeightVariant::from_key(&spec.variant), variant);
@@ -239,26 +311,30 @@ mod tests {
 
     #[test]
     fn the_blocking_takes_the_fewest_loads_per_multiply_add() {
-        let g = |k: usize| {
-            let config = crate::config::Conv2dConfig::new(64, 64, k)
+        let g = |k: usize, channels: usize| {
+            let config = crate::config::Conv2dConfig::new(channels, channels, k)
                 .with_padding(crate::config::Padding::uniform(k as i64 / 2));
-            Conv2dGeometry::new(&config, &[1, 64, 20, 20]).unwrap()
+            Conv2dGeometry::new(&config, &[1, channels, 20, 20]).unwrap()
         };
-        let v = WeightVariant::new(&g(3)).unwrap();
-        assert_eq!((v.ob, v.rb), (8, 3), "3x3: every kernel row at once");
-        let v = WeightVariant::new(&g(1)).unwrap();
-        assert_eq!((v.ob, v.rb), (16, 1));
+        let blocking = |v: WeightVariant| (v.ob, v.cb, v.rb, v.quads);
+        let v = WeightVariant::new(&g(3, 64)).unwrap();
+        assert_eq!(blocking(v), (16, 4, 3, 1), "3x3: every kernel row at once");
+        let v = WeightVariant::new(&g(3, 3)).unwrap();
+        assert!(
+            v.cb <= 4 && v.ob <= 4,
+            "no block past twice a group's channels: {v:?}"
+        );
         let depthwise = crate::config::Conv2dConfig::new(8, 8, 3).with_groups(8);
         let v =
             WeightVariant::new(&Conv2dGeometry::new(&depthwise, &[1, 8, 9, 9]).unwrap()).unwrap();
         assert_eq!(
-            (v.ob, v.rb),
-            (1, 3),
-            "depthwise: one output channel per group"
+            blocking(v),
+            (1, 1, 3, 2),
+            "depthwise: one channel per group, two quads per step"
         );
         for k in [1, 2, 3, 5, 7, 11, 16] {
-            let v = WeightVariant::new(&g(k)).unwrap();
-            assert!(v.ob * v.rb * v.kernel_w <= MAX_ACCUMULATORS && v.rb <= k);
+            let v = WeightVariant::new(&g(k, 64)).unwrap();
+            assert!(v.accumulators() <= MAX_ACCUMULATORS && v.rb <= k, "{v:?}");
         }
         let wide = crate::config::Conv2dConfig::new(1, 1, (1, 17));
         assert!(WeightVariant::new(&Conv2dGeometry::new(&wide, &[1, 1, 1, 40]).unwrap()).is_none());
