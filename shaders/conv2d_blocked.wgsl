@@ -18,19 +18,20 @@
 @group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> weight: array<WeightUnit>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> output: array<f32>;
+@group(0) @binding(5) var<storage, read_write> output: array<OutputUnit>;
 
 //{constants}
 
-// Adds `value` to the start the output takes: the bias, or the partial sum of
-// an earlier block of input channels.
-fn store_output(n: u32, o: u32, i: u32, j: u32, value: f32) {
-    let at = ((n * d.out_channels + o - d.out_c_begin) * p.out_h + i) * p.out_w + j;
-    var start = 0.0;
+// Adds `value` (one output, or four adjacent ones where rows are a whole
+// number of vec4s) to the start the output takes: the bias, or the partial
+// sum of an earlier block of input channels.
+fn store_output(n: u32, o: u32, i: u32, j: u32, value: OutputUnit) {
+    let at = (((n * d.out_channels + o - d.out_c_begin) * p.out_h + i) * p.out_w + j) / OUTPUT_LANES;
+    var start = OutputUnit(0.0);
     if (ACCUMULATE) {
         start = output[at];
     } else if (p.has_bias != 0u) {
-        start = bias[o];
+        start = OutputUnit(bias[o]);
     }
     output[at] = start + value;
 }
@@ -70,17 +71,15 @@ fn main(
     let row_end = min(d.slice_end, rows);
     var c = c_lo + d.slice_begin / p.kernel_h;
     var a = d.slice_begin % p.kernel_h;
-    for (var r = d.slice_begin; r < row_end; r++) {
-        let plane = (n * d.in_channels + c - d.in_c_begin) * p.padded_h;
-        let taps = (block * p.in_per_group + c - g * p.in_per_group) * p.kernel_h;
-        let at = ((plane + i * p.stride_h + a * p.dilation_h) * d.row_len + j0 * STRIDE_W) / 4u;
-        let wt = (taps + a) * KERNEL_W * WEIGHT_UNITS;
+    var r = d.slice_begin;
+    // ROWS rows per step, so that each accumulator takes ROWS × KERNEL_W
+    // multiply-adds between its loads and stores (llvmpipe keeps few of them
+    // in registers); the last rows of the slice one at a time.
+    for (; r + ROWS <= row_end; r += ROWS) {
+//{accumulate_rows}
+    }
+    for (; r < row_end; r++) {
 //{accumulate}
-        a++;
-        if (a == p.kernel_h) {
-            a = 0u;
-            c++;
-        }
     }
 
     // Output channels of this block that are in the group and in this dispatch.

@@ -1,6 +1,6 @@
 //! The WGSL of one blocked variant: `shaders/conv2d_blocked.wgsl` with its
-//! four marked lines (`//{constants}`, `//{declare}`, `//{accumulate}`,
-//! `//{store}`) replaced by code unrolled for the variant, since neither naga
+//! five marked lines (`//{constants}`, `//{declare}`, `//{accumulate_rows}`,
+//! `//{accumulate}`, `//{store}`) replaced by code unrolled for the variant, since neither naga
 //! nor llvmpipe unrolls loops that index registers. Each generated block is
 //! framed by `// generated: NAME` and `// end generated: NAME` comments, so a
 //! maintainer reading a variant (the tests write some to
@@ -16,7 +16,7 @@ const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
 /// The source of the variant whose key values are `values` (see [`Variant::key`]),
 /// then 1 for the kernel that accumulates.
 pub(crate) fn generate(values: &[u32]) -> String {
-    source(Variant::from_key(values), values.get(6) == Some(&1))
+    source(Variant::from_key(values), values.get(8) == Some(&1))
 }
 
 /// The template with its marked lines generated for `variant`, storing onto
@@ -24,10 +24,10 @@ pub(crate) fn generate(values: &[u32]) -> String {
 pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     let (block, vecs) = (variant.block, variant.vecs);
     // Weight units per tap: vec4s of four output channels, or one float.
-    let (units, unit_type, lanes) = if block == 1 {
-        (1, "f32", 1)
+    let (units, unit_type) = if block == 1 {
+        (1, "f32")
     } else {
-        (block / 4, "vec4<f32>", 4)
+        (block / 4, "vec4<f32>")
     };
     let mut constants = String::new();
     let _ = writeln!(constants, "alias WeightUnit = {unit_type};");
@@ -35,6 +35,14 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     let _ = writeln!(constants, "const BLOCK: u32 = {block}u;");
     let _ = writeln!(constants, "const ACCUMULATE: bool = {accumulate};");
     let _ = writeln!(constants, "const OUTS: u32 = {}u;", variant.outs());
+    let _ = writeln!(constants, "const ROWS: u32 = {}u;", variant.rows);
+    let (output_unit, output_lanes) = if variant.vec_store {
+        ("vec4<f32>", 4)
+    } else {
+        ("f32", 1)
+    };
+    let _ = writeln!(constants, "alias OutputUnit = {output_unit};");
+    let _ = writeln!(constants, "const OUTPUT_LANES: u32 = {output_lanes}u;");
     let _ = writeln!(constants, "const KERNEL_W: u32 = {}u;", variant.kernel_w);
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", variant.stride_w);
 
@@ -45,57 +53,22 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
         }
     }
 
-    // Per kernel row: the span as vec4s, each kernel column's inputs picked
-    // from it, then per four output channels one vec4 of weights per column.
     let pad = "        ";
-    let mut accumulate = String::new();
-    for s in 0..variant.span_vecs() {
-        let _ = writeln!(accumulate, "{pad}let s{s} = input[at + {s}u];");
-    }
-    for kx in 0..variant.kernel_w {
-        for v in 0..vecs {
-            let lanes: Vec<String> = (0..4)
-                .map(|j| {
-                    let x = (4 * v + j) * variant.stride_w + kx * variant.dilation_w;
-                    format!("s{}[{}]", x / 4, x % 4)
-                })
-                .collect();
-            let _ = writeln!(
-                accumulate,
-                "{pad}let x{kx}_{v} = vec4<f32>({});",
-                lanes.join(", ")
-            );
-        }
-    }
-    for q in 0..units {
-        for kx in 0..variant.kernel_w {
-            let _ = writeln!(
-                accumulate,
-                "{pad}let w{kx}_{q} = weight[wt + {}u];",
-                kx * units + q
-            );
-        }
-        for j in 0..lanes {
-            let k = lanes * q + j;
-            let pick = if lanes == 1 {
-                String::new()
-            } else {
-                format!("[{j}]")
-            };
-            for v in 0..vecs {
-                let mut sum = format!("a{k}_{v}");
-                for kx in 0..variant.kernel_w {
-                    sum = format!("fma(vec4<f32>(w{kx}_{q}{pick}), x{kx}_{v}, {sum})");
-                }
-                let _ = writeln!(accumulate, "{pad}a{k}_{v} = {sum};");
-            }
-        }
-    }
+    let accumulate_rows = step(variant, variant.rows, pad);
+    let accumulate_one = step(variant, 1, pad);
 
     let mut store = String::new();
     for k in 0..block {
         let _ = writeln!(store, "    if (o0 + {k}u >= o_lo && o0 + {k}u < o_hi) {{");
         for v in 0..vecs {
+            if variant.vec_store {
+                let q = 4 * v;
+                let _ = writeln!(
+                    store,
+                    "        if ({q}u < count) {{ store_output(n, o0 + {k}u, i, j0 + {q}u, a{k}_{v}); }}"
+                );
+                continue;
+            }
             for j in 0..4 {
                 let q = 4 * v + j;
                 let _ = writeln!(
@@ -108,8 +81,10 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     }
 
     let about = format!(
-        "{block} output channels x {} outputs, kernel width {}, stride {}, dilation {}",
+        "{block} output channels x {} outputs, {} rows per step, {} stores, kernel width {}, stride {}, dilation {}",
         variant.outs(),
+        variant.rows,
+        if variant.vec_store { "vec4" } else { "scalar" },
         variant.kernel_w,
         variant.stride_w,
         variant.dilation_w
@@ -120,6 +95,81 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
-        .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
+        .replace(
+            "//{accumulate_rows}\n",
+            &framed("accumulate_rows", pad, &accumulate_rows),
+        )
+        .replace(
+            "//{accumulate}\n",
+            &framed("accumulate", pad, &accumulate_one),
+        )
         .replace("//{store}\n", &framed("store", "    ", &store))
+}
+
+/// One step over `rows` reduction rows (c, a) from the current one: per row
+/// where it starts and the next row, its span as vec4s and each kernel
+/// column's inputs picked from it; then per four output channels one vec4 of
+/// weights per row and column, and each accumulator's multiply-adds over all
+/// of them in one chain.
+fn step(variant: Variant, rows: usize, pad: &str) -> String {
+    let (block, vecs) = (variant.block, variant.vecs);
+    let (units, lanes) = if block == 1 { (1, 1) } else { (block / 4, 4) };
+    let mut out = String::new();
+    for j in 0..rows {
+        let _ = writeln!(
+            out,
+            "{pad}let plane{j} = (n * d.in_channels + c - d.in_c_begin) * p.padded_h;\n\
+             {pad}let at{j} = ((plane{j} + i * p.stride_h + a * p.dilation_h) * d.row_len + j0 * STRIDE_W) / 4u;\n\
+             {pad}let wt{j} = ((block * p.in_per_group + c - g * p.in_per_group) * p.kernel_h + a) * KERNEL_W * WEIGHT_UNITS;\n\
+             {pad}a++;\n\
+             {pad}if (a == p.kernel_h) {{ a = 0u; c++; }}"
+        );
+        for s in 0..variant.span_vecs() {
+            let _ = writeln!(out, "{pad}let s{j}_{s} = input[at{j} + {s}u];");
+        }
+        for kx in 0..variant.kernel_w {
+            for v in 0..vecs {
+                let picked: Vec<String> = (0..4)
+                    .map(|l| {
+                        let x = (4 * v + l) * variant.stride_w + kx * variant.dilation_w;
+                        format!("s{j}_{}[{}]", x / 4, x % 4)
+                    })
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{pad}let x{j}_{kx}_{v} = vec4<f32>({});",
+                    picked.join(", ")
+                );
+            }
+        }
+    }
+    for q in 0..units {
+        for j in 0..rows {
+            for kx in 0..variant.kernel_w {
+                let _ = writeln!(
+                    out,
+                    "{pad}let w{j}_{kx}_{q} = weight[wt{j} + {}u];",
+                    kx * units + q
+                );
+            }
+        }
+        for l in 0..lanes {
+            let k = lanes * q + l;
+            let pick = if lanes == 1 {
+                String::new()
+            } else {
+                format!("[{l}]")
+            };
+            for v in 0..vecs {
+                let mut sum = format!("a{k}_{v}");
+                for j in 0..rows {
+                    for kx in 0..variant.kernel_w {
+                        sum = format!("fma(vec4<f32>(w{j}_{kx}_{q}{pick}), x{j}_{kx}_{v}, {sum})");
+                    }
+                }
+                let _ = writeln!(out, "{pad}a{k}_{v} = {sum};");
+            }
+        }
+    }
+    out
 }
