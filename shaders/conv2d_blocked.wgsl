@@ -74,13 +74,11 @@ fn main(
     var r = d.slice_begin;
     // ROWS rows per step, so that each accumulator takes ROWS × KERNEL_W
     // multiply-adds between its loads and stores (llvmpipe keeps few of them
-    // in registers); the last rows of the slice one at a time.
+    // in registers).
     for (; r + ROWS <= row_end; r += ROWS) {
-//{accumulate_rows}
-    }
-    for (; r < row_end; r++) {
 //{accumulate}
     }
+//{remainder}
 
     // Output channels of this block that are in the group and in this dispatch.
     let o_lo = max(o0, d.out_c_begin);

@@ -1,6 +1,6 @@
 //! The WGSL of one blocked variant: `shaders/conv2d_blocked.wgsl` with its
-//! five marked lines (`//{constants}`, `//{declare}`, `//{accumulate_rows}`,
-//! `//{accumulate}`, `//{store}`) replaced by code unrolled for the variant, since neither naga
+//! five marked lines (`//{constants}`, `//{declare}`, `//{accumulate}`,
+//! `//{remainder}`, `//{store}`) replaced by code unrolled for the variant, since neither naga
 //! nor llvmpipe unrolls loops that index registers. Each generated block is
 //! framed by `// generated: NAME` and `// end generated: NAME` comments, so a
 //! maintainer reading a variant (the tests write some to
@@ -54,8 +54,16 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     }
 
     let pad = "        ";
-    let accumulate_rows = step(variant, variant.rows, pad);
-    let accumulate_one = step(variant, 1, pad);
+    let accumulate = step(variant, variant.rows, pad);
+    // The slice's last rows one at a time, where a step takes several.
+    let remainder = if variant.rows > 1 {
+        format!(
+            "    for (; r < row_end; r++) {{\n{}    }}\n",
+            step(variant, 1, pad)
+        )
+    } else {
+        String::new()
+    };
 
     let mut store = String::new();
     for k in 0..block {
@@ -95,14 +103,8 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
-        .replace(
-            "//{accumulate_rows}\n",
-            &framed("accumulate_rows", pad, &accumulate_rows),
-        )
-        .replace(
-            "//{accumulate}\n",
-            &framed("accumulate", pad, &accumulate_one),
-        )
+        .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
+        .replace("//{remainder}\n", &framed("remainder", "    ", &remainder))
         .replace("//{store}\n", &framed("store", "    ", &store))
 }
 

@@ -439,13 +439,7 @@ mod tests {
                 let source = spec.source_text();
                 let label = spec.label();
                 assert!(!source.contains("//{"), "{label}: a marker was left");
-                for name in [
-                    "constants",
-                    "declare",
-                    "accumulate_rows",
-                    "accumulate",
-                    "store",
-                ] {
+                for name in ["constants", "declare", "accumulate", "remainder", "store"] {
                     assert!(
                         source.contains(&format!("// generated: {name} (")),
                         "{label}: {name}"
