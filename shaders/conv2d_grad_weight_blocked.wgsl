@@ -21,12 +21,12 @@
 //
 // Steps are runs r = (n, i, jr) of this dispatch's chunk, jr < runs per row;
 // this dispatch's blocks start at run slice_begin, `split_len` each, ending at
-// slice_end. The partial sums are laid out like the direct kernel's:
-// [split][output channel of the chunk][c][a][e].
+// slice_end. Each invocation stores its accumulators as ACCUMULATORS_PADDED
+// floats at its index, for reduce_weight_blocked.wgsl.
 
 @group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> grad_output: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<vec4<f32>>;
 
 //{constants}
 
@@ -105,7 +105,8 @@ fn main(
         }
     }
 
-    let row = p.in_per_group * p.kernel_h * KERNEL_W;
-    let base = split * d.out_channels * row + (c0 * p.kernel_h + a0) * KERNEL_W;
+    // The accumulators side by side, unguarded (reduce_weight_blocked.wgsl
+    // picks out the valid ones); a channel not held stores zeros.
+    let at = index * (ACCUMULATORS_PADDED / 4u);
 //{store}
 }

@@ -38,6 +38,7 @@ pub(crate) fn encode_chunk(
         len: channels,
         offset: chunk.out_channels.start,
         started: chunk.batch.start > 0,
+        own_layout: None,
     };
     encode_chunk_position_sum(
         rec,

@@ -116,6 +116,11 @@ pub(crate) struct PositionSum<'a> {
     pub offset: usize,
     /// Whether an earlier chunk already stored there (the first pass adds too).
     pub started: bool,
+    /// Where the kernel lays its partial sums out its own way: the pass that
+    /// adds them (one invocation per sum, bound as reduce_splits is) and the
+    /// floats they take per block of positions. `None`: `len` sums per block
+    /// in result order, added by reduce_splits.
+    pub own_layout: Option<(&'a KernelSpec, usize)>,
 }
 
 /// Records `sum` over the output positions of `chunk` (one partial sum per
@@ -151,7 +156,9 @@ pub(crate) fn encode_position_sum(
         let params = base
             .with_splits(pass.blocks, splits.split_len())?
             .with_slice(&pass.positions)?;
-        let partial_len = pass.blocks * sum.len;
+        let reduce = REDUCE_SPLITS.spec();
+        let (reduce, per_block) = sum.own_layout.unwrap_or((&reduce, sum.len));
+        let partial_len = pass.blocks * per_block;
         let invocations = sum
             .invocations_per_block
             .map_or(partial_len, |n| n * pass.blocks);
@@ -167,7 +174,7 @@ pub(crate) fn encode_position_sum(
             .with_accumulate(sum.started || k > 0);
         let reduce_params = rec.uniform("reduce", &reduce_params);
         rec.dispatch(
-            &REDUCE_SPLITS.spec(),
+            reduce,
             &[call, &reduce_params, &partials, result],
             sum.len as u64,
         )?;

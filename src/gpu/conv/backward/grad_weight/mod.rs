@@ -44,6 +44,7 @@ pub(crate) fn encode_chunk(
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
+        own_layout: None,
     };
     encode_chunk_position_sum(
         rec,

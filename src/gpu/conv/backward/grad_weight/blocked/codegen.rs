@@ -25,6 +25,11 @@ pub(crate) fn source(v: WeightVariant) -> String {
     let _ = writeln!(constants, "const KERNEL_W: u32 = {kw}u;");
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
     let _ = writeln!(constants, "const QUADS: u32 = {quads}u;");
+    let _ = writeln!(
+        constants,
+        "const ACCUMULATORS_PADDED: u32 = {}u;",
+        v.accumulators_padded()
+    );
 
     let mut declare = String::new();
     for k in 0..ob {
@@ -115,29 +120,25 @@ pub(crate) fn source(v: WeightVariant) -> String {
         }
     }
 
-    let mut store = String::new();
+    // In the order reduce_weight_blocked.wgsl reads them: (k, j, r, e).
+    let mut values = Vec::new();
     for k in 0..ob {
-        let _ = writeln!(store, "    if (o0 + {k}u >= o_lo && o0 + {k}u < o_hi) {{");
+        for j in 0..cb {
+            for r in 0..rb {
+                for e in 0..kw {
+                    values.push(format!("select(0.0, acc{k}_{j}_{r}_{e}, held{j})"));
+                }
+            }
+        }
+    }
+    values.resize(v.accumulators_padded(), "0.0".to_string());
+    let mut store = String::new();
+    for (t, four) in values.chunks(4).enumerate() {
         let _ = writeln!(
             store,
-            "        let at{k} = base + (o0 + {k}u - d.out_c_begin) * row;"
+            "    partials[at + {t}u] = vec4<f32>({});",
+            four.join(", ")
         );
-        for j in 0..cb {
-            let _ = writeln!(store, "        if (c0 + {j}u < p.in_per_group) {{");
-            for r in 0..rb {
-                let _ = writeln!(store, "            if (a0 + {r}u < p.kernel_h) {{");
-                for e in 0..kw {
-                    let _ = writeln!(
-                        store,
-                        "                partials[at{k} + {j}u * p.kernel_h * KERNEL_W + {}u] = select(0.0, acc{k}_{j}_{r}_{e}, held{j});",
-                        r * kw + e
-                    );
-                }
-                let _ = writeln!(store, "            }}");
-            }
-            let _ = writeln!(store, "        }}");
-        }
-        let _ = writeln!(store, "    }}");
     }
 
     let about = format!(
@@ -152,4 +153,22 @@ pub(crate) fn source(v: WeightVariant) -> String {
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
         .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
         .replace("//{store}\n", &framed("store", "    ", &store))
+}
+
+/// The template of the pass that adds the variant's partial sums.
+const REDUCE_TEMPLATE: &str = crate::gpu::conv::conv_source!("reduce_weight_blocked.wgsl");
+
+/// The source of the reduction for the variant whose key values are `values`.
+pub(crate) fn generate_reduce(values: &[u32]) -> String {
+    let v = WeightVariant::from_key(values);
+    let mut constants = String::new();
+    let _ = writeln!(constants, "const OB: u32 = {}u;", v.ob);
+    let _ = writeln!(constants, "const CB: u32 = {}u;", v.cb);
+    let _ = writeln!(constants, "const RB: u32 = {}u;", v.rb);
+    let _ = writeln!(
+        constants,
+        "const ACCUMULATORS_PADDED: u32 = {}u;",
+        v.accumulators_padded()
+    );
+    REDUCE_TEMPLATE.replace("//{constants}\n", &constants)
 }

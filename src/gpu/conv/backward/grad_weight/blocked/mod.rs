@@ -116,6 +116,12 @@ impl WeightVariant {
         self.ob * self.cb * self.rb * self.kernel_w
     }
 
+    /// Floats of partial sums per invocation: its accumulators, padded to
+    /// whole vec4s.
+    fn accumulators_padded(self) -> usize {
+        self.accumulators().next_multiple_of(4)
+    }
+
     /// Multiply-adds per step.
     fn fmas(self) -> usize {
         self.accumulators() * 4 * self.quads
@@ -209,6 +215,21 @@ impl WeightVariant {
             workgroup_bytes: 0,
         }
     }
+
+    /// The pass that adds this variant's partial sums: call, dispatch,
+    /// partials, result.
+    fn reduce_spec(self) -> KernelSpec {
+        KernelSpec {
+            family: "reduce_weight_blocked",
+            variant: self.key(),
+            source: ShaderSource::Generated(codegen::generate_reduce),
+            entry_point: "main",
+            workgroup_size: 64,
+            bindings: &[Uniform, Uniform, ReadOnly, ReadWrite],
+            constants: &[],
+            workgroup_bytes: 0,
+        }
+    }
 }
 
 /// Records one chunk's share of the weight gradient, as the direct kernel's
@@ -255,13 +276,19 @@ pub(crate) fn encode_chunk(
     let row = geometry.in_channels_per_group() * h.kernel * w.kernel;
     let block_len = chunk.out_channels.len() * row;
     let runs = chunk.batch.len() * h.output * variant.runs_per_row(geometry);
-    let splits = PositionSplits::new(runs, block_len, chunk.output_len(geometry), max_elements);
     let per_group = geometry.out_channels_per_group();
     let blocks_per_group = per_group.div_ceil(variant.ob);
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.ob;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
     let rows =
         geometry.in_channels_per_group().div_ceil(variant.cb) * h.kernel.div_ceil(variant.rb);
+    let partials_per_block = blocks * rows * variant.accumulators_padded();
+    let splits = PositionSplits::new(
+        runs,
+        partials_per_block,
+        chunk.output_len(geometry),
+        max_elements,
+    );
     let base = DispatchParams::for_chunk(chunk)?
         .with_row_len(row_len)?
         .with_out_row_len(out_row_len)?;
@@ -274,6 +301,7 @@ pub(crate) fn encode_chunk(
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
+        own_layout: Some((&variant.reduce_spec(), partials_per_block)),
     };
     encode_position_sum(rec, buffers.call, base, (runs, &splits), &sum, grad_weight)
 }
@@ -306,6 +334,9 @@ mod tests {
             assert_eq!(WeightVariant::from_key(&spec.variant), variant);
             validate(&spec);
             assert!(!spec.source_text().contains("//{"), "{}", spec.label());
+            let reduce = variant.reduce_spec();
+            validate(&reduce);
+            assert!(!reduce.source_text().contains("//{"), "{}", reduce.label());
         }
     }
 

@@ -1,0 +1,57 @@
+// The blocked weight gradient's partial sums added in split order: one
+// invocation per weight (o, c, a, e) of this chunk's output channels, onto
+// what an earlier dispatch stored when `accumulate` is set.
+//
+// conv2d_grad_weight_blocked.wgsl stores each invocation's accumulators side
+// by side as vec4s (ACCUMULATORS_PADDED floats per invocation, invocations in
+// their index order, split after split), unguarded: so that its stores are a
+// quarter as many, which is most of its compile time on llvmpipe. This pass
+// finds each weight's accumulator there: the invocation that held it and its
+// place (o, c, a, e) within that invocation's OB × CB × RB × KERNEL_W block.
+
+@group(0) @binding(2) var<storage, read> partials: array<f32>;
+@group(0) @binding(3) var<storage, read_write> result: array<f32>;
+
+//{constants}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) local: u32,
+) {
+    let index = invocation_index(wg, groups, local);
+    if (index >= d.total) {
+        return;
+    }
+    let e = index % p.kernel_w;
+    var rest = index / p.kernel_w;
+    let a = rest % p.kernel_h;
+    rest = rest / p.kernel_h;
+    let c = rest % p.in_per_group;
+    let o = d.out_c_begin + rest / p.in_per_group;
+
+    // The invocation's index within a split, numbered as the kernel numbers
+    // them: row block fastest, then channel block, then output-channel block.
+    let row_blocks = (p.kernel_h + RB - 1u) / RB;
+    let channel_blocks = (p.in_per_group + CB - 1u) / CB;
+    let blocks_per_group = (p.out_per_group + OB - 1u) / OB;
+    let block_of_first = (d.out_c_begin / p.out_per_group) * blocks_per_group
+        + (d.out_c_begin % p.out_per_group) / OB;
+    let last = d.out_c_begin + d.out_channels - 1u;
+    let block_of_last = (last / p.out_per_group) * blocks_per_group + (last % p.out_per_group) / OB;
+    let per_split = (block_of_last - block_of_first + 1u) * channel_blocks * row_blocks;
+    let block = (o / p.out_per_group) * blocks_per_group + (o % p.out_per_group) / OB;
+    let invocation = ((block - block_of_first) * channel_blocks + c / CB) * row_blocks + a / RB;
+    let place = (((o % p.out_per_group) % OB * CB + c % CB) * RB + a % RB) * p.kernel_w + e;
+
+    let at = d.result_offset + index;
+    var acc = 0.0;
+    if (d.accumulate != 0u) {
+        acc = result[at];
+    }
+    for (var s = 0u; s < d.splits; s++) {
+        acc = acc + partials[(s * per_split + invocation) * ACCUMULATORS_PADDED + place];
+    }
+    result[at] = acc;
+}
