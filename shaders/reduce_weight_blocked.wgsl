@@ -24,10 +24,10 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    let e = index % p.kernel_w;
-    var rest = index / p.kernel_w;
-    let a = rest % p.kernel_h;
-    rest = rest / p.kernel_h;
+    // One row (o, c, a) of KERNEL_W weights per invocation: llvmpipe divides
+    // integers lane by lane, so the index arithmetic is shared by a row.
+    let a = index % p.kernel_h;
+    var rest = index / p.kernel_h;
     let c = rest % p.in_per_group;
     let o = d.out_c_begin + rest / p.in_per_group;
 
@@ -43,15 +43,8 @@ fn main(
     let per_split = (block_of_last - block_of_first + 1u) * channel_blocks * row_blocks;
     let block = (o / p.out_per_group) * blocks_per_group + (o % p.out_per_group) / OB;
     let invocation = ((block - block_of_first) * channel_blocks + c / CB) * row_blocks + a / RB;
-    let place = (((o % p.out_per_group) % OB * CB + c % CB) * RB + a % RB) * p.kernel_w + e;
+    let place = (((o % p.out_per_group) % OB * CB + c % CB) * RB + a % RB) * KERNEL_W;
 
-    let at = d.result_offset + index;
-    var acc = 0.0;
-    if (d.accumulate != 0u) {
-        acc = result[at];
-    }
-    for (var s = 0u; s < d.splits; s++) {
-        acc = acc + partials[(s * per_split + invocation) * ACCUMULATORS_PADDED + place];
-    }
-    result[at] = acc;
+    let at = d.result_offset + index * KERNEL_W;
+//{sum}
 }

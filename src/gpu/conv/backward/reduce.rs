@@ -117,10 +117,10 @@ pub(crate) struct PositionSum<'a> {
     /// Whether an earlier chunk already stored there (the first pass adds too).
     pub started: bool,
     /// Where the kernel lays its partial sums out its own way: the pass that
-    /// adds them (one invocation per sum, bound as reduce_splits is) and the
-    /// floats they take per block of positions. `None`: `len` sums per block
-    /// in result order, added by reduce_splits.
-    pub own_layout: Option<(&'a KernelSpec, usize)>,
+    /// adds them (bound as reduce_splits is), its invocations, and the floats
+    /// the sums take per block of positions. `None`: `len` sums per block in
+    /// result order, added by reduce_splits, one invocation per sum.
+    pub own_layout: Option<(&'a KernelSpec, usize, usize)>,
 }
 
 /// Records `sum` over the output positions of `chunk` (one partial sum per
@@ -157,7 +157,8 @@ pub(crate) fn encode_position_sum(
             .with_splits(pass.blocks, splits.split_len())?
             .with_slice(&pass.positions)?;
         let reduce = REDUCE_SPLITS.spec();
-        let (reduce, per_block) = sum.own_layout.unwrap_or((&reduce, sum.len));
+        let (reduce, reduce_invocations, per_block) =
+            sum.own_layout.unwrap_or((&reduce, sum.len, sum.len));
         let partial_len = pass.blocks * per_block;
         let invocations = sum
             .invocations_per_block
@@ -169,14 +170,14 @@ pub(crate) fn encode_position_sum(
         buffers.push(&partials);
         rec.dispatch(sum.kernel, &buffers, invocations as u64)?;
         let reduce_params = params
-            .with_total(sum.len)?
+            .with_total(reduce_invocations)?
             .with_result_offset(sum.offset)?
             .with_accumulate(sum.started || k > 0);
         let reduce_params = rec.uniform("reduce", &reduce_params);
         rec.dispatch(
             reduce,
             &[call, &reduce_params, &partials, result],
-            sum.len as u64,
+            reduce_invocations as u64,
         )?;
     }
     Ok(())

@@ -170,5 +170,28 @@ pub(crate) fn generate_reduce(values: &[u32]) -> String {
         "const ACCUMULATORS_PADDED: u32 = {}u;",
         v.accumulators_padded()
     );
-    REDUCE_TEMPLATE.replace("//{constants}\n", &constants)
+    let _ = writeln!(constants, "const KERNEL_W: u32 = {}u;", v.kernel_w);
+    let mut sum = String::new();
+    for e in 0..v.kernel_w {
+        let _ = writeln!(sum, "    var acc{e} = 0.0;");
+        let _ = writeln!(
+            sum,
+            "    if (d.accumulate != 0u) {{ acc{e} = result[at + {e}u]; }}"
+        );
+    }
+    let _ = writeln!(sum, "    for (var s = 0u; s < d.splits; s++) {{");
+    let _ = writeln!(
+        sum,
+        "        let first = (s * per_split + invocation) * ACCUMULATORS_PADDED + place;"
+    );
+    for e in 0..v.kernel_w {
+        let _ = writeln!(sum, "        acc{e} = acc{e} + partials[first + {e}u];");
+    }
+    let _ = writeln!(sum, "    }}");
+    for e in 0..v.kernel_w {
+        let _ = writeln!(sum, "    result[at + {e}u] = acc{e};");
+    }
+    REDUCE_TEMPLATE
+        .replace("//{constants}\n", &constants)
+        .replace("//{sum}\n", &sum)
 }

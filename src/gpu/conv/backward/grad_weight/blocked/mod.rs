@@ -301,7 +301,12 @@ pub(crate) fn encode_chunk(
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
-        own_layout: Some((&variant.reduce_spec(), partials_per_block)),
+        // The reduction takes one row of the kernel's width per invocation.
+        own_layout: Some((
+            &variant.reduce_spec(),
+            block_len / w.kernel,
+            partials_per_block,
+        )),
     };
     encode_position_sum(rec, buffers.call, base, (runs, &splits), &sum, grad_weight)
 }
