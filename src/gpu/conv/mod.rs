@@ -10,6 +10,7 @@ pub(crate) mod params;
 pub(crate) mod plan;
 pub(crate) mod select;
 mod slicing;
+mod unrolled;
 
 /// A convolution kernel's source: the shared prelude (`shaders/common.wgsl`:
 /// the uniform blocks, the workgroup size, the padding index map), then the

@@ -9,6 +9,7 @@
 use std::fmt::Write;
 
 use super::Variant;
+use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.
 const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
@@ -131,17 +132,14 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
         }
         for kx in 0..variant.kernel_w {
             for v in 0..vecs {
-                let picked: Vec<String> = (0..4)
-                    .map(|l| {
-                        let x = (4 * v + l) * variant.stride_w + kx * variant.dilation_w;
-                        format!("s{j}_{}[{}]", x / 4, x % 4)
-                    })
-                    .collect();
-                let _ = writeln!(
-                    out,
-                    "{pad}let x{j}_{kx}_{v} = vec4<f32>({});",
-                    picked.join(", ")
+                let inputs = four_inputs(
+                    &format!("s{j}_"),
+                    4 * v,
+                    kx,
+                    variant.stride_w,
+                    variant.dilation_w,
                 );
+                let _ = writeln!(out, "{pad}let x{j}_{kx}_{v} = {inputs};");
             }
         }
     }

@@ -6,6 +6,7 @@
 use std::fmt::Write;
 
 use super::WeightVariant;
+use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.
 const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_grad_weight_blocked.wgsl");
@@ -93,16 +94,11 @@ pub(crate) fn source(v: WeightVariant) -> String {
             }
             for u in 0..quads {
                 for e in 0..kw {
-                    let lanes: Vec<String> = (0..4)
-                        .map(|q| {
-                            let x = (4 * u + q) * v.stride_w + e * v.dilation_w;
-                            format!("s{j}_{r}_{}[{}]", x / 4, x % 4)
-                        })
-                        .collect();
+                    let inputs =
+                        four_inputs(&format!("s{j}_{r}_"), 4 * u, e, v.stride_w, v.dilation_w);
                     let _ = writeln!(
                         accumulate,
-                        "{pad}let x{j}_{r}_{e}_{u} = select(vec4<f32>(0.0), vec4<f32>({}), in_row{u});",
-                        lanes.join(", ")
+                        "{pad}let x{j}_{r}_{e}_{u} = select(vec4<f32>(0.0), {inputs}, in_row{u});"
                     );
                 }
             }
