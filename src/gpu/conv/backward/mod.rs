@@ -202,16 +202,20 @@ impl BackwardPass {
             };
             if let Some(grad_weight) = grad_weight {
                 match self.weight_variant {
-                    Some(variant) => grad_weight::blocked::encode_chunk(
-                        rec,
-                        geometry,
-                        chunk,
-                        variant,
-                        &buffers,
-                        self.max_elements,
-                        grad_weight,
-                    )?,
-                    None => grad_weight::encode_chunk(
+                    Some(variant)
+                        if variant.partials_per_block(geometry, chunk) <= self.max_elements =>
+                    {
+                        grad_weight::blocked::encode_chunk(
+                            rec,
+                            geometry,
+                            chunk,
+                            variant,
+                            &buffers,
+                            self.max_elements,
+                            grad_weight,
+                        )?
+                    }
+                    _ => grad_weight::encode_chunk(
                         rec,
                         geometry,
                         chunk,

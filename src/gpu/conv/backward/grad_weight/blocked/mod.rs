@@ -122,6 +122,26 @@ impl WeightVariant {
         self.accumulators().next_multiple_of(4)
     }
 
+    /// Invocations per block of positions for `chunk`: blocks of output
+    /// channels, times blocks of input channels and kernel rows.
+    fn invocations(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> (usize, usize) {
+        let per_group = geometry.out_channels_per_group();
+        let blocks_per_group = per_group.div_ceil(self.ob);
+        let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / self.ob;
+        let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
+        let rows = geometry.in_channels_per_group().div_ceil(self.cb)
+            * geometry.height.kernel.div_ceil(self.rb);
+        (blocks, rows)
+    }
+
+    /// Floats of partial sums one block of positions takes for `chunk`: at
+    /// most one binding's worth, or the chunk runs the direct kernel (blocks
+    /// past a group's channels can make it more than the chunk's weights).
+    pub(crate) fn partials_per_block(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> usize {
+        let (blocks, rows) = self.invocations(geometry, chunk);
+        blocks * rows * self.accumulators_padded()
+    }
+
     /// Multiply-adds per step.
     fn fmas(self) -> usize {
         self.accumulators() * 4 * self.quads
@@ -276,13 +296,8 @@ pub(crate) fn encode_chunk(
     let row = geometry.in_channels_per_group() * h.kernel * w.kernel;
     let block_len = chunk.out_channels.len() * row;
     let runs = chunk.batch.len() * h.output * variant.runs_per_row(geometry);
-    let per_group = geometry.out_channels_per_group();
-    let blocks_per_group = per_group.div_ceil(variant.ob);
-    let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.ob;
-    let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
-    let rows =
-        geometry.in_channels_per_group().div_ceil(variant.cb) * h.kernel.div_ceil(variant.rb);
-    let partials_per_block = blocks * rows * variant.accumulators_padded();
+    let (blocks, rows) = variant.invocations(geometry, chunk);
+    let partials_per_block = variant.partials_per_block(geometry, chunk);
     let splits = PositionSplits::new(
         runs,
         partials_per_block,
