@@ -121,6 +121,13 @@ fn shifted(a: vec4<f32>, b: vec4<f32>, shift: u32) -> vec4<f32> {
     return select(v, vec4<f32>(a.w, b.xyz), shift == 3u);
 }
 
+// The block of `width` output channels that holds channel `o`, blocks
+// numbered over all groups (each group's channels start a new block).
+fn out_block(o: u32, width: u32) -> u32 {
+    let blocks_per_group = (p.out_per_group + width - 1u) / width;
+    return (o / p.out_per_group) * blocks_per_group + (o % p.out_per_group) / width;
+}
+
 // Index of this invocation in a 1-D launch spread over a 2-D grid (so that more
 // than 65535 workgroups fit in one dispatch).
 fn invocation_index(wg: vec3<u32>, groups: vec3<u32>, local: u32) -> u32 {

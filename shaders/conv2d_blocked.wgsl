@@ -54,8 +54,7 @@ fn main(
     let n = rest % d.batch;
     // Blocks are numbered over all groups; this chunk's first is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + BLOCK - 1u) / BLOCK;
-    let g0 = d.out_c_begin / p.out_per_group;
-    let block = g0 * blocks_per_group + (d.out_c_begin - g0 * p.out_per_group) / BLOCK + rest / d.batch;
+    let block = out_block(d.out_c_begin, BLOCK) + rest / d.batch;
     let g = block / blocks_per_group;
     let o0 = g * p.out_per_group + (block % blocks_per_group) * BLOCK;
     let j0 = run * OUTS;

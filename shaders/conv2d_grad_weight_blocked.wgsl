@@ -49,11 +49,8 @@ fn main(
     // Output-channel blocks are numbered over all groups; this chunk's first
     // is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + OB - 1u) / OB;
-    let g0 = d.out_c_begin / p.out_per_group;
-    let first_block = g0 * blocks_per_group + (d.out_c_begin - g0 * p.out_per_group) / OB;
-    let last_block = ((d.out_c_begin + d.out_channels - 1u) / p.out_per_group) * blocks_per_group
-        + ((d.out_c_begin + d.out_channels - 1u) % p.out_per_group) / OB;
-    let blocks = last_block - first_block + 1u;
+    let first_block = out_block(d.out_c_begin, OB);
+    let blocks = out_block(d.out_c_begin + d.out_channels - 1u, OB) - first_block + 1u;
     let block = first_block + rest % blocks;
     let split = rest / blocks;
     let g = block / blocks_per_group;

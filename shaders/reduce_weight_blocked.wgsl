@@ -1,5 +1,5 @@
 // The blocked weight gradient's partial sums added in split order: one
-// invocation per weight (o, c, a, e) of this chunk's output channels, onto
+// invocation per row (o, c, a) of this chunk's weights, onto
 // what an earlier dispatch stored when `accumulate` is set.
 //
 // conv2d_grad_weight_blocked.wgsl stores each invocation's accumulators side
@@ -35,14 +35,10 @@ fn main(
     // them: row block fastest, then channel block, then output-channel block.
     let row_blocks = (p.kernel_h + RB - 1u) / RB;
     let channel_blocks = (p.in_per_group + CB - 1u) / CB;
-    let blocks_per_group = (p.out_per_group + OB - 1u) / OB;
-    let block_of_first = (d.out_c_begin / p.out_per_group) * blocks_per_group
-        + (d.out_c_begin % p.out_per_group) / OB;
-    let last = d.out_c_begin + d.out_channels - 1u;
-    let block_of_last = (last / p.out_per_group) * blocks_per_group + (last % p.out_per_group) / OB;
-    let per_split = (block_of_last - block_of_first + 1u) * channel_blocks * row_blocks;
-    let block = (o / p.out_per_group) * blocks_per_group + (o % p.out_per_group) / OB;
-    let invocation = ((block - block_of_first) * channel_blocks + c / CB) * row_blocks + a / RB;
+    let first_block = out_block(d.out_c_begin, OB);
+    let blocks = out_block(d.out_c_begin + d.out_channels - 1u, OB) - first_block + 1u;
+    let per_split = blocks * channel_blocks * row_blocks;
+    let invocation = ((out_block(o, OB) - first_block) * channel_blocks + c / CB) * row_blocks + a / RB;
     let place = (((o % p.out_per_group) % OB * CB + c % CB) * RB + a % RB) * KERNEL_W;
 
     let at = d.result_offset + index * KERNEL_W;

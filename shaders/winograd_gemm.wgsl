@@ -34,8 +34,8 @@ fn main(
     // first is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + KB - 1u) / KB;
     let last_o = d.out_c_begin + d.out_channels - 1u;
-    let first = block_of(d.out_c_begin, blocks_per_group);
-    let blocks = block_of(last_o, blocks_per_group) - first + 1u;
+    let first = out_block(d.out_c_begin, KB);
+    let blocks = out_block(last_o, KB) - first + 1u;
     let block = first + rest % blocks;
     let xi = rest / blocks;
     let g = block / blocks_per_group;
@@ -53,11 +53,6 @@ fn main(
     let o_lo = max(o0, d.out_c_begin);
     let o_hi = min(min(o0 + KB, (g + 1u) * p.out_per_group), d.out_c_begin + d.out_channels);
 //{store}
-}
-
-fn block_of(o: u32, blocks_per_group: u32) -> u32 {
-    let g = o / p.out_per_group;
-    return g * blocks_per_group + (o % p.out_per_group) / KB;
 }
 
 // Stores one vec4 of tiles of output channel `o`, onto what an earlier slice
