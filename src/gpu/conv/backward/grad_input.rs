@@ -87,7 +87,13 @@ pub(crate) const TRANSPOSE_WEIGHT: WrittenKernel = WrittenKernel::new(
     conv_source!("transpose_weight.wgsl"),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite, Uniform],
-);
+)
+.with_constants("transpose_weight", &[("RUN", TRANSPOSE_RUN as f64)]);
+
+/// Taps of one (channel, output channel) pair per invocation of
+/// [`TRANSPOSE_WEIGHT`]: all of a 3×3 kernel's, so that its divisions are
+/// paid once per pair.
+const TRANSPOSE_RUN: usize = 9;
 
 /// The taps of one axis that a phase of the transposed convolution uses:
 /// `first`, `first + step`, ... (`count` of them).
@@ -318,10 +324,12 @@ pub(crate) fn encode_transpose_weight(
     transposed: &wgpu::Buffer,
 ) -> Result<()> {
     let [th, tw] = phase.taps;
-    let len = geometry.in_channels * geometry.out_channels_per_group() * th.count * tw.count;
+    let runs = geometry.in_channels
+        * geometry.out_channels_per_group()
+        * (th.count * tw.count).div_ceil(TRANSPOSE_RUN);
     let params = rec.uniform(
         "transpose dispatch",
-        &DispatchParams::default().with_total(len)?,
+        &DispatchParams::default().with_total(runs)?,
     );
     let taps = PhaseParams {
         first_h: to_u32("kernel tap", th.first)?,
@@ -337,7 +345,7 @@ pub(crate) fn encode_transpose_weight(
     rec.dispatch(
         &TRANSPOSE_WEIGHT.spec(),
         &[call, &params, weight, transposed, &taps],
-        len as u64,
+        runs as u64,
     )
 }
 

@@ -278,7 +278,7 @@ pub(crate) fn packed_len(geometry: &Conv2dGeometry, block: usize) -> usize {
 }
 
 /// Records the packing of `weight` into `packed` (of [`packed_len`] elements)
-/// for `variant`: one invocation per packed element.
+/// for `variant`: one invocation per tap of a block of output channels.
 pub(crate) fn encode_pack(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
@@ -287,13 +287,20 @@ pub(crate) fn encode_pack(
     weight: &wgpu::Buffer,
     packed: &wgpu::Buffer,
 ) -> Result<()> {
-    let len = packed_len(geometry, variant.block);
-    let params = rec.uniform("pack dispatch", &DispatchParams::default().with_total(len)?);
+    let taps = packed_len(geometry, variant.block) / variant.block;
+    let params = rec.uniform(
+        "pack dispatch",
+        &DispatchParams::default().with_total(taps)?,
+    );
     let (_, kernel) = PACK_WEIGHT
         .iter()
         .find(|(block, _)| *block == variant.block)
         .expect("a packing kernel for every packed block width");
-    rec.dispatch(&kernel.spec(), &[call, &params, weight, packed], len as u64)
+    rec.dispatch(
+        &kernel.spec(),
+        &[call, &params, weight, packed],
+        taps as u64,
+    )
 }
 
 /// Records a padded copy of `input`, the planes of the call `call` describes
