@@ -2,7 +2,8 @@
 """Turns tools/bench_suite.sh's JSON lines into the markdown table of
 docs/benchmarks.md: per layer, each algorithm's kernel and end-to-end time,
 GFLOP/s and speed-up over the direct kernel; Auto by its fixed rules and Auto
-tuned (autotuning on); PyTorch's CPU forward from the same run; and per layer
+tuned (autotuning on); PyTorch's forward from the same run (CPU, or CUDA in
+tools/device_check.sh's file from a GPU machine); and per layer
 the summary the issues ask for: tuned Auto against the best algorithm Auto may
 pick, and Auto against PyTorch. With the run's ceilings (its "pass":
 "ceilings" lines, from `wgpu-conv2d ceilings --json`), each row also says
@@ -92,7 +93,9 @@ def main():
             print(f"| {name} | {label} | {d['kernel_ms']:.3f} | {d['end_to_end_ms']:.3f} "
                   f"| {d['gflops']:.2f} | {speedup} | {ceiling_cells(d)} |")
         if torch:
-            print(f"| {name} | PyTorch {torch['torch_version']} CPU ({torch['threads']} threads) "
+            where = (f"CUDA ({torch['device_name']}; cuDNN, TF32 allowed)" if torch.get("device") == "cuda"
+                     else f"CPU ({torch['threads']} threads)")
+            print(f"| {name} | PyTorch {torch['torch_version']} {where} "
                   f"| | {torch['forward_ms']:.3f} | {ours[0]['flops'] / torch['forward_ms'] / 1e6:.2f} | | | |")
         fixed = next((d for d in plain if d["requested"] == "auto" and not d.get("tuned")), None)
         tuned = next((d for d in plain if d.get("tuned")), None)

@@ -65,7 +65,9 @@ const GEMM_MIN_OUT_PER_GROUP: usize = 16;
 /// the blocked kernel on CPU adapters (measured on lavapipe: at 16 and 16
 /// they tie, with 32 or more Winograd takes 0.5–0.8× the time; with 3 to 8
 /// input channels, or 4 output channels, the transforms cost more than the
-/// product saves).
+/// product saves). On an NVIDIA H200 (docs/bench/device) Winograd took
+/// 0.24–0.42× the implicit GEMM's time on the four ResNet layers (64 to
+/// 512 channels).
 const WINOGRAD_MIN_CHANNELS_PER_GROUP: usize = 16;
 
 impl Algorithm {
@@ -145,14 +147,20 @@ impl Algorithm {
 
     /// The algorithm [`Algorithm::Auto`] picks for `geometry` on a `device` of
     /// this type under `precision`: direct for tiny convolutions (under 4096
-    /// outputs); depthwise for depthwise convolutions with few outputs per
-    /// channel; on CPU adapters, under [`Precision::High`], Winograd where it
-    /// runs and a group has at least 16 input and 16 output channels, then
-    /// the blocked kernel wherever it runs (on lavapipe it was measured
-    /// fastest, 4–20× the direct kernel even with 3 to 8 output channels per
-    /// group); on GPUs the tiled GEMMs when a group has enough output
-    /// channels to fill a tile; else direct. (On GPUs Winograd is picked
-    /// only by autotuning: it has not been measured there.)
+    /// outputs); for depthwise convolutions with few outputs per channel, on
+    /// CPU adapters the depthwise kernel, on GPUs the blocked kernel at
+    /// stride 1 and else direct; under [`Precision::High`], Winograd where it
+    /// runs and a group has at least 16 input and 16 output channels; on CPU
+    /// adapters the blocked kernel wherever it runs (on lavapipe it was
+    /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
+    /// channels per group); on GPUs the tiled GEMMs when a group has enough
+    /// output channels to fill a tile; else direct.
+    ///
+    /// The GPU rules are an NVIDIA H200's measurements (docs/bench/device):
+    /// there the depthwise kernel, whose invocations walk long rows to
+    /// spare llvmpipe's loads, took 5.8× the blocked kernel's time at
+    /// stride 1 (8×144×56×56) and 12× the direct kernel's at stride 2
+    /// (8×96×112×112), the blocked kernel twice the direct one's.
     pub fn choose(
         geometry: &Conv2dGeometry,
         device: wgpu::DeviceType,
@@ -168,9 +176,15 @@ impl Algorithm {
         } else if Algorithm::Depthwise.check(geometry).is_ok()
             && out_per_group < GEMM_MIN_OUT_PER_GROUP
         {
-            Algorithm::Depthwise
-        } else if device == wgpu::DeviceType::Cpu
-            && precision >= Precision::High
+            let unit_stride = geometry.height.stride == 1 && geometry.width.stride == 1;
+            if device == wgpu::DeviceType::Cpu {
+                Algorithm::Depthwise
+            } else if unit_stride && Algorithm::Blocked.check(geometry).is_ok() {
+                Algorithm::Blocked
+            } else {
+                Algorithm::Direct
+            }
+        } else if precision >= Precision::High
             && geometry.in_channels_per_group() >= WINOGRAD_MIN_CHANNELS_PER_GROUP
             && out_per_group >= WINOGRAD_MIN_CHANNELS_PER_GROUP
             && Algorithm::Winograd.check(geometry).is_ok()
@@ -300,7 +314,9 @@ impl FromStr for Algorithm {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum BackwardAlgorithm {
-    /// The blocked kernels for each gradient where they can run it, else direct.
+    /// The blocked kernels for each gradient where they can run it, else
+    /// direct; on GPUs the weight gradient on the direct kernel but for
+    /// pointwise (1×1, stride 1, unpadded) layers, as measured there.
     #[default]
     Auto,
     /// Gather kernels: one invocation per padded input element (input
@@ -394,9 +410,20 @@ impl BackwardAlgorithm {
                 .ok()?;
             Some((t, kernels))
         });
+        // On an NVIDIA H200 (docs/bench/device/device_trace.jsonl) the blocked
+        // weight gradient, up to 576 accumulators per invocation, took
+        // 1.15–4.5× the direct kernel's time on the ResNet 3×3 layers at batch
+        // 8, 0.63× on the pointwise 8×64×56×56 → 256, 0.9× on the stem and on
+        // a depthwise layer, 2× on a stride-2 depthwise one.
+        let gpu = device != wgpu::DeviceType::Cpu;
+        let weight = if self == BackwardAlgorithm::Auto && gpu && !geometry.is_pointwise() {
+            None
+        } else {
+            WeightVariant::new(geometry)
+        };
         Ok(BackwardKernels {
             input,
-            weight: WeightVariant::new(geometry),
+            weight,
             forced: self == BackwardAlgorithm::Blocked,
         })
     }
@@ -504,6 +531,26 @@ mod tests {
             Algorithm::choose(&depthwise, CPU, HIGHEST),
             Algorithm::Depthwise
         );
+        // On GPUs: the blocked kernel at stride 1, direct at stride 2.
+        assert_eq!(
+            Algorithm::choose(&depthwise, GPU, HIGHEST),
+            Algorithm::Blocked
+        );
+        let strided_depthwise = geometry(
+            Conv2dConfig::new(96, 96, 3)
+                .with_padding(1)
+                .with_stride(2)
+                .with_groups(96),
+            &[8, 96, 112, 112],
+        );
+        assert_eq!(
+            Algorithm::choose(&strided_depthwise, CPU, HIGHEST),
+            Algorithm::Depthwise
+        );
+        assert_eq!(
+            Algorithm::choose(&strided_depthwise, GPU, HIGHEST),
+            Algorithm::Direct
+        );
         let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 65, 65]);
         assert_eq!(
             Algorithm::choose(&single_channel, CPU, HIGHEST),
@@ -527,8 +574,36 @@ mod tests {
         );
     }
 
-    /// Under `High`, Auto picks Winograd on CPU adapters where it runs and
-    /// a group has 16 or more input and output channels; on GPUs and under
+    /// The backward's Auto: on CPU adapters the blocked kernels for both
+    /// gradients; on GPUs the input gradient on the forward kernels and the
+    /// weight gradient on the direct kernel, but for pointwise layers.
+    #[test]
+    fn backward_auto_picks_the_weight_gradient_by_device() {
+        let resnet = geometry(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[8, 64, 56, 56],
+        );
+        let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[8, 64, 56, 56]);
+        let describe =
+            |g: &Conv2dGeometry, a: BackwardAlgorithm, d| a.describe(g, d, HIGHEST).unwrap();
+        assert_eq!(describe(&resnet, BackwardAlgorithm::Auto, CPU), "blocked");
+        assert_eq!(
+            describe(&resnet, BackwardAlgorithm::Auto, GPU),
+            "blocked input, direct weight"
+        );
+        assert_eq!(
+            describe(&resnet, BackwardAlgorithm::Blocked, GPU),
+            "blocked"
+        );
+        assert_eq!(
+            describe(&pointwise, BackwardAlgorithm::Auto, GPU),
+            "blocked"
+        );
+        assert_eq!(describe(&resnet, BackwardAlgorithm::Direct, GPU), "direct");
+    }
+
+    /// Under `High`, Auto picks Winograd where it runs and a group has 16 or
+    /// more input and output channels, on CPU adapters and GPUs; under
     /// `Highest`, never.
     #[test]
     fn high_precision_lets_auto_pick_winograd_where_it_was_measured_faster() {
@@ -539,8 +614,9 @@ mod tests {
         );
         assert_eq!(Algorithm::choose(&resnet, CPU, high), Algorithm::Winograd);
         assert_eq!(Algorithm::choose(&resnet, CPU, HIGHEST), Algorithm::Blocked);
+        assert_eq!(Algorithm::choose(&resnet, GPU, high), Algorithm::Winograd);
         assert_eq!(
-            Algorithm::choose(&resnet, GPU, high),
+            Algorithm::choose(&resnet, GPU, HIGHEST),
             Algorithm::ImplicitGemm
         );
         let grouped = geometry(
