@@ -426,6 +426,41 @@ fn large_channel_counts_and_sizes_agree() {
             &Tensor::new(shape, data).unwrap(),
         );
     }
+    // Rows of 28 and 56 outputs at stride 1, which the blocked kernel covers
+    // with seven vec4s per invocation (the random sweeps' rows are shorter):
+    // 3×3 with a second, partial block of output channels; a dilated 1×5 in
+    // reflect mode; a strided row (six vec4s at most) beside them.
+    for (config, shape) in [
+        (
+            Conv2dConfig::new(8, 20, 3).with_padding(1),
+            vec![2, 8, 5, 56],
+        ),
+        (
+            Conv2dConfig::new(6, 17, (1, 5))
+                .with_dilation((1, 2))
+                .with_padding((0, 4))
+                .with_padding_mode(PaddingMode::Reflect),
+            vec![1, 6, 3, 28],
+        ),
+        (
+            Conv2dConfig::new(4, 16, 3)
+                .with_stride((1, 2))
+                .with_padding(1),
+            vec![1, 4, 4, 112],
+        ),
+    ] {
+        let layer = Conv2d::with_rng(config, &mut rng).unwrap();
+        let data = (0..shape.iter().product())
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        common::check_algorithm(
+            &format!("{config:?}"),
+            &layer,
+            &Tensor::new(shape, data).unwrap(),
+            Algorithm::Blocked,
+            common::gpu(),
+        );
+    }
 }
 
 /// The comparison's bound is tight enough to tell reflect from replicate

@@ -37,15 +37,18 @@ pub enum Algorithm {
     /// padding, where the input is the GEMM operand itself.
     Gemm1x1,
     /// Depthwise convolutions (`groups == in_channels`, any channel multiplier):
-    /// the blocked kernel with one output channel and up to 24 adjacent
-    /// outputs along a row per invocation; kernel width up to 16.
+    /// a kernel of its own for kernels of up to 64 taps (up to 16 adjacent
+    /// outputs along a row for up to 64 rows per invocation, read straight
+    /// from the input), larger ones (kernel width up to 16) the blocked
+    /// kernel with one output channel.
     Depthwise,
-    /// Register-blocked direct convolution: up to 16 adjacent outputs along a
-    /// row for 16 output channels per invocation (8 or 4 where a group has at
-    /// most that many, with up to 16 or 24 outputs), read from a padded, aligned
-    /// copy of the input and a packed weight with vec4 loads; generated per
-    /// kernel width, stride and dilation along the row. Every padding mode and
-    /// grouping; kernel width up to 16.
+    /// Register-blocked direct convolution: up to 28 adjacent outputs along a
+    /// row (24 at strides above 1) for 16 output channels per invocation (8
+    /// or 4 where a group has at most that many, with up to 16 or 24
+    /// outputs), read from a padded, aligned copy of the input and a packed
+    /// weight with vec4 loads; generated per kernel width, stride and
+    /// dilation along the row. Every padding mode and grouping; kernel width
+    /// up to 16.
     Blocked,
     /// Winograd F(4×4, 3×3), or F(2×2, 3×3) on small planes: 3×3 kernels with
     /// stride 1 and dilation 1, every padding mode and grouping. Up to 4× fewer

@@ -26,13 +26,18 @@ pub(crate) const BLOCK: usize = 16;
 const NARROW_BLOCKS: [usize; 2] = [4, 8];
 
 /// Most vec4s of outputs along a row per invocation, by output channels per
-/// invocation. With 16 channels, more than three took seconds to compile on
-/// llvmpipe while every output was its own store (a loop over the lanes
-/// each); with vec4 stores six compile in under a second and run faster
-/// (8×64×56×56 3×3: 51.4 → 42.2 ms; 1×1 → 256: 31.2 → 27.0 ms).
-fn max_vecs(block: usize) -> usize {
+/// invocation and stride along the row. With 16 channels, more than three
+/// took seconds to compile on llvmpipe while every output was its own store
+/// (a loop over the lanes each); with vec4 stores six compile in under a
+/// second and run faster (8×64×56×56 3×3: 51.4 → 42.2 ms; 1×1 → 256: 31.2 →
+/// 27.0 ms). Seven, where the stride is 1, cover rows of 28 and 56 outputs
+/// without a partial run (8×128×28×28: 48.3 → 33.6 ms, 8×64×56×56: 43.1 →
+/// 36.2 ms), at a slower first compile (3×3: 1.05 → 1.61 s); at stride 2
+/// the wider input span made the stem slower (43.1 → 47.7 ms).
+fn max_vecs(block: usize, stride_w: usize) -> usize {
     match block {
         8 => 4,
+        BLOCK if stride_w == 1 => 7,
         _ => 6,
     }
 }
@@ -134,7 +139,13 @@ impl Variant {
         };
         let w = &geometry.width;
         let cost = |vecs: usize| w.output.div_ceil(4 * vecs) * (vecs + 2);
-        let most = max_vecs(block);
+        // Only as many vec4s as keep the input span within MAX_SPAN, where
+        // one vec4 does.
+        let fits = |vecs: usize| input_span(4 * vecs, w.stride, w.kernel, w.dilation) <= MAX_SPAN;
+        let most = (1..=max_vecs(block, w.stride))
+            .rev()
+            .find(|&v| fits(v))
+            .unwrap_or(1);
         let vecs = (1..=most).rev().min_by_key(|&v| cost(v)).unwrap_or(1);
         Self {
             block,
@@ -413,6 +424,50 @@ mod tests {
     use super::*;
     use crate::config::{Conv2dConfig, Padding};
     use crate::gpu::runtime::registry::tests::validate;
+
+    /// Seven vec4s of outputs with 16 channels at stride 1, where they
+    /// cover the row with fewer runs; six at most at stride 2; and never so
+    /// many that the input span passes `MAX_SPAN`, where fewer fit.
+    #[test]
+    fn vec4s_per_invocation_follow_the_stride_and_the_span() {
+        let variant = |config: Conv2dConfig, shape: &[usize]| {
+            let g = Conv2dGeometry::new(&config, shape).unwrap();
+            Variant::new(&g, block_for(g.out_channels_per_group()))
+        };
+        let row56 = variant(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[1, 64, 56, 56],
+        );
+        assert_eq!((row56.block, row56.vecs), (BLOCK, 7));
+        let row28 = variant(
+            Conv2dConfig::new(128, 128, 3).with_padding(1),
+            &[1, 128, 28, 28],
+        );
+        assert_eq!(row28.vecs, 7);
+        let stem = variant(
+            Conv2dConfig::new(3, 64, 7).with_stride(2).with_padding(3),
+            &[1, 3, 224, 224],
+        );
+        assert_eq!(stem.vecs, 6);
+        let narrow = variant(Conv2dConfig::new(8, 8, 3).with_padding(1), &[1, 8, 56, 56]);
+        assert_eq!((narrow.block, narrow.vecs), (8, 4));
+        // A dilated kernel whose span at seven vec4s (258 columns) does not
+        // fit: of the others, five cover the 56 outputs at the least cost.
+        let dilated = variant(
+            Conv2dConfig::new(16, 16, (1, 3)).with_dilation((1, 115)),
+            &[1, 16, 1, 230 + 56],
+        );
+        assert_eq!(dilated.vecs, 5);
+        assert!(dilated.unsupported().is_none());
+        assert!(dilated.span() <= MAX_SPAN);
+        // Dilated past any vec4's span: one vec4, still reported unsupported.
+        let too_wide = variant(
+            Conv2dConfig::new(16, 16, (1, 3)).with_dilation((1, 127)),
+            &[1, 16, 1, 254 + 8],
+        );
+        assert_eq!(too_wide.vecs, 1);
+        assert!(too_wide.unsupported().is_some());
+    }
 
     /// Every shape of variant validates with naga, has no marker left and
     /// frames what it generated; each is written to `target/generated-wgsl/`
