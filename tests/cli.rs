@@ -361,14 +361,14 @@ fn bench_prints_one_json_object_per_algorithm() {
         assert!(!line["adapter"].as_str().unwrap().is_empty());
         assert!(line["algorithm"].is_string());
     }
-    // At precision high, Auto may run Winograd: on a CPU adapter it does where
-    // a group has 16 or more input and output channels.
+    // At precision high, Auto may run Winograd: it does where a group has 64
+    // or more input and output channels.
     let wide = [
         "bench",
         "--input-shape",
-        "1,32,24,24",
+        "1,64,24,24",
         "--out-channels",
-        "32",
+        "64",
         "--kernel-size",
         "3",
         "--padding",

@@ -28,14 +28,14 @@ fn on_cpu_adapter() -> bool {
     common::gpu().adapter_info().device_type == wgpu_conv2d::wgpu::DeviceType::Cpu
 }
 
-/// A random 3×3 stride-1 layer with 16 to 40 input and output channels per
-/// group (where `Auto` picks Winograd under `High` on CPU adapters), every
+/// A random 3×3 stride-1 layer with 64 to 72 input and output channels per
+/// group (where `Auto` picks Winograd under `High`), every
 /// padding mode, padding 0 to 2, and its input: planes of 18 to 26, so that
 /// there are at least 4096 outputs (fewer run the direct kernel).
 fn winograd_case(rng: &mut StdRng, k: usize) -> (Conv2d, Tensor) {
     let groups = [1, 1, 2][rng.random_range(0..3)];
-    let cpg = rng.random_range(16..=40);
-    let kpg = rng.random_range(16..=40);
+    let cpg = rng.random_range(64..=72);
+    let kpg = rng.random_range(64..=72);
     let padding = rng.random_range(0..=2usize);
     let config = Conv2dConfig::new(groups * cpg, groups * kpg, 3)
         .with_padding(padding as i32)
@@ -79,9 +79,7 @@ fn high_precision_forward_runs_winograd_within_its_bounds() {
         let gpu = GpuConv2d::new(&ctx, &layer).unwrap();
         assert_eq!(gpu.precision(), Precision::High);
         let picked = gpu.resolved_algorithm(input.shape()).unwrap();
-        if on_cpu_adapter() {
-            assert_eq!(picked, Algorithm::Winograd, "{what}");
-        }
+        assert_eq!(picked, Algorithm::Winograd, "{what}");
         assert!(picked.precision() <= Precision::High, "{what}: {picked}");
         let got = gpu.forward(&input).unwrap();
         assert_within_high(&what, &layer, &input, &got);
@@ -99,9 +97,9 @@ fn high_precision_forward_runs_winograd_within_its_bounds() {
 /// A layer's own precision overrides its context's, both ways.
 #[test]
 fn a_layer_overrides_its_contexts_precision() {
-    let config = Conv2dConfig::new(32, 32, 3).with_padding(1);
+    let config = Conv2dConfig::new(64, 64, 3).with_padding(1);
     let layer = Conv2d::new(config, 5).unwrap();
-    let shape = [1, 32, 24, 24];
+    let shape = [1, 64, 24, 24];
     let strict = GpuConv2d::new(&high(), &layer)
         .unwrap()
         .with_precision(Precision::Highest);
@@ -113,12 +111,10 @@ fn a_layer_overrides_its_contexts_precision() {
     let loose = GpuConv2d::new(common::gpu(), &layer)
         .unwrap()
         .with_precision(Precision::High);
-    if on_cpu_adapter() {
-        assert_eq!(
-            loose.resolved_algorithm(&shape).unwrap(),
-            Algorithm::Winograd
-        );
-    }
+    assert_eq!(
+        loose.resolved_algorithm(&shape).unwrap(),
+        Algorithm::Winograd
+    );
     // A forced algorithm runs whatever the precision.
     let forced = GpuConv2d::new(&high(), &layer)
         .unwrap()

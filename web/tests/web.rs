@@ -338,18 +338,19 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
 /// what ran (Winograd's own where it ran).
 #[wasm_bindgen_test]
 async fn high_precision_results_stay_within_their_bound() {
-    let config = wgpu_conv2d::Conv2dConfig::new(32, 32, 3).with_padding(1);
+    // 64 channels: where the rules pick Winograd under `high`.
+    let config = wgpu_conv2d::Conv2dConfig::new(64, 64, 3).with_padding(1);
     let layer = Layer::new(config, 21).unwrap();
     let input = Tensor::new(
-        [1, 32, 20, 20],
-        (0..32 * 400)
+        [1, 64, 20, 20],
+        (0..64 * 400)
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
             .collect(),
     )
     .unwrap();
     let options = object(&[
-        ("inChannels", JsValue::from(32.0)),
-        ("outChannels", JsValue::from(32.0)),
+        ("inChannels", JsValue::from(64.0)),
+        ("outChannels", JsValue::from(64.0)),
         ("kernelSize", JsValue::from(3.0)),
         ("padding", JsValue::from(1.0)),
         ("precision", "high".into()),

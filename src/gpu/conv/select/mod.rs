@@ -64,14 +64,16 @@ const DIRECT_MAX_OUTPUTS: usize = 4096;
 /// Output channels per group from which a 64-wide GEMM tile is worth filling.
 const GEMM_MIN_OUT_PER_GROUP: usize = 16;
 
-/// Input and output channels per group from which Winograd is faster than
-/// the blocked kernel on CPU adapters (measured on lavapipe: at 16 and 16
-/// they tie, with 32 or more Winograd takes 0.5–0.8× the time; with 3 to 8
-/// input channels, or 4 output channels, the transforms cost more than the
-/// product saves). On an NVIDIA H200 (docs/bench/device) Winograd took
-/// 0.24–0.42× the implicit GEMM's time on the four ResNet layers (64 to
-/// 512 channels).
-const WINOGRAD_MIN_CHANNELS_PER_GROUP: usize = 16;
+/// Input and output channels per group from which Winograd is at least as
+/// fast as the blocked kernel on CPU adapters. Measured on lavapipe at batch
+/// 8 (docs/bench/winograd_rule.jsonl), since the blocked kernel covers rows of
+/// 28 and 56 with seven vec4s: at 16 channels Winograd took 1.2–1.6× its time
+/// on planes of 14, 28 and 56; at 32, 1.15–1.17× on 28 and 56; at 48 they
+/// tie; at 64, 0.89–0.98× on 28 and 56 (0.74× on 14); at 128 to 512,
+/// 0.41–0.75×. On an NVIDIA H200 (docs/bench/device) Winograd took
+/// 0.24–0.42× the implicit GEMM's time on the four ResNet layers (64 to 512
+/// channels).
+const WINOGRAD_MIN_CHANNELS_PER_GROUP: usize = 64;
 
 impl Algorithm {
     /// The algorithms that name a kernel, in the order benchmarks list them.
@@ -153,7 +155,7 @@ impl Algorithm {
     /// outputs); for depthwise convolutions with few outputs per channel, on
     /// CPU adapters the depthwise kernel, on GPUs the blocked kernel at
     /// stride 1 and else direct; under [`Precision::High`], Winograd where it
-    /// runs and a group has at least 16 input and 16 output channels; on CPU
+    /// runs and a group has at least 64 input and 64 output channels; on CPU
     /// adapters the blocked kernel wherever it runs (on lavapipe it was
     /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
     /// channels per group); on GPUs the tiled GEMMs when a group has enough
@@ -530,15 +532,6 @@ mod tests {
             Conv2dConfig::new(32, 32, 3).with_padding(1).with_groups(32),
             &[1, 32, 112, 112],
         );
-        assert_eq!(
-            Algorithm::choose(&depthwise, CPU, HIGHEST),
-            Algorithm::Depthwise
-        );
-        // On GPUs: the blocked kernel at stride 1, direct at stride 2.
-        assert_eq!(
-            Algorithm::choose(&depthwise, GPU, HIGHEST),
-            Algorithm::Blocked
-        );
         let strided_depthwise = geometry(
             Conv2dConfig::new(96, 96, 3)
                 .with_padding(1)
@@ -546,14 +539,15 @@ mod tests {
                 .with_groups(96),
             &[8, 96, 112, 112],
         );
-        assert_eq!(
-            Algorithm::choose(&strided_depthwise, CPU, HIGHEST),
-            Algorithm::Depthwise
-        );
-        assert_eq!(
-            Algorithm::choose(&strided_depthwise, GPU, HIGHEST),
-            Algorithm::Direct
-        );
+        // The depthwise kernel on CPU adapters; on GPUs the blocked kernel at
+        // stride 1, direct at stride 2.
+        for (g, on_gpu) in [
+            (depthwise, Algorithm::Blocked),
+            (strided_depthwise, Algorithm::Direct),
+        ] {
+            assert_eq!(Algorithm::choose(&g, CPU, HIGHEST), Algorithm::Depthwise);
+            assert_eq!(Algorithm::choose(&g, GPU, HIGHEST), on_gpu);
+        }
         let single_channel = geometry(Conv2dConfig::new(1, 1, 2), &[1, 1, 65, 65]);
         assert_eq!(
             Algorithm::choose(&single_channel, CPU, HIGHEST),
@@ -605,7 +599,7 @@ mod tests {
         assert_eq!(describe(&resnet, BackwardAlgorithm::Direct, GPU), "direct");
     }
 
-    /// Under `High`, Auto picks Winograd where it runs and a group has 16 or
+    /// Under `High`, Auto picks Winograd where it runs and a group has 64 or
     /// more input and output channels, on CPU adapters and GPUs; under
     /// `Highest`, never.
     #[test]
@@ -625,11 +619,11 @@ mod tests {
         let grouped = geometry(
             Conv2dConfig::new(128, 128, 3)
                 .with_padding(1)
-                .with_groups(8),
+                .with_groups(2),
             &[1, 128, 28, 28],
         );
         assert_eq!(Algorithm::choose(&grouped, CPU, high), Algorithm::Winograd);
-        for (c, k) in [(8, 64), (64, 8), (3, 64)] {
+        for (c, k) in [(8, 64), (64, 8), (3, 64), (32, 64), (64, 48)] {
             let few = geometry(Conv2dConfig::new(c, k, 3).with_padding(1), &[1, c, 64, 64]);
             assert_eq!(
                 Algorithm::choose(&few, CPU, high),
