@@ -89,6 +89,15 @@ fn forward_sums_4096_channels_of_3x3() {
         &[1, 4096, 8, 8],
         Some(36865.0),
     );
+    // Rows of 56 outputs: the blocked kernel's two runs of seven vec4s per
+    // row, 73728 terms per interior output (the first column, padded, sums
+    // 49152 and the bias).
+    check_forward(
+        "16 outputs of 1x8192x3x56, 3x3 kernel, rows of 56",
+        Conv2dConfig::new(8192, 16, 3).with_padding((0, 1)),
+        &[1, 8192, 3, 56],
+        Some(49153.0),
+    );
 }
 
 /// Winograd over 70000 input channels (its product's loop runs over them,
