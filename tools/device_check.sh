@@ -81,29 +81,9 @@ say "adapter"
 "$bin" ceilings --json --min-time-ms 300 >> "$results"
 
 # Tests: at most 4 minutes in all; each binary's counts as one line.
-export WGPU_CONV2D_TEST_DATA="$root/tests/data"
-# The CPU reference (f64) is most of the tests' time: one thread per core, at most 8.
-threads=$(nproc 2>/dev/null || echo 4)
-threads=$(( threads > 8 ? 8 : threads ))
-for name in test_wgpu_conv2d "${gpu_tests[@]/#/test_}"; do
-    test="$kit/$name"
-    left=$(( 240 - ($(date +%s) - start) ))
-    if (( left < 10 )); then
-        say "$name: skipped, the test budget is spent"
-        echo "{\"pass\": \"tests\", \"binary\": \"$name\", \"skipped\": true}" >> "$results"
-        continue
-    fi
-    t0=$(date +%s)
-    status=0
-    timeout "$left" "$test" --test-threads "$threads" >"$out_dir/$name.out" 2>&1 || status=$?
-    passed=$(grep -o '[0-9]* passed' "$out_dir/$name.out" | tail -1 | cut -d' ' -f1 || true)
-    failed=$(grep -o '[0-9]* failed' "$out_dir/$name.out" | tail -1 | cut -d' ' -f1 || true)
-    say "$name: status $status, ${passed:-?} passed, ${failed:-?} failed"
-    grep -E "^test .* FAILED|panicked" "$out_dir/$name.out" | head -20 >> "$log" || true
-    if (( status != 0 )); then tail -40 "$out_dir/$name.out" >> "$log"; fi
-    echo "{\"pass\": \"tests\", \"binary\": \"$name\", \"status\": $status, \"passed\": ${passed:-null}, \"failed\": ${failed:-null}, \"seconds\": $(( $(date +%s) - t0 ))}" >> "$results"
-    rm -f "$out_dir/$name.out"
-done
+# shellcheck source=tools/device_tests.sh
+source tools/device_tests.sh
+run_test_binaries 240 test_wgpu_conv2d "${gpu_tests[@]/#/test_}"
 
 torch_device=cpu
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then torch_device=cuda; fi

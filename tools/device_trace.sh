@@ -23,21 +23,10 @@ start=$(date +%s)
 say() { echo "[$(( $(date +%s) - start ))s] $*" >&2; }
 "$bin" info 2>&1 | head -5 >&2
 
-export WGPU_CONV2D_TEST_DATA="$(pwd)/tests/data"
-threads=$(nproc 2>/dev/null || echo 4)
-threads=$(( threads > 8 ? 8 : threads ))
-for name in wgpu_conv2d seed_examples loop_limit gpu_vs_cpu precision golden; do
-    left=$(( 110 - ($(date +%s) - start) ))
-    (( left > 10 )) || { say "test_$name: skipped"; continue; }
-    status=0
-    timeout "$left" "$kit/test_$name" --test-threads "$threads" >"$out_dir/test.out" 2>&1 || status=$?
-    passed=$(grep -o '[0-9]* passed' "$out_dir/test.out" | tail -1 | cut -d' ' -f1 || true)
-    failed=$(grep -o '[0-9]* failed' "$out_dir/test.out" | tail -1 | cut -d' ' -f1 || true)
-    say "test_$name: status $status, ${passed:-?} passed, ${failed:-?} failed"
-    if (( status != 0 )); then tail -40 "$out_dir/test.out" >&2; fi
-    echo "{\"pass\": \"tests\", \"binary\": \"test_$name\", \"status\": $status, \"passed\": ${passed:-null}, \"failed\": ${failed:-null}}" >> "$results"
-done
-rm -f "$out_dir/test.out"
+# shellcheck source=tools/device_tests.sh
+source tools/device_tests.sh
+run_test_binaries 110 test_wgpu_conv2d test_seed_examples test_loop_limit test_gpu_vs_cpu \
+    test_precision test_golden
 
 # One benchmark line, then the same run traced: each pass label's median ms.
 traced() {
