@@ -19,7 +19,6 @@
 # Then: python3 tools/suite_table.py OUT_DIR/device_check.jsonl
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 kit=target/device-kit
 
 # The test binaries that need a GPU (the CLI's own tests run the CLI by the
