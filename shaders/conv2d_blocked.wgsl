@@ -10,12 +10,14 @@
 // The input is the padded copy made by pad_input.wgsl (no index map here) and
 // the weight is packed by pack_weight.wgsl: a tap's BLOCK channels side by side,
 // read as vec4s (`WeightUnit`). With BLOCK = 1 (depthwise) the packed weight is
-// the weight itself, read one float per tap. The accumulation is unrolled for
+// the weight itself, read one float per tap. Under `Precision::Medium` both
+// hold values rounded to bfloat16, two words per four (`InputUnit`,
+// `WeightUnit`), widened exactly on load. The accumulation is unrolled for
 // the variant's kernel width, stride and dilation along the row: src/gpu/conv/forward/blocked/codegen.rs
 // generates the marked lines, since neither naga nor llvmpipe unrolls loops
 // that index registers.
 
-@group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> input: array<InputUnit>;
 @group(0) @binding(3) var<storage, read> weight: array<WeightUnit>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> output: array<OutputUnit>;

@@ -4,10 +4,11 @@
 // gives four output channels' weights. One invocation per tap of a block: it
 // writes the tap's BLOCK weights as vec4s. (One invocation per element cost
 // five integer divisions per element, which llvmpipe does lane by lane: 12 ms
-// of the 8×512×7×7 layer's call.)
+// of the 8×512×7×7 layer's call.) Each vec4 is stored as `StoredQuad` says
+// (shaders/quad_f32.wgsl, or shaders/quad_bf16.wgsl for `Precision::Medium`).
 
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> packed: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> packed: array<StoredQuad>;
 
 override BLOCK: u32;
 
@@ -43,11 +44,11 @@ fn main(
     for (var q = 0u; q < BLOCK / 4u; q++) {
         let o = first + 4u * q;
         let at = base + 4u * q * apart;
-        packed[index * (BLOCK / 4u) + q] = vec4<f32>(
+        packed[index * (BLOCK / 4u) + q] = stored_quad(vec4<f32>(
             block_weight(o, at),
             block_weight(o + 1u, at + apart),
             block_weight(o + 2u, at + 2u * apart),
             block_weight(o + 3u, at + 3u * apart),
-        );
+        ));
     }
 }

@@ -9,13 +9,15 @@
 // others, column by column through the padding
 // mode's index map. llvmpipe runs both arms of a branch under masks, so one
 // entry point for both spent the border's loop on every vec4. `total` counts
-// the dispatch's vec4s; no loop over a row, whose length is the user's.
+// the dispatch's vec4s; no loop over a row, whose length is the user's. Each
+// vec4 is stored as shaders/quad_f32.wgsl or shaders/quad_bf16.wgsl (`StoredQuad`)
+// says: as four floats, or rounded to bfloat16 for `Precision::Medium`.
 
 // Interior vec4s per invocation, set from Rust (`PAD_RUN`).
 override RUN: u32;
 
 @group(0) @binding(2) var<storage, read> input: array<f32>;
-@group(0) @binding(3) var<storage, read_write> padded: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> padded: array<StoredQuad>;
 @group(0) @binding(4) var<storage, read> input4: array<vec4<f32>>;
 
 // Where the source row of padded row `row` (of all planes) starts in the
@@ -53,7 +55,7 @@ fn main_interior(
     for (var e = 0u; e < RUN; e++) {
         let b = input4[q + e + 1u];
         if (quad + e < d.slice_end) {
-            padded[out + e] = select(vec4<f32>(0.0), shifted(a, b, r), start >= 0);
+            padded[out + e] = stored_quad(select(vec4<f32>(0.0), shifted(a, b, r), start >= 0));
         }
         a = b;
     }
@@ -89,5 +91,5 @@ fn main_border(
             }
         }
     }
-    padded[row * quads + quad] = v;
+    padded[row * quads + quad] = stored_quad(v);
 }

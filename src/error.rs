@@ -367,7 +367,7 @@ pub enum Conv2dError {
     DTypeMismatch(String),
 
     /// A precision level name that is not one of ours.
-    #[error("unknown precision '{0}' (expected highest or high)")]
+    #[error("unknown precision '{0}' (expected highest, high or medium)")]
     UnknownPrecision(String),
 
     /// A backward algorithm name that is not one of ours.

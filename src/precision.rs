@@ -23,6 +23,7 @@ use crate::error::{Conv2dError, Result};
 /// |---|---|---|
 /// | `Highest` | direct, implicit-gemm, gemm-1x1, depthwise, blocked | `(T + 2)·u·Σ|w·x|` |
 /// | `High` | those, and Winograd (forward, and the input gradient's phase convolutions) | Winograd's bound, below |
+/// | `Medium` | those, and blocked-bf16 (forward only) | Winograd's bound where Winograd runs; else `((2u_b + u_b²)(1 + (T + 2)·u) + (T + 2)·u)·Σ|w·x|`, `u_b = 2⁻⁸` |
 ///
 /// Winograd F(m×m, 3×3) sums transformed products whose rounding spreads
 /// between the outputs of a tile, so its bound weighs each input of the
@@ -35,7 +36,17 @@ use crate::error::{Conv2dError, Result};
 /// normwise bound (plus the direct reference's own), and the test suite
 /// holds every Winograd result to the per-output bound it comes from.
 ///
-/// Levels are ordered strictest first: `Highest < High`.
+/// `Medium` is PyTorch's `medium`: products of the input and weight rounded
+/// to bfloat16 (8 significant bits, f32's range), exact in f32, summed in
+/// f32. Each rounded operand is within `u_b·|x|` of its value, so each
+/// product within `(2u_b + u_b²)·|w·x|`, and the f32 sum adds the direct
+/// bound over the rounded terms. bfloat16 rather than float16: its range is
+/// f32's, so no finite operand overflows to infinity (float16's would past
+/// 65504), and on llvmpipe widening it is two integer operations per pair,
+/// where float16's conversion made the blocked kernel slower, not faster
+/// (docs/benchmarks.md). The bias is added unrounded.
+///
+/// Levels are ordered strictest first: `Highest < High < Medium`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[non_exhaustive]
 pub enum Precision {
@@ -45,17 +56,22 @@ pub enum Precision {
     /// `Auto` may also pick Winograd wherever it is faster, under Winograd's
     /// bound (see the table above).
     High,
+    /// `Auto` may also compute the forward on bfloat16 operands with f32
+    /// sums (`blocked-bf16`) wherever it is faster (see the table above).
+    Medium,
 }
 
 impl Precision {
     /// Every level, strictest first.
-    pub const ALL: [Precision; 2] = [Precision::Highest, Precision::High];
+    pub const ALL: [Precision; 3] = [Precision::Highest, Precision::High, Precision::Medium];
 
-    /// The name the CLI and the web package use: `highest` or `high`.
+    /// The name the CLI and the web package use: `highest`, `high` or
+    /// `medium`.
     pub fn name(self) -> &'static str {
         match self {
             Precision::Highest => "highest",
             Precision::High => "high",
+            Precision::Medium => "medium",
         }
     }
 }
@@ -87,9 +103,10 @@ mod tests {
             assert_eq!(p.name().parse::<Precision>().unwrap(), p);
         }
         assert_eq!(Precision::default(), Precision::Highest);
+        assert!(Precision::Highest < Precision::High && Precision::High < Precision::Medium);
         assert_eq!(
-            "medium".parse::<Precision>().unwrap_err().to_string(),
-            "unknown precision 'medium' (expected highest or high)"
+            "low".parse::<Precision>().unwrap_err().to_string(),
+            "unknown precision 'low' (expected highest, high or medium)"
         );
     }
 }

@@ -342,14 +342,21 @@ fn bench_prints_one_json_object_per_algorithm() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     // Not depthwise and not 1x1, 3x3 with stride 1: auto, direct, implicit-gemm,
-    // blocked and winograd can run it.
+    // blocked, winograd and blocked-bf16 can run it.
     let names: Vec<&str> = lines
         .iter()
         .map(|l| l["requested"].as_str().unwrap())
         .collect();
     assert_eq!(
         names,
-        ["auto", "direct", "implicit-gemm", "blocked", "winograd"]
+        [
+            "auto",
+            "direct",
+            "implicit-gemm",
+            "blocked",
+            "winograd",
+            "blocked-bf16"
+        ]
     );
     for line in &lines {
         assert_eq!(line["precision"], "highest", "{line}");
@@ -391,10 +398,10 @@ fn bench_prints_one_json_object_per_algorithm() {
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_ne!(line["algorithm"], "winograd", "{line}");
-    let out = cli_with(&wide, &["--precision", "medium"]);
+    let out = cli_with(&wide, &["--precision", "low"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("unknown precision 'medium' (expected highest or high)"),
+        stderr(&out).contains("unknown precision 'low' (expected highest, high or medium)"),
         "{}",
         stderr(&out)
     );

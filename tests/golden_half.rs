@@ -74,8 +74,7 @@ fn golden_half_forward_matches_pytorch_on_every_algorithm() {
                 .with_algorithm(algorithm)
                 .forward(&input)
                 .unwrap_or_else(|e| panic!("{name} [{algorithm}]: {e}"));
-            let own = (algorithm == Algorithm::Winograd)
-                .then(|| common::winograd::winograd_bound(&layer, &input));
+            let own = common::own_bound(algorithm, &layer, &input);
             assert_within(
                 &format!("{name} [{algorithm}]"),
                 &got,

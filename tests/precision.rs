@@ -2,7 +2,9 @@
 //! adapters where it was measured faster (the forward, and the input
 //! gradient's phase convolutions), and every result stays within Winograd's
 //! per-output bound and the normwise bound `Precision` documents; under
-//! `Highest` it never does. Each level's bound rejects a wrong result.
+//! `Highest` it never does. Under `Medium` it also runs the blocked kernel on
+//! bfloat16 operands, whose results are the f32 sums of the rounded
+//! operands' products. Each level's bound rejects a wrong result.
 
 mod common;
 
@@ -335,6 +337,7 @@ fn each_levels_bound_rejects_a_dropped_channel() {
         let worst = largest_error(got, &want);
         assert!(worst <= normwise, "high: {worst} > {normwise}");
     };
+    let medium = |got: &Tensor| assert_within_medium("medium", &layer, &input, got);
     let run = |layer: &Conv2d, algorithm| {
         GpuConv2d::new(common::gpu(), layer)
             .unwrap()
@@ -345,6 +348,7 @@ fn each_levels_bound_rejects_a_dropped_channel() {
     // The whole layer passes.
     highest(&run(&layer, Algorithm::Direct));
     high(&run(&layer, Algorithm::Winograd));
+    medium(&run(&layer, Algorithm::BlockedBf16));
     let fails =
         |check: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)).is_err();
     for dropped in 0..channels {
@@ -353,6 +357,8 @@ fn each_levels_bound_rejects_a_dropped_channel() {
         assert!(fails(&|| highest(&direct)), "highest, channel {dropped}");
         let winograd = run(&short, Algorithm::Winograd);
         assert!(fails(&|| high(&winograd)), "high, channel {dropped}");
+        let bf16 = run(&short, Algorithm::BlockedBf16);
+        assert!(fails(&|| medium(&bf16)), "medium, channel {dropped}");
     }
 }
 
@@ -389,4 +395,131 @@ fn winograd_turns_an_infinite_sum_into_nan() {
     }
     assert!(nan > 0, "some infinite sums come out NaN");
     assert_eq!(same, 27, "the 27 finite outputs are unchanged");
+}
+
+/// `t` rounded to bfloat16 (to nearest, ties to even), held as `f32`.
+fn bf16_rounded(t: &Tensor) -> Tensor {
+    let data = t.data().iter().map(|&v| half::bf16::from_f32(v).to_f32());
+    Tensor::new(t.shape(), data.collect()).unwrap()
+}
+
+/// Asserts `got` within Medium's per-output bound of the layer's exact result.
+fn assert_within_medium(what: &str, layer: &Conv2d, input: &Tensor, got: &Tensor) {
+    let want = layer.forward_cpu(input).unwrap();
+    let magnitude = common::magnitude(layer, input);
+    let terms = common::terms(layer);
+    // Each operand rounded to bfloat16, then the f32 sum of the rounded
+    // products.
+    let data = (magnitude.data().iter())
+        .map(|&m| common::bf16_operand_bound(terms, m) + common::bound(terms, m));
+    let tolerance = Tensor::new(magnitude.shape(), data.collect()).unwrap();
+    common::assert_within(&format!("{what} (medium)"), got, &want, &tolerance);
+}
+
+/// A random layer the blocked kernel runs: every padding mode, padding 0
+/// to 2, stride and dilation 1 to 2, kernels 1×1 to 3×5, 1 to 3 groups of
+/// 3 to 20 channels (blocks of 4, 8 and 16 output channels, partly
+/// filled), rows 5 to 23 long (most not a whole number of vec4s).
+fn blocked_case(rng: &mut StdRng, k: usize) -> (Conv2d, Tensor) {
+    let groups = rng.random_range(1..=3);
+    let cpg = rng.random_range(3..=20);
+    let kpg = rng.random_range(3..=20);
+    let kernel = (rng.random_range(1..=3), rng.random_range(1..=5));
+    let padding = rng.random_range(0..=2usize);
+    let config = Conv2dConfig::new(groups * cpg, groups * kpg, kernel)
+        .with_padding(padding as i32)
+        .with_stride((rng.random_range(1..=2), rng.random_range(1..=2)))
+        .with_dilation((rng.random_range(1..=2), rng.random_range(1..=2)))
+        .with_groups(groups)
+        .with_bias(rng.random_bool(0.7))
+        .with_padding_mode(MODES[k % 4]);
+    let layer = Conv2d::new(config, 300 + k as u64).unwrap();
+    let (h, w) = (rng.random_range(12..=20), rng.random_range(12..=23));
+    let batch = rng.random_range(1..=2);
+    let input = common::random_tensor(&[batch, groups * cpg, h, w], 400 + k as u64);
+    (layer, input)
+}
+
+/// blocked-bf16 computes the f32 sum of the products of the input and weight
+/// rounded to bfloat16: within the fp32 bound of the reference run on the
+/// rounded operands (the bias unrounded), and so within Medium's bound of
+/// the exact result. Skipping the rounding of either operand fails the
+/// first; a wrong tap or channel fails both.
+#[test]
+fn blocked_bf16_sums_the_products_of_bfloat16_operands() {
+    let mut rng = StdRng::seed_from_u64(0x21_0004);
+    for k in 0..32 {
+        let (layer, input) = blocked_case(&mut rng, k);
+        let what = format!("case {k}: {:?} on {:?}", layer.config(), input.shape());
+        let got = GpuConv2d::new(common::gpu(), &layer)
+            .unwrap()
+            .with_algorithm(Algorithm::BlockedBf16)
+            .forward(&input)
+            .unwrap();
+        let rounded = Conv2d::from_weights(
+            *layer.config(),
+            bf16_rounded(layer.weight()),
+            layer.bias().cloned(),
+        )
+        .unwrap();
+        let rounded_input = bf16_rounded(&input);
+        let want = rounded.forward_cpu(&rounded_input).unwrap();
+        let magnitude = common::magnitude(&rounded, &rounded_input);
+        common::assert_within_bound(&what, &got, &want, &magnitude, common::terms(&layer));
+        assert_within_medium(&what, &layer, &input, &got);
+    }
+}
+
+/// Under `Medium`, Auto on CPU adapters runs the blocked kernel on bfloat16
+/// operands where it copies its input anyway (padded 3×3 layers under
+/// Winograd's 64 channels), keeps Winograd where `High` picks it, and keeps
+/// float32 operands where the kernel reads the input in place; on GPUs it
+/// picks what `High` does. Every result within Medium's bound.
+#[test]
+fn medium_precision_lets_auto_multiply_bfloat16_where_it_was_measured_faster() {
+    let ctx = common::gpu().with_precision(Precision::Medium);
+    let cases = [
+        (
+            Conv2dConfig::new(32, 32, 3).with_padding(1),
+            [2, 32, 20, 20],
+            Algorithm::BlockedBf16,
+        ),
+        (
+            Conv2dConfig::new(24, 40, 3)
+                .with_padding(1)
+                .with_padding_mode(PaddingMode::Reflect),
+            [1, 24, 30, 18],
+            Algorithm::BlockedBf16,
+        ),
+        (
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            [1, 64, 24, 24],
+            Algorithm::Winograd,
+        ),
+        (
+            Conv2dConfig::new(32, 64, 1),
+            [2, 32, 16, 16],
+            Algorithm::Blocked,
+        ),
+    ];
+    for (k, (config, shape, on_cpu)) in cases.into_iter().enumerate() {
+        let layer = Conv2d::new(config, 40 + k as u64).unwrap();
+        let input = common::random_tensor(&shape, 50 + k as u64);
+        let gpu = GpuConv2d::new(&ctx, &layer).unwrap();
+        assert_eq!(gpu.precision(), Precision::Medium);
+        let picked = gpu.resolved_algorithm(&shape).unwrap();
+        let high = GpuConv2d::new(&high(), &layer)
+            .unwrap()
+            .resolved_algorithm(&shape)
+            .unwrap();
+        let what = format!("{config:?} on {shape:?}");
+        if on_cpu_adapter() {
+            assert_eq!(picked, on_cpu, "{what}");
+        } else {
+            assert_eq!(picked, high, "{what}");
+        }
+        assert!(picked.precision() <= Precision::Medium, "{what}: {picked}");
+        let got = gpu.forward(&input).unwrap();
+        assert_within_medium(&what, &layer, &input, &got);
+    }
 }

@@ -2,9 +2,10 @@
 # Where a GPU's time goes, pass by pass: a follow-up to tools/device_check.sh,
 # run from the same kit (target/device-kit.tar.xz: `tools/device_check.sh kit`)
 # in under 5 minutes. It runs the conformance test binaries, then on the
-# standard layers Auto's forward at precision highest and high and the
-# backward through each backward algorithm, each once more with
-# WGPU_CONV2D_TRACE_PASSES to time every pass. Writes OUT_DIR/device_trace.jsonl:
+# standard layers Auto's forward at precision highest, high and medium and
+# Auto's backward, each once more with
+# WGPU_CONV2D_TRACE_PASSES to time every pass, and the blocked kernel forced
+# on float32 and on bfloat16 operands. Writes OUT_DIR/device_trace.jsonl:
 # the benchmarks' lines, the tests' counts ("pass": "tests") and per run the
 # median milliseconds of each pass label ("pass": "trace").
 #   tools/device_trace.sh OUT_DIR
@@ -63,9 +64,11 @@ for layer in "${layers[@]}"; do
     {
         traced forward $layer --algorithm auto
         traced forward-high $layer --algorithm auto --precision high
-        for algorithm in auto direct blocked; do
-            traced "backward-$algorithm" $layer --pass backward --algorithm $algorithm
-        done
+        traced forward-medium $layer --algorithm auto --precision medium
+        traced backward-auto $layer --pass backward --algorithm auto
+        # The blocked kernel on float32 and on bfloat16 operands.
+        "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked >> "$results" 2>/dev/null || true
+        "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked-bf16 >> "$results" 2>/dev/null || true
     }
 done
 say "done: $results"

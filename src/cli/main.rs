@@ -156,7 +156,8 @@ struct BenchArgs {
     /// Leave out the bias (nn.Conv2d's bias=False).
     #[arg(long)]
     no_bias: bool,
-    /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd;
+    /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd
+    /// or blocked-bf16;
     /// backward and step: auto, direct or blocked (a step's backward; its
     /// forward runs on auto); or all (every one that can run it).
     #[arg(long, default_value = "all")]
@@ -167,8 +168,9 @@ struct BenchArgs {
     #[arg(long, default_value = "forward")]
     pass: Pass,
     /// The accuracy `auto` keeps: highest (every output within the fp32
-    /// bound of a direct sum) or high (Winograd allowed where faster, under
-    /// its documented bound).
+    /// bound of a direct sum), high (Winograd allowed where faster, under
+    /// its documented bound) or medium (also bfloat16 operands with f32
+    /// sums, PyTorch's medium).
     #[arg(long, default_value = "highest")]
     precision: Precision,
     /// The dtype of the layer and its tensors: f32, f16 or bf16.
@@ -247,12 +249,14 @@ struct ForwardArgs {
     /// Output .npy file.
     #[arg(long)]
     output: PathBuf,
-    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd.
+    /// GPU kernel: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd
+    /// or blocked-bf16.
     #[arg(long, default_value = "auto")]
     algorithm: Algorithm,
     /// The accuracy `auto` keeps: highest (every output within the fp32
-    /// bound of a direct sum) or high (Winograd allowed where faster, under
-    /// its documented bound).
+    /// bound of a direct sum), high (Winograd allowed where faster, under
+    /// its documented bound) or medium (also bfloat16 operands with f32
+    /// sums, PyTorch's medium).
     #[arg(long, default_value = "highest")]
     precision: Precision,
 }
@@ -277,7 +281,8 @@ struct BackwardArgs {
     #[arg(long, default_value = "auto")]
     algorithm: BackwardAlgorithm,
     /// The accuracy `auto` keeps for the input gradient's convolutions:
-    /// highest or high (Winograd allowed where faster).
+    /// highest, or high (Winograd allowed where faster); medium keeps high's
+    /// rules there.
     #[arg(long, default_value = "highest")]
     precision: Precision,
 }

@@ -26,6 +26,17 @@ pub fn bound(terms: usize, magnitude: f32) -> f32 {
     (terms as f32 + 2.0) * f32::EPSILON * magnitude
 }
 
+/// What rounding both operands to bfloat16 (blocked-bf16, the kernel of
+/// `Precision::Medium`) adds to [`bound`]: with `u_b = 2⁻⁸` each rounded
+/// operand is within `u_b·|x|` of its value, so each product within
+/// `(2u_b + u_b²)·|w·x|`, and the f32 sum's own bound grows with the rounded
+/// terms: `(2u_b + u_b²)(1 + (terms + 2)·2⁻²³)·Σ|w·x|`.
+pub fn bf16_operand_bound(terms: usize, magnitude: f32) -> f32 {
+    let ub = 1.0 / 256.0;
+    let direct = (terms as f64 + 2.0) * f64::from(f32::EPSILON);
+    ((2.0 * ub + ub * ub) * (1.0 + direct) * f64::from(magnitude)) as f32
+}
+
 /// Number of products summed into one output: `(C_in / groups)·kH·kW`, plus the bias.
 pub fn terms(layer: &Conv2d) -> usize {
     layer.config().fan_in() + usize::from(layer.bias().is_some())

@@ -53,7 +53,7 @@ impl Conv2d {
     /// A layer from `options` (`{ inChannels, outChannels, kernelSize,
     /// stride, padding, dilation, groups, paddingMode, bias, algorithm,
     /// backwardAlgorithm, precision, dtype, seed }`; PyTorch's defaults for
-    /// what is left out; `precision` is `"highest"` or `"high"`, see the
+    /// what is left out; `precision` is `"highest"`, `"high"` or `"medium"`, see the
     /// crate's `Precision`; `dtype` is `"float32"`, `"float16"` or
     /// `"bfloat16"`: the layer's, to which the weight, bias and every input
     /// given as a `Float32Array` are converted, and in which results come),
@@ -260,7 +260,7 @@ impl Conv2d {
         self.layer.dtype().name().to_string()
     }
 
-    /// The precision `auto` keeps (`highest` or `high`).
+    /// The precision `auto` keeps (`highest`, `high` or `medium`).
     #[wasm_bindgen(getter)]
     pub fn precision(&self) -> String {
         self.gpu

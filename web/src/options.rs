@@ -32,7 +32,8 @@ pub(crate) struct Options {
     pub config: Conv2dConfig,
     pub algorithm: Algorithm,
     pub backward_algorithm: BackwardAlgorithm,
-    /// The accuracy `auto` keeps (`"highest"`, the default, or `"high"`).
+    /// The accuracy `auto` keeps (`"highest"`, the default, `"high"` or
+    /// `"medium"`).
     pub precision: Precision,
     /// The layer's dtype (`"float32"`, the default, `"float16"` or
     /// `"bfloat16"`).

@@ -266,8 +266,8 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
             "unknown Conv2d option 'kernel' (expected one of inChannels, outChannels, kernelSize, stride, padding, dilation, groups, paddingMode, bias, algorithm, backwardAlgorithm, precision, dtype, seed)",
         ),
         (
-            base(&[("precision", "medium".into())]),
-            "unknown precision 'medium' (expected highest or high)",
+            base(&[("precision", "low".into())]),
+            "unknown precision 'low' (expected highest, high or medium)",
         ),
         (
             base(&[("dtype", "float8".into())]),
@@ -334,60 +334,69 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
 }
 
 /// `precision: "high"` lets `auto` pick Winograd where the adapter's rules
-/// say it is faster; whatever it picks, the result is within the bound of
-/// what ran (Winograd's own where it ran).
+/// say it is faster, `"medium"` also the blocked kernel on bfloat16
+/// operands; whatever it picks, the result is within the bound of what ran
+/// (Winograd's own where it ran, blocked-bf16's where it ran).
 #[wasm_bindgen_test]
-async fn high_precision_results_stay_within_their_bound() {
-    // 64 channels: where the rules pick Winograd under `high`.
-    let config = wgpu_conv2d::Conv2dConfig::new(64, 64, 3).with_padding(1);
-    let layer = Layer::new(config, 21).unwrap();
-    let input = Tensor::new(
-        [1, 64, 20, 20],
-        (0..64 * 400)
-            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-            .collect(),
-    )
-    .unwrap();
-    let options = object(&[
-        ("inChannels", JsValue::from(64.0)),
-        ("outChannels", JsValue::from(64.0)),
-        ("kernelSize", JsValue::from(3.0)),
-        ("padding", JsValue::from(1.0)),
-        ("precision", "high".into()),
-    ]);
-    let conv = create_layer(options, &layer).await.unwrap();
-    assert_eq!(conv.precision(), "high");
-    let picked = settle(conv.resolved_algorithm(js_shape(input.shape())))
-        .await
-        .unwrap()
-        .as_string()
+async fn high_and_medium_precision_results_stay_within_their_bounds() {
+    // 64 channels: where the rules pick Winograd under `high`; 32: where
+    // they pick blocked-bf16 under `medium` on CPU adapters.
+    for (precision, channels) in [("high", 64usize), ("medium", 32)] {
+        let config = wgpu_conv2d::Conv2dConfig::new(channels, channels, 3).with_padding(1);
+        let layer = Layer::new(config, 21).unwrap();
+        let input = Tensor::new(
+            [1, channels, 20, 20],
+            (0..channels * 400)
+                .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+                .collect(),
+        )
         .unwrap();
-    let got = tensor(
-        &settle(conv.forward(array(input.data()), js_shape(input.shape())))
+        let options = object(&[
+            ("inChannels", JsValue::from(channels as f64)),
+            ("outChannels", JsValue::from(channels as f64)),
+            ("kernelSize", JsValue::from(3.0)),
+            ("padding", JsValue::from(1.0)),
+            ("precision", precision.into()),
+        ]);
+        let conv = create_layer(options, &layer).await.unwrap();
+        assert_eq!(conv.precision(), precision);
+        let picked = settle(conv.resolved_algorithm(js_shape(input.shape())))
             .await
-            .unwrap(),
-    );
-    let want = layer.forward_cpu(&input).unwrap();
-    let mag = magnitude(&layer, &input);
-    let mut tolerance: Vec<f32> = mag
-        .data()
-        .iter()
-        .map(|&m| bound(terms(&layer), m))
-        .collect();
-    if picked == "winograd" {
-        let own = winograd::winograd_bound(&layer, &input);
-        for (t, w) in tolerance.iter_mut().zip(own.data()) {
-            *t += w;
+            .unwrap()
+            .as_string()
+            .unwrap();
+        let got = tensor(
+            &settle(conv.forward(array(input.data()), js_shape(input.shape())))
+                .await
+                .unwrap(),
+        );
+        let want = layer.forward_cpu(&input).unwrap();
+        let mag = magnitude(&layer, &input);
+        let mut tolerance: Vec<f32> = mag
+            .data()
+            .iter()
+            .map(|&m| bound(terms(&layer), m))
+            .collect();
+        if picked == "winograd" {
+            let own = winograd::winograd_bound(&layer, &input);
+            for (t, w) in tolerance.iter_mut().zip(own.data()) {
+                *t += w;
+            }
         }
+        if picked == "blocked-bf16" {
+            for (t, &m) in tolerance.iter_mut().zip(mag.data()) {
+                *t += bf16_operand_bound(terms(&layer), m);
+            }
+        }
+        let tolerance = Tensor::new(want.shape(), tolerance).unwrap();
+        assert_within(
+            &format!("precision {precision} [{picked}]"),
+            &got,
+            &want,
+            &tolerance,
+        );
+        console_log!("precision {precision}: auto ran {picked}");
     }
-    let tolerance = Tensor::new(want.shape(), tolerance).unwrap();
-    assert_within(
-        &format!("precision high [{picked}]"),
-        &got,
-        &want,
-        &tolerance,
-    );
-    console_log!("precision high: auto ran {picked}");
 }
 
 /// A float16 layer: Float32Array inputs converted to its dtype, results in

@@ -43,8 +43,9 @@ pub(crate) enum ForwardKernel {
 /// weight's own: what a cached copy was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum WeightLayout {
-    /// Blocks of this many output channels side by side (the blocked kernel).
-    Packed(usize),
+    /// Blocks of this many output channels side by side (the blocked
+    /// kernel), holding values as the operands say.
+    Packed(usize, blocked::Operands),
     /// The Winograd transform for tiles of this size and GEMM blocks of this
     /// many output channels.
     Winograd { tile: usize, kb: usize },
@@ -108,8 +109,8 @@ impl ForwardKernel {
     pub(crate) fn weight_layout(self, geometry: &Conv2dGeometry) -> Option<(WeightLayout, usize)> {
         match self {
             ForwardKernel::Blocked(variant) if variant.packs() => Some((
-                WeightLayout::Packed(variant.block()),
-                blocked::packed_len(geometry, variant.block()),
+                WeightLayout::Packed(variant.block(), variant.operands()),
+                variant.packed_weight_words(geometry),
             )),
             ForwardKernel::Winograd(variant) => Some((
                 WeightLayout::Winograd {
@@ -289,6 +290,10 @@ impl ForwardPass {
             else {
                 return Ok(None);
             };
+            // The shared copy holds float32 values.
+            if variant.operands() != blocked::Operands::F32 {
+                return Ok(None);
+            }
             if !padding(&pass.geometry).eq(padding(&first.geometry))
                 || chunk.batch.len() != first.geometry.batch
                 || chunk.in_channels.len() != first.geometry.in_channels
@@ -307,8 +312,8 @@ impl ForwardPass {
             call,
             input,
             &first.geometry.width,
-            padded_len * row_len,
-            row_len,
+            (padded_len * row_len, row_len),
+            blocked::Operands::F32,
         )?;
         Ok(Some((copy, row_len)))
     }

@@ -55,6 +55,12 @@ pub enum Algorithm {
     /// multiplications than the direct convolution, at a larger rounding
     /// error: see the README's accuracy notes.
     Winograd,
+    /// The blocked kernel on operands rounded to bfloat16, summed in f32
+    /// (PyTorch's `medium` precision): its padded input copy and packed
+    /// weight hold bfloat16 values, half the bytes, widened exactly in the
+    /// kernel. Within [`Precision::Medium`]'s bound. Where the blocked kernel
+    /// runs and packs its weight (a block of four output channels or more).
+    BlockedBf16,
 }
 
 /// Below this many outputs the direct kernel's single pass is quickest: the
@@ -77,17 +83,18 @@ const WINOGRAD_MIN_CHANNELS_PER_GROUP: usize = 64;
 
 impl Algorithm {
     /// The algorithms that name a kernel, in the order benchmarks list them.
-    pub const KERNELS: [Algorithm; 6] = [
+    pub const KERNELS: [Algorithm; 7] = [
         Algorithm::Direct,
         Algorithm::ImplicitGemm,
         Algorithm::Gemm1x1,
         Algorithm::Depthwise,
         Algorithm::Blocked,
         Algorithm::Winograd,
+        Algorithm::BlockedBf16,
     ];
 
     /// The name the CLI and benchmarks use: `auto`, `direct`, `implicit-gemm`,
-    /// `gemm-1x1`, `depthwise`, `blocked`, `winograd`.
+    /// `gemm-1x1`, `depthwise`, `blocked`, `winograd`, `blocked-bf16`.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Auto => "auto",
@@ -97,6 +104,7 @@ impl Algorithm {
             Algorithm::Depthwise => "depthwise",
             Algorithm::Blocked => "blocked",
             Algorithm::Winograd => "winograd",
+            Algorithm::BlockedBf16 => "blocked-bf16",
         }
     }
 
@@ -116,7 +124,7 @@ impl Algorithm {
                     )
                 })
             }
-            Algorithm::Blocked => Variant::new(
+            Algorithm::Blocked | Algorithm::BlockedBf16 => Variant::new(
                 geometry,
                 blocked::block_for(geometry.out_channels_per_group()),
             )
@@ -142,10 +150,12 @@ impl Algorithm {
     }
 
     /// The loosest [`Precision`] whose bound this algorithm's results meet:
-    /// `High` for Winograd, `Highest` for the others.
+    /// `High` for Winograd, `Medium` for blocked-bf16, `Highest` for the
+    /// others.
     pub fn precision(self) -> Precision {
         match self {
             Algorithm::Winograd => Precision::High,
+            Algorithm::BlockedBf16 => Precision::Medium,
             _ => Precision::Highest,
         }
     }
@@ -158,8 +168,10 @@ impl Algorithm {
     /// runs and a group has at least 64 input and 64 output channels; on CPU
     /// adapters the blocked kernel wherever it runs (on lavapipe it was
     /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
-    /// channels per group); on GPUs the tiled GEMMs when a group has enough
-    /// output channels to fill a tile; else direct.
+    /// channels per group), under [`Precision::Medium`] on bfloat16 operands
+    /// where it pads or aligns its input anyway (about 0.8× its float32 time
+    /// on lavapipe); on GPUs the tiled GEMMs when a
+    /// group has enough output channels to fill a tile; else direct.
     ///
     /// The GPU rules are an NVIDIA H200's measurements (docs/bench/device):
     /// there the depthwise kernel, whose invocations walk long rows to
@@ -196,7 +208,19 @@ impl Algorithm {
         {
             Algorithm::Winograd
         } else if device == wgpu::DeviceType::Cpu && Algorithm::Blocked.check(geometry).is_ok() {
-            Algorithm::Blocked
+            // On bfloat16 operands it always makes a rounded copy of the
+            // input, which costs more than it saves where the float32 kernel
+            // reads the input in place (1×1 8×64×56×56 → 256: 33.8 + 1.8 ms
+            // against 32.3).
+            let variant = Variant::new(
+                geometry,
+                blocked::block_for(geometry.out_channels_per_group()),
+            );
+            if precision >= Precision::Medium && !variant.reads_input_in_place(geometry) {
+                Algorithm::BlockedBf16
+            } else {
+                Algorithm::Blocked
+            }
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Direct
         } else if Algorithm::Gemm1x1.check(geometry).is_ok() {
@@ -235,6 +259,14 @@ impl Algorithm {
                 geometry,
                 blocked::block_for(geometry.out_channels_per_group()),
             )),
+            Algorithm::BlockedBf16 => ForwardKernel::Blocked(
+                Variant::new(
+                    geometry,
+                    blocked::block_for(geometry.out_channels_per_group()),
+                )
+                .on_bf16()
+                .expect("blocks of the blocked algorithm pack their weight"),
+            ),
             Algorithm::Winograd => {
                 ForwardKernel::Winograd(WinogradVariant::new(geometry).map_err(|reason| {
                     Conv2dError::UnsupportedAlgorithm {
@@ -253,6 +285,9 @@ impl Algorithm {
             ForwardKernel::Gemm { pointwise: false } => Algorithm::ImplicitGemm,
             ForwardKernel::Gemm { pointwise: true } => Algorithm::Gemm1x1,
             ForwardKernel::Blocked(variant) if variant.block() == 1 => Algorithm::Depthwise,
+            ForwardKernel::Blocked(variant) if variant.operands() == blocked::Operands::Bf16 => {
+                Algorithm::BlockedBf16
+            }
             ForwardKernel::Depthwise(_) => Algorithm::Depthwise,
             ForwardKernel::Blocked(_) => Algorithm::Blocked,
             ForwardKernel::Winograd(_) => Algorithm::Winograd,
@@ -395,6 +430,9 @@ impl BackwardAlgorithm {
         // picks for it; on CPU adapters the blocked one even for a phase of
         // under 4096 outputs, which Auto gives the direct kernel: the phases
         // then share one padded copy of grad_output.
+        // Medium's bfloat16 operands are for the forward only: the phases
+        // run at most at High.
+        let precision = precision.min(Precision::High);
         let phase_kernel = |g: &Conv2dGeometry| -> Result<ForwardKernel> {
             let auto = Algorithm::Auto.kernel(g, device, precision)?;
             if auto == ForwardKernel::Direct
@@ -640,6 +678,56 @@ mod tests {
         assert_eq!(Algorithm::choose(&tiny, CPU, high), Algorithm::Direct);
         assert_eq!(Algorithm::Winograd.precision(), Precision::High);
         assert_eq!(Algorithm::Blocked.precision(), Precision::Highest);
+    }
+
+    /// Under `Medium`, Auto on CPU adapters puts the blocked kernel on
+    /// bfloat16 operands where it copies its input anyway (padding, or rows
+    /// not a whole number of vec4s), not where it reads it in place, and
+    /// keeps Winograd where `High` picks it; on GPUs it picks what `High`
+    /// does. The backward's phases stay at `High`.
+    #[test]
+    fn medium_precision_puts_the_blocked_kernel_on_bfloat16_where_it_copies_anyway() {
+        let medium = Precision::Medium;
+        let padded = geometry(
+            Conv2dConfig::new(32, 32, 3).with_padding(1),
+            &[8, 32, 56, 56],
+        );
+        assert_eq!(
+            Algorithm::choose(&padded, CPU, medium),
+            Algorithm::BlockedBf16
+        );
+        assert_eq!(
+            Algorithm::choose(&padded, GPU, medium),
+            Algorithm::choose(&padded, GPU, Precision::High)
+        );
+        let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[8, 64, 56, 56]);
+        assert_eq!(
+            Algorithm::choose(&pointwise, CPU, medium),
+            Algorithm::Blocked
+        );
+        let odd_rows = geometry(Conv2dConfig::new(32, 32, (3, 1)), &[8, 32, 30, 30]);
+        assert_eq!(
+            Algorithm::choose(&odd_rows, CPU, medium),
+            Algorithm::BlockedBf16
+        );
+        let resnet = geometry(
+            Conv2dConfig::new(64, 64, 3).with_padding(1),
+            &[8, 64, 56, 56],
+        );
+        assert_eq!(Algorithm::choose(&resnet, CPU, medium), Algorithm::Winograd);
+        let phases = |precision| {
+            let kernels = BackwardAlgorithm::Auto
+                .kernels(&padded, CPU, precision)
+                .unwrap();
+            kernels.input.map(|(_, phases)| phases)
+        };
+        assert!(phases(medium).is_some());
+        assert_eq!(phases(medium), phases(Precision::High));
+        assert_eq!(Algorithm::BlockedBf16.precision(), Precision::Medium);
+        assert_eq!(
+            "blocked-bf16".parse::<Algorithm>().unwrap(),
+            Algorithm::BlockedBf16
+        );
     }
 
     #[test]

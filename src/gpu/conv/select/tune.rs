@@ -5,8 +5,10 @@
 //! direct kernel's beyond the bound of the precision in force plus the
 //! direct kernel's own (for `Highest`, twice the fp32 bound
 //! `(terms + 2)·2⁻²³·Σ|w·x|`; for Winograd under `High`, its normwise bound,
-//! see [`Precision`]) is discarded, and the fastest of the rest is kept in
-//! the context's table. Winograd is a candidate under `High` only.
+//! see [`Precision`]; for blocked-bf16 under `Medium`, its bound on
+//! bfloat16 operands) is discarded, and the fastest of the rest is kept in
+//! the context's table. Winograd is a candidate under `High` and `Medium`,
+//! blocked-bf16 under `Medium` only.
 
 use std::cmp::Ordering;
 // The browser has no `std::time::Instant`; `web_time`'s is it on native.
@@ -17,6 +19,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use super::Algorithm;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
+use crate::gpu::conv::forward::blocked::bf16_operand_bound;
 use crate::gpu::conv::forward::winograd::normwise_bound;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
 use crate::gpu::conv::params::ConvParams;
@@ -34,6 +37,7 @@ fn candidates_at(precision: Precision) -> impl Iterator<Item = Algorithm> {
         Algorithm::Depthwise,
         Algorithm::Blocked,
         Algorithm::Winograd,
+        Algorithm::BlockedBf16,
     ]
     .into_iter()
     .filter(move |a| a.precision() <= precision)
@@ -119,10 +123,13 @@ impl GpuContext {
 }
 
 /// Whether a table's choice is an algorithm the tuner may choose for the
-/// shape class `key` (Winograd only for a class tuned at `High`).
+/// shape class `key` (Winograd only for a class tuned at `High` or
+/// `Medium`, blocked-bf16 only at `Medium`).
 fn known_choice(key: &str, name: &str) -> bool {
     let precision = if key.ends_with(HIGH_SUFFIX) {
         Precision::High
+    } else if key.ends_with(MEDIUM_SUFFIX) {
+        Precision::Medium
     } else {
         Precision::Highest
     };
@@ -134,6 +141,9 @@ fn known_choice(key: &str, name: &str) -> bool {
 /// `Highest`, the default, are those of tables written before precision
 /// levels existed).
 const HIGH_SUFFIX: &str = " precision:high";
+
+/// What ends the key of a shape class tuned at `Medium`.
+const MEDIUM_SUFFIX: &str = " precision:medium";
 
 /// The shape class of a call: the layer's hyper-parameters, the input
 /// shape and the precision, as a table key.
@@ -157,6 +167,7 @@ pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool, precision: Precisi
     ) + match precision {
         Precision::Highest => "",
         Precision::High => HIGH_SUFFIX,
+        Precision::Medium => MEDIUM_SUFFIX,
     }
 }
 
@@ -235,6 +246,7 @@ async fn tune(
     let tolerance = |algorithm: Algorithm, m: f32| match algorithm.precision() {
         Precision::Highest => 2.0 * direct_bound(m),
         Precision::High => winograd_bound + direct_bound(m),
+        Precision::Medium => bf16_operand_bound(terms, f64::from(m)) as f32 + direct_bound(m),
     };
 
     let mut candidates = Vec::new();
@@ -441,10 +453,59 @@ mod tests {
         assert!(reason.starts_with("output 5 is "), "{reason}");
     }
 
-    /// A table's Winograd choice is taken for a shape class tuned at `High`
-    /// only.
+    /// Under `Medium` blocked-bf16 is a candidate (and Winograd still is),
+    /// held to its bound on bfloat16 operands: it passes untouched and is
+    /// discarded when one output is off by more. Under `High` it is not
+    /// timed.
     #[test]
-    fn a_table_names_winograd_only_for_high_shape_classes() {
+    fn blocked_bf16_competes_under_medium_precision_only() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
+        let tune_at = |precision, off: f32| {
+            pollster::block_on(tune(
+                &ctx,
+                &geometry,
+                true,
+                "test".into(),
+                precision,
+                |algorithm, output| {
+                    if algorithm == Algorithm::BlockedBf16 {
+                        output[7] += off;
+                    }
+                },
+            ))
+            .unwrap()
+        };
+        let ran = |record: &TuningRecord, algorithm: &str| {
+            record
+                .candidates
+                .iter()
+                .find(|(name, _)| name == algorithm)
+                .map(|(_, ms)| ms.clone())
+        };
+        let high = tune_at(Precision::High, 0.0);
+        assert_eq!(ran(&high, "blocked-bf16"), None, "{high:?}");
+        let medium = tune_at(Precision::Medium, 0.0);
+        assert!(
+            matches!(ran(&medium, "blocked-bf16"), Some(Ok(_))),
+            "{medium:?}"
+        );
+        assert!(
+            matches!(ran(&medium, "winograd"), Some(Ok(_))),
+            "{medium:?}"
+        );
+        // Its bound here is about 1.14 at most (145 terms of at most 1
+        // each, times 2·2⁻⁸ and a little): 4 is past it.
+        let wrong = tune_at(Precision::Medium, 4.0);
+        let reason = ran(&wrong, "blocked-bf16").unwrap().unwrap_err();
+        assert!(reason.starts_with("output 7 is "), "{reason}");
+    }
+
+    /// A table's Winograd choice is taken for a shape class tuned at `High`
+    /// or `Medium` only, its blocked-bf16 choice at `Medium` only.
+    #[test]
+    fn a_table_names_each_algorithm_only_for_the_levels_that_allow_it() {
         let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
         let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
         let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
@@ -462,5 +523,22 @@ mod tests {
             err.to_string().contains("unknown choice 'winograd'"),
             "{err}"
         );
+        // blocked-bf16 for a Medium class only; Winograd there too.
+        let medium = shape_class(&geometry, true, Precision::Medium);
+        assert_eq!(medium, format!("{highest}{MEDIUM_SUFFIX}"));
+        ctx.load_tuning_text(&format!("{adapter}\t{medium}\tblocked-bf16\n"))
+            .unwrap();
+        assert_eq!(ctx.tuning().get(&medium).as_deref(), Some("blocked-bf16"));
+        ctx.load_tuning_text(&format!("{adapter}\t{medium}\twinograd\n"))
+            .unwrap();
+        for class in [&high, &highest] {
+            let err = ctx
+                .load_tuning_text(&format!("{adapter}\t{class}\tblocked-bf16\n"))
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("unknown choice 'blocked-bf16'"),
+                "{err}"
+            );
+        }
     }
 }

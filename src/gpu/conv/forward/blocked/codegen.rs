@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::Variant;
+use super::{Operands, Variant};
 use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.
@@ -17,7 +17,7 @@ const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
 /// The source of the variant whose key values are `values` (see [`Variant::key`]),
 /// then 1 for the kernel that accumulates.
 pub(crate) fn generate(values: &[u32]) -> String {
-    source(Variant::from_key(values), values.get(8) == Some(&1))
+    source(Variant::from_key(values), values.get(9) == Some(&1))
 }
 
 /// The template with its marked lines generated for `variant`, storing onto
@@ -31,7 +31,23 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
         (block / 4, "vec4<f32>")
     };
     let mut constants = String::new();
+    let bf16 = variant.operands == Operands::Bf16;
+    // Operands rounded to bfloat16 come as two words per four values (see
+    // shaders/quad_bf16.wgsl) and are widened exactly on load.
+    let (input_unit, unit_type) = if bf16 {
+        ("vec2<u32>", "vec2<u32>")
+    } else {
+        ("vec4<f32>", unit_type)
+    };
+    let _ = writeln!(constants, "alias InputUnit = {input_unit};");
     let _ = writeln!(constants, "alias WeightUnit = {unit_type};");
+    if bf16 {
+        let _ = writeln!(
+            constants,
+            "fn widen(v: vec2<u32>) -> vec4<f32> {{\n    \
+             return bitcast<vec4<f32>>(vec4<u32>(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u));\n}}"
+        );
+    }
     let _ = writeln!(constants, "const WEIGHT_UNITS: u32 = {units}u;");
     let _ = writeln!(constants, "const BLOCK: u32 = {block}u;");
     let _ = writeln!(constants, "const ACCUMULATE: bool = {accumulate};");
@@ -90,13 +106,14 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     }
 
     let about = format!(
-        "{block} output channels x {} outputs, {} rows per step, {} stores, kernel width {}, stride {}, dilation {}",
+        "{block} output channels x {} outputs, {} rows per step, {} stores, kernel width {}, stride {}, dilation {}, {:?} operands",
         variant.outs(),
         variant.rows,
         if variant.vec_store { "vec4" } else { "scalar" },
         variant.kernel_w,
         variant.stride_w,
-        variant.dilation_w
+        variant.dilation_w,
+        variant.operands
     );
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
@@ -117,6 +134,10 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
 fn step(variant: Variant, rows: usize, pad: &str) -> String {
     let (block, vecs) = (variant.block, variant.vecs);
     let (units, lanes) = if block == 1 { (1, 1) } else { (block / 4, 4) };
+    let load = |what: String| match variant.operands {
+        Operands::F32 => what,
+        Operands::Bf16 => format!("widen({what})"),
+    };
     let mut out = String::new();
     for j in 0..rows {
         let _ = writeln!(
@@ -128,7 +149,8 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
              {pad}if (a == p.kernel_h) {{ a = 0u; c++; }}"
         );
         for s in 0..variant.span_vecs() {
-            let _ = writeln!(out, "{pad}let s{j}_{s} = input[at{j} + {s}u];");
+            let value = load(format!("input[at{j} + {s}u]"));
+            let _ = writeln!(out, "{pad}let s{j}_{s} = {value};");
         }
         for kx in 0..variant.kernel_w {
             for v in 0..vecs {
@@ -146,11 +168,8 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
     for q in 0..units {
         for j in 0..rows {
             for kx in 0..variant.kernel_w {
-                let _ = writeln!(
-                    out,
-                    "{pad}let w{j}_{kx}_{q} = weight[wt{j} + {}u];",
-                    kx * units + q
-                );
+                let value = load(format!("weight[wt{j} + {}u]", kx * units + q));
+                let _ = writeln!(out, "{pad}let w{j}_{kx}_{q} = {value};");
             }
         }
         for l in 0..lanes {

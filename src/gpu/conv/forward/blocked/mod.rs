@@ -71,11 +71,78 @@ const WORKGROUP_SIZE: u32 = 64;
 /// one load more than it stores).
 const PAD_RUN: usize = 4;
 
+/// What the blocked kernel multiplies: the values themselves, or the values
+/// rounded to bfloat16 (`Precision::Medium`, PyTorch's `medium`: bfloat16
+/// products, exact in f32, summed in f32). Its padded input copy and packed
+/// weight hold what it multiplies, as four floats per vec4 or, rounded, as
+/// two words (`shaders/quad_f32.wgsl`, `shaders/quad_bf16.wgsl`): half the
+/// bytes and, on llvmpipe, where every load is a loop over lanes and
+/// components, about 0.7× the kernel time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Operands {
+    F32,
+    Bf16,
+}
+
+/// bfloat16's unit roundoff: 8 significant bits.
+const BF16_UNIT_ROUNDOFF: f64 = 1.0 / 256.0;
+
+/// The bound on one output of the kernel on bfloat16 operands
+/// (`Precision::Medium`), for a sum of `terms` products (the bias counted
+/// as one) whose absolute values add up to `abs_sum`: each product of
+/// rounded operands within `(2u_b + u_b²)` of its own, the f32 sum within
+/// `(terms + 2)·u` of the rounded terms' (see `Precision`).
+pub(crate) fn bf16_operand_bound(terms: usize, abs_sum: f64) -> f64 {
+    let (ub, u) = (BF16_UNIT_ROUNDOFF, f64::from(f32::EPSILON));
+    let direct = (terms as f64 + 2.0) * u;
+    ((2.0 * ub + ub * ub) * (1.0 + direct) + direct) * abs_sum
+}
+
+impl Operands {
+    /// 4-byte words per value held.
+    fn words(self, values: usize) -> usize {
+        match self {
+            Operands::F32 => values,
+            Operands::Bf16 => values.div_ceil(2),
+        }
+    }
+}
+
+/// A pad or pack kernel's source: the shared prelude, how it stores a vec4
+/// of values, then the kernel.
+macro_rules! storing {
+    (F32, $file:literal) => {
+        concat!(
+            conv_source!($file),
+            "\n",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/quad_f32.wgsl"
+            ))
+        )
+    };
+    (Bf16, $file:literal) => {
+        concat!(
+            conv_source!($file),
+            "\n",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/half_bits.wgsl"
+            )),
+            "\n",
+            include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/quad_bf16.wgsl"
+            ))
+        )
+    };
+}
+
 /// The padded input copy of the columns inside the source window: call,
 /// dispatch, input, padded, input (as vec4s).
 pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
     "pad_input",
-    conv_source!("pad_input.wgsl"),
+    storing!(F32, "pad_input.wgsl"),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
 )
@@ -86,23 +153,70 @@ pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
 pub(crate) const PAD_INPUT_BORDER: WrittenKernel =
     PAD_INPUT.entry("pad_input_border", "main_border");
 
+/// [`PAD_INPUT`] rounding to bfloat16.
+pub(crate) const PAD_INPUT_BF16: WrittenKernel = WrittenKernel::new(
+    "pad_input_bf16",
+    storing!(Bf16, "pad_input.wgsl"),
+    WORKGROUP_SIZE,
+    &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
+)
+.entry("pad_input_interior_bf16", "main_interior")
+.with_constants(
+    "pad_input_interior_bf16",
+    &[("RUN", PAD_RUN as f64), ("BFLOAT", 1.0)],
+);
+
+/// [`PAD_INPUT_BORDER`] rounding to bfloat16.
+pub(crate) const PAD_INPUT_BORDER_BF16: WrittenKernel =
+    PAD_INPUT_BF16.entry("pad_input_border_bf16", "main_border");
+
 /// The packed weight, in blocks of the `BLOCK` output channels `constants`
 /// sets: call, dispatch, weight, packed.
 const fn pack_weight(constants: &'static [(&'static str, f64)]) -> WrittenKernel {
     WrittenKernel::new(
         "pack_weight",
-        conv_source!("pack_weight.wgsl"),
+        storing!(F32, "pack_weight.wgsl"),
         WORKGROUP_SIZE,
         &[Uniform, Uniform, ReadOnly, ReadWrite],
     )
     .with_constants("pack_weight", constants)
 }
 
-/// The packing kernels, one per block width.
-pub(crate) const PACK_WEIGHT: [(usize, WrittenKernel); 3] = [
-    (4, pack_weight(&[("BLOCK", 4.0)])),
-    (8, pack_weight(&[("BLOCK", 8.0)])),
-    (BLOCK, pack_weight(&[("BLOCK", BLOCK as f64)])),
+/// [`pack_weight`] rounding to bfloat16.
+const fn pack_weight_bf16(constants: &'static [(&'static str, f64)]) -> WrittenKernel {
+    WrittenKernel::new(
+        "pack_weight_bf16",
+        storing!(Bf16, "pack_weight.wgsl"),
+        WORKGROUP_SIZE,
+        &[Uniform, Uniform, ReadOnly, ReadWrite],
+    )
+    .with_constants("pack_weight_bf16", constants)
+}
+
+/// The packing kernels, one per operand type and block width.
+pub(crate) const PACK_WEIGHT: [(Operands, usize, WrittenKernel); 6] = [
+    (Operands::F32, 4, pack_weight(&[("BLOCK", 4.0)])),
+    (Operands::F32, 8, pack_weight(&[("BLOCK", 8.0)])),
+    (
+        Operands::F32,
+        BLOCK,
+        pack_weight(&[("BLOCK", BLOCK as f64)]),
+    ),
+    (
+        Operands::Bf16,
+        4,
+        pack_weight_bf16(&[("BLOCK", 4.0), ("BFLOAT", 1.0)]),
+    ),
+    (
+        Operands::Bf16,
+        8,
+        pack_weight_bf16(&[("BLOCK", 8.0), ("BFLOAT", 1.0)]),
+    ),
+    (
+        Operands::Bf16,
+        BLOCK,
+        pack_weight_bf16(&[("BLOCK", BLOCK as f64), ("BFLOAT", 1.0)]),
+    ),
 ];
 
 /// What one generated variant is specialised for.
@@ -124,6 +238,8 @@ pub(crate) struct Variant {
     /// Each store is a loop over the lanes on llvmpipe, a vec4 costing about
     /// what one float does (1×1 8×64×56×56 → 256: 40.0 → 35.0 ms).
     vec_store: bool,
+    /// What it multiplies: see [`Operands`].
+    operands: Operands,
 }
 
 impl Variant {
@@ -156,7 +272,30 @@ impl Variant {
             flat,
             rows: if w.kernel == 1 { ROWS_ONE_TAP } else { 1 },
             vec_store: w.output.is_multiple_of(4),
+            operands: Operands::F32,
         }
+    }
+
+    /// This variant multiplying operands rounded to bfloat16, where it packs
+    /// its weight (bfloat16 values come in pairs: four output channels or
+    /// more per invocation).
+    pub(crate) fn on_bf16(self) -> Option<Self> {
+        self.packs().then_some(Self {
+            operands: Operands::Bf16,
+            ..self
+        })
+    }
+
+    /// What it multiplies.
+    pub(crate) fn operands(self) -> Operands {
+        self.operands
+    }
+
+    /// Whether, on float32 operands, it reads the input of `geometry` (the
+    /// call's) where it lies, with no padded copy: nothing to pad and rows
+    /// (planes, for a pointwise convolution) a whole number of vec4s.
+    pub(crate) fn reads_input_in_place(self, geometry: &Conv2dGeometry) -> bool {
+        self.operands == Operands::F32 && in_place(&self.kernel_geometry(geometry))
     }
 
     /// The geometry the kernel runs: flattened for a pointwise convolution.
@@ -223,6 +362,12 @@ impl Variant {
         geometry.height.padded().max(0) as usize * self.row_len(geometry)
     }
 
+    /// 4-byte words of the packed weight of `geometry` (its [`packed_len`]
+    /// values, as the variant holds them).
+    pub(crate) fn packed_weight_words(self, geometry: &Conv2dGeometry) -> usize {
+        self.operands.words(packed_len(geometry, self.block))
+    }
+
     /// The values that identify the variant in its kernel key.
     fn key(self) -> Vec<u32> {
         [
@@ -234,6 +379,7 @@ impl Variant {
             usize::from(self.flat),
             self.rows,
             usize::from(self.vec_store),
+            usize::from(self.operands == Operands::Bf16),
         ]
         .iter()
         .map(|&v| v as u32)
@@ -252,6 +398,11 @@ impl Variant {
             flat: v(5) != 0,
             rows: v(6),
             vec_store: v(7) != 0,
+            operands: if v(8) != 0 {
+                Operands::Bf16
+            } else {
+                Operands::F32
+            },
         }
     }
 
@@ -278,6 +429,16 @@ impl Variant {
     }
 }
 
+/// Whether the kernel can read the input of `geometry` (its own, flattened
+/// for a pointwise convolution) in place: rows already aligned and nothing to
+/// pad. The last run's loads may reach past a row's end (into the next row,
+/// or past the buffer, which WGSL bounds): those columns feed only outputs
+/// past the row's end, which are never stored.
+fn in_place(geometry: &Conv2dGeometry) -> bool {
+    let (h, w) = (&geometry.height, &geometry.width);
+    [h, w].iter().all(|a| a.pad_before == 0 && a.pad_after == 0) && w.input.is_multiple_of(4)
+}
+
 /// Elements of the packed weight of `geometry` in blocks of `block` channels.
 pub(crate) fn packed_len(geometry: &Conv2dGeometry, block: usize) -> usize {
     let blocks = geometry.groups * geometry.out_channels_per_group().div_ceil(block);
@@ -288,8 +449,9 @@ pub(crate) fn packed_len(geometry: &Conv2dGeometry, block: usize) -> usize {
         * geometry.width.kernel
 }
 
-/// Records the packing of `weight` into `packed` (of [`packed_len`] elements)
-/// for `variant`: one invocation per tap of a block of output channels.
+/// Records the packing of `weight` into `packed` (of
+/// [`Variant::packed_weight_words`] words) for `variant`: one invocation per
+/// tap of a block of output channels.
 pub(crate) fn encode_pack(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
@@ -303,9 +465,9 @@ pub(crate) fn encode_pack(
         "pack dispatch",
         &DispatchParams::default().with_total(taps)?,
     );
-    let (_, kernel) = PACK_WEIGHT
+    let (_, _, kernel) = PACK_WEIGHT
         .iter()
-        .find(|(block, _)| *block == variant.block)
+        .find(|(operands, block, _)| *operands == variant.operands && *block == variant.block)
         .expect("a packing kernel for every packed block width");
     rec.dispatch(
         &kernel.spec(),
@@ -317,24 +479,28 @@ pub(crate) fn encode_pack(
 /// Records a padded copy of `input`, the planes of the call `call` describes
 /// (its input's, padded as its geometry says, `width` its axis along rows),
 /// with rows `row_len` long (a multiple of 4) and `padded_len` elements in
-/// all: one invocation per vec4, the vec4s inside the source window and the
-/// others in a dispatch each.
+/// all, held as `operands` says: one invocation per vec4, the vec4s inside
+/// the source window and the others in a dispatch each.
 pub(crate) fn encode_padded_copy(
     rec: &mut Recorder,
     call: &wgpu::Buffer,
     input: &wgpu::Buffer,
     width: &Axis,
-    padded_len: usize,
-    row_len: usize,
+    (padded_len, row_len): (usize, usize),
+    operands: Operands,
 ) -> Result<wgpu::Buffer> {
     let quads = row_len / 4;
     let rows = padded_len / row_len.max(1);
     // The vec4s whose four columns all lie inside the source window.
     let interior = width.interior_strips(4, 4, quads);
-    let padded = rec.scratch("padded copy", padded_len);
+    let padded = rec.scratch("padded copy", operands.words(padded_len));
+    let [border, inside] = match operands {
+        Operands::F32 => [&PAD_INPUT_BORDER, &PAD_INPUT],
+        Operands::Bf16 => [&PAD_INPUT_BORDER_BF16, &PAD_INPUT_BF16],
+    };
     for (kernel, count) in [
-        (&PAD_INPUT_BORDER, quads - interior.len()),
-        (&PAD_INPUT, interior.len().div_ceil(PAD_RUN)),
+        (border, quads - interior.len()),
+        (inside, interior.len().div_ceil(PAD_RUN)),
     ] {
         if rows * count == 0 {
             continue;
@@ -365,21 +531,26 @@ pub(crate) fn encode_chunk(
     variant: Variant,
     buffers: &ForwardBuffers,
 ) -> Result<()> {
-    let (h, w) = (&geometry.height, &geometry.width);
-    let unpadded = [h, w].iter().all(|a| a.pad_before == 0 && a.pad_after == 0);
+    let w = &geometry.width;
     let (padded, row_len) = match buffers.padded {
         Some(shared) => (shared.buffer.clone(), shared.row_len),
-        // Rows already aligned and nothing to pad: the input is its own
-        // padded copy. The last run's loads may reach past a row's end (into
-        // the next row, or past the buffer, which WGSL bounds): those columns
-        // feed only outputs past the row's end, which are never stored.
-        None if unpadded && w.input.is_multiple_of(4) => (buffers.input.clone(), w.input),
+        // The input is its own padded copy (see `in_place`); operands rounded
+        // to bfloat16 always take the rounding copy.
+        None if variant.operands == Operands::F32 && in_place(geometry) => {
+            (buffers.input.clone(), w.input)
+        }
         None => {
             let row_len = variant.row_len(geometry);
             let planes = chunk.batch.len() * chunk.in_channels.len();
             let padded_len = planes * variant.padded_plane(geometry);
-            let copy =
-                encode_padded_copy(rec, buffers.call, buffers.input, w, padded_len, row_len)?;
+            let copy = encode_padded_copy(
+                rec,
+                buffers.call,
+                buffers.input,
+                w,
+                (padded_len, row_len),
+                variant.operands,
+            )?;
             (copy, row_len)
         }
     };
@@ -493,11 +664,16 @@ mod tests {
                     flat: false,
                     rows: if kernel_w == 1 { 2 } else { 1 + vecs % 2 },
                     vec_store: kernel_w != 7,
+                    operands: if block > 1 && vecs % 2 == 1 {
+                        Operands::Bf16
+                    } else {
+                        Operands::F32
+                    },
                 };
                 let accumulate = vecs % 2 == 0;
                 let spec = variant.spec(accumulate);
                 assert_eq!(Variant::from_key(&spec.variant), variant);
-                assert_eq!(spec.variant[8], u32::from(accumulate));
+                assert_eq!(spec.variant[9], u32::from(accumulate));
                 validate(&spec);
                 let source = spec.source_text();
                 let label = spec.label();
@@ -513,8 +689,8 @@ mod tests {
                     );
                 }
                 let file = format!(
-                    "b{block}_k{kernel_w}_s{stride_w}_d{dilation_w}_v{vecs}_r{}.wgsl",
-                    variant.rows
+                    "b{block}_k{kernel_w}_s{stride_w}_d{dilation_w}_v{vecs}_r{}_{:?}.wgsl",
+                    variant.rows, variant.operands
                 );
                 std::fs::write(dir.join(file), source.as_bytes()).unwrap();
             }

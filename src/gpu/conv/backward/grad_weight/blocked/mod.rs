@@ -13,7 +13,7 @@ use crate::geometry::{Conv2dGeometry, input_span};
 use crate::gpu::conv::backward::reduce::{
     ChunkBuffers, PositionSplits, PositionSum, encode_position_sum,
 };
-use crate::gpu::conv::forward::blocked::encode_padded_copy;
+use crate::gpu::conv::forward::blocked::{Operands, encode_padded_copy};
 use crate::gpu::conv::params::{ConvParams, DispatchParams};
 use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
@@ -270,7 +270,14 @@ pub(crate) fn encode_chunk(
     let row_len = variant.row_len(geometry);
     let planes = chunk.batch.len() * chunk.in_channels.len();
     let padded_len = planes * h.padded().max(0) as usize * row_len;
-    let input = encode_padded_copy(rec, buffers.call, buffers.input, w, padded_len, row_len)?;
+    let input = encode_padded_copy(
+        rec,
+        buffers.call,
+        buffers.input,
+        w,
+        (padded_len, row_len),
+        Operands::F32,
+    )?;
 
     let out_row_len = variant.out_row_len(geometry);
     let grad_output = if out_row_len == w.output {
@@ -288,8 +295,8 @@ pub(crate) fn encode_chunk(
             &call,
             buffers.grad_output,
             &plain.width,
-            len,
-            out_row_len,
+            (len, out_row_len),
+            Operands::F32,
         )?
     };
 
