@@ -33,11 +33,12 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     let mut constants = String::new();
     let bf16 = variant.operands == Operands::Bf16;
     // Operands rounded to bfloat16 come as two words per four values (see
-    // shaders/quad_bf16.wgsl) and are widened exactly on load.
-    let (input_unit, unit_type) = if bf16 {
-        ("vec2<u32>", "vec2<u32>")
-    } else {
-        ("vec4<f32>", unit_type)
+    // shaders/quad_bf16.wgsl), loaded eight values at a time where they can
+    // be, and widened exactly.
+    let (input_unit, unit_type, units) = match (bf16, paired_weights(variant)) {
+        (true, true) => ("vec4<u32>", "vec4<u32>", units / 2),
+        (true, false) => ("vec4<u32>", "vec2<u32>", units),
+        (false, _) => ("vec4<f32>", unit_type, units),
     };
     let _ = writeln!(constants, "alias InputUnit = {input_unit};");
     let _ = writeln!(constants, "alias WeightUnit = {unit_type};");
@@ -126,6 +127,45 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
         .replace("//{store}\n", &framed("store", "    ", &store))
 }
 
+/// Whether the variant loads a tap's weights eight channels at a time: on
+/// bfloat16 operands, where a block holds eight channels or more (fewer
+/// loads of as many bytes cost less on llvmpipe, where each is a loop over
+/// the lanes).
+fn paired_weights(variant: Variant) -> bool {
+    variant.operands == Operands::Bf16 && variant.block >= 8
+}
+
+/// Row `j`'s span of bfloat16 values, as the vec4s `s{j}_{s}`: loaded as vec4s
+/// of words (eight values each) from the even quad at or before its start,
+/// `at{j}`. Runs start on an even quad where a run's outputs span a whole
+/// number of such loads (`vecs · stride_w` even; rows are a multiple of 8
+/// long), else on either, and each quad is picked from one load or the next.
+fn span_of_words(out: &mut String, variant: Variant, j: usize, pad: &str) {
+    let span = variant.span_vecs();
+    let aligned = (variant.vecs * variant.stride_w).is_multiple_of(2);
+    let loads = if aligned {
+        span.div_ceil(2)
+    } else {
+        span / 2 + 1
+    };
+    let _ = writeln!(out, "{pad}let base{j} = at{j} / 2u;");
+    if !aligned {
+        let _ = writeln!(out, "{pad}let odd{j} = (at{j} & 1u) == 1u;");
+    }
+    for t in 0..loads {
+        let _ = writeln!(out, "{pad}let u{j}_{t} = input[base{j} + {t}u];");
+    }
+    let quad = |q: usize| format!("u{j}_{}.{}", q / 2, if q % 2 == 0 { "xy" } else { "zw" });
+    for s in 0..span {
+        let words = if aligned {
+            quad(s)
+        } else {
+            format!("select({}, {}, odd{j})", quad(s), quad(s + 1))
+        };
+        let _ = writeln!(out, "{pad}let s{j}_{s} = widen({words});");
+    }
+}
+
 /// One step over `rows` reduction rows (c, a) from the current one: per row
 /// where it starts and the next row, its span as vec4s and each kernel
 /// column's inputs picked from it; then per four output channels one vec4 of
@@ -148,9 +188,12 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
              {pad}a++;\n\
              {pad}if (a == p.kernel_h) {{ a = 0u; c++; }}"
         );
-        for s in 0..variant.span_vecs() {
-            let value = load(format!("input[at{j} + {s}u]"));
-            let _ = writeln!(out, "{pad}let s{j}_{s} = {value};");
+        if variant.operands == Operands::Bf16 {
+            span_of_words(&mut out, variant, j, pad);
+        } else {
+            for s in 0..variant.span_vecs() {
+                let _ = writeln!(out, "{pad}let s{j}_{s} = input[at{j} + {s}u];");
+            }
         }
         for kx in 0..variant.kernel_w {
             for v in 0..vecs {
@@ -168,8 +211,20 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
     for q in 0..units {
         for j in 0..rows {
             for kx in 0..variant.kernel_w {
-                let value = load(format!("weight[wt{j} + {}u]", kx * units + q));
-                let _ = writeln!(out, "{pad}let w{j}_{kx}_{q} = {value};");
+                if !paired_weights(variant) {
+                    let value = load(format!("weight[wt{j} + {}u]", kx * units + q));
+                    let _ = writeln!(out, "{pad}let w{j}_{kx}_{q} = {value};");
+                    continue;
+                }
+                // Channels 8·(q/2) to 8·(q/2) + 7 in one load: the first
+                // four in its first two words, the others in the last two.
+                let pair = format!("wp{j}_{kx}_{}", q / 2);
+                if q % 2 == 0 {
+                    let at = kx * units / 2 + q / 2;
+                    let _ = writeln!(out, "{pad}let {pair} = weight[wt{j} + {at}u];");
+                }
+                let half = if q % 2 == 0 { "xy" } else { "zw" };
+                let _ = writeln!(out, "{pad}let w{j}_{kx}_{q} = widen({pair}.{half});");
             }
         }
         for l in 0..lanes {

@@ -348,13 +348,18 @@ impl Variant {
     }
 
     /// Length of one row of the padded input copy: the padded width, or more
-    /// where the last run's aligned loads reach past it; a multiple of 4.
+    /// where the last run's aligned loads reach past it; a multiple of 4, of 8
+    /// on bfloat16 operands (read eight at a time from even quads).
     pub(crate) fn row_len(self, geometry: &Conv2dGeometry) -> usize {
         let runs = geometry.width.output.div_ceil(self.outs()).max(1);
         let reach = (runs - 1) * self.outs() * self.stride_w + 4 * self.span_vecs();
+        let align = match self.operands {
+            Operands::F32 => 4,
+            Operands::Bf16 => 8,
+        };
         (geometry.width.padded().max(0) as usize)
             .max(reach)
-            .next_multiple_of(4)
+            .next_multiple_of(align)
     }
 
     /// Elements of one plane of the padded input copy.
