@@ -155,7 +155,13 @@ fn span_of_words(out: &mut String, variant: Variant, j: usize, pad: &str) {
     for t in 0..loads {
         let _ = writeln!(out, "{pad}let u{j}_{t} = input[base{j} + {t}u];");
     }
-    let quad = |q: usize| format!("u{j}_{}.{}", q / 2, if q % 2 == 0 { "xy" } else { "zw" });
+    let quad = |q: usize| {
+        format!(
+            "u{j}_{}.{}",
+            q / 2,
+            if q.is_multiple_of(2) { "xy" } else { "zw" }
+        )
+    };
     for s in 0..span {
         let words = if aligned {
             quad(s)
