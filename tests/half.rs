@@ -430,3 +430,56 @@ fn half_depthwise_kernel_rounds_its_f32_sums_once() {
         );
     }
 }
+
+/// A bfloat16 layer on the blocked kernel reads its values as bfloat16 (the
+/// kernel's bfloat16 operands, exact for them): its result is bit for bit
+/// the float32 blocked kernel's on the same values, rounded once, padded or
+/// read in place, whether forced or picked by `Auto`.
+#[test]
+fn bfloat16_layers_on_the_blocked_kernel_match_float32_on_their_values_bit_for_bit() {
+    let cases = [
+        (
+            Conv2dConfig::new(24, 40, 3).with_padding(1),
+            vec![2, 24, 21, 18],
+        ),
+        (
+            Conv2dConfig::new(12, 20, (3, 5))
+                .with_padding(2)
+                .with_stride(2)
+                .with_padding_mode(PaddingMode::Circular),
+            vec![1, 12, 17, 23],
+        ),
+        (Conv2dConfig::new(32, 64, 1), vec![2, 32, 8, 8]),
+    ];
+    for (k, (config, shape)) in cases.into_iter().enumerate() {
+        let layer = Conv2d::new(config, 90 + k as u64)
+            .unwrap()
+            .to_dtype(DType::BF16);
+        let input = common::random_tensor(&shape, 95 + k as u64).to_dtype(DType::BF16);
+        // The same values in float32.
+        let wide = layer.clone().to_dtype(DType::F32);
+        let wide_input = input.clone().to_dtype(DType::F32);
+        for algorithm in [Algorithm::Blocked, Algorithm::Auto] {
+            let what = format!("case {k} [{algorithm}]");
+            let got = GpuConv2d::new(common::gpu(), &layer)
+                .unwrap()
+                .with_algorithm(algorithm)
+                .forward(&input)
+                .unwrap();
+            let f32_layer = GpuConv2d::new(common::gpu(), &wide)
+                .unwrap()
+                .with_algorithm(algorithm);
+            if f32_layer.resolved_algorithm(&shape).unwrap() != Algorithm::Blocked {
+                continue;
+            }
+            let want = f32_layer
+                .forward(&wide_input)
+                .unwrap()
+                .to_dtype(DType::BF16);
+            assert_eq!(got.dtype(), DType::BF16, "{what}");
+            let differ =
+                (got.data().iter().zip(want.data())).position(|(a, b)| a.to_bits() != b.to_bits());
+            assert_eq!(differ, None, "{what}: first differing output");
+        }
+    }
+}

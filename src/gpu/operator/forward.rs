@@ -152,7 +152,7 @@ impl GpuConv2d {
             .algorithm
             .kernel_on(&self.ctx, &geometry, self.config.bias, self.precision())
             .await?;
-        ForwardPass::new(&self.ctx, geometry, kernel)
+        ForwardPass::new(&self.ctx, geometry, kernel.for_values_of(self.dtype))
     }
 
     /// Records `pass` from `input` into `output` (both whole tensors of the

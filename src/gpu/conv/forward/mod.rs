@@ -65,6 +65,20 @@ impl ForwardKernel {
         }
     }
 
+    /// The same kernel reading a `dtype` layer's values in a form that changes
+    /// no bit of its result: the blocked kernel on bfloat16 operands for a
+    /// bfloat16 layer, whose values rounding to bfloat16 leaves as they are
+    /// (the kernel then sums the same products in the same order, reading
+    /// half the bytes: about 0.8× its time on lavapipe). Others unchanged.
+    pub(crate) fn for_values_of(self, dtype: DType) -> Self {
+        match self {
+            ForwardKernel::Blocked(variant) if dtype == DType::BF16 => {
+                ForwardKernel::Blocked(variant.on_bf16().unwrap_or(variant))
+            }
+            other => other,
+        }
+    }
+
     /// The geometry the kernel runs: a pointwise convolution on the blocked
     /// kernel runs over planes flattened into one row.
     pub(crate) fn kernel_geometry(self, geometry: &Conv2dGeometry) -> Conv2dGeometry {
