@@ -127,9 +127,10 @@ fn dispatch(
         _pad2: 0,
     };
     let params = rec.uniform("convert", &params);
+    // Eight values per invocation, four for `round` (shaders/half.wgsl).
     let invocations = match conversion {
-        Conversion::Round => len,
-        _ => words(len),
+        Conversion::Round => len.div_ceil(4),
+        _ => len.div_ceil(8),
     };
     rec.dispatch(
         &spec(dtype, conversion),
@@ -370,6 +371,27 @@ mod tests {
             let rounded = run(&ctx, dtype, Conversion::Round, &edges, edges.len());
             for (&x, &got) in edges.iter().zip(&rounded) {
                 assert!(same(got, dtype.round(x)), "{dtype} round {x:e}: {got}");
+            }
+            // Every length up to 17 (an invocation converts eight values,
+            // four when rounding): the values the host gives, and zero halves
+            // past the last value.
+            for len in 1..=17 {
+                let values = &edges[..len];
+                let packed = pack(dtype, values);
+                let narrowed = run(&ctx, dtype, Conversion::Narrow, values, len);
+                let bits = |w: &[f32]| w.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&narrowed), bits(&packed), "{dtype} narrow, len {len}");
+                let wide = run(&ctx, dtype, Conversion::Widen, &packed, len);
+                let host = unpack(dtype, &packed, len);
+                assert!(
+                    (wide.iter().zip(&host)).all(|(&a, &b)| same(a, b)),
+                    "{dtype} widen, len {len}"
+                );
+                let rounded = run(&ctx, dtype, Conversion::Round, values, len);
+                assert!(
+                    (rounded.iter().zip(values)).all(|(&a, &x)| same(a, dtype.round(x))),
+                    "{dtype} round, len {len}"
+                );
             }
             // An odd length: three values in two words, the fourth half zero.
             let odd = run(&ctx, dtype, Conversion::Narrow, &[1.0, 2.0, 3.0], 3);
