@@ -14,13 +14,14 @@ mod unrolled;
 
 /// A convolution kernel's source: the shared prelude (`shaders/common.wgsl`:
 /// the uniform blocks, the workgroup size, the padding index map), then the
-/// kernel's own file.
+/// kernel's own file, then any further files of `shaders/` it uses.
 macro_rules! conv_source {
-    ($file:literal) => {
+    ($file:literal $(, $more:literal)*) => {
         concat!(
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/common.wgsl")),
             "\n",
             include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file))
+            $(, "\n", include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $more)))*
         )
     };
 }

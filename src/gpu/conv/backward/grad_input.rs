@@ -54,18 +54,10 @@ pub(crate) const FOLD_ROWS: WrittenKernel =
 /// kernels do: call, dispatch, the padded gradient (rounded), grad_input.
 const FOLD_HALF: WrittenKernel = WrittenKernel::new(
     "pad_backward_half",
-    concat!(
-        conv_source!("pad_backward.wgsl"),
-        "\n",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/shaders/half_bits.wgsl"
-        )),
-        "\n",
-        include_str!(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/shaders/pad_backward_half.wgsl"
-        ))
+    conv_source!(
+        "pad_backward.wgsl",
+        "half_bits.wgsl",
+        "pad_backward_half.wgsl"
     ),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite],

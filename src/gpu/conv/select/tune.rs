@@ -411,45 +411,52 @@ mod tests {
         );
     }
 
+    /// Tunes 1×16×24×24 → 16, 3×3, padding 1, at `precision`, adding `off`
+    /// to output `at` of `victim`'s run.
+    fn tune_tampered(
+        ctx: &GpuContext,
+        precision: Precision,
+        victim: Algorithm,
+        (at, off): (usize, f32),
+    ) -> TuningRecord {
+        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
+        let tamper = |algorithm, output: &mut Vec<f32>| {
+            if algorithm == victim {
+                output[at] += off;
+            }
+        };
+        pollster::block_on(tune(ctx, &geometry, true, "test".into(), precision, tamper)).unwrap()
+    }
+
+    /// What `record` says of the candidate `name`: its time, or why it was
+    /// discarded; `None` where it was not a candidate.
+    fn candidate(record: &TuningRecord, name: &str) -> Option<std::result::Result<f64, String>> {
+        (record.candidates.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, ms)| ms.clone())
+    }
+
     /// Under `High` Winograd is a candidate, held to its normwise bound: it
     /// passes untouched, and is discarded when one output is off by more.
     /// Under `Highest` it is not timed at all.
     #[test]
     fn winograd_competes_under_high_precision_only() {
         let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
-        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
-        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
-        let tune_at = |precision, off: f32| {
-            pollster::block_on(tune(
-                &ctx,
-                &geometry,
-                true,
-                "test".into(),
-                precision,
-                |algorithm, output| {
-                    if algorithm == Algorithm::Winograd {
-                        output[5] += off;
-                    }
-                },
-            ))
-            .unwrap()
-        };
-        let winograd = |record: &TuningRecord| {
-            record
-                .candidates
-                .iter()
-                .find(|(name, _)| name == "winograd")
-                .map(|(_, ms)| ms.clone())
-        };
+        let tune_at =
+            |precision, off| tune_tampered(&ctx, precision, Algorithm::Winograd, (5, off));
         let strict = tune_at(Precision::Highest, 0.0);
-        assert_eq!(winograd(&strict), None, "{strict:?}");
+        assert_eq!(candidate(&strict, "winograd"), None, "{strict:?}");
         let high = tune_at(Precision::High, 0.0);
-        assert!(matches!(winograd(&high), Some(Ok(_))), "{high:?}");
+        assert!(
+            matches!(candidate(&high, "winograd"), Some(Ok(_))),
+            "{high:?}"
+        );
         // The normwise bound on this data is at most 0.8 (16 channels: 54
         // roundings of 860·Σ|w_k|·max|x| + max|b|, with Σ|w_k| ≤ 144 and
         // max|x|, max|b| ≤ 1).
         let wrong = tune_at(Precision::High, 1.0);
-        let reason = winograd(&wrong).unwrap().unwrap_err();
+        let reason = candidate(&wrong, "winograd").unwrap().unwrap_err();
         assert!(reason.starts_with("output 5 is "), "{reason}");
     }
 
@@ -460,45 +467,23 @@ mod tests {
     #[test]
     fn blocked_bf16_competes_under_medium_precision_only() {
         let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
-        let config = Conv2dConfig::new(16, 16, 3).with_padding(1);
-        let geometry = Conv2dGeometry::new(&config, &[1, 16, 24, 24]).unwrap();
-        let tune_at = |precision, off: f32| {
-            pollster::block_on(tune(
-                &ctx,
-                &geometry,
-                true,
-                "test".into(),
-                precision,
-                |algorithm, output| {
-                    if algorithm == Algorithm::BlockedBf16 {
-                        output[7] += off;
-                    }
-                },
-            ))
-            .unwrap()
-        };
-        let ran = |record: &TuningRecord, algorithm: &str| {
-            record
-                .candidates
-                .iter()
-                .find(|(name, _)| name == algorithm)
-                .map(|(_, ms)| ms.clone())
-        };
+        let tune_at =
+            |precision, off| tune_tampered(&ctx, precision, Algorithm::BlockedBf16, (7, off));
         let high = tune_at(Precision::High, 0.0);
-        assert_eq!(ran(&high, "blocked-bf16"), None, "{high:?}");
+        assert_eq!(candidate(&high, "blocked-bf16"), None, "{high:?}");
         let medium = tune_at(Precision::Medium, 0.0);
         assert!(
-            matches!(ran(&medium, "blocked-bf16"), Some(Ok(_))),
+            matches!(candidate(&medium, "blocked-bf16"), Some(Ok(_))),
             "{medium:?}"
         );
         assert!(
-            matches!(ran(&medium, "winograd"), Some(Ok(_))),
+            matches!(candidate(&medium, "winograd"), Some(Ok(_))),
             "{medium:?}"
         );
         // Its bound here is about 1.14 at most (145 terms of at most 1
         // each, times 2·2⁻⁸ and a little): 4 is past it.
         let wrong = tune_at(Precision::Medium, 4.0);
-        let reason = ran(&wrong, "blocked-bf16").unwrap().unwrap_err();
+        let reason = candidate(&wrong, "blocked-bf16").unwrap().unwrap_err();
         assert!(reason.starts_with("output 7 is "), "{reason}");
     }
 

@@ -108,41 +108,11 @@ impl Operands {
     }
 }
 
-/// A pad or pack kernel's source: the shared prelude, how it stores a vec4
-/// of values, then the kernel.
-macro_rules! storing {
-    (F32, $file:literal) => {
-        concat!(
-            conv_source!($file),
-            "\n",
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/quad_f32.wgsl"
-            ))
-        )
-    };
-    (Bf16, $file:literal) => {
-        concat!(
-            conv_source!($file),
-            "\n",
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/half_bits.wgsl"
-            )),
-            "\n",
-            include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/quad_bf16.wgsl"
-            ))
-        )
-    };
-}
-
 /// The padded input copy of the columns inside the source window: call,
 /// dispatch, input, padded, input (as vec4s).
 pub(crate) const PAD_INPUT: WrittenKernel = WrittenKernel::new(
     "pad_input",
-    storing!(F32, "pad_input.wgsl"),
+    conv_source!("pad_input.wgsl", "quad_f32.wgsl"),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
 )
@@ -156,7 +126,7 @@ pub(crate) const PAD_INPUT_BORDER: WrittenKernel =
 /// [`PAD_INPUT`] rounding to bfloat16.
 pub(crate) const PAD_INPUT_BF16: WrittenKernel = WrittenKernel::new(
     "pad_input_bf16",
-    storing!(Bf16, "pad_input.wgsl"),
+    conv_source!("pad_input.wgsl", "half_bits.wgsl", "quad_bf16.wgsl"),
     WORKGROUP_SIZE,
     &[Uniform, Uniform, ReadOnly, ReadWrite, ReadOnly],
 )
@@ -175,7 +145,7 @@ pub(crate) const PAD_INPUT_BORDER_BF16: WrittenKernel =
 const fn pack_weight(constants: &'static [(&'static str, f64)]) -> WrittenKernel {
     WrittenKernel::new(
         "pack_weight",
-        storing!(F32, "pack_weight.wgsl"),
+        conv_source!("pack_weight.wgsl", "quad_f32.wgsl"),
         WORKGROUP_SIZE,
         &[Uniform, Uniform, ReadOnly, ReadWrite],
     )
@@ -186,7 +156,7 @@ const fn pack_weight(constants: &'static [(&'static str, f64)]) -> WrittenKernel
 const fn pack_weight_bf16(constants: &'static [(&'static str, f64)]) -> WrittenKernel {
     WrittenKernel::new(
         "pack_weight_bf16",
-        storing!(Bf16, "pack_weight.wgsl"),
+        conv_source!("pack_weight.wgsl", "half_bits.wgsl", "quad_bf16.wgsl"),
         WORKGROUP_SIZE,
         &[Uniform, Uniform, ReadOnly, ReadWrite],
     )

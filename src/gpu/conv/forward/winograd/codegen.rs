@@ -11,23 +11,11 @@ use std::fmt::Write;
 use super::{Transforms, WinogradVariant};
 
 const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
-const INPUT_TEMPLATE: &str = concat!(
-    crate::gpu::conv::conv_source!("winograd_tiles.wgsl"),
-    "\n",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/shaders/winograd_input.wgsl"
-    ))
-);
+const INPUT_TEMPLATE: &str =
+    crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_input.wgsl");
 const GEMM_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_gemm.wgsl");
-const OUTPUT_TEMPLATE: &str = concat!(
-    crate::gpu::conv::conv_source!("winograd_tiles.wgsl"),
-    "\n",
-    include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/shaders/winograd_output.wgsl"
-    ))
-);
+const OUTPUT_TEMPLATE: &str =
+    crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_output.wgsl");
 
 /// The weight transform of the variant whose key values are `values`.
 pub(crate) fn weight(values: &[u32]) -> String {
