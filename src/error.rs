@@ -353,7 +353,7 @@ pub enum Conv2dError {
 
     /// An algorithm name that is not one of ours.
     #[error(
-        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)"
+        "unknown algorithm '{0}' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd or blocked-bf16)"
     )]
     UnknownAlgorithm(String),
 

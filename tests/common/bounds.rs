@@ -1,7 +1,8 @@
 //! The fp32 error bounds every comparison uses, and the comparisons: CPU
 //! work only, so that the web tests (web/tests) share them.
 
-use wgpu_conv2d::{Conv2d, DType, PaddingMode, Tensor};
+use super::winograd;
+use wgpu_conv2d::{Algorithm, Conv2d, DType, PaddingMode, Tensor};
 
 /// Element-wise `|t|`.
 pub fn abs(t: &Tensor) -> Tensor {
@@ -35,6 +36,25 @@ pub fn bf16_operand_bound(terms: usize, magnitude: f32) -> f32 {
     let ub = 1.0 / 256.0;
     let direct = (terms as f64 + 2.0) * f64::from(f32::EPSILON);
     ((2.0 * ub + ub * ub) * (1.0 + direct) * f64::from(magnitude)) as f32
+}
+
+/// What a forced algorithm of reduced precision adds to the fp32 bound of
+/// each output of `layer` on `input`: Winograd's own bound
+/// ([`winograd::winograd_bound`]), blocked-bf16's [`bf16_operand_bound`];
+/// `None` for the others.
+pub fn own_bound(algorithm: Algorithm, layer: &Conv2d, input: &Tensor) -> Option<Tensor> {
+    match algorithm {
+        Algorithm::Winograd => Some(winograd::winograd_bound(layer, input)),
+        Algorithm::BlockedBf16 => {
+            let m = magnitude(layer, input);
+            let data = m
+                .data()
+                .iter()
+                .map(|&m| bf16_operand_bound(terms(layer), m));
+            Some(Tensor::new(m.shape(), data.collect()).unwrap())
+        }
+        _ => None,
+    }
 }
 
 /// Number of products summed into one output: `(C_in / groups)·kH·kW`, plus the bias.

@@ -43,25 +43,6 @@ pub fn without_input_channel(layer: &Conv2d, c: usize) -> Conv2d {
     .unwrap()
 }
 
-/// What a forced algorithm of reduced precision adds to the fp32 bound of
-/// each output of `layer` on `input`: Winograd's own bound
-/// ([`winograd::winograd_bound`]), blocked-bf16's [`bf16_operand_bound`];
-/// `None` for the others.
-pub fn own_bound(algorithm: Algorithm, layer: &Conv2d, input: &Tensor) -> Option<Tensor> {
-    match algorithm {
-        Algorithm::Winograd => Some(winograd::winograd_bound(layer, input)),
-        Algorithm::BlockedBf16 => {
-            let m = magnitude(layer, input);
-            let data = m
-                .data()
-                .iter()
-                .map(|&m| bf16_operand_bound(terms(layer), m));
-            Some(Tensor::new(m.shape(), data.collect()).unwrap())
-        }
-        _ => None,
-    }
-}
-
 /// Runs `layer` on the GPU and checks it against the CPU reference.
 pub fn check_gpu_against_cpu(what: &str, layer: &Conv2d, input: &Tensor) -> Tensor {
     check_algorithm(what, layer, input, Algorithm::Auto, gpu())

@@ -46,8 +46,7 @@ async fn check_case(name: &str, case: &Value, expected: &Tensor) -> usize {
             .iter()
             .map(|&m| bound(terms(&layer), m))
             .collect();
-        if algorithm == Algorithm::Winograd {
-            let own = winograd::winograd_bound(&layer, &input);
+        if let Some(own) = own_bound(algorithm, &layer, &input) {
             for (t, w) in tolerance.iter_mut().zip(own.data()) {
                 *t += w;
             }
@@ -255,7 +254,7 @@ async fn invalid_arguments_reject_with_pytorchs_messages() {
         ),
         (
             base(&[("algorithm", "fft".into())]),
-            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)",
+            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd or blocked-bf16)",
         ),
         (
             base(&[("kernelSize", JsValue::from(-1.0))]),

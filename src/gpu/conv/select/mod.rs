@@ -546,7 +546,7 @@ mod tests {
         }
         assert_eq!(
             "fft".parse::<Algorithm>().unwrap_err().to_string(),
-            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked or winograd)"
+            "unknown algorithm 'fft' (expected auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd or blocked-bf16)"
         );
     }
 
