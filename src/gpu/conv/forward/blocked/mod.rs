@@ -76,8 +76,8 @@ const PAD_RUN: usize = 4;
 /// products, exact in f32, summed in f32). Its padded input copy and packed
 /// weight hold what it multiplies, as four floats per vec4 or, rounded, as
 /// two words (`shaders/quad_f32.wgsl`, `shaders/quad_bf16.wgsl`): half the
-/// bytes and, on llvmpipe, where every load is a loop over lanes and
-/// components, about 0.7× the kernel time.
+/// bytes and, on llvmpipe, where every load is a loop over the lanes,
+/// 0.74–0.80× the kernel time on the ResNet 3×3 layers (docs/benchmarks.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Operands {
     F32,
