@@ -483,3 +483,45 @@ fn bfloat16_layers_on_the_blocked_kernel_match_float32_on_their_values_bit_for_b
         }
     }
 }
+
+/// The same for the input gradient, whose phases run on the forward
+/// kernels: a bfloat16 layer's blocked backward (its phases on bfloat16
+/// operands) gives bit for bit the float32 layer's gradients on the same
+/// values, rounded once (zeros padding: no rounded fold), at stride 1 and 2.
+#[test]
+fn bfloat16_input_gradients_on_the_blocked_phases_match_float32_bit_for_bit() {
+    for (k, stride) in [1usize, 2].into_iter().enumerate() {
+        let config = Conv2dConfig::new(16, 24, 3)
+            .with_padding(1)
+            .with_stride(stride);
+        let layer = Conv2d::new(config, 120 + k as u64)
+            .unwrap()
+            .to_dtype(DType::BF16);
+        let shape = [2, 16, 19, 22];
+        let input = common::random_tensor(&shape, 125 + k as u64).to_dtype(DType::BF16);
+        let g = Conv2dGeometry::new(&config, &shape).unwrap();
+        let grad_output =
+            common::random_tensor(&g.output_shape(), 130 + k as u64).to_dtype(DType::BF16);
+        let run = |layer: &Conv2d, input: &Tensor, grad_output: &Tensor| {
+            GpuConv2d::new(common::gpu(), layer)
+                .unwrap()
+                .with_backward_algorithm(BackwardAlgorithm::Blocked)
+                .backward(input, grad_output)
+                .unwrap()
+        };
+        let got = run(&layer, &input, &grad_output);
+        let wide = run(
+            &layer.clone().to_dtype(DType::F32),
+            &input.clone().to_dtype(DType::F32),
+            &grad_output.clone().to_dtype(DType::F32),
+        );
+        let want = wide.grad_input.to_dtype(DType::BF16);
+        assert_eq!(got.grad_input.dtype(), DType::BF16);
+        let differ = (got.grad_input.data().iter().zip(want.data()))
+            .position(|(a, b)| a.to_bits() != b.to_bits());
+        assert_eq!(
+            differ, None,
+            "stride {stride}: first differing input gradient"
+        );
+    }
+}

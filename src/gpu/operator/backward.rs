@@ -464,6 +464,14 @@ impl GpuConv2d {
             }
             kernels.input = None;
         }
+        // The input gradient's phases read a bfloat16 layer's values (its
+        // output gradient and weight) as they are stored (see
+        // `ForwardKernel::for_values_of`): the same bits, half the loads.
+        if let Some((_, phases)) = kernels.input.as_mut() {
+            for kernel in phases.iter_mut().flatten() {
+                *kernel = kernel.for_values_of(self.dtype);
+            }
+        }
         BackwardPass::new(&self.ctx, geometry, gradients, kernels, self.dtype)
     }
 
