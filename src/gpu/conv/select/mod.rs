@@ -124,11 +124,7 @@ impl Algorithm {
                     )
                 })
             }
-            Algorithm::Blocked | Algorithm::BlockedBf16 => Variant::new(
-                geometry,
-                blocked::block_for(geometry.out_channels_per_group()),
-            )
-            .unsupported(),
+            Algorithm::Blocked | Algorithm::BlockedBf16 => Variant::blocked(geometry).unsupported(),
             Algorithm::Depthwise => match geometry.in_channels_per_group() {
                 // Its own kernel, else the blocked kernel with one channel.
                 1 if DepthwiseVariant::new(geometry).is_some() => None,
@@ -212,10 +208,7 @@ impl Algorithm {
             // input, which costs more than it saves where the float32 kernel
             // reads the input in place (1×1 8×64×56×56 → 256: 33.8 + 1.8 ms
             // against 32.3).
-            let variant = Variant::new(
-                geometry,
-                blocked::block_for(geometry.out_channels_per_group()),
-            );
+            let variant = Variant::blocked(geometry);
             if precision >= Precision::Medium && !variant.reads_input_in_place(geometry) {
                 Algorithm::BlockedBf16
             } else {
@@ -255,17 +248,11 @@ impl Algorithm {
                 Some(variant) => ForwardKernel::Depthwise(variant),
                 None => ForwardKernel::Blocked(Variant::new(geometry, 1)),
             },
-            Algorithm::Blocked => ForwardKernel::Blocked(Variant::new(
-                geometry,
-                blocked::block_for(geometry.out_channels_per_group()),
-            )),
+            Algorithm::Blocked => ForwardKernel::Blocked(Variant::blocked(geometry)),
             Algorithm::BlockedBf16 => ForwardKernel::Blocked(
-                Variant::new(
-                    geometry,
-                    blocked::block_for(geometry.out_channels_per_group()),
-                )
-                .on_bf16()
-                .expect("blocks of the blocked algorithm pack their weight"),
+                Variant::blocked(geometry)
+                    .on_bf16()
+                    .expect("blocks of the blocked algorithm pack their weight"),
             ),
             Algorithm::Winograd => {
                 ForwardKernel::Winograd(WinogradVariant::new(geometry).map_err(|reason| {

@@ -268,6 +268,12 @@ impl Variant {
         self.operands == Operands::F32 && in_place(&self.kernel_geometry(geometry))
     }
 
+    /// The variant of the blocked algorithm for `geometry`: blocks of as
+    /// many output channels as [`block_for`] gives its groups.
+    pub(crate) fn blocked(geometry: &Conv2dGeometry) -> Self {
+        Self::new(geometry, block_for(geometry.out_channels_per_group()))
+    }
+
     /// The geometry the kernel runs: flattened for a pointwise convolution.
     pub(crate) fn kernel_geometry(self, geometry: &Conv2dGeometry) -> Conv2dGeometry {
         if self.flat {
@@ -578,7 +584,7 @@ mod tests {
     fn vec4s_per_invocation_follow_the_stride_and_the_span() {
         let variant = |config: Conv2dConfig, shape: &[usize]| {
             let g = Conv2dGeometry::new(&config, shape).unwrap();
-            Variant::new(&g, block_for(g.out_channels_per_group()))
+            Variant::blocked(&g)
         };
         let row56 = variant(
             Conv2dConfig::new(64, 64, 3).with_padding(1),
