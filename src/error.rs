@@ -371,7 +371,7 @@ pub enum Conv2dError {
     UnknownPrecision(String),
 
     /// A backward algorithm name that is not one of ours.
-    #[error("unknown backward algorithm '{0}' (expected auto, direct or blocked)")]
+    #[error("unknown backward algorithm '{0}' (expected auto, direct, blocked or implicit-gemm)")]
     UnknownBackwardAlgorithm(String),
 
     /// A [`GpuTensor`](crate::GpuTensor) used with an operator of another context.

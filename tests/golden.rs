@@ -9,7 +9,7 @@ use common::{
     assert_grads_within_bound, check_both_paths, config, floats, layer_from_case, load, shape,
 };
 use serde_json::Value;
-use wgpu_conv2d::{Conv2d, Conv2dError, GpuConv2d, Tensor};
+use wgpu_conv2d::{BackwardAlgorithm, Conv2d, Conv2dError, Conv2dGeometry, GpuConv2d, Tensor};
 
 /// The kind names tools/golden.py assigns to PyTorch's messages.
 fn kind(e: &Conv2dError) -> &'static str {
@@ -127,16 +127,24 @@ fn golden_gradients_match_pytorch_autograd() {
             &input,
             &grad_output,
         );
-        let gpu = GpuConv2d::new(common::gpu(), &layer)
-            .and_then(|g| g.backward(&input, &grad_output))
-            .unwrap_or_else(|e| panic!("{name} (gpu): {e}"));
-        assert_grads_within_bound(
-            &format!("{name} (gpu)"),
-            &gpu,
-            &expected,
-            &layer,
-            &input,
-            &grad_output,
-        );
+        // Every backward algorithm that can run the case (Auto always can).
+        let geometry = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+        for algorithm in BackwardAlgorithm::ALL {
+            if algorithm.check(&geometry).is_err() {
+                continue;
+            }
+            let gpu = GpuConv2d::new(common::gpu(), &layer)
+                .map(|g| g.with_backward_algorithm(algorithm))
+                .and_then(|g| g.backward(&input, &grad_output))
+                .unwrap_or_else(|e| panic!("{name} (gpu, {algorithm}): {e}"));
+            assert_grads_within_bound(
+                &format!("{name} (gpu, {algorithm})"),
+                &gpu,
+                &expected,
+                &layer,
+                &input,
+                &grad_output,
+            );
+        }
     }
 }

@@ -611,6 +611,27 @@ fn random_gradients_agree_with_the_cpu_reference() {
         0x96b2,
         false,
     );
+    gradient_sweep(
+        BackwardAlgorithm::ImplicitGemm,
+        Space::General,
+        150,
+        0x96b3,
+        false,
+    );
+    gradient_sweep(
+        BackwardAlgorithm::ImplicitGemm,
+        Space::Wide,
+        30,
+        0x96b4,
+        false,
+    );
+    gradient_sweep(
+        BackwardAlgorithm::ImplicitGemm,
+        Space::Depthwise,
+        30,
+        0x96b5,
+        false,
+    );
 }
 
 #[test]
@@ -640,6 +661,13 @@ fn random_gradients_split_over_small_bindings_agree() {
     // output-channel blocks (grad_weight, grad_bias) summed across dispatches.
     gradient_sweep(BackwardAlgorithm::Auto, Space::General, 150, 0x5b11, true);
     gradient_sweep(BackwardAlgorithm::Direct, Space::General, 60, 0x5b12, true);
+    gradient_sweep(
+        BackwardAlgorithm::ImplicitGemm,
+        Space::General,
+        60,
+        0x5b13,
+        true,
+    );
 }
 
 #[test]
@@ -809,6 +837,63 @@ fn inputs_no_output_reads_do_not_poison_the_gradients() {
             }
         }
     }
+}
+
+/// An infinite output gradient, with the input split into blocks of
+/// channels (a small binding): the weight and bias gradients are PyTorch's,
+/// infinite where the infinity's products land and exact elsewhere (all-ones
+/// data), never NaN from a block adding `inf · 0` for channels it does not
+/// hold. Every backward algorithm that fits the binding; direct and
+/// implicit-gemm always do.
+#[test]
+fn an_infinite_output_gradient_stays_infinite_across_channel_blocks() {
+    let config = Conv2dConfig::new(8, 4, 3);
+    let layer = Conv2d::new(config, 6).unwrap();
+    let input = Tensor::new([2, 8, 10, 10], vec![1.0; 2 * 8 * 100]).unwrap();
+    let mut grad_output = vec![1.0; 2 * 4 * 64];
+    grad_output[64 + 2 * 8 + 2] = f32::INFINITY;
+    let grad_output = Tensor::new([2, 4, 8, 8], grad_output).unwrap();
+    let want = layer.backward_cpu(&input, &grad_output).unwrap();
+    assert!(
+        want.grad_weight.data()[72..144]
+            .iter()
+            .all(|&v| v == f32::INFINITY)
+    );
+    // Three input planes per binding (of 8 per batch item; the weight, 288
+    // floats, fits too).
+    let ctx = common::gpu().with_max_binding_bytes(300 * 4);
+    let mut ran = Vec::new();
+    for algorithm in BackwardAlgorithm::ALL {
+        let got = match wgpu_conv2d::GpuConv2d::new(&ctx, &layer)
+            .unwrap()
+            .with_backward_algorithm(algorithm)
+            .backward(&input, &grad_output)
+        {
+            Ok(got) => got,
+            Err(e) if algorithm == BackwardAlgorithm::Blocked => {
+                assert!(e.to_string().contains("binding"), "{e}");
+                continue;
+            }
+            Err(e) => panic!("[{algorithm}]: {e}"),
+        };
+        for (name, g, w) in [
+            ("grad_weight", &got.grad_weight, &want.grad_weight),
+            (
+                "grad_bias",
+                got.grad_bias.as_ref().unwrap(),
+                want.grad_bias.as_ref().unwrap(),
+            ),
+        ] {
+            for (k, (a, b)) in g.data().iter().zip(w.data()).enumerate() {
+                assert!(a == b, "[{algorithm}] {name}[{k}] is {a}, PyTorch's {b}");
+            }
+        }
+        ran.push(algorithm);
+    }
+    assert!(
+        ran.contains(&BackwardAlgorithm::Direct) && ran.contains(&BackwardAlgorithm::ImplicitGemm),
+        "ran {ran:?}"
+    );
 }
 
 /// A weight holding an infinity: the input gradient is PyTorch's (infinite

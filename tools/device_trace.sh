@@ -3,7 +3,7 @@
 # run from the same kit (target/device-kit.tar.xz: `tools/device_check.sh kit`)
 # in under 5 minutes. It runs the conformance test binaries, then on the
 # standard layers Auto's forward at precision highest, high and medium and
-# Auto's backward, each once more with
+# Auto's backward and the implicit-gemm backward, each once more with
 # WGPU_CONV2D_TRACE_PASSES to time every pass, and the blocked kernel forced
 # on float32 and on bfloat16 operands. Writes OUT_DIR/device_trace.jsonl:
 # the benchmarks' lines, the tests' counts ("pass": "tests") and per run the
@@ -66,6 +66,7 @@ for layer in "${layers[@]}"; do
         traced forward-high $layer --algorithm auto --precision high
         traced forward-medium $layer --algorithm auto --precision medium
         traced backward-auto $layer --pass backward --algorithm auto
+        traced backward-implicit-gemm $layer --pass backward --algorithm implicit-gemm
         # The blocked kernel on float32 and on bfloat16 operands.
         "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked >> "$results" 2>/dev/null || true
         "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked-bf16 >> "$results" 2>/dev/null || true

@@ -168,18 +168,36 @@ async fn golden_gradients_match_pytorch_autograd() {
         let layer = layer_from_case(case).unwrap();
         let input = Tensor::new(shape(&case["input_shape"]), floats(&case["input"])).unwrap();
         let grad_output = floats(&case["grad_output"]);
-        let conv = create_layer(options(&case["params"], "auto"), &layer)
+        // Auto, and the weight gradient's tiled GEMM (which runs every case).
+        for backward in ["auto", "implicit-gemm"] {
+            let options = options(&case["params"], "auto");
+            js_sys::Reflect::set(
+                &options,
+                &JsValue::from_str("backwardAlgorithm"),
+                &JsValue::from_str(backward),
+            )
+            .unwrap();
+            let conv = create_layer(options, &layer)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let got = settle(conv.backward(
+                array(input.data()),
+                js_shape(input.shape()),
+                array(&grad_output),
+            ))
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let got = settle(conv.backward(
-            array(input.data()),
-            js_shape(input.shape()),
-            array(&grad_output),
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("{name}: backward: {e}"));
-        let grad_output = Tensor::new(shape(&case["grad_output_shape"]), grad_output).unwrap();
-        check_grads(name, &got, case, &layer, &input, &grad_output);
+            .unwrap_or_else(|e| panic!("{name} [{backward}]: backward: {e}"));
+            let grad_output =
+                Tensor::new(shape(&case["grad_output_shape"]), grad_output.clone()).unwrap();
+            check_grads(
+                &format!("{name} [{backward}]"),
+                &got,
+                case,
+                &layer,
+                &input,
+                &grad_output,
+            );
+        }
     }
     console_log!("golden backward: {} cases", cases.len());
     assert!(cases.len() >= 160);

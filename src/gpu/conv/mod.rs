@@ -55,6 +55,7 @@ mod tests {
             grad_input::TRANSPOSE_WEIGHT,
             grad_input::SCATTER_PHASE,
             grad_weight::GRAD_WEIGHT,
+            grad_weight::gemm::GRAD_WEIGHT_GEMM,
             reduce::REDUCE_SPLITS,
             grad_bias::GRAD_BIAS,
         ] {

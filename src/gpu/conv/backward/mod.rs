@@ -13,7 +13,7 @@ pub(crate) mod grad_weight;
 pub(crate) mod reduce;
 
 use grad_input::Transposed;
-use grad_weight::blocked::WeightVariant;
+use grad_weight::WeightKernel;
 use reduce::ChunkBuffers;
 
 use super::forward::{ForwardBuffers, ForwardKernel, ForwardPass, PaddedInput};
@@ -37,8 +37,8 @@ pub(crate) struct BackwardPass {
     /// a phase no tap reaches), when the input gradient runs on the forward
     /// kernels.
     transposed: Option<(Transposed, Vec<Option<ForwardPass>>)>,
-    /// The blocked weight gradient's variant, where it can run; else the direct kernel.
-    weight_variant: Option<WeightVariant>,
+    /// The weight gradient's kernel (the blocked one only where its copies fit).
+    weight: WeightKernel,
     /// Elements one binding may hold.
     max_elements: usize,
     /// The tensors' dtype: for a half one, the padding's backward rounds as
@@ -53,8 +53,8 @@ pub(crate) struct BackwardKernels {
     /// The transposed convolution and its forward kernel, for the input
     /// gradient; `None`: the direct gather.
     pub input: Option<(Transposed, Vec<Option<ForwardKernel>>)>,
-    /// The blocked weight gradient's variant; `None`: the direct kernel.
-    pub weight: Option<WeightVariant>,
+    /// The weight gradient's kernel.
+    pub weight: WeightKernel,
     /// Whether the blocked kernels were asked for: then what keeps them from
     /// running (a tensor too large for their copies) is an error, not a
     /// quiet fall back to the direct kernels.
@@ -102,25 +102,25 @@ impl BackwardPass {
             }
         }
         // The weight gradient's chunks also hold the blocked kernel's copies.
-        let mut weight_variant = None;
-        if let Some(v) = kernels.weight {
+        let mut weight = kernels.weight;
+        if let WeightKernel::Blocked(v) = weight {
             let (input_copy, output_copy) = v.copy_planes(&geometry);
             let planned = if output == 0 {
                 Ok(())
             } else {
                 plan_with_copies(&geometry, max_elements, input_copy, output_copy).map(|_| ())
             };
-            if fits(planned)? {
-                weight_variant = Some(v);
+            if !fits(planned)? {
+                weight = WeightKernel::Direct;
             }
         }
-        let (input_copy, output_copy) = weight_variant.map_or(
-            (
+        let (input_copy, output_copy) = match weight {
+            WeightKernel::Blocked(v) => v.copy_planes(&geometry),
+            WeightKernel::Direct | WeightKernel::Gemm => (
                 geometry.height.input * geometry.width.input,
                 geometry.height.output * geometry.width.output,
             ),
-            |v| v.copy_planes(&geometry),
-        );
+        };
         let param_plan =
             |g: &Conv2dGeometry, max: usize| plan_with_copies(g, max, input_copy, output_copy);
         let chunks = |plan: &dyn Fn(&Conv2dGeometry, usize) -> Result<Vec<Chunk>>| {
@@ -134,7 +134,7 @@ impl BackwardPass {
             param_chunks: chunks(&param_plan)?,
             input_chunks: chunks(&plan_grad_input)?,
             transposed,
-            weight_variant,
+            weight,
             geometry,
             max_elements,
             dtype,
@@ -201,8 +201,8 @@ impl BackwardPass {
                 grad_output: &grad_output,
             };
             if let Some(grad_weight) = grad_weight {
-                match self.weight_variant {
-                    Some(variant)
+                match self.weight {
+                    WeightKernel::Blocked(variant)
                         if variant.partials_per_block(geometry, chunk) <= self.max_elements =>
                     {
                         grad_weight::blocked::encode_chunk(
@@ -215,6 +215,14 @@ impl BackwardPass {
                             grad_weight,
                         )?
                     }
+                    WeightKernel::Gemm => grad_weight::gemm::encode_chunk(
+                        rec,
+                        geometry,
+                        chunk,
+                        &buffers,
+                        self.max_elements,
+                        grad_weight,
+                    )?,
                     _ => grad_weight::encode_chunk(
                         rec,
                         geometry,

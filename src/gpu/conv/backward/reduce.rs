@@ -16,6 +16,18 @@ use crate::gpu::runtime::{KernelSpec, Recorder, WrittenKernel};
 /// Most blocks one reduction pass adds up (its loop: the driver's limit).
 const MAX_SPLITS: usize = 4096;
 
+/// Workgroups a tiled kernel's blocks aim to fill together: several per
+/// multiprocessor of a large GPU (an NVIDIA H200 has 132).
+const BUSY_WORKGROUPS: usize = 1024;
+
+/// Fewest positions per block of a tiled kernel: its workgroup writes a whole
+/// tile of partial sums per block, which this many positions' products outweigh.
+const MIN_TILED_SPLIT: usize = 128;
+
+/// Floats of partial sums a tiled kernel may take per pass however small the
+/// output block (16 MiB).
+const PARTIALS_FLOOR: usize = 1 << 22;
+
 /// Sum of the partial blocks: call, dispatch, partials, result.
 pub(crate) const REDUCE_SPLITS: WrittenKernel = WrittenKernel::new(
     "reduce_splits",
@@ -73,6 +85,35 @@ impl PositionSplits {
             .div_ceil(wanted)
             .max(positions.isqrt())
             .clamp(1, loop_steps(1, 0));
+        let splits = positions.div_ceil(split_len).max(1);
+        let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
+        Self {
+            split_len,
+            splits,
+            per_pass,
+        }
+    }
+
+    /// Blocks for a kernel that computes each block in `tiles` workgroups:
+    /// enough blocks for about [`BUSY_WORKGROUPS`] workgroups in all, none
+    /// shorter than [`MIN_TILED_SPLIT`] positions or longer than `max_len`
+    /// (the kernel's loop budget), their partial sums (`block_len` each) taking
+    /// no more memory than the output block or [`PARTIALS_FLOOR`] floats
+    /// hold, and at most one binding per pass.
+    pub(crate) fn tiled(
+        positions: usize,
+        (block_len, tiles, max_len): (usize, usize, usize),
+        output_len: usize,
+        max_elements: usize,
+    ) -> Self {
+        let block_len = block_len.max(1);
+        let memory = output_len.max(PARTIALS_FLOOR).min(max_elements);
+        let wanted = BUSY_WORKGROUPS
+            .div_ceil(tiles.max(1))
+            .min(memory / block_len)
+            .min(positions.div_ceil(MIN_TILED_SPLIT))
+            .clamp(1, MAX_SPLITS);
+        let split_len = positions.div_ceil(wanted).clamp(1, max_len.max(1));
         let splits = positions.div_ceil(split_len).max(1);
         let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
         Self {
@@ -197,21 +238,41 @@ mod tests {
             // A tiny binding: one block of partial sums per pass.
             (100_000, 1000, 100_000, 1500),
         ] {
-            let splits = PositionSplits::new(positions, block_len, output_len, max);
-            assert!(splits.split_len() < crate::gpu::runtime::loops::LOOP_BUDGET);
-            let passes = splits.passes(positions);
-            let mut next = 0;
-            for pass in &passes {
-                assert_eq!(pass.positions.start, next, "passes follow each other");
-                assert!(
-                    pass.blocks * block_len <= max.max(block_len),
-                    "partials fit a binding"
-                );
-                assert!(pass.blocks <= MAX_SPLITS);
-                assert!(pass.positions.len() <= pass.blocks * splits.split_len());
-                next = pass.positions.end;
+            let tiled =
+                |tiles| PositionSplits::tiled(positions, (block_len, tiles, 3000), output_len, max);
+            for splits in [
+                PositionSplits::new(positions, block_len, output_len, max),
+                tiled(1),
+                tiled(9),
+                tiled(5000),
+            ] {
+                check_passes(&splits, positions, block_len, max);
             }
-            assert_eq!(next, positions, "every position summed");
         }
+        let wide = PositionSplits::tiled(25_088, (36_864, 9, 3000), 1_605_632, 1 << 25);
+        // 113 blocks of 223 positions: 1017 workgroups, the partial sums 16 MiB.
+        assert_eq!((wide.splits, wide.split_len()), (113, 223), "{wide:?}");
+        let capped = PositionSplits::tiled(1_000_000, (36_864, 9, 3000), 1, 1 << 25);
+        assert_eq!(
+            capped.split_len(),
+            3000,
+            "{capped:?}: the loop budget caps a block"
+        );
+    }
+
+    fn check_passes(splits: &PositionSplits, positions: usize, block_len: usize, max: usize) {
+        assert!(splits.split_len() < crate::gpu::runtime::loops::LOOP_BUDGET);
+        let mut next = 0;
+        for pass in &splits.passes(positions) {
+            assert_eq!(pass.positions.start, next, "passes follow each other");
+            assert!(
+                pass.blocks * block_len <= max.max(block_len),
+                "partials fit a binding"
+            );
+            assert!(pass.blocks <= MAX_SPLITS);
+            assert!(pass.positions.len() <= pass.blocks * splits.split_len());
+            next = pass.positions.end;
+        }
+        assert_eq!(next, positions, "every position summed");
     }
 }

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use super::backward::BackwardKernels;
 use super::backward::grad_input::transposed_geometry;
+use super::backward::grad_weight::WeightKernel;
 use super::backward::grad_weight::blocked::WeightVariant;
 use super::forward::ForwardKernel;
 use super::forward::blocked::{self, Variant};
@@ -164,10 +165,11 @@ impl Algorithm {
     /// runs and a group has at least 64 input and 64 output channels; on CPU
     /// adapters the blocked kernel wherever it runs (on lavapipe it was
     /// measured fastest, 4–20× the direct kernel even with 3 to 8 output
-    /// channels per group), under [`Precision::Medium`] on bfloat16 operands
-    /// where it pads or aligns its input anyway (about 0.8× its float32 time
-    /// on lavapipe); on GPUs the tiled GEMMs when a
-    /// group has enough output channels to fill a tile; else direct.
+    /// channels per group); on GPUs the tiled GEMMs when a
+    /// group has enough output channels to fill a tile; else direct. Where
+    /// it picks the blocked kernel, under [`Precision::Medium`] its bfloat16
+    /// operands where it pads or aligns its input anyway (about 0.8× its
+    /// float32 time).
     ///
     /// The GPU rules are an NVIDIA H200's measurements (docs/bench/device):
     /// there the depthwise kernel, whose invocations walk long rows to
@@ -193,7 +195,7 @@ impl Algorithm {
             if device == wgpu::DeviceType::Cpu {
                 Algorithm::Depthwise
             } else if unit_stride && Algorithm::Blocked.check(geometry).is_ok() {
-                Algorithm::Blocked
+                Algorithm::blocked_under(geometry, precision)
             } else {
                 Algorithm::Direct
             }
@@ -204,22 +206,33 @@ impl Algorithm {
         {
             Algorithm::Winograd
         } else if device == wgpu::DeviceType::Cpu && Algorithm::Blocked.check(geometry).is_ok() {
-            // On bfloat16 operands it always makes a rounded copy of the
-            // input, which costs more than it saves where the float32 kernel
-            // reads the input in place (1×1 8×64×56×56 → 256: 33.8 + 1.8 ms
-            // against 32.3).
-            let variant = Variant::blocked(geometry);
-            if precision >= Precision::Medium && !variant.reads_input_in_place(geometry) {
-                Algorithm::BlockedBf16
-            } else {
-                Algorithm::Blocked
-            }
+            Algorithm::blocked_under(geometry, precision)
         } else if out_per_group < GEMM_MIN_OUT_PER_GROUP {
             Algorithm::Direct
         } else if Algorithm::Gemm1x1.check(geometry).is_ok() {
             Algorithm::Gemm1x1
         } else {
             Algorithm::ImplicitGemm
+        }
+    }
+
+    /// The blocked kernel where `Auto` picks it: under [`Precision::Medium`]
+    /// on bfloat16 operands where it pads or aligns its input anyway. Their
+    /// rounded copy of the input costs more than it saves where the float32
+    /// kernel reads the input in place (lavapipe, 1×1 8×64×56×56 → 256:
+    /// 33.8 ms and 1.8 for the copy, against 32.3). Where it copies anyway they took 0.73–0.84×
+    /// the float32 kernel's time on lavapipe (docs/bench/medium.jsonl) and
+    /// 0.88× on an NVIDIA H200's one blocked pick, the depthwise 8×144×56×56
+    /// (docs/bench/device/device_trace.jsonl).
+    fn blocked_under(geometry: &Conv2dGeometry, precision: Precision) -> Algorithm {
+        let variant = Variant::blocked(geometry);
+        if precision >= Precision::Medium
+            && !variant.reads_input_in_place(geometry)
+            && variant.on_bf16().is_some()
+        {
+            Algorithm::BlockedBf16
+        } else {
+            Algorithm::Blocked
         }
     }
 
@@ -354,22 +367,30 @@ pub enum BackwardAlgorithm {
     /// kernels (one per phase of the stride), the weight gradient on the
     /// register-blocked kernel (kernel width up to 16).
     Blocked,
+    /// The input gradient as for `Blocked` (the transposed convolution on
+    /// the forward kernels), the weight gradient as a tiled GEMM:
+    /// grad_output times the input gathered through the padding index map,
+    /// 64 × 64 tiles of the weight per workgroup over blocks of positions.
+    /// Every configuration.
+    ImplicitGemm,
 }
 
 impl BackwardAlgorithm {
     /// Every backward algorithm, `Auto` first.
-    pub const ALL: [BackwardAlgorithm; 3] = [
+    pub const ALL: [BackwardAlgorithm; 4] = [
         BackwardAlgorithm::Auto,
         BackwardAlgorithm::Direct,
         BackwardAlgorithm::Blocked,
+        BackwardAlgorithm::ImplicitGemm,
     ];
 
-    /// The name the CLI uses: `auto`, `direct`, `blocked`.
+    /// The name the CLI uses: `auto`, `direct`, `blocked`, `implicit-gemm`.
     pub fn name(self) -> &'static str {
         match self {
             BackwardAlgorithm::Auto => "auto",
             BackwardAlgorithm::Direct => "direct",
             BackwardAlgorithm::Blocked => "blocked",
+            BackwardAlgorithm::ImplicitGemm => "implicit-gemm",
         }
     }
 
@@ -409,7 +430,7 @@ impl BackwardAlgorithm {
         if self == BackwardAlgorithm::Direct {
             return Ok(BackwardKernels {
                 input: None,
-                weight: None,
+                weight: WeightKernel::Direct,
                 forced: false,
             });
         }
@@ -446,10 +467,12 @@ impl BackwardAlgorithm {
         // 8, 0.63× on the pointwise 8×64×56×56 → 256, 0.9× on the stem and on
         // a depthwise layer, 2× on a stride-2 depthwise one.
         let gpu = device != wgpu::DeviceType::Cpu;
-        let weight = if self == BackwardAlgorithm::Auto && gpu && !geometry.is_pointwise() {
-            None
-        } else {
-            WeightVariant::new(geometry)
+        let blocked =
+            || WeightVariant::new(geometry).map_or(WeightKernel::Direct, WeightKernel::Blocked);
+        let weight = match self {
+            BackwardAlgorithm::ImplicitGemm => WeightKernel::Gemm,
+            BackwardAlgorithm::Auto if gpu && !geometry.is_pointwise() => WeightKernel::Direct,
+            _ => blocked(),
         };
         Ok(BackwardKernels {
             input,
@@ -483,10 +506,10 @@ impl BackwardAlgorithm {
             (true, false) => "blocked",
             (false, false) => "direct",
         };
-        let weight = if kernels.weight.is_some() {
-            "blocked"
-        } else {
-            "direct"
+        let weight = match kernels.weight {
+            WeightKernel::Direct => "direct",
+            WeightKernel::Blocked(_) => "blocked",
+            WeightKernel::Gemm => "implicit-gemm",
         };
         Ok(if input == weight {
             input.to_string()
@@ -670,8 +693,9 @@ mod tests {
     /// Under `Medium`, Auto on CPU adapters puts the blocked kernel on
     /// bfloat16 operands where it copies its input anyway (padding, or rows
     /// not a whole number of vec4s), not where it reads it in place, and
-    /// keeps Winograd where `High` picks it; on GPUs it picks what `High`
-    /// does. The backward's phases stay at `High`.
+    /// keeps Winograd where `High` picks it; on GPUs likewise where it
+    /// picks the blocked kernel (depthwise layers at stride 1), else what
+    /// `High` does. The backward's phases stay at `High`.
     #[test]
     fn medium_precision_puts_the_blocked_kernel_on_bfloat16_where_it_copies_anyway() {
         let medium = Precision::Medium;
@@ -686,6 +710,18 @@ mod tests {
         assert_eq!(
             Algorithm::choose(&padded, GPU, medium),
             Algorithm::choose(&padded, GPU, Precision::High)
+        );
+        let depthwise = Conv2dConfig::new(144, 144, 3)
+            .with_padding(1)
+            .with_groups(144);
+        let depthwise = geometry(depthwise, &[8, 144, 56, 56]);
+        assert_eq!(
+            Algorithm::choose(&depthwise, GPU, Precision::High),
+            Algorithm::Blocked
+        );
+        assert_eq!(
+            Algorithm::choose(&depthwise, GPU, medium),
+            Algorithm::BlockedBf16
         );
         let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[8, 64, 56, 56]);
         assert_eq!(

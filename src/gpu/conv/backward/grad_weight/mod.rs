@@ -1,10 +1,11 @@
 //! The weight gradient: the direct kernel here (`shaders/conv2d_grad_weight.wgsl`:
 //! one invocation per (block of output positions, weight element) sums
-//! `grad_output · input` through the padding index map), and the
-//! register-blocked one in [`blocked`]. Either way the blocks are added in
-//! order (see [`reduce`](super::reduce)).
+//! `grad_output · input` through the padding index map), the
+//! register-blocked one in [`blocked`] and the tiled GEMM in [`gemm`]. Each
+//! way the blocks are added in order (see [`reduce`](super::reduce)).
 
 pub(crate) mod blocked;
+pub(crate) mod gemm;
 
 use super::reduce::{ChunkBuffers, PositionSum, encode_chunk_position_sum};
 use crate::error::Result;
@@ -14,6 +15,17 @@ use crate::gpu::conv::plan::Chunk;
 use crate::gpu::runtime::Recorder;
 use crate::gpu::runtime::WrittenKernel;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
+
+/// Which kernel computes the weight gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WeightKernel {
+    /// The direct gather: every configuration.
+    Direct,
+    /// The register-blocked kernel's variant (kernel width up to 16).
+    Blocked(blocked::WeightVariant),
+    /// The tiled GEMM: every configuration.
+    Gemm,
+}
 
 /// Weight-gradient partial sums: call, dispatch, input, grad_output, partials.
 pub(crate) const GRAD_WEIGHT: WrittenKernel = WrittenKernel::new(
