@@ -158,7 +158,7 @@ struct BenchArgs {
     no_bias: bool,
     /// forward: auto, direct, implicit-gemm, gemm-1x1, depthwise, blocked, winograd
     /// or blocked-bf16;
-    /// backward and step: auto, direct or blocked (a step's backward; its
+    /// backward and step: auto, direct, blocked or implicit-gemm (a step's backward; its
     /// forward runs on auto); or all (every one that can run it).
     #[arg(long, default_value = "all")]
     algorithm: AlgorithmChoice,
@@ -277,7 +277,7 @@ struct BackwardArgs {
     /// Where to write the bias gradient (needs --bias).
     #[arg(long)]
     grad_bias: Option<PathBuf>,
-    /// GPU gradient kernels: auto, direct or blocked.
+    /// GPU gradient kernels: auto, direct, blocked or implicit-gemm.
     #[arg(long, default_value = "auto")]
     algorithm: BackwardAlgorithm,
     /// The accuracy `auto` keeps for the input gradient's convolutions:

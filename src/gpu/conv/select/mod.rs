@@ -223,7 +223,7 @@ impl Algorithm {
     /// 33.8 ms and 1.8 for the copy, against 32.3). Where it copies anyway they took 0.73–0.84×
     /// the float32 kernel's time on lavapipe (docs/bench/medium.jsonl) and
     /// 0.88× on an NVIDIA H200's one blocked pick, the depthwise 8×144×56×56
-    /// (docs/bench/device/device_trace.jsonl).
+    /// (docs/bench/device/device_trace_2.jsonl).
     fn blocked_under(geometry: &Conv2dGeometry, precision: Precision) -> Algorithm {
         let variant = Variant::blocked(geometry);
         if precision >= Precision::Medium
