@@ -215,22 +215,23 @@ impl BackwardPass {
                             grad_weight,
                         )?
                     }
-                    WeightKernel::Gemm => grad_weight::gemm::encode_chunk(
-                        rec,
-                        geometry,
-                        chunk,
-                        &buffers,
-                        self.max_elements,
-                        grad_weight,
-                    )?,
-                    _ => grad_weight::encode_chunk(
-                        rec,
-                        geometry,
-                        chunk,
-                        &buffers,
-                        self.max_elements,
-                        grad_weight,
-                    )?,
+                    kernel => {
+                        // The GEMM, or the direct kernel (also for a chunk
+                        // too large for the blocked kernel's partial sums).
+                        let encode = if kernel == WeightKernel::Gemm {
+                            grad_weight::gemm::encode_chunk
+                        } else {
+                            grad_weight::encode_chunk
+                        };
+                        encode(
+                            rec,
+                            geometry,
+                            chunk,
+                            &buffers,
+                            self.max_elements,
+                            grad_weight,
+                        )?
+                    }
                 }
             }
             // The bias sees each (batch, output channel) block once: with its first input block.

@@ -85,6 +85,12 @@ impl PositionSplits {
             .div_ceil(wanted)
             .max(positions.isqrt())
             .clamp(1, loop_steps(1, 0));
+        Self::of_len(positions, split_len, block_len, max_elements)
+    }
+
+    /// Blocks of `split_len` positions, as many per pass as one binding holds
+    /// their partial sums (`block_len` each).
+    fn of_len(positions: usize, split_len: usize, block_len: usize, max_elements: usize) -> Self {
         let splits = positions.div_ceil(split_len).max(1);
         let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
         Self {
@@ -114,13 +120,7 @@ impl PositionSplits {
             .min(positions.div_ceil(MIN_TILED_SPLIT))
             .clamp(1, MAX_SPLITS);
         let split_len = positions.div_ceil(wanted).clamp(1, max_len.max(1));
-        let splits = positions.div_ceil(split_len).max(1);
-        let per_pass = (max_elements / block_len).clamp(1, MAX_SPLITS).min(splits);
-        Self {
-            split_len,
-            splits,
-            per_pass,
-        }
+        Self::of_len(positions, split_len, block_len, max_elements)
     }
 
     /// Positions per block.
