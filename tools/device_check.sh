@@ -2,7 +2,7 @@
 # One check of a machine with a real GPU, in under 8 minutes, into one results
 # file: the adapter, the GPU test binaries (pass and fail counts), the two
 # ceilings, the standard layers' benchmarks (forward through every algorithm,
-# Auto autotuned, the backward, Auto at precision high, float16 tensors), and
+# Auto autotuned, the backward (Auto and implicit-gemm), Auto at precision high, float16 tensors), and
 # PyTorch's figures for the same layers on that GPU where python3 has torch
 # with CUDA (else on its CPU).
 #
@@ -94,6 +94,8 @@ layer() {
     WGPU_CONV2D_AUTOTUNE=1 timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto "$@" 2>>"$log" \
         | sed 's/^{/{"tuned": true, /' >> "$results" || true
     timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm auto "$@" >> "$results" 2>>"$log" || true
+    # The weight gradient as a tiled GEMM, for Auto's GPU rule (never yet measured on a GPU).
+    timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm implicit-gemm "$@" >> "$results" 2>>"$log" || true
     # Auto at precision high (Winograd allowed), and float16 tensors.
     timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --precision high "$@" >> "$results" 2>>"$log" || true
     timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --dtype f16 "$@" >> "$results" 2>>"$log" || true
