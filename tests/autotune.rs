@@ -4,7 +4,7 @@
 
 mod common;
 
-use wgpu_conv2d::{Algorithm, Conv2d, Conv2dConfig, GpuConv2d, PaddingMode};
+use wgpu_conv2d::{Algorithm, BackwardAlgorithm, Conv2d, Conv2dConfig, GpuConv2d, PaddingMode};
 
 #[test]
 fn tuned_auto_agrees_with_the_cpu_reference_and_measures_once() {
@@ -61,6 +61,99 @@ fn tuned_auto_agrees_with_the_cpu_reference_and_measures_once() {
         gpu.forward(&input).unwrap();
         assert_eq!(ctx.tuning_records().len(), before + 1, "case {k}: kept");
     }
+}
+
+/// The backward's weight gradient under autotuning: the direct, blocked and
+/// tiled GEMM kernels timed once per shape class (on lavapipe the blocked
+/// one wins), the gradients within the fp32 bound of the CPU reference.
+#[test]
+fn tuned_backward_times_the_weight_gradients_once_and_agrees() {
+    let ctx = common::gpu().with_autotune(true);
+    let config = Conv2dConfig::new(8, 16, 3).with_padding(1);
+    let layer = Conv2d::new(config, 7).unwrap();
+    let input = common::random_tensor(&[2, 8, 14, 14], 8);
+    let grad_output = common::random_tensor(&[2, 16, 14, 14], 9);
+    let gpu = GpuConv2d::new(&ctx, &layer).unwrap();
+    let weight_records = |ctx: &wgpu_conv2d::GpuContext| {
+        ctx.tuning_records()
+            .into_iter()
+            .filter(|r| r.key.starts_with("weight-gradient "))
+            .collect::<Vec<_>>()
+    };
+    let got = gpu.backward(&input, &grad_output).unwrap();
+    let want = layer.backward_cpu(&input, &grad_output).unwrap();
+    common::assert_grads_within_bound("tuned backward", &got, &want, &layer, &input, &grad_output);
+    let records = weight_records(&ctx);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let names: Vec<&str> = records[0]
+        .candidates
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["direct", "blocked", "implicit-gemm"]);
+    assert!(
+        records[0].candidates.iter().all(|(_, ms)| ms.is_ok()),
+        "every weight gradient agrees with the direct one: {records:?}"
+    );
+    // The same shape again, and a GPU-resident call: no new measurement.
+    gpu.backward(&input, &grad_output).unwrap();
+    let upload = |t| wgpu_conv2d::GpuTensor::upload(&ctx, t).unwrap();
+    gpu.backward_gpu(
+        &upload(&input),
+        &upload(&grad_output),
+        wgpu_conv2d::GradMask::ALL,
+    )
+    .unwrap();
+    assert_eq!(weight_records(&ctx).len(), 1, "kept");
+    // A forced algorithm is not tuned.
+    let fresh = wgpu_conv2d::GpuContext::new().unwrap().with_autotune(true);
+    GpuConv2d::new(&fresh, &layer)
+        .unwrap()
+        .with_backward_algorithm(BackwardAlgorithm::Direct)
+        .backward(&input, &grad_output)
+        .unwrap();
+    assert!(weight_records(&fresh).is_empty());
+
+    // The table's choice is what runs: name the GEMM for this class in a
+    // fresh device's table, and the backward runs it (the benchmark says
+    // which kernels ran) without measuring, still agreeing.
+    let text = ctx.tuning_text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\tweight-gradient "))
+        .unwrap();
+    let (class, choice) = line.rsplit_once('\t').unwrap();
+    assert_eq!(choice, "blocked", "lavapipe's fastest");
+    let other = wgpu_conv2d::GpuContext::new().unwrap().with_autotune(true);
+    other
+        .load_tuning_text(&format!("{class}\timplicit-gemm\n"))
+        .unwrap();
+    let options = wgpu_conv2d::bench::BenchOptions {
+        min_time: std::time::Duration::ZERO,
+        min_runs: 1,
+        max_runs: 1,
+        ..Default::default()
+    };
+    let measured = wgpu_conv2d::bench::measure_backward(
+        &other,
+        config,
+        &[2, 8, 14, 14],
+        BackwardAlgorithm::Auto,
+        &options,
+    )
+    .unwrap();
+    assert_eq!(measured.algorithm, "blocked input, implicit-gemm weight");
+    let got = GpuConv2d::new(&other, &layer)
+        .unwrap()
+        .backward(&input, &grad_output)
+        .unwrap();
+    common::assert_grads_within_bound("tuned GEMM", &got, &want, &layer, &input, &grad_output);
+    assert!(weight_records(&other).is_empty(), "nothing measured");
+    // A table naming a forward algorithm for a weight-gradient class is refused.
+    let err = other
+        .load_tuning_text(&format!("{class}\twinograd\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains("winograd"), "{err}");
 }
 
 #[test]

@@ -207,8 +207,7 @@ pub fn measure_backward(
     options: &BenchOptions,
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
-    let resolved =
-        algorithm.describe(&geometry, ctx.adapter_info().device_type, ctx.precision())?;
+    let resolved = algorithm.describe(ctx, &geometry, ctx.precision())?;
     let (layer, input) = random_layer_and_input(ctx, config, input_shape, options.dtype)?;
     let grad_output = random_grad_output(&geometry)?.to_dtype(options.dtype);
     let gpu = GpuConv2d::new(ctx, &layer)?.with_backward_algorithm(algorithm);
@@ -252,7 +251,6 @@ pub fn measure_step(
     options: &BenchOptions,
 ) -> Result<Measurement> {
     let geometry = Conv2dGeometry::new(&config, input_shape)?;
-    let device_type = ctx.adapter_info().device_type;
     let (layer, input) = random_layer_and_input(ctx, config, input_shape, options.dtype)?;
     let grad_output = random_grad_output(&geometry)?.to_dtype(options.dtype);
     let mut gpu = GpuConv2d::new(ctx, &layer)?
@@ -261,7 +259,7 @@ pub fn measure_step(
     let resolved = format!(
         "{} + {}",
         gpu.resolved_algorithm(input_shape)?.name(),
-        backward.describe(&geometry, device_type, ctx.precision())?
+        backward.describe(ctx, &geometry, ctx.precision())?
     );
     let mut sgd = Sgd::new(SgdConfig {
         lr: 0.01,

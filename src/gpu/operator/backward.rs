@@ -95,7 +95,9 @@ impl GpuConv2d {
     ) -> Result<Conv2dGrads> {
         self.ctx.check_alive()?;
         let finite = self.weight_is_finite().await?;
-        let pass = self.backward_pass(input.shape(), grad_output.shape(), finite)?;
+        let pass = self
+            .backward_pass(input.shape(), grad_output.shape(), finite)
+            .await?;
         self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         let weight_len = pass.geometry.weight_len();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
@@ -238,8 +240,12 @@ impl GpuConv2d {
         mask: GradMask,
     ) -> Result<GpuGrads> {
         let finite = !mask.input || self.weight_is_finite().await?;
+        self.check_gpu_tensors([input, grad_output])?;
+        let pass = self
+            .backward_pass(input.shape(), grad_output.shape(), finite)
+            .await?;
         let (grads, _, scopes) =
-            self.submit_backward_gpu(input, grad_output, mask, false, finite)?;
+            self.submit_backward_gpu(&pass, input, grad_output, mask, false)?;
         scopes.await?;
         Ok(grads)
     }
@@ -265,29 +271,20 @@ impl GpuConv2d {
         mask: GradMask,
     ) -> Result<(GpuGrads, Option<f64>)> {
         let finite = !mask.input || self.weight_is_finite().await?;
+        self.check_gpu_tensors([input, grad_output])?;
+        let pass = self
+            .backward_pass(input.shape(), grad_output.shape(), finite)
+            .await?;
         let (grads, pending, scopes) =
-            self.submit_backward_gpu(input, grad_output, mask, true, finite)?;
+            self.submit_backward_gpu(&pass, input, grad_output, mask, true)?;
         scopes.await?;
         Ok((grads, self.wait_timed(pending).await?))
     }
 
-    /// Records and submits a GPU-resident backward; the returned future yields
-    /// the errors the device reported for it.
-    #[allow(clippy::type_complexity)]
-    fn submit_backward_gpu(
-        &self,
-        input: &GpuTensor,
-        grad_output: &GpuTensor,
-        mask: GradMask,
-        timed: bool,
-        weight_finite: bool,
-    ) -> Result<(
-        GpuGrads,
-        Option<PendingTime>,
-        impl Future<Output = Result<()>> + wgpu::WasmNotSend + use<>,
-    )> {
+    /// Checks that the device is alive and that `tensors` live on it.
+    fn check_gpu_tensors(&self, tensors: [&GpuTensor; 2]) -> Result<()> {
         self.ctx.check_alive()?;
-        for tensor in [input, grad_output] {
+        for tensor in tensors {
             if !tensor.ctx.same_device(&self.ctx) {
                 return Err(Conv2dError::ContextMismatch {
                     tensor: tensor.ctx.adapter_info().name.clone(),
@@ -295,7 +292,24 @@ impl GpuConv2d {
                 });
             }
         }
-        let pass = self.backward_pass(input.shape(), grad_output.shape(), weight_finite)?;
+        Ok(())
+    }
+
+    /// Records and submits the GPU-resident backward `pass`; the returned future yields
+    /// the errors the device reported for it.
+    #[allow(clippy::type_complexity)]
+    fn submit_backward_gpu(
+        &self,
+        pass: &BackwardPass,
+        input: &GpuTensor,
+        grad_output: &GpuTensor,
+        mask: GradMask,
+        timed: bool,
+    ) -> Result<(
+        GpuGrads,
+        Option<PendingTime>,
+        impl Future<Output = Result<()>> + wgpu::WasmNotSend + use<>,
+    )> {
         self.check_dtype(input.dtype, Some(grad_output.dtype))?;
         let scopes = Scopes::push(&self.ctx);
         let tensor = |shape: Vec<usize>, label: &str| {
@@ -335,7 +349,7 @@ impl GpuConv2d {
             let gy = self.widened(&mut rec, &grad_output.buffer, grad_output.numel())?;
             self.encode_backward(
                 &mut rec,
-                &pass,
+                pass,
                 [
                     &mut Blocks::gpu("input", &x, input.numel()),
                     &mut Blocks::gpu("grad_output", &gy, grad_output.numel()),
@@ -369,7 +383,9 @@ impl GpuConv2d {
     ) -> Result<()> {
         self.ctx.check_alive()?;
         // No input gradient here: the weight's finiteness does not matter.
-        let pass = self.backward_pass(input.shape(), grad_output.shape(), true)?;
+        let pass = self
+            .backward_pass(input.shape(), grad_output.shape(), true)
+            .await?;
         self.check_dtype(input.dtype(), Some(grad_output.dtype()))?;
         if grad_output.numel() == 0 {
             return Ok(());
@@ -441,7 +457,7 @@ impl GpuConv2d {
     /// gradient runs on the direct gather: the transposed convolution would
     /// multiply the output gradient's zero padding by it (0 · inf is NaN),
     /// where PyTorch adds only the products of real outputs.
-    fn backward_pass(
+    async fn backward_pass(
         &self,
         input_shape: &[usize],
         grad_output_shape: &[usize],
@@ -452,9 +468,10 @@ impl GpuConv2d {
         let input_len: usize = input_shape.iter().product();
         let bias_len = usize::from(self.config.bias) * self.config.out_channels;
         let gradients = input_len + geometry.weight_len() + bias_len;
-        let mut kernels =
-            self.backward_algorithm
-                .kernels(&geometry, self.device_type(), self.precision())?;
+        let mut kernels = self
+            .backward_algorithm
+            .kernels_on(&self.ctx, &geometry, self.precision())
+            .await?;
         if !weight_finite && kernels.input.is_some() {
             if kernels.forced {
                 return Err(Conv2dError::UnsupportedAlgorithm {

@@ -230,10 +230,6 @@ impl GpuConv2d {
             .map(Algorithm::of)
     }
 
-    fn device_type(&self) -> wgpu::DeviceType {
-        self.ctx.adapter_info().device_type
-    }
-
     /// The layer's identity and its weight and bias buffers with their
     /// lengths (the bias 0 long for a layer without one), for optimisers.
     pub(crate) fn parameter_buffers(&self) -> (u64, [(&wgpu::Buffer, usize); 2]) {

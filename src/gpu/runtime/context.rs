@@ -308,7 +308,8 @@ impl GpuContext {
     /// shape class runs every algorithm `Auto` may pick once on that shape
     /// (random data), discards any whose output disagrees with the direct
     /// kernel's beyond the fp32 bound, and keeps the fastest for the life of
-    /// the device's contexts (all clones share the table). See
+    /// the device's contexts (all clones share the table); likewise
+    /// `BackwardAlgorithm::Auto`'s weight gradient, per shape class. See
     /// [`tuning_records`](Self::tuning_records),
     /// [`save_tuning`](Self::save_tuning) and
     /// [`load_tuning`](Self::load_tuning).

@@ -356,7 +356,10 @@ impl FromStr for Algorithm {
 pub enum BackwardAlgorithm {
     /// The blocked kernels for each gradient where they can run it, else
     /// direct; on GPUs the weight gradient on the direct kernel but for
-    /// pointwise (1×1, stride 1, unpadded) layers, as measured there.
+    /// pointwise (1×1, stride 1, unpadded) layers, as measured there. On a
+    /// context that autotunes ([`GpuContext::with_autotune`](crate::GpuContext::with_autotune)),
+    /// the weight gradient's kernel is measured per shape class instead
+    /// (direct, blocked or the tiled GEMM).
     #[default]
     Auto,
     /// Gather kernels: one invocation per padded input element (input
@@ -487,35 +490,43 @@ impl BackwardAlgorithm {
     /// on a convolution where only one gradient has a blocked kernel, which;
     /// `winograd input` where Winograd runs the input gradient's phases.
     /// (For the benchmarks, which are native only.)
+    /// Under autotuning, `Auto`'s weight gradient is what the tuner chose
+    /// (measured now if it has not been).
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn describe(
         self,
+        ctx: &crate::GpuContext,
         geometry: &Conv2dGeometry,
-        device: wgpu::DeviceType,
         precision: Precision,
     ) -> Result<String> {
-        let kernels = self.kernels(geometry, device, precision)?;
-        let winograd = kernels.input.as_ref().is_some_and(|(_, phases)| {
-            phases
-                .iter()
-                .flatten()
-                .any(|k| matches!(k, ForwardKernel::Winograd(_)))
-        });
-        let input = match (kernels.input.is_some(), winograd) {
-            (_, true) => "winograd",
-            (true, false) => "blocked",
-            (false, false) => "direct",
-        };
-        let weight = match kernels.weight {
-            WeightKernel::Direct => "direct",
-            WeightKernel::Blocked(_) => "blocked",
-            WeightKernel::Gemm => "implicit-gemm",
-        };
-        Ok(if input == weight {
-            input.to_string()
-        } else {
-            format!("{input} input, {weight} weight")
-        })
+        let kernels = pollster::block_on(self.kernels_on(ctx, geometry, precision))?;
+        Ok(describe_kernels(&kernels))
+    }
+}
+
+/// What [`BackwardAlgorithm::describe`] says of `kernels`.
+#[cfg(not(target_arch = "wasm32"))]
+fn describe_kernels(kernels: &BackwardKernels) -> String {
+    let winograd = kernels.input.as_ref().is_some_and(|(_, phases)| {
+        phases
+            .iter()
+            .flatten()
+            .any(|k| matches!(k, ForwardKernel::Winograd(_)))
+    });
+    let input = match (kernels.input.is_some(), winograd) {
+        (_, true) => "winograd",
+        (true, false) => "blocked",
+        (false, false) => "direct",
+    };
+    let weight = match kernels.weight {
+        WeightKernel::Direct => "direct",
+        WeightKernel::Blocked(_) => "blocked",
+        WeightKernel::Gemm => "implicit-gemm",
+    };
+    if input == weight {
+        input.to_string()
+    } else {
+        format!("{input} input, {weight} weight")
     }
 }
 
@@ -629,8 +640,9 @@ mod tests {
             &[8, 64, 56, 56],
         );
         let pointwise = geometry(Conv2dConfig::new(64, 256, 1), &[8, 64, 56, 56]);
-        let describe =
-            |g: &Conv2dGeometry, a: BackwardAlgorithm, d| a.describe(g, d, HIGHEST).unwrap();
+        let describe = |g: &Conv2dGeometry, a: BackwardAlgorithm, d| {
+            describe_kernels(&a.kernels(g, d, HIGHEST).unwrap())
+        };
         assert_eq!(describe(&resnet, BackwardAlgorithm::Auto, CPU), "blocked");
         assert_eq!(
             describe(&resnet, BackwardAlgorithm::Auto, GPU),

@@ -16,15 +16,19 @@ use web_time::Instant;
 
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-use super::Algorithm;
+use super::{Algorithm, BackwardAlgorithm};
+use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
+use crate::gpu::conv::backward::grad_weight::WeightKernel;
+use crate::gpu::conv::backward::grad_weight::blocked::WeightVariant;
+use crate::gpu::conv::backward::{BackwardKernels, BackwardPass};
 use crate::gpu::conv::forward::blocked::bf16_operand_bound;
 use crate::gpu::conv::forward::winograd::normwise_bound;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging, upload};
-use crate::gpu::runtime::{GpuContext, Recorder, TuningRecord};
+use crate::gpu::runtime::{Blocks, GpuContext, Recorder, TuningRecord};
 use crate::precision::Precision;
 use crate::tensor::try_with_capacity;
 
@@ -124,8 +128,14 @@ impl GpuContext {
 
 /// Whether a table's choice is an algorithm the tuner may choose for the
 /// shape class `key` (Winograd only for a class tuned at `High` or
-/// `Medium`, blocked-bf16 only at `Medium`).
+/// `Medium`, blocked-bf16 only at `Medium`; a backward algorithm's weight
+/// gradient for a weight-gradient class).
 fn known_choice(key: &str, name: &str) -> bool {
+    if key.starts_with(WEIGHT_GRADIENT_PREFIX) {
+        return name
+            .parse::<BackwardAlgorithm>()
+            .is_ok_and(|a| WEIGHT_CANDIDATES.contains(&a));
+    }
     let precision = if key.ends_with(HIGH_SUFFIX) {
         Precision::High
     } else if key.ends_with(MEDIUM_SUFFIX) {
@@ -169,6 +179,197 @@ pub(crate) fn shape_class(g: &Conv2dGeometry, has_bias: bool, precision: Precisi
         Precision::High => HIGH_SUFFIX,
         Precision::Medium => MEDIUM_SUFFIX,
     }
+}
+
+/// What begins the key of a weight gradient's shape class.
+const WEIGHT_GRADIENT_PREFIX: &str = "weight-gradient ";
+
+/// The backward algorithms whose weight gradients the tuner times.
+const WEIGHT_CANDIDATES: [BackwardAlgorithm; 3] = [
+    BackwardAlgorithm::Direct,
+    BackwardAlgorithm::Blocked,
+    BackwardAlgorithm::ImplicitGemm,
+];
+
+impl BackwardAlgorithm {
+    /// The kernels for `geometry` on `ctx` under `precision`: for `Auto` on
+    /// a context that autotunes, the weight gradient on the measured choice
+    /// of its shape class (measured now when there is none: the direct,
+    /// blocked and tiled GEMM weight gradients timed on seeded random data,
+    /// one that disagrees with the direct kernel beyond twice the fp32 bound
+    /// discarded); else [`kernels`](Self::kernels)'.
+    pub(crate) async fn kernels_on(
+        self,
+        ctx: &GpuContext,
+        geometry: &Conv2dGeometry,
+        precision: Precision,
+    ) -> Result<BackwardKernels> {
+        let device = ctx.adapter_info().device_type;
+        let mut kernels = self.kernels(geometry, device, precision)?;
+        if self != BackwardAlgorithm::Auto
+            || !ctx.autotunes()
+            || geometry.output_shape().contains(&0)
+            || geometry.input_shape_4d().contains(&0)
+        {
+            return Ok(kernels);
+        }
+        let key = format!(
+            "{WEIGHT_GRADIENT_PREFIX}{}",
+            shape_class(geometry, false, Precision::Highest)
+        );
+        let chosen = match ctx.tuning().get(&key) {
+            Some(name) => name,
+            None => {
+                let record = tune_weight(ctx, geometry, key, |_, _| {}).await?;
+                let chosen = record.chosen.clone();
+                ctx.tuning().insert(record);
+                chosen
+            }
+        };
+        // Names in the table were checked when loaded or written.
+        let algorithm = chosen
+            .parse::<BackwardAlgorithm>()
+            .unwrap_or(BackwardAlgorithm::Direct);
+        kernels.weight = weight_kernel(algorithm, geometry);
+        Ok(kernels)
+    }
+}
+
+/// The weight-gradient kernel of a candidate.
+fn weight_kernel(algorithm: BackwardAlgorithm, geometry: &Conv2dGeometry) -> WeightKernel {
+    match algorithm {
+        BackwardAlgorithm::Blocked => {
+            WeightVariant::new(geometry).map_or(WeightKernel::Direct, WeightKernel::Blocked)
+        }
+        BackwardAlgorithm::ImplicitGemm => WeightKernel::Gemm,
+        _ => WeightKernel::Direct,
+    }
+}
+
+/// Times the weight gradient of every candidate on `geometry` with seeded
+/// random data; the record names the fastest that agrees with the direct
+/// kernel within twice the fp32 bound `(terms + 2)·2⁻²³·Σ|g·x|`. `tamper`
+/// sees each candidate's gradient before it is checked (tests make one wrong).
+async fn tune_weight(
+    ctx: &GpuContext,
+    geometry: &Conv2dGeometry,
+    key: String,
+    tamper: impl Fn(BackwardAlgorithm, &mut Vec<f32>),
+) -> Result<TuningRecord> {
+    let mut rng = StdRng::seed_from_u64(0x9e3b);
+    let mut random = |what: &'static str, len: usize| -> Result<Vec<f32>> {
+        let mut data = try_with_capacity(what, len)?;
+        data.extend((0..len).map(|_| rng.random_range(-1.0f32..1.0)));
+        Ok(data)
+    };
+    let input = random("tuning input", geometry.input_shape_4d().iter().product())?;
+    let grad_output = random(
+        "tuning grad_output",
+        geometry.output_shape_4d().iter().product(),
+    )?;
+    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+    let reference = run_weight(ctx, geometry, WeightKernel::Direct, [&input, &grad_output]).await?;
+    let magnitude = run_weight(
+        ctx,
+        geometry,
+        WeightKernel::Direct,
+        [&abs(&input), &abs(&grad_output)],
+    )
+    .await?;
+    let terms = geometry.batch * geometry.height.output * geometry.width.output;
+    let tolerance = |m: f32| 2.0 * (terms as f32 + 2.0) * f32::EPSILON * m;
+    let mut candidates = Vec::new();
+    for algorithm in WEIGHT_CANDIDATES {
+        let kernel = weight_kernel(algorithm, geometry);
+        if algorithm != BackwardAlgorithm::Direct && kernel == WeightKernel::Direct {
+            continue;
+        }
+        let measured = if algorithm == BackwardAlgorithm::Direct {
+            Ok(reference.ms)
+        } else {
+            run_weight(ctx, geometry, kernel, [&input, &grad_output])
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|mut candidate| {
+                    tamper(algorithm, &mut candidate.output);
+                    let bad = candidate
+                        .output
+                        .iter()
+                        .zip(&reference.output)
+                        .zip(&magnitude.output)
+                        .position(|((&got, &want), &m)| {
+                            !matches!(
+                                (got - want).abs().partial_cmp(&tolerance(m)),
+                                Some(Ordering::Less | Ordering::Equal)
+                            )
+                        });
+                    match bad {
+                        None => Ok(candidate.ms),
+                        Some(k) => Err(format!(
+                            "grad_weight {k} is {}, the direct kernel's {} (bound {})",
+                            candidate.output[k],
+                            reference.output[k],
+                            tolerance(magnitude.output[k])
+                        )),
+                    }
+                })
+        };
+        candidates.push((algorithm.name().to_string(), measured));
+    }
+    let chosen = candidates
+        .iter()
+        .filter_map(|(name, ms)| ms.as_ref().ok().map(|ms| (name, *ms)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or_else(
+            || BackwardAlgorithm::Direct.name().to_string(),
+            |(name, _)| name.clone(),
+        );
+    Ok(TuningRecord {
+        key,
+        chosen,
+        candidates,
+    })
+}
+
+/// Runs the weight gradient of `geometry` on `kernel` once on `[input,
+/// grad_output]`: the gradient, and its kernel time.
+async fn run_weight(
+    ctx: &GpuContext,
+    geometry: &Conv2dGeometry,
+    kernel: WeightKernel,
+    [input, grad_output]: [&[f32]; 2],
+) -> Result<Run> {
+    let kernels = BackwardKernels {
+        input: None,
+        weight: kernel,
+        forced: false,
+    };
+    let len = geometry.weight_len();
+    let pass = BackwardPass::new(ctx, *geometry, len, kernels, DType::F32)?;
+    let scopes = Scopes::push(ctx);
+    let mut rec = Recorder::timed(ctx);
+    let call = rec.uniform("tuning call", &ConvParams::new(geometry, false)?);
+    let grad_weight = rec.scratch("tuning grad_weight", len);
+    let readback = staging(ctx, len);
+    pass.encode_param_grads(
+        &mut rec,
+        &call,
+        &mut Blocks::host("tuning input", input),
+        &mut Blocks::host("tuning grad_output", grad_output),
+        Some(&grad_weight),
+        None,
+    )?;
+    rec.copy(&grad_weight, 0, &readback, 0, len);
+    let start = Instant::now();
+    let pending = rec.submit_timed();
+    scopes.pop().await?;
+    let output = read_mapped(ctx, &readback, len).await?;
+    let wall = start.elapsed().as_secs_f64() * 1e3;
+    let ms = match pending {
+        Some(pending) => pending.millis(ctx).await?,
+        None => wall,
+    };
+    Ok(Run { output, ms })
 }
 
 /// One run of a candidate: its output and its kernel time.
@@ -359,6 +560,39 @@ async fn run(
 mod tests {
     use super::*;
     use crate::config::Conv2dConfig;
+
+    /// A weight gradient that disagrees with the direct kernel's on the
+    /// tuning run is discarded, with its reason; a table may name the
+    /// weight-gradient candidates only for a weight-gradient class.
+    #[test]
+    fn a_weight_gradient_that_disagrees_is_discarded() {
+        let ctx = GpuContext::new().expect("a GPU adapter (see ADAPTER_HELP)");
+        let config = Conv2dConfig::new(8, 8, 3).with_padding(1);
+        let geometry = Conv2dGeometry::new(&config, &[2, 8, 12, 12]).unwrap();
+        let record = pollster::block_on(tune_weight(
+            &ctx,
+            &geometry,
+            "test".into(),
+            |algorithm, output| {
+                if algorithm == BackwardAlgorithm::ImplicitGemm {
+                    output[3] += 0.1;
+                }
+            },
+        ))
+        .unwrap();
+        let gemm = record
+            .candidates
+            .iter()
+            .find(|(name, _)| name == "implicit-gemm")
+            .unwrap();
+        let reason = gemm.1.as_ref().unwrap_err();
+        assert!(reason.contains("grad_weight 3"), "{reason}");
+        assert_ne!(record.chosen, "implicit-gemm");
+        assert!(known_choice("weight-gradient n1 c1", "implicit-gemm"));
+        assert!(!known_choice("weight-gradient n1 c1", "winograd"));
+        assert!(!known_choice("weight-gradient n1 c1", "auto"));
+        assert!(!known_choice("n1 c1", "blocked (backward)"));
+    }
 
     /// A candidate whose output is wrong on the tuning run is discarded and
     /// its reason recorded, even when it is the fastest; the rest still
