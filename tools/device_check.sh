@@ -94,8 +94,11 @@ layer() {
     WGPU_CONV2D_AUTOTUNE=1 timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto "$@" 2>>"$log" \
         | sed 's/^{/{"tuned": true, /' >> "$results" || true
     timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm auto "$@" >> "$results" 2>>"$log" || true
-    # The weight gradient as a tiled GEMM, for Auto's GPU rule (never yet measured on a GPU).
+    # The weight gradient as a tiled GEMM, for Auto's GPU rule (never yet measured on a GPU),
+    # and the backward autotuned (its weight gradient measured per shape class).
     timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm implicit-gemm "$@" >> "$results" 2>>"$log" || true
+    WGPU_CONV2D_AUTOTUNE=1 timeout "$left" "$bin" bench --json --min-time-ms 150 --pass backward --algorithm auto "$@" 2>>"$log" \
+        | sed 's/^{/{"tuned": true, /' >> "$results" || true
     # Auto at precision high (Winograd allowed), and float16 tensors.
     timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --precision high "$@" >> "$results" 2>>"$log" || true
     timeout "$left" "$bin" bench --json --min-time-ms 150 --algorithm auto --dtype f16 "$@" >> "$results" 2>>"$log" || true

@@ -67,6 +67,9 @@ for layer in "${layers[@]}"; do
         traced forward-medium $layer --algorithm auto --precision medium
         traced backward-auto $layer --pass backward --algorithm auto
         traced backward-implicit-gemm $layer --pass backward --algorithm implicit-gemm
+        # The backward autotuned: which weight gradient the GPU's own measurement keeps.
+        WGPU_CONV2D_AUTOTUNE=1 "$bin" bench --json --min-time-ms 100 $layer --pass backward --algorithm auto 2>/dev/null \
+            | sed 's/^{/{"tuned": true, /' >> "$results" || true
         # The blocked kernel on float32 and on bfloat16 operands.
         "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked >> "$results" 2>/dev/null || true
         "$bin" bench --json --min-time-ms 100 $layer --algorithm blocked-bf16 >> "$results" 2>/dev/null || true
