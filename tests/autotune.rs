@@ -64,8 +64,8 @@ fn tuned_auto_agrees_with_the_cpu_reference_and_measures_once() {
 }
 
 /// The backward's weight gradient under autotuning: the direct, blocked and
-/// tiled GEMM kernels timed once per shape class (on lavapipe the blocked
-/// one wins), the gradients within the fp32 bound of the CPU reference.
+/// tiled GEMM kernels timed once per shape class, the gradients within the
+/// fp32 bound of the CPU reference, and a table's choice being what runs.
 #[test]
 fn tuned_backward_times_the_weight_gradients_once_and_agrees() {
     let ctx = common::gpu().with_autotune(true);
@@ -123,7 +123,7 @@ fn tuned_backward_times_the_weight_gradients_once_and_agrees() {
         .find(|l| l.contains("\tweight-gradient "))
         .unwrap();
     let (class, choice) = line.rsplit_once('\t').unwrap();
-    assert_eq!(choice, "blocked", "lavapipe's fastest");
+    assert!(["direct", "blocked", "implicit-gemm"].contains(&choice), "{line}");
     let other = wgpu_conv2d::GpuContext::new().unwrap().with_autotune(true);
     other
         .load_tuning_text(&format!("{class}\timplicit-gemm\n"))
