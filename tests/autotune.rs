@@ -68,7 +68,9 @@ fn tuned_auto_agrees_with_the_cpu_reference_and_measures_once() {
 /// fp32 bound of the CPU reference, and a table's choice being what runs.
 #[test]
 fn tuned_backward_times_the_weight_gradients_once_and_agrees() {
-    let ctx = common::gpu().with_autotune(true);
+    // A device of its own: clones of one share its table, and the forward
+    // test counts the records of the shared one.
+    let ctx = wgpu_conv2d::GpuContext::new().unwrap().with_autotune(true);
     let config = Conv2dConfig::new(8, 16, 3).with_padding(1);
     let layer = Conv2d::new(config, 7).unwrap();
     let input = common::random_tensor(&[2, 8, 14, 14], 8);
@@ -123,7 +125,10 @@ fn tuned_backward_times_the_weight_gradients_once_and_agrees() {
         .find(|l| l.contains("\tweight-gradient "))
         .unwrap();
     let (class, choice) = line.rsplit_once('\t').unwrap();
-    assert!(["direct", "blocked", "implicit-gemm"].contains(&choice), "{line}");
+    assert!(
+        ["direct", "blocked", "implicit-gemm"].contains(&choice),
+        "{line}"
+    );
     let other = wgpu_conv2d::GpuContext::new().unwrap().with_autotune(true);
     other
         .load_tuning_text(&format!("{class}\timplicit-gemm\n"))
