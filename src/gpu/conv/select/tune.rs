@@ -28,7 +28,7 @@ use crate::gpu::conv::forward::winograd::normwise_bound;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardKernel, ForwardPass};
 use crate::gpu::conv::params::ConvParams;
 use crate::gpu::runtime::buffers::{Scopes, read_mapped, staging, upload};
-use crate::gpu::runtime::{Blocks, GpuContext, Recorder, TuningRecord};
+use crate::gpu::runtime::{Blocks, GpuContext, PooledBuffer, Recorder, TuningRecord};
 use crate::precision::Precision;
 use crate::tensor::try_with_capacity;
 
@@ -256,24 +256,21 @@ async fn tune_weight(
     key: String,
     tamper: impl Fn(BackwardAlgorithm, &mut Vec<f32>),
 ) -> Result<TuningRecord> {
-    let mut rng = StdRng::seed_from_u64(0x9e3b);
-    let mut random = |what: &'static str, len: usize| -> Result<Vec<f32>> {
-        let mut data = try_with_capacity(what, len)?;
-        data.extend((0..len).map(|_| rng.random_range(-1.0f32..1.0)));
-        Ok(data)
-    };
+    let mut random = seeded_random(0x9e3b);
     let input = random("tuning input", geometry.input_shape_4d().iter().product())?;
     let grad_output = random(
         "tuning grad_output",
         geometry.output_shape_4d().iter().product(),
     )?;
-    let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
     let reference = run_weight(ctx, geometry, WeightKernel::Direct, [&input, &grad_output]).await?;
     let magnitude = run_weight(
         ctx,
         geometry,
         WeightKernel::Direct,
-        [&abs(&input), &abs(&grad_output)],
+        [
+            &absolute("tuning input", &input)?,
+            &absolute("tuning grad_output", &grad_output)?,
+        ],
     )
     .await?;
     let terms = geometry.batch * geometry.height.output * geometry.width.output;
@@ -292,43 +289,12 @@ async fn tune_weight(
                 .map_err(|e| e.to_string())
                 .and_then(|mut candidate| {
                     tamper(algorithm, &mut candidate.output);
-                    let bad = candidate
-                        .output
-                        .iter()
-                        .zip(&reference.output)
-                        .zip(&magnitude.output)
-                        .position(|((&got, &want), &m)| {
-                            !matches!(
-                                (got - want).abs().partial_cmp(&tolerance(m)),
-                                Some(Ordering::Less | Ordering::Equal)
-                            )
-                        });
-                    match bad {
-                        None => Ok(candidate.ms),
-                        Some(k) => Err(format!(
-                            "grad_weight {k} is {}, the direct kernel's {} (bound {})",
-                            candidate.output[k],
-                            reference.output[k],
-                            tolerance(magnitude.output[k])
-                        )),
-                    }
+                    candidate.agreeing("grad_weight", (&reference, &magnitude), tolerance)
                 })
         };
         candidates.push((algorithm.name().to_string(), measured));
     }
-    let chosen = candidates
-        .iter()
-        .filter_map(|(name, ms)| ms.as_ref().ok().map(|ms| (name, *ms)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or_else(
-            || BackwardAlgorithm::Direct.name().to_string(),
-            |(name, _)| name.clone(),
-        );
-    Ok(TuningRecord {
-        key,
-        chosen,
-        candidates,
-    })
+    Ok(fastest(key, candidates, BackwardAlgorithm::Direct.name()))
 }
 
 /// Runs the weight gradient of `geometry` on `kernel` once on `[input,
@@ -360,22 +326,103 @@ async fn run_weight(
         None,
     )?;
     rec.copy(&grad_weight, 0, &readback, 0, len);
-    let start = Instant::now();
-    let pending = rec.submit_timed();
-    scopes.pop().await?;
-    let output = read_mapped(ctx, &readback, len).await?;
-    let wall = start.elapsed().as_secs_f64() * 1e3;
-    let ms = match pending {
-        Some(pending) => pending.millis(ctx).await?,
-        None => wall,
-    };
-    Ok(Run { output, ms })
+    Run::submit(ctx, rec, scopes, &readback, len).await
 }
 
 /// One run of a candidate: its output and its kernel time.
 struct Run {
     output: Vec<f32>,
     ms: f64,
+}
+
+impl Run {
+    /// Submits `rec` (a timed recorder whose work ends by copying `len`
+    /// results into `readback`) and waits: the results, and the kernel time
+    /// from GPU timestamps where the device has them, else the wall time.
+    async fn submit(
+        ctx: &GpuContext,
+        rec: Recorder,
+        scopes: Scopes,
+        readback: &PooledBuffer,
+        len: usize,
+    ) -> Result<Self> {
+        let start = Instant::now();
+        let pending = rec.submit_timed();
+        scopes.pop().await?;
+        let output = read_mapped(ctx, readback, len).await?;
+        let wall = start.elapsed().as_secs_f64() * 1e3;
+        let ms = match pending {
+            Some(pending) => pending.millis(ctx).await?,
+            None => wall,
+        };
+        Ok(Self { output, ms })
+    }
+
+    /// This run's time where every output is within `tolerance(magnitude)`
+    /// of the reference run's; else which `what` is not (a NaN difference
+    /// is a disagreement).
+    fn agreeing(
+        &self,
+        what: &str,
+        (reference, magnitude): (&Run, &Run),
+        tolerance: impl Fn(f32) -> f32,
+    ) -> std::result::Result<f64, String> {
+        let bad = self
+            .output
+            .iter()
+            .zip(&reference.output)
+            .zip(&magnitude.output)
+            .position(|((&got, &want), &m)| {
+                !matches!(
+                    (got - want).abs().partial_cmp(&tolerance(m)),
+                    Some(Ordering::Less | Ordering::Equal)
+                )
+            });
+        match bad {
+            None => Ok(self.ms),
+            Some(k) => Err(format!(
+                "{what} {k} is {}, the direct kernel's {} (bound {})",
+                self.output[k],
+                reference.output[k],
+                tolerance(magnitude.output[k])
+            )),
+        }
+    }
+}
+
+/// The record of `key`: the fastest candidate that agreed, else `fallback`.
+fn fastest(
+    key: String,
+    candidates: Vec<(String, std::result::Result<f64, String>)>,
+    fallback: &str,
+) -> TuningRecord {
+    let chosen = candidates
+        .iter()
+        .filter_map(|(name, ms)| ms.as_ref().ok().map(|ms| (name, *ms)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or_else(|| fallback.to_string(), |(name, _)| name.clone());
+    TuningRecord {
+        key,
+        chosen,
+        candidates,
+    }
+}
+
+/// Uniform random values in [-1, 1) from `seed`, in checked allocations.
+fn seeded_random(seed: u64) -> impl FnMut(&'static str, usize) -> Result<Vec<f32>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    move |what, len| {
+        let mut data = try_with_capacity(what, len)?;
+        data.extend((0..len).map(|_| rng.random_range(-1.0f32..1.0)));
+        Ok(data)
+    }
+}
+
+/// The absolute values of `v`, in a checked allocation.
+fn absolute(what: &'static str, v: &[f32]) -> Result<Vec<f32>> {
+    let mut data = try_with_capacity(what, v.len())?;
+    data.extend(v.iter().map(|x| x.abs()));
+    Ok(data)
 }
 
 /// Times every candidate at `precision` on `geometry` with seeded random
@@ -390,20 +437,11 @@ async fn tune(
     precision: Precision,
     tamper: impl Fn(Algorithm, &mut Vec<f32>),
 ) -> Result<TuningRecord> {
-    let mut rng = StdRng::seed_from_u64(0x7a9e);
-    let mut random = |what: &'static str, len: usize| -> Result<Vec<f32>> {
-        let mut data = try_with_capacity(what, len)?;
-        data.extend((0..len).map(|_| rng.random_range(-1.0f32..1.0)));
-        Ok(data)
-    };
+    let mut random = seeded_random(0x7a9e);
     let input = random("tuning input", geometry.input_shape_4d().iter().product())?;
     let weight = random("tuning weight", geometry.weight_len())?;
     let bias = random("tuning bias", geometry.output_channels().max(1))?;
-    let abs = |what: &'static str, v: &[f32]| -> Result<Vec<f32>> {
-        let mut data = try_with_capacity(what, v.len())?;
-        data.extend(v.iter().map(|x| x.abs()));
-        Ok(data)
-    };
+    let abs = absolute;
     let device = ctx.adapter_info().device_type;
     let direct = ForwardPass::new(ctx, *geometry, ForwardKernel::Direct)?;
     // Uploaded once for every run.
@@ -467,44 +505,14 @@ async fn tune(
             };
             ran.map_err(|e| e.to_string()).and_then(|mut candidate| {
                 tamper(algorithm, &mut candidate.output);
-                let bad = candidate
-                    .output
-                    .iter()
-                    .zip(&reference.output)
-                    .zip(&magnitude.output)
-                    // A NaN difference is a disagreement.
-                    .position(|((&got, &want), &m)| {
-                        !matches!(
-                            (got - want).abs().partial_cmp(&tolerance(algorithm, m)),
-                            Some(Ordering::Less | Ordering::Equal)
-                        )
-                    });
-                match bad {
-                    None => Ok(candidate.ms),
-                    Some(k) => Err(format!(
-                        "output {k} is {}, the direct kernel's {} (bound {})",
-                        candidate.output[k],
-                        reference.output[k],
-                        tolerance(algorithm, magnitude.output[k])
-                    )),
-                }
+                candidate.agreeing("output", (&reference, &magnitude), |m| {
+                    tolerance(algorithm, m)
+                })
             })
         };
         candidates.push((algorithm.name().to_string(), measured));
     }
-    let chosen = candidates
-        .iter()
-        .filter_map(|(name, ms)| ms.as_ref().ok().map(|ms| (name, *ms)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or_else(
-            || Algorithm::Direct.name().to_string(),
-            |(name, _)| name.clone(),
-        );
-    Ok(TuningRecord {
-        key,
-        chosen,
-        candidates,
-    })
+    Ok(fastest(key, candidates, Algorithm::Direct.name()))
 }
 
 /// Runs `pass` once on `[input, weight, bias]` (on the GPU): its output, and
@@ -544,16 +552,7 @@ async fn run(
         },
     )?;
     rec.copy(&output, 0, &readback, 0, pass.elements);
-    let start = Instant::now();
-    let pending = rec.submit_timed();
-    scopes.pop().await?;
-    let output = read_mapped(ctx, &readback, pass.elements).await?;
-    let wall = start.elapsed().as_secs_f64() * 1e3;
-    let ms = match pending {
-        Some(pending) => pending.millis(ctx).await?,
-        None => wall,
-    };
-    Ok(Run { output, ms })
+    Run::submit(ctx, rec, scopes, &readback, pass.elements).await
 }
 
 #[cfg(test)]
