@@ -54,9 +54,11 @@ fn main(
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
 ) {
-    // `total` counts invocations: WORKGROUP_SIZE per tile, every tile of every block.
+    // `total` counts invocations: WORKGROUP_SIZE per tile, every tile of every
+    // block (a multiple of WORKGROUP_SIZE; dividing it cannot wrap as
+    // multiplying the workgroup index could).
     let wid = wg.y * groups.x + wg.x;
-    if (wid * WORKGROUP_SIZE >= d.total) {
+    if (wid >= d.total / WORKGROUP_SIZE) {
         return;
     }
     let taps = p.kernel_h * p.kernel_w;
