@@ -470,12 +470,10 @@ impl BackwardAlgorithm {
         // 8, 0.63× on the pointwise 8×64×56×56 → 256, 0.9× on the stem and on
         // a depthwise layer, 2× on a stride-2 depthwise one.
         let gpu = device != wgpu::DeviceType::Cpu;
-        let blocked =
-            || WeightVariant::new(geometry).map_or(WeightKernel::Direct, WeightKernel::Blocked);
         let weight = match self {
-            BackwardAlgorithm::ImplicitGemm => WeightKernel::Gemm,
             BackwardAlgorithm::Auto if gpu && !geometry.is_pointwise() => WeightKernel::Direct,
-            _ => blocked(),
+            BackwardAlgorithm::Auto => BackwardAlgorithm::Blocked.weight_kernel(geometry),
+            other => other.weight_kernel(geometry),
         };
         Ok(BackwardKernels {
             input,
@@ -486,6 +484,19 @@ impl BackwardAlgorithm {
 }
 
 impl BackwardAlgorithm {
+    /// The weight gradient's kernel of this algorithm, forced: the blocked
+    /// one where it runs (else direct), the tiled GEMM, direct (`Auto`'s
+    /// rules are in [`kernels`](Self::kernels)).
+    pub(crate) fn weight_kernel(self, geometry: &Conv2dGeometry) -> WeightKernel {
+        match self {
+            BackwardAlgorithm::Blocked => {
+                WeightVariant::new(geometry).map_or(WeightKernel::Direct, WeightKernel::Blocked)
+            }
+            BackwardAlgorithm::ImplicitGemm => WeightKernel::Gemm,
+            BackwardAlgorithm::Auto | BackwardAlgorithm::Direct => WeightKernel::Direct,
+        }
+    }
+
     /// Which kernels run for `geometry`: `blocked` or `direct`, or for `Auto`
     /// on a convolution where only one gradient has a blocked kernel, which;
     /// `winograd input` where Winograd runs the input gradient's phases.

@@ -21,7 +21,6 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry};
 use crate::gpu::conv::backward::grad_weight::WeightKernel;
-use crate::gpu::conv::backward::grad_weight::blocked::WeightVariant;
 use crate::gpu::conv::backward::{BackwardKernels, BackwardPass};
 use crate::gpu::conv::forward::blocked::bf16_operand_bound;
 use crate::gpu::conv::forward::winograd::normwise_bound;
@@ -230,19 +229,8 @@ impl BackwardAlgorithm {
         let algorithm = chosen
             .parse::<BackwardAlgorithm>()
             .unwrap_or(BackwardAlgorithm::Direct);
-        kernels.weight = weight_kernel(algorithm, geometry);
+        kernels.weight = algorithm.weight_kernel(geometry);
         Ok(kernels)
-    }
-}
-
-/// The weight-gradient kernel of a candidate.
-fn weight_kernel(algorithm: BackwardAlgorithm, geometry: &Conv2dGeometry) -> WeightKernel {
-    match algorithm {
-        BackwardAlgorithm::Blocked => {
-            WeightVariant::new(geometry).map_or(WeightKernel::Direct, WeightKernel::Blocked)
-        }
-        BackwardAlgorithm::ImplicitGemm => WeightKernel::Gemm,
-        _ => WeightKernel::Direct,
     }
 }
 
@@ -277,7 +265,7 @@ async fn tune_weight(
     let tolerance = |m: f32| 2.0 * (terms as f32 + 2.0) * f32::EPSILON * m;
     let mut candidates = Vec::new();
     for algorithm in WEIGHT_CANDIDATES {
-        let kernel = weight_kernel(algorithm, geometry);
+        let kernel = algorithm.weight_kernel(geometry);
         if algorithm != BackwardAlgorithm::Direct && kernel == WeightKernel::Direct {
             continue;
         }
@@ -441,7 +429,6 @@ async fn tune(
     let input = random("tuning input", geometry.input_shape_4d().iter().product())?;
     let weight = random("tuning weight", geometry.weight_len())?;
     let bias = random("tuning bias", geometry.output_channels().max(1))?;
-    let abs = absolute;
     let device = ctx.adapter_info().device_type;
     let direct = ForwardPass::new(ctx, *geometry, ForwardKernel::Direct)?;
     // Uploaded once for every run.
@@ -453,9 +440,9 @@ async fn tune(
     let data = [&*data[0], &*data[1], &*data[2]];
     let reference = run(ctx, &direct, has_bias, data).await?;
     let magnitudes = [
-        upload(ctx, "tuning |input|", &abs("tuning input", &input)?),
-        upload(ctx, "tuning |weight|", &abs("tuning weight", &weight)?),
-        upload(ctx, "tuning |bias|", &abs("tuning bias", &bias)?),
+        upload(ctx, "tuning |input|", &absolute("tuning input", &input)?),
+        upload(ctx, "tuning |weight|", &absolute("tuning weight", &weight)?),
+        upload(ctx, "tuning |bias|", &absolute("tuning bias", &bias)?),
     ];
     let magnitude = run(
         ctx,
