@@ -24,6 +24,11 @@
 
 //{constants}
 
+// False in a subgroup that does not hold the layout its shared weight loads
+// rely on (see `main`): its outputs are then NaN, never a wrong sum. The
+// device's probe (src/gpu/runtime/subgroups.rs) keeps that from happening.
+var<private> sound: bool = true;
+
 // Adds `value` (one output, or four adjacent ones where rows are a whole
 // number of vec4s) to the start the output takes: the bias, or the partial
 // sum of an earlier block of input channels.
@@ -35,7 +40,7 @@ fn store_output(n: u32, o: u32, i: u32, j: u32, value: OutputUnit) {
     } else if (p.has_bias != 0u) {
         start = OutputUnit(bias[o]);
     }
-    output[at] = start + value;
+    output[at] = select(OutputUnit(bitcast<f32>(0x7fc00000u)), start + value, sound);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -43,20 +48,30 @@ fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
+//{lane}
 ) {
-    let index = invocation_index(wg, groups, local);
-    if (index >= d.total) {
+    // Where lanes share weight loads (LANES > 0: each step's weights are
+    // loaded once across a subgroup's lanes and broadcast), a block's
+    // invocations are padded to a multiple of LANES, so that a subgroup's are
+    // one block's; the padding ones, and those past the last, stay (clamped
+    // onto the last real one) so that every lane takes part, and store nothing.
+    let runs = (p.out_w + OUTS - 1u) / OUTS;
+    let per_block = runs * p.out_h * d.batch;
+    let padded_block = (per_block + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let unclamped = invocation_index(wg, groups, local);
+    let live = unclamped < d.total && unclamped % padded_block < per_block;
+    if (LANES == 0u && !live) {
         return;
     }
-    let runs = (p.out_w + OUTS - 1u) / OUTS;
-    let run = index % runs;
-    var rest = index / runs;
+    let index = min(unclamped, d.total - 1u);
+    let run = min(index % padded_block, per_block - 1u) % runs;
+    var rest = min(index % padded_block, per_block - 1u) / runs;
     let i = rest % p.out_h;
     rest = rest / p.out_h;
     let n = rest % d.batch;
     // Blocks are numbered over all groups; this chunk's first is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + BLOCK - 1u) / BLOCK;
-    let block = out_block(d.out_c_begin, BLOCK) + rest / d.batch;
+    let block = out_block(d.out_c_begin, BLOCK) + index / padded_block;
     let g = block / blocks_per_group;
     let o0 = g * p.out_per_group + (block % blocks_per_group) * BLOCK;
     let j0 = run * OUTS;
@@ -73,6 +88,7 @@ fn main(
     var c = c_lo + d.slice_begin / p.kernel_h;
     var a = d.slice_begin % p.kernel_h;
     var r = d.slice_begin;
+//{check}
     // ROWS rows per step, so that each accumulator takes ROWS × KERNEL_W
     // multiply-adds between its loads and stores (llvmpipe keeps few of them
     // in registers).
@@ -84,6 +100,6 @@ fn main(
     // Output channels of this block that are in the group and in this dispatch.
     let o_lo = max(o0, d.out_c_begin);
     let o_hi = min(min(o0 + BLOCK, (g + 1u) * p.out_per_group), d.out_c_begin + d.out_channels);
-    let count = min(OUTS, p.out_w - j0);
+    let count = select(0u, min(OUTS, p.out_w - j0), live);
 //{store}
 }

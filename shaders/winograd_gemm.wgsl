@@ -7,6 +7,12 @@
 // in registers (unrolled: src/gpu/conv/forward/winograd/codegen.rs). The
 // loop over channels is this dispatch's slice (the driver's loop limit,
 // src/gpu/runtime/loops.rs); later slices add onto earlier ones.
+//
+// With LANES > 0 (the adapter's fixed subgroup width) a channel's KB/4 vec4s
+// of U are loaded once per subgroup, one per lane, and broadcast: every
+// invocation of a subgroup needs the same ones, since each (ξ, block)'s runs
+// are padded to a multiple of LANES (the padding runs store nothing). The
+// sums and their order are the plain kernel's.
 
 @group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> weight: array<vec4<f32>>;
@@ -14,20 +20,30 @@
 
 //{constants}
 
+// False in a subgroup that does not hold one (ξ, block), or lacks a lane:
+// its products are then NaN, never a wrong sum. The device's probe
+// (src/gpu/runtime/subgroups.rs) keeps that from happening.
+var<private> sound: bool = true;
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
+//{lane}
 ) {
-    let index = invocation_index(wg, groups, local);
-    if (index >= d.total) {
+    // Invocations past the last stay where lanes share loads, clamped onto
+    // the last, so that every lane of a subgroup takes part; they store nothing.
+    let live = invocation_index(wg, groups, local) < d.total;
+    if (LANES == 0u && !live) {
         return;
     }
+    let index = min(invocation_index(wg, groups, local), d.total - 1u);
     // A channel's row: each batch item's tiles in turn, rounded up to 4.
     let tiles = ((p.out_w + TILE - 1u) / TILE) * ((p.out_h + TILE - 1u) / TILE);
     let quads = (d.batch * tiles + 3u) / 4u;
-    let runs = (quads + TV - 1u) / TV;
+    let real_runs = (quads + TV - 1u) / TV;
+    let runs = (real_runs + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
     let run = index % runs;
     var rest = index / runs;
     // Blocks of KB output channels are numbered over all groups; this chunk's
@@ -43,10 +59,15 @@ fn main(
     let c_lo = max(g * p.in_per_group, d.in_c_begin);
     let c_hi = min((g + 1u) * p.in_per_group, d.in_c_begin + d.in_channels);
 //{declare}
+    // Where channel c's vec4s of V and U start, less c's offsets: the
+    // padding runs read the last real run's.
+    let at0 = xi * d.in_channels * quads + min(run, real_runs - 1u) * TV;
+    let wt0 = ((xi * p.groups + g) * blocks_per_group + block % blocks_per_group) * p.in_per_group * (KB / 4u);
     let c_end = min(c_hi, c_lo + d.slice_end);
+//{check}
     for (var c = c_lo + d.slice_begin; c < c_end; c++) {
-        let at = (xi * d.in_channels + c - d.in_c_begin) * quads + run * TV;
-        let wt = ((((xi * p.groups + g) * blocks_per_group + block % blocks_per_group) * p.in_per_group + c - g * p.in_per_group) * KB) / 4u;
+        let at = at0 + (c - d.in_c_begin) * quads;
+        let wt = wt0 + (c - g * p.in_per_group) * (KB / 4u);
 //{accumulate}
     }
     let o0 = g * p.out_per_group + k0;
@@ -59,9 +80,9 @@ fn main(
 // stored when this dispatch accumulates.
 fn store_product(xi: u32, o: u32, q: u32, quads: u32, value: vec4<f32>) {
     let at = (xi * d.out_channels + o - d.out_c_begin) * quads + q;
+    var sum = value;
     if (d.accumulate != 0u) {
-        product[at] = product[at] + value;
-    } else {
-        product[at] = value;
+        sum = product[at] + value;
     }
+    product[at] = select(vec4<f32>(bitcast<f32>(0x7fc00000u)), sum, sound);
 }

@@ -965,3 +965,79 @@ fn an_infinite_weight_gives_pytorchs_input_gradient() {
         &want.grad_input,
     );
 }
+
+/// Kernels that share weight loads across a subgroup's lanes (where the
+/// adapter has fixed-width subgroups: 8 lanes on llvmpipe, 4 on SwiftShader)
+/// sum the same products in the same order as those that do not: every bit
+/// of the forward and of the backward agrees, over random layers of every
+/// space the blocked and Winograd kernels run, whole and split over small
+/// bindings (partial blocks, padded runs, accumulating slices).
+#[test]
+fn sharing_weights_across_subgroups_changes_no_bit() {
+    let ctx = common::gpu();
+    let name = &ctx.adapter_info().name;
+    let width = ctx.subgroup_width();
+    if name.contains("llvmpipe") {
+        assert_eq!(width, Some(8), "llvmpipe's subgroups are 8 lanes");
+    } else if name.contains("SwiftShader") {
+        assert_eq!(width, Some(4), "SwiftShader's subgroups are 4 lanes");
+    } else {
+        eprintln!("{name}: subgroup width {width:?}");
+    }
+    let mut rng = StdRng::seed_from_u64(0x5b6);
+    let mut checked = 0;
+    for (space, algorithm, backward) in [
+        (Space::General, Algorithm::Blocked, true),
+        (Space::Wide, Algorithm::Blocked, true),
+        (Space::Pointwise, Algorithm::Blocked, false),
+        (Space::WideKernel, Algorithm::Blocked, false),
+        (Space::Winograd, Algorithm::Winograd, false),
+        (Space::WinogradWide, Algorithm::Winograd, false),
+    ] {
+        let mut cases = 0;
+        while cases < 4 {
+            let Some((layer, input)) = random_case(&mut rng, space) else {
+                continue;
+            };
+            let split = cases % 2 == 1;
+            let g = Conv2dGeometry::new(layer.config(), input.shape()).unwrap();
+            let base = if split {
+                let plane = (g.height().input() * g.width().input())
+                    .max(g.height().output() * g.width().output());
+                let needs = algorithm
+                    .min_binding_bytes(&g, ctx.adapter_info().device_type, Precision::Highest)
+                    .unwrap();
+                ctx.with_max_binding_bytes(((plane * 8) as u64).max(needs))
+            } else {
+                ctx.clone()
+            };
+            let what = format!(
+                "{space:?} {algorithm}: {:?} on {:?}",
+                layer.config(),
+                input.shape()
+            );
+            let run = |ctx: &wgpu_conv2d::GpuContext| {
+                let gpu = wgpu_conv2d::GpuConv2d::new(ctx, &layer)
+                    .unwrap()
+                    .with_algorithm(algorithm);
+                let output = gpu.forward(&input).unwrap();
+                let gradients = backward.then(|| {
+                    let grad_output = random_grad_output(&layer, &input, 7);
+                    gpu.backward(&input, &grad_output).unwrap()
+                });
+                (output, gradients)
+            };
+            let (shared, plain) = (run(&base), run(&base.with_subgroups(false)));
+            assert_eq!(shared.0, plain.0, "{what}: the forward");
+            assert_eq!(shared.1, plain.1, "{what}: the gradients");
+            if algorithm == Algorithm::Winograd {
+                check_winograd(&what, &layer, &input, &base);
+            } else {
+                common::check_algorithm(&what, &layer, &input, algorithm, &base);
+            }
+            cases += 1;
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} layers alike with and without shared loads (width {width:?})");
+}

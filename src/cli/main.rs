@@ -452,6 +452,10 @@ impl Placement {
 /// anything but `0`.
 const AUTOTUNE_VAR: &str = "WGPU_CONV2D_AUTOTUNE";
 
+/// Keeps kernels from sharing loads across subgroups
+/// (`GpuContext::with_subgroups(false)`) when set to `0`.
+const SUBGROUPS_VAR: &str = "WGPU_CONV2D_SUBGROUPS";
+
 /// A tuning table to load at start and save after a successful run; the
 /// pipeline cache is kept beside it (the same path with `.pipelines` added).
 const TUNING_FILE_VAR: &str = "WGPU_CONV2D_TUNING_FILE";
@@ -481,7 +485,8 @@ fn open_gpu() -> wgpu_conv2d::Result<GpuContext> {
             );
         }
     }
-    Ok(ctx.with_autotune(autotune))
+    let subgroups = std::env::var(SUBGROUPS_VAR).map_or(true, |v| v != "0");
+    Ok(ctx.with_autotune(autotune).with_subgroups(subgroups))
 }
 
 /// Reports the candidates autotuning discarded this run (on stderr), and
@@ -682,6 +687,7 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "first_call_ms": m.first_call_ms,
         "adapter": ctx.adapter_info().name,
         "backend": format!("{:?}", ctx.adapter_info().backend),
+        "subgroup_width": ctx.subgroup_width(),
         "input_shape": shape,
         "out_channels": config.out_channels,
         "kernel_size": [config.kernel_size.h, config.kernel_size.w],
@@ -746,5 +752,9 @@ fn info() -> Result<(), String> {
         "timestamp queries: {}",
         if timestamps { "yes" } else { "no" }
     );
+    match ctx.subgroup_width() {
+        Some(width) => println!("subgroups: {width} lanes, consecutive (kernels may share loads)"),
+        None => println!("subgroups: not relied on"),
+    }
     Ok(())
 }

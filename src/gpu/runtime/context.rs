@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
+use super::subgroups;
 #[cfg(not(target_arch = "wasm32"))]
 use super::tuning::write_replacing;
 use super::tuning::{TuningRecord, TuningTable};
@@ -39,6 +40,9 @@ pub struct GpuContext {
     autotune: bool,
     /// The accuracy automatic choices keep (see [`GpuContext::with_precision`]).
     precision: Precision,
+    /// Whether kernels may share loads across a subgroup (see
+    /// [`GpuContext::with_subgroups`]).
+    subgroups: bool,
 }
 
 struct Inner {
@@ -51,6 +55,9 @@ struct Inner {
     buffers: Arc<BufferPool>,
     /// Timestamp query sets of earlier timed calls, for reuse.
     query_sets: Mutex<Vec<wgpu::QuerySet>>,
+    /// The adapter's subgroup width, where kernels may rely on it
+    /// (src/gpu/runtime/subgroups.rs).
+    subgroup_width: Option<u32>,
     /// Set by the device-lost callback; every later call fails with it.
     lost: Arc<Mutex<Option<String>>>,
     /// Measured choices, shared by every clone.
@@ -85,8 +92,17 @@ impl GpuContext {
         let limits = adapter.limits();
         // Timestamps time the kernels in benchmarks, a pipeline cache keeps
         // compiled kernels across processes (Vulkan); everything works without.
-        let features =
-            adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
+        // Subgroup operations let kernels share loads between lanes; asked
+        // for natively only (the web's are not yet in every browser, and
+        // untested there).
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::PIPELINE_CACHE
+            | if cfg!(target_arch = "wasm32") {
+                wgpu::Features::empty()
+            } else {
+                wgpu::Features::SUBGROUP
+            };
+        let features = adapter.features() & wanted;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgpu-conv2d"),
@@ -128,10 +144,12 @@ impl GpuContext {
                 })
             });
         }
+        let subgroup_width = subgroups::verified_width(&device, &queue, features, &info).await;
         Ok(Self {
             max_binding_bytes,
             autotune: false,
             precision: Precision::Highest,
+            subgroups: true,
             inner: Arc::new(Inner {
                 adapter,
                 device,
@@ -141,6 +159,7 @@ impl GpuContext {
                 pipelines,
                 buffers: Arc::default(),
                 query_sets: Mutex::new(Vec::new()),
+                subgroup_width,
                 lost,
                 tuning: TuningTable::default(),
             }),
@@ -323,6 +342,28 @@ impl GpuContext {
     /// Whether `Algorithm::Auto` is tuned on this context.
     pub fn autotunes(&self) -> bool {
         self.autotune
+    }
+
+    /// A context on the same device whose kernels may (`on`, the default) or
+    /// may not share loads between the lanes of a subgroup, where the adapter
+    /// offers subgroup operations with one fixed width. Either way they
+    /// compute the same sums in the same order; off, they run the kernels
+    /// that use no subgroup operation (to compare the two, or to rule the
+    /// driver's subgroups out).
+    pub fn with_subgroups(&self, on: bool) -> Self {
+        Self {
+            subgroups: on,
+            ..self.clone()
+        }
+    }
+
+    /// The width of the adapter's subgroups, where kernels may share loads
+    /// across them: subgroup operations are on (the adapter has them, the
+    /// context allows them: [`with_subgroups`](Self::with_subgroups)), every
+    /// subgroup has that one width, and a probe at the device's creation saw
+    /// them made of consecutive invocations. `None` otherwise.
+    pub fn subgroup_width(&self) -> Option<u32> {
+        self.inner.subgroup_width.filter(|_| self.subgroups)
     }
 
     /// A context on the same device whose layers' `Algorithm::Auto` keeps

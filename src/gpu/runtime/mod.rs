@@ -1,8 +1,8 @@
 //! The GPU runtime, which knows nothing of convolutions: the context
 //! (adapter, device, queue), the buffer pool, the kernel registry (pipelines
 //! compiled once per kernel identity), the recorder of one call's commands,
-//! buffer helpers and error scopes, the driver's loop limit, and the table of
-//! measured choices.
+//! buffer helpers and error scopes, the driver's loop limit, the subgroup
+//! width kernels may rely on, and the table of measured choices.
 
 pub(crate) mod buffers;
 mod context;
@@ -11,6 +11,7 @@ mod pipeline_cache;
 mod pool;
 pub(crate) mod recorder;
 pub(crate) mod registry;
+mod subgroups;
 mod tuning;
 
 pub use context::{ADAPTER_HELP, GpuContext};

@@ -394,12 +394,18 @@ pub(crate) mod tests {
         let source = spec.source_text();
         let module = naga::front::wgsl::parse_str(&source)
             .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(&source)));
-        naga::valid::Validator::new(
-            naga::valid::ValidationFlags::all(),
-            naga::valid::Capabilities::default(),
-        )
-        .validate(&module)
-        .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(&source)));
+        // Subgroup operations where the kernel uses them (the device then
+        // has them: src/gpu/runtime/context.rs).
+        let capabilities = if source.contains("subgroup") {
+            naga::valid::Capabilities::SUBGROUP
+        } else {
+            naga::valid::Capabilities::default()
+        };
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(&source)));
         let entry = module
             .entry_points
             .iter()

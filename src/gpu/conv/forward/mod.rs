@@ -39,6 +39,17 @@ pub(crate) enum ForwardKernel {
     Winograd(WinogradVariant),
 }
 
+/// The subgroup width across which forward kernels share their weight
+/// loads on `ctx`: its fixed subgroup width ([`GpuContext::subgroup_width`])
+/// on CPU adapters, where each lane's load is a loop over the SIMD lanes and
+/// sharing measured 1.3–1.6× faster products (docs/benchmarks.md); `None`
+/// on GPUs, where it has not been measured yet.
+pub(crate) fn shared_load_lanes(ctx: &GpuContext) -> Option<usize> {
+    ctx.subgroup_width()
+        .filter(|_| ctx.adapter_info().device_type == wgpu::DeviceType::Cpu)
+        .map(|w| w as usize)
+}
+
 /// The layout of the weight as a kernel reads it, when it is not the
 /// weight's own: what a cached copy was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

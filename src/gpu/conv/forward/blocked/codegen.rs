@@ -1,6 +1,6 @@
 //! The WGSL of one blocked variant: `shaders/conv2d_blocked.wgsl` with its
-//! five marked lines (`//{constants}`, `//{declare}`, `//{accumulate}`,
-//! `//{remainder}`, `//{store}`) replaced by code unrolled for the variant, since neither naga
+//! marked lines (`//{constants}`, `//{lane}`, `//{declare}`, `//{check}`,
+//! `//{accumulate}`, `//{remainder}`, `//{store}`) replaced by code unrolled for the variant, since neither naga
 //! nor llvmpipe unrolls loops that index registers. Each generated block is
 //! framed by `// generated: NAME` and `// end generated: NAME` comments, so a
 //! maintainer reading a variant (the tests write some to
@@ -17,7 +17,7 @@ const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
 /// The source of the variant whose key values are `values` (see [`Variant::key`]),
 /// then 1 for the kernel that accumulates.
 pub(crate) fn generate(values: &[u32]) -> String {
-    source(Variant::from_key(values), values.get(9) == Some(&1))
+    source(Variant::from_key(values), values.last() == Some(&1))
 }
 
 /// The template with its marked lines generated for `variant`, storing onto
@@ -71,16 +71,32 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
         }
     }
 
+    let _ = writeln!(constants, "const LANES: u32 = {}u;", variant.lanes);
+
     let pad = "        ";
-    let accumulate = step(variant, variant.rows, pad);
+    let shared = variant.lanes > 0;
+    let accumulate = step(variant, variant.rows, pad, shared);
     // The slice's last rows one at a time, where a step takes several.
     let remainder = if variant.rows > 1 {
         format!(
             "    for (; r < row_end; r++) {{\n{}    }}\n",
-            step(variant, 1, pad)
+            step(variant, 1, pad, shared)
         )
     } else {
         String::new()
+    };
+    // Where lanes share the weights: whether this subgroup's invocations all
+    // hold one block, and every lane is there to load its part.
+    let (lane, check) = if shared {
+        (
+            "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
+            format!(
+                "    sound = subgroupAll(block == subgroupBroadcast(block, 0u)) && (subgroupBallot(true).x & {mask:#x}u) == {mask:#x}u;\n",
+                mask = u32::MAX >> (32 - variant.lanes),
+            ),
+        )
+    } else {
+        (String::new(), String::new())
     };
 
     let mut store = String::new();
@@ -107,20 +123,23 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     }
 
     let about = format!(
-        "{block} output channels x {} outputs, {} rows per step, {} stores, kernel width {}, stride {}, dilation {}, {:?} operands",
+        "{block} output channels x {} outputs, {} rows per step, {} stores, kernel width {}, stride {}, dilation {}, {:?} operands, weights shared across {} lanes",
         variant.outs(),
         variant.rows,
         if variant.vec_store { "vec4" } else { "scalar" },
         variant.kernel_w,
         variant.stride_w,
         variant.dilation_w,
-        variant.operands
+        variant.operands,
+        variant.lanes
     );
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
     };
     TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
+        .replace("//{lane}\n", &framed("lane", "    ", &lane))
+        .replace("//{check}\n", &framed("check", "    ", &check))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
         .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
         .replace("//{remainder}\n", &framed("remainder", "    ", &remainder))
@@ -176,8 +195,10 @@ fn span_of_words(out: &mut String, variant: Variant, j: usize, pad: &str) {
 /// where it starts and the next row, its span as vec4s and each kernel
 /// column's inputs picked from it; then per four output channels one vec4 of
 /// weights per row and column, and each accumulator's multiply-adds over all
-/// of them in one chain.
-fn step(variant: Variant, rows: usize, pad: &str) -> String {
+/// of them in one chain. `shared`: the step's weights, which lie side by side
+/// from the first row's `wt0`, are loaded once across the subgroup's lanes
+/// (lane l the units l, l + LANES, …) and broadcast from there.
+fn step(variant: Variant, rows: usize, pad: &str, shared: bool) -> String {
     let (block, vecs) = (variant.block, variant.vecs);
     let (units, lanes) = if block == 1 { (1, 1) } else { (block / 4, 4) };
     let load = |what: String| match variant.operands {
@@ -185,6 +206,7 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
         Operands::Bf16 => format!("widen({what})"),
     };
     let mut out = String::new();
+    let step_units = rows * variant.kernel_w * units;
     for j in 0..rows {
         let _ = writeln!(
             out,
@@ -214,9 +236,29 @@ fn step(variant: Variant, rows: usize, pad: &str) -> String {
             }
         }
     }
+    if shared {
+        for t in 0..step_units.div_ceil(variant.lanes) {
+            let _ = writeln!(
+                out,
+                "{pad}let held{t} = weight[wt0 + min({}u + lane, {}u)];",
+                t * variant.lanes,
+                step_units - 1
+            );
+        }
+    }
     for q in 0..units {
         for j in 0..rows {
             for kx in 0..variant.kernel_w {
+                if shared {
+                    let u = (j * variant.kernel_w + kx) * units + q;
+                    let _ = writeln!(
+                        out,
+                        "{pad}let w{j}_{kx}_{q} = subgroupBroadcast(held{}, {}u);",
+                        u / variant.lanes,
+                        u % variant.lanes
+                    );
+                    continue;
+                }
                 if !paired_weights(variant) {
                     let value = load(format!("weight[wt{j} + {}u]", kx * units + q));
                     let _ = writeln!(out, "{pad}let w{j}_{kx}_{q} = {value};");

@@ -6,7 +6,7 @@
 
 mod codegen;
 
-use super::ForwardBuffers;
+use super::{ForwardBuffers, shared_load_lanes};
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry, input_span};
 use crate::gpu::conv::conv_source;
@@ -210,6 +210,9 @@ pub(crate) struct Variant {
     vec_store: bool,
     /// What it multiplies: see [`Operands`].
     operands: Operands,
+    /// The subgroup width across which lanes share each step's weight loads;
+    /// 0 where they do not (see [`sharing`](Variant::sharing)).
+    lanes: usize,
 }
 
 impl Variant {
@@ -243,7 +246,22 @@ impl Variant {
             rows: if w.kernel == 1 { ROWS_ONE_TAP } else { 1 },
             vec_store: w.output.is_multiple_of(4),
             operands: Operands::F32,
+            lanes: 0,
         }
+    }
+
+    /// This variant with each step's weights loaded once per subgroup of
+    /// `width` lanes (`None`: by every invocation) and broadcast: an
+    /// invocation of a 3×3 kernel with 16 channels then loads one or two
+    /// vec4s of weights per reduction row instead of twelve. A block's
+    /// invocations are padded to a multiple of the width. Only where it
+    /// packs float32 weights (one channel per invocation loads one float
+    /// per tap; bfloat16 weights come in pairs) and the width is at most 32.
+    pub(crate) fn sharing(self, width: Option<usize>) -> Self {
+        let lanes = width
+            .filter(|&w| w <= 32 && self.packs() && self.operands == Operands::F32)
+            .unwrap_or(0);
+        Self { lanes, ..self }
     }
 
     /// This variant multiplying operands rounded to bfloat16, where it packs
@@ -361,6 +379,7 @@ impl Variant {
             self.rows,
             usize::from(self.vec_store),
             usize::from(self.operands == Operands::Bf16),
+            self.lanes,
         ]
         .iter()
         .map(|&v| v as u32)
@@ -384,6 +403,7 @@ impl Variant {
             } else {
                 Operands::F32
             },
+            lanes: v(9),
         }
     }
 
@@ -541,8 +561,12 @@ pub(crate) fn encode_chunk(
     let blocks_per_group = per_group.div_ceil(variant.block);
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.block;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
+    let variant = variant.sharing(shared_load_lanes(rec.context()));
     let runs = geometry.width.output.div_ceil(variant.outs());
-    let total = chunk.batch.len() * geometry.height.output * runs * blocks;
+    // A block's invocations, padded where lanes share weights (see the kernel).
+    let per_block =
+        (chunk.batch.len() * geometry.height.output * runs).next_multiple_of(variant.lanes.max(1));
+    let total = per_block * blocks;
     let channels = geometry
         .in_channels_per_group()
         .min(chunk.in_channels.len());
@@ -650,11 +674,15 @@ mod tests {
                     } else {
                         Operands::F32
                     },
+                    lanes: 0,
                 };
+                // Weights shared across 8 lanes (llvmpipe) or 4 (SwiftShader)
+                // where the variant can share them.
+                let variant = variant.sharing(Some(4 << (kernel_w % 2)));
                 let accumulate = vecs % 2 == 0;
                 let spec = variant.spec(accumulate);
                 assert_eq!(Variant::from_key(&spec.variant), variant);
-                assert_eq!(spec.variant[9], u32::from(accumulate));
+                assert_eq!(spec.variant[10], u32::from(accumulate));
                 validate(&spec);
                 let source = spec.source_text();
                 let label = spec.label();
@@ -670,8 +698,8 @@ mod tests {
                     );
                 }
                 let file = format!(
-                    "b{block}_k{kernel_w}_s{stride_w}_d{dilation_w}_v{vecs}_r{}_{:?}.wgsl",
-                    variant.rows, variant.operands
+                    "b{block}_k{kernel_w}_s{stride_w}_d{dilation_w}_v{vecs}_r{}_{:?}_l{}.wgsl",
+                    variant.rows, variant.operands, variant.lanes
                 );
                 std::fs::write(dir.join(file), source.as_bytes()).unwrap();
             }

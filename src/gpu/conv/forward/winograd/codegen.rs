@@ -88,29 +88,33 @@ pub(crate) fn gemm(values: &[u32]) -> String {
         }
     }
     let pad = "        ";
-    let mut accumulate = String::new();
-    for q in 0..v.tv {
-        let _ = writeln!(accumulate, "{pad}let s{q} = input[at + {q}u];");
-    }
-    for u in 0..v.kb / 4 {
-        let _ = writeln!(accumulate, "{pad}let w{u} = weight[wt + {u}u];");
-        for lane in 0..4 {
-            let k = 4 * u + lane;
-            for q in 0..v.tv {
-                let _ = writeln!(
-                    accumulate,
-                    "{pad}a{k}_{q} = fma(vec4<f32>(w{u}[{lane}]), s{q}, a{k}_{q});"
-                );
-            }
-        }
-    }
+    // Where lanes share the weights, each loads one vec4 of the channel's
+    // and the others come by broadcast; the subgroup checks that its
+    // invocations all hold one (ξ, block) and every lane that loads is there.
+    let (accumulate, lane, check) = if v.lanes > 0 {
+        (
+            format!(
+                "{pad}let held = weight[wt + lane % (KB / 4u)];\n{}",
+                channel_step(&v, pad, |u| format!("subgroupBroadcast(held, {u}u)"))
+            ),
+            "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
+            "    sound = subgroupAll(rest == subgroupBroadcast(rest, 0u)) && (subgroupBallot(true).x & WEIGHT_LANES) == WEIGHT_LANES;\n"
+                .to_string(),
+        )
+    } else {
+        (
+            channel_step(&v, pad, |u| format!("weight[wt + {u}u]")),
+            String::new(),
+            String::new(),
+        )
+    };
     let mut store = String::new();
     for k in 0..v.kb {
         let _ = writeln!(store, "    if (o0 + {k}u >= o_lo && o0 + {k}u < o_hi) {{");
         for q in 0..v.tv {
             let _ = writeln!(
                 store,
-                "        if (run * TV + {q}u < quads) {{ store_product(xi, o0 + {k}u, run * TV + {q}u, quads, a{k}_{q}); }}"
+                "        if (live && run * TV + {q}u < quads) {{ store_product(xi, o0 + {k}u, run * TV + {q}u, quads, a{k}_{q}); }}"
             );
         }
         let _ = writeln!(store, "    }}");
@@ -119,11 +123,36 @@ pub(crate) fn gemm(values: &[u32]) -> String {
         GEMM_TEMPLATE,
         &v,
         &[
+            ("lane", &lane),
             ("declare", &declare),
+            ("check", &check),
             ("accumulate", &accumulate),
             ("store", &store),
         ],
     )
+}
+
+/// One channel's step of the product: its TV vec4s of tiles from `at`, its
+/// KB/4 vec4s of weights as `weights(u)` gives them, and the KB·TV vec4
+/// multiply-adds.
+fn channel_step(v: &WinogradVariant, pad: &str, weights: impl Fn(usize) -> String) -> String {
+    let mut step = String::new();
+    for q in 0..v.tv {
+        let _ = writeln!(step, "{pad}let s{q} = input[at + {q}u];");
+    }
+    for u in 0..v.kb / 4 {
+        let _ = writeln!(step, "{pad}let w{u} = {};", weights(u));
+        for lane in 0..4 {
+            let k = 4 * u + lane;
+            for q in 0..v.tv {
+                let _ = writeln!(
+                    step,
+                    "{pad}a{k}_{q} = fma(vec4<f32>(w{u}[{lane}]), s{q}, a{k}_{q});"
+                );
+            }
+        }
+    }
+    step
 }
 
 /// The output transform of the variant whose key values are `values`.
@@ -235,16 +264,28 @@ fn stores(alpha: usize, name: &str, store: impl Fn(usize, String) -> String) -> 
 fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String {
     let t: &Transforms = v.transforms();
     let about = format!(
-        "F({m}x{m}, 3x3), {kb} output channels x {tv} vec4s of tiles",
+        "F({m}x{m}, 3x3), {kb} output channels x {tv} vec4s of tiles, {sharing}",
         m = v.tile,
         kb = v.kb,
-        tv = v.tv
+        tv = v.tv,
+        sharing = if v.lanes > 0 {
+            format!("weights shared across {} lanes", v.lanes)
+        } else {
+            "no subgroup operations".to_string()
+        }
     );
     let mut constants = String::new();
     let _ = writeln!(constants, "const TILE: u32 = {}u;", v.tile);
     let _ = writeln!(constants, "const ALPHA: u32 = {}u;", t.alpha());
     let _ = writeln!(constants, "const KB: u32 = {}u;", v.kb);
     let _ = writeln!(constants, "const TV: u32 = {}u;", v.tv);
+    let _ = writeln!(constants, "const LANES: u32 = {}u;", v.lanes);
+    // The lanes that load a channel's weights where lanes share them.
+    let _ = writeln!(
+        constants,
+        "const WEIGHT_LANES: u32 = {:#x}u;",
+        (1u32 << (v.kb / 4)) - 1
+    );
     let framed = |name: &str, text: &str| {
         format!("// generated: {name} ({about})\n{text}// end generated: {name}\n")
     };

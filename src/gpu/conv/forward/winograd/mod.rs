@@ -20,7 +20,7 @@
 
 mod codegen;
 
-use super::ForwardBuffers;
+use super::{ForwardBuffers, shared_load_lanes};
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::params::DispatchParams;
@@ -141,6 +141,9 @@ pub(crate) struct WinogradVariant {
     pub(crate) kb: usize,
     /// vec4s of tiles per GEMM invocation.
     pub(crate) tv: usize,
+    /// The subgroup width across which the GEMM's lanes share their weight
+    /// loads; 0 where they do not (see [`sharing`](Self::sharing)).
+    pub(crate) lanes: usize,
 }
 
 impl WinogradVariant {
@@ -170,7 +173,30 @@ impl WinogradVariant {
         // a 7×7 plane has one vec4 of F(4×4) tiles.
         let tiles = geometry.batch.max(1) * h.output.div_ceil(tile) * w.output.div_ceil(tile);
         let tv = tiles.div_ceil(4).clamp(1, 3);
-        Ok(Self { tile, kb, tv })
+        Ok(Self {
+            tile,
+            kb,
+            tv,
+            lanes: 0,
+        })
+    }
+
+    /// The variant whose GEMM shares its weight loads across subgroups of
+    /// `width` lanes (`None`: not at all), for rows of `quads` vec4s of
+    /// tiles. Each lane then loads one vec4 of a channel's KB/4, and the
+    /// others come by broadcast, so an invocation loads TV vec4s of tiles
+    /// and one of weights per channel. A block's runs are padded to a
+    /// multiple of the width; TV (1 to 4) is the one that loads least in
+    /// all, padding included: loads, not multiply-adds, set the speed on
+    /// llvmpipe (docs/benchmarks.md). Where the subgroups are narrower than
+    /// KB/4 vec4s, the variant stays as it is.
+    pub(crate) fn sharing(self, width: Option<usize>, quads: usize) -> Self {
+        let Some(lanes) = width.filter(|&w| w >= self.kb / 4) else {
+            return Self { lanes: 0, ..self };
+        };
+        let loads = |tv: usize| quads.div_ceil(tv).next_multiple_of(lanes) * (tv + 1);
+        let tv = (1..=4).rev().min_by_key(|&tv| loads(tv)).unwrap_or(self.tv);
+        Self { tv, lanes, ..self }
     }
 
     fn transforms(&self) -> &'static Transforms {
@@ -206,7 +232,7 @@ impl WinogradVariant {
 
     /// The values that identify the variant in its kernels' keys.
     fn key(&self) -> Vec<u32> {
-        [self.tile, self.kb, self.tv]
+        [self.tile, self.kb, self.tv, self.lanes]
             .iter()
             .map(|&v| v as u32)
             .collect()
@@ -218,6 +244,7 @@ impl WinogradVariant {
             tile: values[0] as usize,
             kb: values[1] as usize,
             tv: values[2] as usize,
+            lanes: values[3] as usize,
         }
     }
 
@@ -316,6 +343,7 @@ pub(crate) fn encode_chunk(
     let tiles = variant.tiles(geometry);
     // One row of tiles per channel: every batch item's in turn, rounded up to 4.
     let row = (chunk.batch.len() * tiles).next_multiple_of(4);
+    let variant = variant.sharing(shared_load_lanes(rec.context()), row / 4);
     let in_planes = chunk.batch.len() * chunk.in_channels.len();
     let out_planes = chunk.batch.len() * chunk.out_channels.len();
     let base = DispatchParams::for_chunk(chunk)?;
@@ -339,7 +367,10 @@ pub(crate) fn encode_chunk(
     let blocks_per_group = per_group.div_ceil(variant.kb);
     let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / variant.kb;
     let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
-    let runs = (row / 4).div_ceil(variant.tv);
+    // Padded, where lanes share weights, so that a subgroup's runs are one block's.
+    let runs = (row / 4)
+        .div_ceil(variant.tv)
+        .next_multiple_of(variant.lanes.max(1));
     let total = planes * blocks * runs;
     let channels = geometry
         .in_channels_per_group()
@@ -423,8 +454,19 @@ mod tests {
 
     #[test]
     fn generated_passes_validate_with_naga() {
-        for (tile, kb, tv) in [(4, 16, 2), (2, 8, 1), (4, 4, 3), (2, 16, 2)] {
-            let v = WinogradVariant { tile, kb, tv };
+        for (tile, kb, tv, lanes) in [
+            (4, 16, 2, 0),
+            (2, 8, 1, 8),
+            (4, 4, 3, 0),
+            (2, 16, 2, 4),
+            (4, 16, 4, 8),
+        ] {
+            let v = WinogradVariant {
+                tile,
+                kb,
+                tv,
+                lanes,
+            };
             for spec in [
                 v.weight_spec(),
                 v.input_spec(),
@@ -456,7 +498,8 @@ mod tests {
             WinogradVariant {
                 tile: 4,
                 kb: 16,
-                tv: 3
+                tv: 3,
+                lanes: 0
             }
         );
         let small = g(Conv2dConfig::new(4, 4, 3).with_padding(1), &[1, 4, 2, 2]);
