@@ -41,9 +41,10 @@ pub(crate) enum ForwardKernel {
 
 /// The subgroup width across which forward kernels share their weight
 /// loads on `ctx`: its fixed subgroup width ([`GpuContext::subgroup_width`])
-/// on CPU adapters, where each lane's load is a loop over the SIMD lanes and
-/// sharing measured 1.3–1.6× faster products (docs/benchmarks.md); `None`
-/// on GPUs, where it has not been measured yet.
+/// on CPU adapters, where each lane's load is a loop over the SIMD lanes:
+/// on llvmpipe sharing took the blocked kernel to 0.52–0.84× its time and
+/// Winograd to 0.76–0.94× (docs/benchmarks.md); `None` on GPUs, where it
+/// has not been measured yet.
 pub(crate) fn shared_load_lanes(ctx: &GpuContext) -> Option<usize> {
     ctx.subgroup_width()
         .filter(|_| ctx.adapter_info().device_type == wgpu::DeviceType::Cpu)
