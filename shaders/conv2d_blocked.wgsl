@@ -29,6 +29,12 @@
 // device's probe (src/gpu/runtime/subgroups.rs) keeps that from happening.
 var<private> sound: bool = true;
 
+// NaN where the subgroup is not sound (0 otherwise, never stored), made at
+// run time: WGSL's constant evaluation refuses a NaN constant (Tint does).
+fn poison() -> f32 {
+    return bitcast<f32>(select(0u, 0x7fc00000u, !sound));
+}
+
 // Adds `value` (one output, or four adjacent ones where rows are a whole
 // number of vec4s) to the start the output takes: the bias, or the partial
 // sum of an earlier block of input channels.
@@ -40,7 +46,7 @@ fn store_output(n: u32, o: u32, i: u32, j: u32, value: OutputUnit) {
     } else if (p.has_bias != 0u) {
         start = OutputUnit(bias[o]);
     }
-    output[at] = select(OutputUnit(bitcast<f32>(0x7fc00000u)), start + value, sound);
+    output[at] = select(OutputUnit(poison()), start + value, sound);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

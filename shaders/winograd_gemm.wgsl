@@ -25,6 +25,12 @@
 // (src/gpu/runtime/subgroups.rs) keeps that from happening.
 var<private> sound: bool = true;
 
+// NaN where the subgroup is not sound (0 otherwise, never stored), made at
+// run time: WGSL's constant evaluation refuses a NaN constant (Tint does).
+fn poison() -> f32 {
+    return bitcast<f32>(select(0u, 0x7fc00000u, !sound));
+}
+
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -84,5 +90,5 @@ fn store_product(xi: u32, o: u32, q: u32, quads: u32, value: vec4<f32>) {
     if (d.accumulate != 0u) {
         sum = product[at] + value;
     }
-    product[at] = select(vec4<f32>(bitcast<f32>(0x7fc00000u)), sum, sound);
+    product[at] = select(vec4<f32>(poison()), sum, sound);
 }
