@@ -24,17 +24,6 @@
 
 //{constants}
 
-// False in a subgroup that does not hold the layout its shared weight loads
-// rely on (see `main`): its outputs are then NaN, never a wrong sum. The
-// device's probe (src/gpu/runtime/subgroups.rs) keeps that from happening.
-var<private> sound: bool = true;
-
-// NaN where the subgroup is not sound (0 otherwise, never stored), made at
-// run time: WGSL's constant evaluation refuses a NaN constant (Tint does).
-fn poison() -> f32 {
-    return bitcast<f32>(select(0u, 0x7fc00000u, !sound));
-}
-
 // Adds `value` (one output, or four adjacent ones where rows are a whole
 // number of vec4s) to the start the output takes: the bias, or the partial
 // sum of an earlier block of input channels.

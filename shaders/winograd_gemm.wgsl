@@ -20,17 +20,6 @@
 
 //{constants}
 
-// False in a subgroup that does not hold one (ξ, block), or lacks a lane:
-// its products are then NaN, never a wrong sum. The device's probe
-// (src/gpu/runtime/subgroups.rs) keeps that from happening.
-var<private> sound: bool = true;
-
-// NaN where the subgroup is not sound (0 otherwise, never stored), made at
-// run time: WGSL's constant evaluation refuses a NaN constant (Tint does).
-fn poison() -> f32 {
-    return bitcast<f32>(select(0u, 0x7fc00000u, !sound));
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,

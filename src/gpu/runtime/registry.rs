@@ -396,7 +396,7 @@ pub(crate) mod tests {
             .unwrap_or_else(|e| panic!("{label}: {}", e.emit_to_string(&source)));
         // Subgroup operations where the kernel uses them (the device then
         // has them: src/gpu/runtime/context.rs).
-        let capabilities = if source.contains("subgroup") {
+        let capabilities = if source.contains("@builtin(subgroup_invocation_id)") {
             naga::valid::Capabilities::SUBGROUP
         } else {
             naga::valid::Capabilities::default()

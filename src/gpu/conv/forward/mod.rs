@@ -51,6 +51,36 @@ pub(crate) fn shared_load_lanes(ctx: &GpuContext) -> Option<usize> {
         .map(|w| w as usize)
 }
 
+/// What a kernel sharing loads across subgroups adds to its template: the
+/// lane parameter of its entry point and the line that sets `sound`
+/// (`shaders/subgroup_sound.wgsl`) from whether its subgroup holds one `key`
+/// and every lane in `lanes` (a WGSL mask). Nothing where it does not
+/// `share`. Such a kernel's source ends with [`with_subgroup_check`].
+pub(crate) fn sharing_parts(share: bool, key: &str, lanes: &str) -> (String, String) {
+    if !share {
+        return (String::new(), String::new());
+    }
+    (
+        "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
+        format!("    sound = one_subgroup({key}, {lanes});\n"),
+    )
+}
+
+/// `source` with the check [`sharing_parts`] calls
+/// (`shaders/subgroup_check.wgsl`) appended where the kernel `share`s.
+pub(crate) fn with_subgroup_check(source: String, share: bool) -> String {
+    if share {
+        source
+            + "\n"
+            + include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/subgroup_check.wgsl"
+            ))
+    } else {
+        source
+    }
+}
+
 /// The layout of the weight as a kernel reads it, when it is not the
 /// weight's own: what a cached copy was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,10 +9,11 @@
 use std::fmt::Write;
 
 use super::{Operands, Variant};
+use crate::gpu::conv::forward::{sharing_parts, with_subgroup_check};
 use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.
-const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl");
+const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_blocked.wgsl", "subgroup_sound.wgsl");
 
 /// The source of the variant whose key values are `values` (see [`Variant::key`]),
 /// then 1 for the kernel that accumulates.
@@ -85,19 +86,9 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     } else {
         String::new()
     };
-    // Where lanes share the weights: whether this subgroup's invocations all
-    // hold one block, and every lane is there to load its part.
-    let (lane, check) = if shared {
-        (
-            "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
-            format!(
-                "    sound = subgroupAll(block == subgroupBroadcast(block, 0u)) && (subgroupBallot(true).x & {mask:#x}u) == {mask:#x}u;\n",
-                mask = u32::MAX >> (32 - variant.lanes),
-            ),
-        )
-    } else {
-        (String::new(), String::new())
-    };
+    // Every lane loads its part of the weights.
+    let every_lane = format!("{:#x}u", u32::MAX >> (32 - variant.lanes.clamp(1, 32)));
+    let (lane, check) = sharing_parts(shared, "block", &every_lane);
 
     let mut store = String::new();
     for k in 0..block {
@@ -136,14 +127,15 @@ pub(crate) fn source(variant: Variant, accumulate: bool) -> String {
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
     };
-    TEMPLATE
+    let source = TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
         .replace("//{lane}\n", &framed("lane", "    ", &lane))
         .replace("//{check}\n", &framed("check", "    ", &check))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
         .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
         .replace("//{remainder}\n", &framed("remainder", "    ", &remainder))
-        .replace("//{store}\n", &framed("store", "    ", &store))
+        .replace("//{store}\n", &framed("store", "    ", &store));
+    with_subgroup_check(source, shared)
 }
 
 /// Whether the variant loads a tap's weights eight channels at a time: on

@@ -9,11 +9,13 @@
 use std::fmt::Write;
 
 use super::{Transforms, WinogradVariant};
+use crate::gpu::conv::forward::{sharing_parts, with_subgroup_check};
 
 const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
 const INPUT_TEMPLATE: &str =
     crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_input.wgsl");
-const GEMM_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_gemm.wgsl");
+const GEMM_TEMPLATE: &str =
+    crate::gpu::conv::conv_source!("winograd_gemm.wgsl", "subgroup_sound.wgsl");
 const OUTPUT_TEMPLATE: &str =
     crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_output.wgsl");
 
@@ -89,25 +91,16 @@ pub(crate) fn gemm(values: &[u32]) -> String {
     }
     let pad = "        ";
     // Where lanes share the weights, each loads one vec4 of the channel's
-    // and the others come by broadcast; the subgroup checks that its
-    // invocations all hold one (ξ, block) and every lane that loads is there.
-    let (accumulate, lane, check) = if v.lanes > 0 {
-        (
-            format!(
-                "{pad}let held = weight[wt + lane % (KB / 4u)];\n{}",
-                channel_step(&v, pad, |u| format!("subgroupBroadcast(held, {u}u)"))
-            ),
-            "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
-            "    sound = subgroupAll(rest == subgroupBroadcast(rest, 0u)) && (subgroupBallot(true).x & WEIGHT_LANES) == WEIGHT_LANES;\n"
-                .to_string(),
+    // and the others come by broadcast.
+    let accumulate = if v.lanes > 0 {
+        format!(
+            "{pad}let held = weight[wt + lane % (KB / 4u)];\n{}",
+            channel_step(&v, pad, |u| format!("subgroupBroadcast(held, {u}u)"))
         )
     } else {
-        (
-            channel_step(&v, pad, |u| format!("weight[wt + {u}u]")),
-            String::new(),
-            String::new(),
-        )
+        channel_step(&v, pad, |u| format!("weight[wt + {u}u]"))
     };
+    let (lane, check) = sharing_parts(v.lanes > 0, "rest", "WEIGHT_LANES");
     let mut store = String::new();
     for k in 0..v.kb {
         let _ = writeln!(store, "    if (o0 + {k}u >= o_lo && o0 + {k}u < o_hi) {{");
@@ -119,7 +112,7 @@ pub(crate) fn gemm(values: &[u32]) -> String {
         }
         let _ = writeln!(store, "    }}");
     }
-    fill(
+    let source = fill(
         GEMM_TEMPLATE,
         &v,
         &[
@@ -129,7 +122,8 @@ pub(crate) fn gemm(values: &[u32]) -> String {
             ("accumulate", &accumulate),
             ("store", &store),
         ],
-    )
+    );
+    with_subgroup_check(source, v.lanes > 0)
 }
 
 /// One channel's step of the product: its TV vec4s of tiles from `at`, its
