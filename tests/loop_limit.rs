@@ -170,6 +170,16 @@ fn forward_sums_kernels_of_70000_taps() {
         &[1, 1, 70_003, 1],
         Some(70001.0),
     );
+    // Three columns: the blocked kernel steps one reduction row at a time
+    // (one at a time for one column would be two), 70000 steps, past the
+    // limit unless sliced; with its weights shared across subgroups where
+    // the adapter has them.
+    check_forward(
+        "70000x3 kernel",
+        Conv2dConfig::new(1, 4, (70_000, 3)),
+        &[1, 1, 70_000, 3],
+        Some(210_001.0),
+    );
 }
 
 /// The depthwise kernel walks down every input row between a strip's first
