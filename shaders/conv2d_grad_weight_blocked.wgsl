@@ -23,6 +23,10 @@
 // this dispatch's blocks start at run slice_begin, `split_len` each, ending at
 // slice_end. Each invocation stores its accumulators as ACCUMULATORS_PADDED
 // floats at its index, for reduce_weight_blocked.wgsl.
+//
+// Invocations are numbered row block fastest, then input-channel block (the
+// invocations of one block of output channels and positions), then
+// output-channel block, then block of positions (`split`).
 
 @group(0) @binding(2) var<storage, read> input: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> grad_output: array<vec4<f32>>;
@@ -35,17 +39,29 @@ fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
     @builtin(local_invocation_index) local: u32,
+//{lane}
 ) {
-    let index = invocation_index(wg, groups, local);
-    if (index >= d.total) {
+    // Where lanes share grad_output loads (LANES > 0: each step's grad_output
+    // values, the same for every invocation of a block of output channels and
+    // positions, are loaded once across a subgroup's lanes and broadcast),
+    // such a block's invocations are padded to a multiple of LANES, so that a
+    // subgroup's are one block's; the padding ones, and those past the last,
+    // stay (clamped onto the last real one) so that every lane takes part, and
+    // store nothing.
+    let row_blocks = (p.kernel_h + RB - 1u) / RB;
+    let channel_blocks = (p.in_per_group + CB - 1u) / CB;
+    let per_block = row_blocks * channel_blocks;
+    let padded_block = (per_block + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let unclamped = invocation_index(wg, groups, local);
+    let live = unclamped < d.total && unclamped % padded_block < per_block;
+    if (LANES == 0u && !live) {
         return;
     }
-    let row_blocks = (p.kernel_h + RB - 1u) / RB;
-    let a0 = (index % row_blocks) * RB;
-    var rest = index / row_blocks;
-    let channel_blocks = (p.in_per_group + CB - 1u) / CB;
-    let c0 = (rest % channel_blocks) * CB;
-    rest = rest / channel_blocks;
+    let index = min(unclamped, d.total - 1u);
+    let inner = min(index % padded_block, per_block - 1u);
+    let a0 = (inner % row_blocks) * RB;
+    let c0 = (inner / row_blocks) * CB;
+    var rest = index / padded_block;
     // Output-channel blocks are numbered over all groups; this chunk's first
     // is the one holding out_c_begin.
     let blocks_per_group = (p.out_per_group + OB - 1u) / OB;
@@ -59,18 +75,23 @@ fn main(
     let o_lo = max(o0, d.out_c_begin);
     let o_hi = min(min(o0 + OB, (g + 1u) * p.out_per_group), d.out_c_begin + d.out_channels);
     // Input channels of this block that are in the group and in this chunk;
-    // the others read the nearest held one and store zeros.
+    // the others read the nearest held one (a block holding none reads
+    // channel in_c_begin) and store zeros.
     let c_group = g * p.in_per_group;
     let ch_lo = max(c_group + c0, d.in_c_begin);
     let ch_hi = min(min(c_group + c0 + CB, c_group + p.in_per_group), d.in_c_begin + d.in_channels);
     let held = ch_lo < ch_hi;
+    // Whether this invocation takes steps: where it holds a channel or, where
+    // lanes share loads, where any lane of its subgroup does, so that every
+    // lane takes the same steps.
+//{running}
 
     // Runs of QUADS quads along a row; grad_output rows are padded to whole runs.
     let quads_per_row = (p.out_w + 3u) / 4u;
     let runs_per_row = (quads_per_row + QUADS - 1u) / QUADS;
     let runs = d.batch * p.out_h * runs_per_row;
     let begin = d.slice_begin + split * d.split_len;
-    let end = select(begin, min(begin + d.split_len, min(d.slice_end, runs)), held);
+    let end = select(begin, min(begin + d.split_len, min(d.slice_end, runs)), running);
     var jr = begin % runs_per_row;
     rest = begin / runs_per_row;
     var i = rest % p.out_h;
@@ -105,5 +126,7 @@ fn main(
     // The accumulators side by side, unguarded (reduce_weight_blocked.wgsl
     // picks out the valid ones); a channel not held stores zeros.
     let at = index * (ACCUMULATORS_PADDED / 4u);
+    if (live) {
 //{store}
+    }
 }

@@ -1,15 +1,21 @@
-// The blocked weight gradient's partial sums added in split order: one
-// invocation per row (o, c, a) of this chunk's weights, onto
-// what an earlier dispatch stored when `accumulate` is set.
+// The blocked weight gradient's partial sums added in split order into the
+// result, onto what an earlier dispatch stored when `accumulate` is set.
 //
 // conv2d_grad_weight_blocked.wgsl stores each invocation's accumulators side
 // by side as vec4s (ACCUMULATORS_PADDED floats per invocation, invocations in
 // their index order, split after split), unguarded: so that its stores are a
 // quarter as many, which is most of its compile time on llvmpipe. This pass
-// finds each weight's accumulator there: the invocation that held it and its
-// place (o, c, a, e) within that invocation's OB × CB × RB × KERNEL_W block.
+// takes them as they lie: one invocation per vec4 of one kernel invocation's
+// accumulators, the same vec4 of every split added in order, then each of its
+// four weights stored at its place (o, c, a, e) in the result. Those of the
+// padding (past ACCUMULATORS, or padding invocations where lanes shared
+// loads) and of channels or kernel rows past the group's, the chunk's or the
+// kernel's end are dropped. (One invocation per row of the result, reading
+// scalars at their places, took 11–15 ms of the 8×512×7×7 3×3 layer's
+// backward; this way the index arithmetic is shared by four weights, and the
+// divisions within a kernel invocation's block are by constants.)
 
-@group(0) @binding(2) var<storage, read> partials: array<f32>;
+@group(0) @binding(2) var<storage, read> partials: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> result: array<f32>;
 
 //{constants}
@@ -24,23 +30,54 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    // One row (o, c, a) of KERNEL_W weights per invocation: llvmpipe divides
-    // integers lane by lane, so the index arithmetic is shared by a row.
-    let a = index % p.kernel_h;
-    var rest = index / p.kernel_h;
-    let c = rest % p.in_per_group;
-    let o = d.out_c_begin + rest / p.in_per_group;
-
-    // The invocation's index within a split, numbered as the kernel numbers
-    // them: row block fastest, then channel block, then output-channel block.
+    // The kernel invocation whose vec4 this is, numbered as the kernel
+    // numbers them: row block fastest, then channel block (padded to a
+    // multiple of LANES where lanes share loads), then output-channel block.
+    let quads = ACCUMULATORS_PADDED / 4u;
+    let invocation = index / quads;
+    let place = (index % quads) * 4u;
     let row_blocks = (p.kernel_h + RB - 1u) / RB;
-    let channel_blocks = (p.in_per_group + CB - 1u) / CB;
-    let first_block = out_block(d.out_c_begin, OB);
-    let blocks = out_block(d.out_c_begin + d.out_channels - 1u, OB) - first_block + 1u;
-    let per_split = blocks * channel_blocks * row_blocks;
-    let invocation = ((out_block(o, OB) - first_block) * channel_blocks + c / CB) * row_blocks + a / RB;
-    let place = (((o % p.out_per_group) % OB * CB + c % CB) * RB + a % RB) * KERNEL_W;
+    let per_block = row_blocks * ((p.in_per_group + CB - 1u) / CB);
+    let padded_block = (per_block + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let inner = invocation % padded_block;
+    let a0 = (inner % row_blocks) * RB;
+    let c0 = (inner / row_blocks) * CB;
+    let blocks_per_group = (p.out_per_group + OB - 1u) / OB;
+    let block = out_block(d.out_c_begin, OB) + invocation / padded_block;
+    let g = block / blocks_per_group;
+    let o0 = g * p.out_per_group + (block % blocks_per_group) * OB;
+    // Output channels of the block in the group and in this chunk.
+    let o_hi = min(min(o0 + OB, (g + 1u) * p.out_per_group), d.out_c_begin + d.out_channels);
 
-    let at = d.result_offset + index * KERNEL_W;
-//{sum}
+    // Each weight's place (k, j, r, e) in the block: OB × CB × RB × KERNEL_W.
+    var at = vec4<u32>(0u);
+    var kept = vec4<bool>(false);
+    var sums = vec4<f32>(0.0);
+    for (var i = 0u; i < 4u; i++) {
+        let q = place + i;
+        let e = q % KERNEL_W;
+        let r = (q / KERNEL_W) % RB;
+        let j = (q / (KERNEL_W * RB)) % CB;
+        let o = o0 + q / (KERNEL_W * RB * CB);
+        let c = c0 + j;
+        let a = a0 + r;
+        kept[i] = inner < per_block && q < OB * CB * RB * KERNEL_W && o >= d.out_c_begin
+            && o < o_hi && c < p.in_per_group && a < p.kernel_h;
+        at[i] = d.result_offset + (((o - d.out_c_begin) * p.in_per_group + c) * p.kernel_h + a)
+            * p.kernel_w + e;
+        if (kept[i] && d.accumulate != 0u) {
+            sums[i] = result[at[i]];
+        }
+    }
+    // Added in split order, onto what was stored: the order of every other
+    // reduction of partial sums here, so that the result does not depend on
+    // the blocking.
+    for (var s = 0u; s < d.splits; s++) {
+        sums = sums + partials[s * d.total + index];
+    }
+    for (var i = 0u; i < 4u; i++) {
+        if (kept[i]) {
+            result[at[i]] = sums[i];
+        }
+    }
 }

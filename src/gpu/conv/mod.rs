@@ -9,6 +9,7 @@ pub(crate) mod forward;
 pub(crate) mod params;
 pub(crate) mod plan;
 pub(crate) mod select;
+mod sharing;
 mod slicing;
 mod unrolled;
 
@@ -43,12 +44,6 @@ mod tests {
             blocked::PAD_INPUT_BORDER,
             blocked::PAD_INPUT_BF16,
             blocked::PAD_INPUT_BORDER_BF16,
-            blocked::PACK_WEIGHT[0].2,
-            blocked::PACK_WEIGHT[1].2,
-            blocked::PACK_WEIGHT[2].2,
-            blocked::PACK_WEIGHT[3].2,
-            blocked::PACK_WEIGHT[4].2,
-            blocked::PACK_WEIGHT[5].2,
             grad_input::GRAD_PADDED,
             grad_input::FOLD_COLUMNS,
             grad_input::FOLD_ROWS,
@@ -58,7 +53,13 @@ mod tests {
             grad_weight::gemm::GRAD_WEIGHT_GEMM,
             reduce::REDUCE_SPLITS,
             grad_bias::GRAD_BIAS,
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            blocked::PACK_WEIGHT
+                .iter()
+                .flat_map(|(_, _, kernels)| *kernels),
+        ) {
             validate(&kernel.spec());
         }
     }

@@ -119,6 +119,17 @@ pub(crate) struct Phase {
     pub skip: [usize; 2],
 }
 
+impl Phase {
+    /// Whether the phase takes every tap of `geometry`'s kernel (one phase,
+    /// stride 1): its weight is then the forward weight with channels swapped
+    /// and taps flipped, which a packing kernel can read directly.
+    pub(crate) fn takes_every_tap(&self, geometry: &Conv2dGeometry) -> bool {
+        let every =
+            |taps: Taps, kernel: usize| taps.first == 0 && taps.step == 1 && taps.count == kernel;
+        every(self.taps[0], geometry.height.kernel) && every(self.taps[1], geometry.width.kernel)
+    }
+}
+
 /// The transposed convolution that gives `geometry`'s input gradient, as
 /// `stride_h · stride_w` phase convolutions (sub-pixel decomposition: no
 /// zeros inserted): the positions of the destination grid congruent to a

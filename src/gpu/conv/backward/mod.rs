@@ -359,23 +359,45 @@ impl BackwardPass {
             };
             let phase_call =
                 rec.uniform("transposed call", &ConvParams::new(&pass.geometry, false)?);
-            let flipped = rec.scratch("transposed weight", pass.geometry.weight_len());
-            grad_input::encode_transpose_weight(
-                rec,
-                &self.geometry,
-                call,
-                phase,
-                weight,
-                &flipped,
-            )?;
-            let phase_weight = match pass.kernel.packed_weight_len(&pass.geometry) {
-                Some(len) => {
+            let packed_len = pass.kernel.packed_weight_len(&pass.geometry);
+            // Packed straight from the forward weight where the phase takes
+            // every tap; otherwise from a transposed copy of the phase's taps.
+            let packed = match packed_len {
+                Some(len) if phase.takes_every_tap(&self.geometry) => {
                     let packed = rec.scratch("packed transposed weight", len);
                     pass.kernel
-                        .encode_pack(rec, &pass.geometry, &phase_call, &flipped, &packed)?;
-                    packed
+                        .encode_pack_transposed(rec, &pass.geometry, &phase_call, weight, &packed)?
+                        .then_some(packed)
                 }
-                None => flipped.clone(),
+                _ => None,
+            };
+            let phase_weight = match (packed, packed_len) {
+                (Some(packed), _) => packed,
+                (None, packed_len) => {
+                    let flipped = rec.scratch("transposed weight", pass.geometry.weight_len());
+                    grad_input::encode_transpose_weight(
+                        rec,
+                        &self.geometry,
+                        call,
+                        phase,
+                        weight,
+                        &flipped,
+                    )?;
+                    match packed_len {
+                        Some(len) => {
+                            let packed = rec.scratch("packed transposed weight", len);
+                            pass.kernel.encode_pack(
+                                rec,
+                                &pass.geometry,
+                                &phase_call,
+                                &flipped,
+                                &packed,
+                            )?;
+                            packed
+                        }
+                        None => flipped,
+                    }
+                }
             };
             let output = if single {
                 grid.clone()
@@ -393,7 +415,7 @@ impl BackwardPass {
                     }),
                     weight: &phase_weight,
                     // No bias: any buffer fills the binding.
-                    bias: &flipped,
+                    bias: weight,
                     output: &output,
                 },
             )?;

@@ -123,6 +123,17 @@ impl PositionSplits {
         Self::of_len(positions, split_len, block_len, max_elements)
     }
 
+    /// These blocks with partial sums of `block_len` each: as many per pass
+    /// as one binding holds. The blocks, and so every sum, stay as they are.
+    pub(crate) fn holding(self, block_len: usize, max_elements: usize) -> Self {
+        Self::of_len(
+            self.splits * self.split_len,
+            self.split_len,
+            block_len.max(1),
+            max_elements,
+        )
+    }
+
     /// Positions per block.
     pub(crate) fn split_len(&self) -> usize {
         self.split_len

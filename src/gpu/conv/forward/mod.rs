@@ -39,48 +39,6 @@ pub(crate) enum ForwardKernel {
     Winograd(WinogradVariant),
 }
 
-/// The subgroup width across which forward kernels share their weight
-/// loads on `ctx`: its fixed subgroup width ([`GpuContext::subgroup_width`])
-/// on CPU adapters, where each lane's load is a loop over the SIMD lanes:
-/// on llvmpipe sharing took the blocked kernel to 0.52–0.84× its time and
-/// Winograd to 0.76–0.94× (docs/benchmarks.md); `None` on GPUs, where it
-/// has not been measured yet.
-pub(crate) fn shared_load_lanes(ctx: &GpuContext) -> Option<usize> {
-    ctx.subgroup_width()
-        .filter(|_| ctx.adapter_info().device_type == wgpu::DeviceType::Cpu)
-        .map(|w| w as usize)
-}
-
-/// What a kernel sharing loads across subgroups adds to its template: the
-/// lane parameter of its entry point and the line that sets `sound`
-/// (`shaders/subgroup_sound.wgsl`) from whether its subgroup holds one `key`
-/// and every lane in `lanes` (a WGSL mask). Nothing where it does not
-/// `share`. Such a kernel's source ends with [`with_subgroup_check`].
-pub(crate) fn sharing_parts(share: bool, key: &str, lanes: &str) -> (String, String) {
-    if !share {
-        return (String::new(), String::new());
-    }
-    (
-        "    @builtin(subgroup_invocation_id) lane: u32,\n".to_string(),
-        format!("    sound = one_subgroup({key}, {lanes});\n"),
-    )
-}
-
-/// `source` with the check [`sharing_parts`] calls
-/// (`shaders/subgroup_check.wgsl`) appended where the kernel `share`s.
-pub(crate) fn with_subgroup_check(source: String, share: bool) -> String {
-    if share {
-        source
-            + "\n"
-            + include_str!(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/shaders/subgroup_check.wgsl"
-            ))
-    } else {
-        source
-    }
-}
-
 /// The layout of the weight as a kernel reads it, when it is not the
 /// weight's own: what a cached copy was made for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,12 +156,34 @@ impl ForwardKernel {
     ) -> Result<()> {
         match self {
             ForwardKernel::Blocked(variant) if variant.packs() => {
-                blocked::encode_pack(rec, geometry, variant, call, weight, packed)
+                blocked::encode_pack(rec, geometry, variant, call, (weight, false), packed)
             }
             ForwardKernel::Winograd(variant) => {
                 winograd::encode_weight_transform(rec, geometry, variant, call, weight, packed)
             }
             _ => Ok(()),
+        }
+    }
+
+    /// Records the packing of the weight of the stride-1 convolution whose
+    /// transpose this kernel runs (the input gradient's: channels swapped,
+    /// taps flipped) from that convolution's own `weight` into `packed`, and
+    /// returns true; false, recording nothing, where this kernel packs
+    /// nothing that way (it then needs a transposed copy).
+    pub(crate) fn encode_pack_transposed(
+        self,
+        rec: &mut Recorder,
+        geometry: &Conv2dGeometry,
+        call: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        packed: &wgpu::Buffer,
+    ) -> Result<bool> {
+        match self {
+            ForwardKernel::Blocked(variant) if variant.packs() => {
+                blocked::encode_pack(rec, geometry, variant, call, (weight, true), packed)?;
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::{Operands, Variant};
-use crate::gpu::conv::forward::{sharing_parts, with_subgroup_check};
+use crate::gpu::conv::sharing::{sharing_parts, with_subgroup_check};
 use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.

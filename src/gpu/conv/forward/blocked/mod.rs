@@ -6,12 +6,13 @@
 
 mod codegen;
 
-use super::{ForwardBuffers, shared_load_lanes};
+use super::ForwardBuffers;
 use crate::error::Result;
 use crate::geometry::{Axis, Conv2dGeometry, input_span};
 use crate::gpu::conv::conv_source;
 use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
+use crate::gpu::conv::sharing::shared_load_lanes;
 use crate::gpu::runtime::loops::{loop_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource, WrittenKernel};
@@ -163,29 +164,65 @@ const fn pack_weight_bf16(constants: &'static [(&'static str, f64)]) -> WrittenK
     .with_constants("pack_weight_bf16", constants)
 }
 
-/// The packing kernels, one per operand type and block width.
-pub(crate) const PACK_WEIGHT: [(Operands, usize, WrittenKernel); 6] = [
-    (Operands::F32, 4, pack_weight(&[("BLOCK", 4.0)])),
-    (Operands::F32, 8, pack_weight(&[("BLOCK", 8.0)])),
+/// The packing kernels, one per operand type and block width: of the weight
+/// as it is, and of the transposed convolution's weight from the forward one
+/// (see `shaders/pack_weight.wgsl`).
+pub(crate) const PACK_WEIGHT: [(Operands, usize, [WrittenKernel; 2]); 6] = [
+    (
+        Operands::F32,
+        4,
+        [
+            pack_weight(&[("BLOCK", 4.0), ("TRANSPOSED", 0.0)]),
+            pack_weight(&[("BLOCK", 4.0), ("TRANSPOSED", 1.0)]),
+        ],
+    ),
+    (
+        Operands::F32,
+        8,
+        [
+            pack_weight(&[("BLOCK", 8.0), ("TRANSPOSED", 0.0)]),
+            pack_weight(&[("BLOCK", 8.0), ("TRANSPOSED", 1.0)]),
+        ],
+    ),
     (
         Operands::F32,
         BLOCK,
-        pack_weight(&[("BLOCK", BLOCK as f64)]),
+        [
+            pack_weight(&[("BLOCK", BLOCK as f64), ("TRANSPOSED", 0.0)]),
+            pack_weight(&[("BLOCK", BLOCK as f64), ("TRANSPOSED", 1.0)]),
+        ],
     ),
     (
         Operands::Bf16,
         4,
-        pack_weight_bf16(&[("BLOCK", 4.0), ("BFLOAT", 1.0)]),
+        [
+            pack_weight_bf16(&[("BLOCK", 4.0), ("BFLOAT", 1.0), ("TRANSPOSED", 0.0)]),
+            pack_weight_bf16(&[("BLOCK", 4.0), ("BFLOAT", 1.0), ("TRANSPOSED", 1.0)]),
+        ],
     ),
     (
         Operands::Bf16,
         8,
-        pack_weight_bf16(&[("BLOCK", 8.0), ("BFLOAT", 1.0)]),
+        [
+            pack_weight_bf16(&[("BLOCK", 8.0), ("BFLOAT", 1.0), ("TRANSPOSED", 0.0)]),
+            pack_weight_bf16(&[("BLOCK", 8.0), ("BFLOAT", 1.0), ("TRANSPOSED", 1.0)]),
+        ],
     ),
     (
         Operands::Bf16,
         BLOCK,
-        pack_weight_bf16(&[("BLOCK", BLOCK as f64), ("BFLOAT", 1.0)]),
+        [
+            pack_weight_bf16(&[
+                ("BLOCK", BLOCK as f64),
+                ("BFLOAT", 1.0),
+                ("TRANSPOSED", 0.0),
+            ]),
+            pack_weight_bf16(&[
+                ("BLOCK", BLOCK as f64),
+                ("BFLOAT", 1.0),
+                ("TRANSPOSED", 1.0),
+            ]),
+        ],
     ),
 ];
 
@@ -458,7 +495,7 @@ pub(crate) fn encode_pack(
     geometry: &Conv2dGeometry,
     variant: Variant,
     call: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
+    (weight, transposed): (&wgpu::Buffer, bool),
     packed: &wgpu::Buffer,
 ) -> Result<()> {
     let taps = packed_len(geometry, variant.block) / variant.block;
@@ -466,12 +503,12 @@ pub(crate) fn encode_pack(
         "pack dispatch",
         &DispatchParams::default().with_total(taps)?,
     );
-    let (_, _, kernel) = PACK_WEIGHT
+    let (_, _, kernels) = PACK_WEIGHT
         .iter()
         .find(|(operands, block, _)| *operands == variant.operands && *block == variant.block)
         .expect("a packing kernel for every packed block width");
     rec.dispatch(
-        &kernel.spec(),
+        &kernels[usize::from(transposed)].spec(),
         &[call, &params, weight, packed],
         taps as u64,
     )

@@ -9,7 +9,7 @@
 use std::fmt::Write;
 
 use super::{Transforms, WinogradVariant};
-use crate::gpu::conv::forward::{sharing_parts, with_subgroup_check};
+use crate::gpu::conv::sharing::{sharing_parts, with_subgroup_check};
 
 const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
 const INPUT_TEMPLATE: &str =

@@ -20,11 +20,12 @@
 
 mod codegen;
 
-use super::{ForwardBuffers, shared_load_lanes};
+use super::ForwardBuffers;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::params::DispatchParams;
 use crate::gpu::conv::plan::Chunk;
+use crate::gpu::conv::sharing::shared_load_lanes;
 use crate::gpu::runtime::loops::{loop_steps, slices};
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};

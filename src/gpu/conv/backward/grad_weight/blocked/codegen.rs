@@ -6,10 +6,12 @@
 use std::fmt::Write;
 
 use super::WeightVariant;
+use crate::gpu::conv::sharing::{sharing_parts, with_subgroup_check};
 use crate::gpu::conv::unrolled::four_inputs;
 
 /// The template: the shared prelude, then the kernel with its markers.
-const TEMPLATE: &str = crate::gpu::conv::conv_source!("conv2d_grad_weight_blocked.wgsl");
+const TEMPLATE: &str =
+    crate::gpu::conv::conv_source!("conv2d_grad_weight_blocked.wgsl", "subgroup_sound.wgsl");
 
 /// The source of the variant whose key values are `values`.
 pub(crate) fn generate(values: &[u32]) -> String {
@@ -19,6 +21,9 @@ pub(crate) fn generate(values: &[u32]) -> String {
 /// The template with its marked lines generated for `variant`.
 pub(crate) fn source(v: WeightVariant) -> String {
     let (ob, cb, rb, kw, quads) = (v.ob, v.cb, v.rb, v.kernel_w, v.quads);
+    let (shared, lanes) = (v.lanes > 0, v.lanes);
+    // grad_output vec4s per step, unit k · QUADS + u for channel k, quad u.
+    let units = ob * quads;
     let mut constants = String::new();
     let _ = writeln!(constants, "const OB: u32 = {ob}u;");
     let _ = writeln!(constants, "const CB: u32 = {cb}u;");
@@ -26,6 +31,7 @@ pub(crate) fn source(v: WeightVariant) -> String {
     let _ = writeln!(constants, "const KERNEL_W: u32 = {kw}u;");
     let _ = writeln!(constants, "const STRIDE_W: u32 = {}u;", v.stride_w);
     let _ = writeln!(constants, "const QUADS: u32 = {quads}u;");
+    let _ = writeln!(constants, "const LANES: u32 = {lanes}u;");
     let _ = writeln!(
         constants,
         "const ACCUMULATORS_PADDED: u32 = {}u;",
@@ -33,11 +39,24 @@ pub(crate) fn source(v: WeightVariant) -> String {
     );
 
     let mut declare = String::new();
-    for k in 0..ob {
-        let _ = writeln!(
-            declare,
-            "    let off{k} = (min(max(o0 + {k}u, o_lo), o_hi - 1u) - d.out_c_begin) * plane_quads;"
-        );
+    let offset =
+        |k: &str| format!("(min(max(o0 + {k}, o_lo), o_hi - 1u) - d.out_c_begin) * plane_quads");
+    if shared {
+        // Lane l loads the units l, l + LANES, … (the last one past the end).
+        for t in 0..units.div_ceil(lanes) {
+            let _ = writeln!(
+                declare,
+                "    let unit{t} = min({}u + lane, {}u);
+    let off{t} = {} + unit{t} % QUADS;",
+                t * lanes,
+                units - 1,
+                offset(&format!("unit{t} / QUADS"))
+            );
+        }
+    } else {
+        for k in 0..ob {
+            let _ = writeln!(declare, "    let off{k} = {};", offset(&format!("{k}u")));
+        }
     }
     // Input channel j of the block: where its planes start in this chunk's
     // copy (a channel not held reads the nearest held one) and whether its
@@ -45,7 +64,7 @@ pub(crate) fn source(v: WeightVariant) -> String {
     for j in 0..cb {
         let _ = writeln!(
             declare,
-            "    let ch{j} = c_group + c0 + {j}u;\n    let held{j} = ch{j} >= ch_lo && ch{j} < ch_hi;\n    let plane{j} = (clamp(ch{j}, ch_lo, ch_hi - 1u) - d.in_c_begin) * in_plane;"
+            "    let ch{j} = c_group + c0 + {j}u;\n    let held{j} = ch{j} >= ch_lo && ch{j} < ch_hi;\n    let plane{j} = (select(d.in_c_begin, clamp(ch{j}, ch_lo, ch_hi - 1u), held) - d.in_c_begin) * in_plane;"
         );
     }
     // Kernel row r of the block reads input row a0 + r (the kernel's last
@@ -71,6 +90,14 @@ pub(crate) fn source(v: WeightVariant) -> String {
     // from it, then every weight's multiply-adds over the run's positions.
     let pad = "        ";
     let mut accumulate = String::new();
+    if shared {
+        for t in 0..units.div_ceil(lanes) {
+            let _ = writeln!(
+                accumulate,
+                "{pad}let loaded{t} = grad_output[go_at + off{t}];"
+            );
+        }
+    }
     for u in 0..quads {
         let _ = writeln!(
             accumulate,
@@ -78,10 +105,17 @@ pub(crate) fn source(v: WeightVariant) -> String {
             4 * u
         );
         for k in 0..ob {
-            let _ = writeln!(
-                accumulate,
-                "{pad}let g{k}_{u} = grad_output[go_at + off{k} + {u}u];"
-            );
+            let value = if shared {
+                let unit = k * quads + u;
+                format!(
+                    "subgroupBroadcast(loaded{}, {}u)",
+                    unit / lanes,
+                    unit % lanes
+                )
+            } else {
+                format!("grad_output[go_at + off{k} + {u}u]")
+            };
+            let _ = writeln!(accumulate, "{pad}let g{k}_{u} = {value};");
         }
     }
     for j in 0..cb {
@@ -130,25 +164,40 @@ pub(crate) fn source(v: WeightVariant) -> String {
     values.resize(v.accumulators_padded(), "0.0".to_string());
     let mut store = String::new();
     for (t, four) in values.chunks(4).enumerate() {
-        let _ = writeln!(
-            store,
-            "    partials[at + {t}u] = vec4<f32>({});",
-            four.join(", ")
-        );
+        let value = format!("vec4<f32>({})", four.join(", "));
+        let value = if shared {
+            format!("select(vec4<f32>(poison()), {value}, sound)")
+        } else {
+            value
+        };
+        let _ = writeln!(store, "        partials[at + {t}u] = {value};");
     }
+    // Where lanes share loads: the lane parameter, and the check that the
+    // subgroup is one block's (of output channels and positions), every lane
+    // there.
+    let every_lane = format!("{:#x}u", u32::MAX >> (32 - lanes.clamp(1, 32)));
+    let (lane, check) = sharing_parts(shared, "index / padded_block", &every_lane);
+    let running = if shared {
+        format!("{check}    let running = subgroupAny(held);\n")
+    } else {
+        "    let running = held;\n".to_string()
+    };
 
     let about = format!(
-        "{ob} output channels x {cb} input channels x {rb} kernel rows, {quads} quads, kernel width {kw}, stride {}, dilation {}",
+        "{ob} output channels x {cb} input channels x {rb} kernel rows, {quads} quads, kernel width {kw}, stride {}, dilation {}, grad_output shared across {lanes} lanes",
         v.stride_w, v.dilation_w
     );
     let framed = |name: &str, indent: &str, text: &str| {
         format!("{indent}// generated: {name} ({about})\n{text}{indent}// end generated: {name}\n")
     };
-    TEMPLATE
+    let source = TEMPLATE
         .replace("//{constants}\n", &framed("constants", "", &constants))
+        .replace("//{lane}\n", &lane)
+        .replace("//{running}\n", &framed("running", "    ", &running))
         .replace("//{declare}\n", &framed("declare", "    ", &declare))
         .replace("//{accumulate}\n", &framed("accumulate", pad, &accumulate))
-        .replace("//{store}\n", &framed("store", "    ", &store))
+        .replace("//{store}\n", &framed("store", pad, &store));
+    with_subgroup_check(source, shared)
 }
 
 /// The template of the pass that adds the variant's partial sums.
@@ -167,27 +216,6 @@ pub(crate) fn generate_reduce(values: &[u32]) -> String {
         v.accumulators_padded()
     );
     let _ = writeln!(constants, "const KERNEL_W: u32 = {}u;", v.kernel_w);
-    let mut sum = String::new();
-    for e in 0..v.kernel_w {
-        let _ = writeln!(sum, "    var acc{e} = 0.0;");
-        let _ = writeln!(
-            sum,
-            "    if (d.accumulate != 0u) {{ acc{e} = result[at + {e}u]; }}"
-        );
-    }
-    let _ = writeln!(sum, "    for (var s = 0u; s < d.splits; s++) {{");
-    let _ = writeln!(
-        sum,
-        "        let first = (s * per_split + invocation) * ACCUMULATORS_PADDED + place;"
-    );
-    for e in 0..v.kernel_w {
-        let _ = writeln!(sum, "        acc{e} = acc{e} + partials[first + {e}u];");
-    }
-    let _ = writeln!(sum, "    }}");
-    for e in 0..v.kernel_w {
-        let _ = writeln!(sum, "    result[at + {e}u] = acc{e};");
-    }
-    REDUCE_TEMPLATE
-        .replace("//{constants}\n", &constants)
-        .replace("//{sum}\n", &sum)
+    let _ = writeln!(constants, "const LANES: u32 = {}u;", v.lanes);
+    REDUCE_TEMPLATE.replace("//{constants}\n", &constants)
 }

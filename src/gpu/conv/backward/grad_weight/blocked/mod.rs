@@ -16,6 +16,7 @@ use crate::gpu::conv::backward::reduce::{
 use crate::gpu::conv::forward::blocked::{Operands, encode_padded_copy};
 use crate::gpu::conv::params::{ConvParams, DispatchParams};
 use crate::gpu::conv::plan::Chunk;
+use crate::gpu::conv::sharing::shared_load_lanes;
 use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
 
@@ -29,6 +30,13 @@ const MAX_SPAN: usize = 128;
 /// Measured on llvmpipe (8×64×56×56, 3×3): 16 × 4 × 3 rows (576) took 37 ms,
 /// 32 × 4 × 3 and 16 × 8 × 3 (1152) 40–41 ms, 16 × 2 × 3 (288) 42 ms.
 const MAX_ACCUMULATORS: usize = 576;
+
+/// Scalar accumulators per invocation at most where lanes share
+/// grad_output loads. Measured on llvmpipe (8 lanes, the four ResNet 3×3
+/// layers at batch 8): 64 × 2 × 3 rows (1152) took 27–31 ms, 32 × 2 × 3
+/// (576) 30–34, 16 × 4 × 3 (576) 36–42, 64 × 4 × 3 and 128 × 2 × 3 (2304)
+/// 29–39.
+const MAX_SHARED_ACCUMULATORS: usize = 1152;
 
 /// Accumulators up to which a step takes two quads of positions.
 const FEW_ACCUMULATORS: usize = 64;
@@ -47,6 +55,9 @@ pub(crate) struct WeightVariant {
     pub(super) dilation_w: usize,
     /// Quads of adjacent positions along a row per loop step.
     pub(super) quads: usize,
+    /// The subgroup width across which lanes share each step's grad_output
+    /// loads; 0 where they do not (see [`sharing`](WeightVariant::sharing)).
+    pub(super) lanes: usize,
 }
 
 impl WeightVariant {
@@ -54,16 +65,15 @@ impl WeightVariant {
     /// run it (kernel width over 16, or a quad's span over 128 columns).
     ///
     /// Of the blockings whose accumulators fit [`MAX_ACCUMULATORS`], the one
-    /// with the fewest loads per useful multiply-add: a step loads OB × QUADS
-    /// vec4s of grad_output and CB × RB input spans, for OB × CB × RB × KW ×
-    /// 4 × QUADS multiply-adds, of which those of channels and rows past a
-    /// group's or the kernel's end are wasted. A step takes two quads only
-    /// where the accumulators are few (a depthwise layer's): with many, the
-    /// second quad's grad_output values cost more than its saved loads
-    /// (measured on llvmpipe: 16 × 2 × 3 rows of 3×3 at two quads, 48 ms
-    /// against 42 at one).
+    /// with the fewest loads per useful multiply-add ([`blocking`]). A step
+    /// takes two quads only where the accumulators are few (a depthwise
+    /// layer's): with many, the second quad's grad_output values cost more
+    /// than its saved loads (measured on llvmpipe: 16 × 2 × 3 rows of 3×3 at
+    /// two quads, 48 ms against 42 at one).
+    ///
+    /// [`blocking`]: WeightVariant::blocking
     pub(crate) fn new(geometry: &Conv2dGeometry) -> Option<Self> {
-        let (h, w) = (&geometry.height, &geometry.width);
+        let w = &geometry.width;
         let base = Self {
             ob: 1,
             cb: 1,
@@ -72,35 +82,12 @@ impl WeightVariant {
             stride_w: w.stride,
             dilation_w: w.dilation,
             quads: 1,
+            lanes: 0,
         };
         if w.kernel > MAX_KERNEL_W || base.span() > MAX_SPAN {
             return None;
         }
-        let (out_per_group, in_per_group) = (
-            geometry.out_channels_per_group().max(1),
-            geometry.in_channels_per_group().max(1),
-        );
-        let used = |len: usize, block: usize| len as f64 / len.next_multiple_of(block) as f64;
-        let cost = |v: &Self| {
-            let loads = v.ob * v.quads + v.cb * v.rb * v.span_vecs();
-            let useful =
-                used(out_per_group, v.ob) * used(in_per_group, v.cb) * used(h.kernel, v.rb);
-            loads as f64 / (v.fmas() as f64 * useful)
-        };
-        let blocks = |len: usize| {
-            [1, 2, 4, 8, 16, 32, 64]
-                .into_iter()
-                .filter(move |&b| b == 1 || b / 2 < len)
-        };
-        let best = blocks(out_per_group)
-            .flat_map(|ob| blocks(in_per_group).map(move |cb| (ob, cb)))
-            .flat_map(|(ob, cb)| (1..=h.kernel).map(move |rb| Self { ob, cb, rb, ..base }))
-            .filter(|v| v.accumulators() <= MAX_ACCUMULATORS)
-            .min_by(|a, b| {
-                cost(a)
-                    .total_cmp(&cost(b))
-                    .then(a.accumulators().cmp(&b.accumulators()))
-            })?;
+        let best = base.blocking(geometry, MAX_ACCUMULATORS)?;
         let two = Self { quads: 2, ..best };
         Some(
             if best.accumulators() <= FEW_ACCUMULATORS && two.span() <= MAX_SPAN {
@@ -109,6 +96,82 @@ impl WeightVariant {
                 best
             },
         )
+    }
+
+    /// Of the blockings of output channels, input channels and kernel rows
+    /// (this variant's kernel, quads and lanes) with at most `accumulators`,
+    /// the one with the fewest [`loads`](WeightVariant::loads_per_fma) per
+    /// useful multiply-add; the fewer accumulators between equals.
+    fn blocking(self, geometry: &Conv2dGeometry, accumulators: usize) -> Option<Self> {
+        let (out_per_group, in_per_group) = (
+            geometry.out_channels_per_group().max(1),
+            geometry.in_channels_per_group().max(1),
+        );
+        let blocks = |len: usize| {
+            [1, 2, 4, 8, 16, 32, 64]
+                .into_iter()
+                .filter(move |&b| b == 1 || b / 2 < len)
+        };
+        let cost = |v: &Self| v.loads_per_fma(geometry);
+        blocks(out_per_group)
+            .flat_map(|ob| blocks(in_per_group).map(move |cb| (ob, cb)))
+            .flat_map(|(ob, cb)| {
+                (1..=geometry.height.kernel).map(move |rb| Self { ob, cb, rb, ..self })
+            })
+            .filter(|v| v.accumulators() <= accumulators)
+            .min_by(|a, b| {
+                cost(a)
+                    .total_cmp(&cost(b))
+                    .then(a.accumulators().cmp(&b.accumulators()))
+            })
+    }
+
+    /// vec4 loads per useful multiply-add: a step loads OB × QUADS vec4s of
+    /// grad_output (where lanes share them, a lane's share) and CB × RB input
+    /// spans, for OB × CB × RB × KW × 4 × QUADS multiply-adds, of which those
+    /// of channels and rows past a group's or the kernel's end are wasted,
+    /// and where lanes share, those of the padding invocations.
+    fn loads_per_fma(self, geometry: &Conv2dGeometry) -> f64 {
+        let units = self.ob * self.quads;
+        let loads = match self.lanes {
+            0 => units,
+            lanes => units.div_ceil(lanes),
+        } + self.cb * self.rb * self.span_vecs();
+        let used = |len: usize, block: usize| {
+            let len = len.max(1);
+            len as f64 / len.next_multiple_of(block) as f64
+        };
+        let useful = used(geometry.out_channels_per_group(), self.ob)
+            * used(geometry.in_channels_per_group(), self.cb)
+            * used(geometry.height.kernel, self.rb)
+            * used(self.per_block(geometry), self.lanes.max(1));
+        loads as f64 / (self.fmas() as f64 * useful)
+    }
+
+    /// The variant to run where subgroups of `width` lanes (`None`: none)
+    /// can share each step's grad_output loads. The invocations of one block
+    /// of output channels and positions all read the same ones, so one lane
+    /// loads each and broadcasts it. Their count is padded to a multiple of
+    /// the width, so the variant shares only where that takes fewer loads per
+    /// useful multiply-add. It is blocked anew for shared loads (same quads),
+    /// up to [`MAX_SHARED_ACCUMULATORS`]: with grad_output cheap, more output
+    /// channels per invocation pay (3×3, 64 channels: 8 + 12 vec4s per step
+    /// for 1152 weights, where the plain kernel loads 16 + 24 for 576). At
+    /// most 32 lanes.
+    pub(crate) fn sharing(self, width: Option<usize>, geometry: &Conv2dGeometry) -> Self {
+        let plain = Self { lanes: 0, ..self };
+        width
+            .filter(|&w| (2..=32).contains(&w))
+            .and_then(|lanes| Self { lanes, ..plain }.blocking(geometry, MAX_SHARED_ACCUMULATORS))
+            .filter(|shared| shared.loads_per_fma(geometry) < plain.loads_per_fma(geometry))
+            .unwrap_or(plain)
+    }
+
+    /// Invocations per block of output channels and positions: one per
+    /// block of input channels and kernel rows, unpadded.
+    fn per_block(self, geometry: &Conv2dGeometry) -> usize {
+        geometry.in_channels_per_group().div_ceil(self.cb)
+            * geometry.height.kernel.div_ceil(self.rb)
     }
 
     /// Scalar accumulators per invocation: one per weight it sums.
@@ -123,14 +186,14 @@ impl WeightVariant {
     }
 
     /// Invocations per block of positions for `chunk`: blocks of output
-    /// channels, times blocks of input channels and kernel rows.
+    /// channels, times blocks of input channels and kernel rows (padded to a
+    /// multiple of the lanes that share loads).
     fn invocations(self, geometry: &Conv2dGeometry, chunk: &Chunk) -> (usize, usize) {
         let per_group = geometry.out_channels_per_group();
         let blocks_per_group = per_group.div_ceil(self.ob);
         let block_of = |o: usize| (o / per_group) * blocks_per_group + (o % per_group) / self.ob;
         let blocks = block_of(chunk.out_channels.end - 1) - block_of(chunk.out_channels.start) + 1;
-        let rows = geometry.in_channels_per_group().div_ceil(self.cb)
-            * geometry.height.kernel.div_ceil(self.rb);
+        let rows = self.per_block(geometry).next_multiple_of(self.lanes.max(1));
         (blocks, rows)
     }
 
@@ -202,6 +265,7 @@ impl WeightVariant {
             self.stride_w,
             self.dilation_w,
             self.quads,
+            self.lanes,
         ]
         .iter()
         .map(|&v| v as u32)
@@ -219,6 +283,7 @@ impl WeightVariant {
             stride_w: v(4),
             dilation_w: v(5),
             quads: v(6),
+            lanes: v(7),
         }
     }
 
@@ -257,15 +322,21 @@ impl WeightVariant {
 /// grad_output rows padded to whole vec4s (unless they are already), then the
 /// blocked kernel pass by pass over blocks of runs of positions, each pass
 /// added in order onto what earlier ones (and earlier chunks) stored.
+/// `plain`'s partial sums for one block of positions must fit
+/// `max_elements`; where the device's lanes can share loads, the variant
+/// [`sharing`](WeightVariant::sharing) them runs instead if its fit too.
 pub(crate) fn encode_chunk(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
     chunk: &Chunk,
-    variant: WeightVariant,
+    plain: WeightVariant,
     buffers: &ChunkBuffers,
     max_elements: usize,
     grad_weight: &wgpu::Buffer,
 ) -> Result<()> {
+    let variant = Some(plain.sharing(shared_load_lanes(rec.context()), geometry))
+        .filter(|shared| shared.partials_per_block(geometry, chunk) <= max_elements)
+        .unwrap_or(plain);
     let (h, w) = (&geometry.height, &geometry.width);
     let row_len = variant.row_len(geometry);
     let planes = chunk.batch.len() * chunk.in_channels.len();
@@ -305,12 +376,15 @@ pub(crate) fn encode_chunk(
     let runs = chunk.batch.len() * h.output * variant.runs_per_row(geometry);
     let (blocks, rows) = variant.invocations(geometry, chunk);
     let partials_per_block = variant.partials_per_block(geometry, chunk);
+    // Blocks of positions as without shared loads (whose padding takes more
+    // partial sums), so that the sums are the same bit for bit.
     let splits = PositionSplits::new(
         runs,
-        partials_per_block,
+        plain.partials_per_block(geometry, chunk),
         chunk.output_len(geometry),
         max_elements,
-    );
+    )
+    .holding(partials_per_block, max_elements);
     let base = DispatchParams::for_chunk(chunk)?
         .with_row_len(row_len)?
         .with_out_row_len(out_row_len)?;
@@ -323,10 +397,10 @@ pub(crate) fn encode_chunk(
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
-        // The reduction takes one row of the kernel's width per invocation.
+        // The reduction takes one vec4 of partial sums per invocation.
         own_layout: Some((
             &variant.reduce_spec(),
-            block_len / w.kernel,
+            partials_per_block / 4,
             partials_per_block,
         )),
     };
@@ -340,13 +414,16 @@ mod tests {
 
     #[test]
     fn generated_variants_validate_with_naga() {
-        for (ob, cb, rb, kernel_w, stride_w, dilation_w, quads) in [
-            (16, 4, 3, 3, 1, 1, 1),
-            (32, 16, 1, 1, 1, 1, 1),
-            (8, 1, 1, 7, 2, 1, 1),
-            (4, 2, 1, 16, 1, 1, 1),
-            (4, 3, 3, 5, 3, 2, 1),
-            (1, 1, 3, 3, 1, 1, 2),
+        for (ob, cb, rb, kernel_w, stride_w, dilation_w, quads, lanes) in [
+            (16, 4, 3, 3, 1, 1, 1, 0),
+            (16, 4, 3, 3, 1, 1, 1, 8),
+            (32, 16, 1, 1, 1, 1, 1, 0),
+            (32, 16, 1, 1, 1, 1, 1, 4),
+            (8, 1, 1, 7, 2, 1, 1, 0),
+            (4, 2, 1, 16, 1, 1, 1, 0),
+            (4, 3, 3, 5, 3, 2, 1, 0),
+            (4, 3, 3, 5, 3, 2, 2, 8),
+            (1, 1, 3, 3, 1, 1, 2, 0),
         ] {
             let variant = WeightVariant {
                 ob,
@@ -356,6 +433,7 @@ mod tests {
                 stride_w,
                 dilation_w,
                 quads,
+                lanes,
             };
             let spec = variant.spec();
             assert_eq!(WeightVariant::from_key(&spec.variant), variant);
@@ -393,7 +471,25 @@ mod tests {
         for k in [1, 2, 3, 5, 7, 11, 16] {
             let v = WeightVariant::new(&g(k, 64)).unwrap();
             assert!(v.accumulators() <= MAX_ACCUMULATORS && v.rb <= k, "{v:?}");
+            let shared = v.sharing(Some(8), &g(k, 64));
+            assert!(
+                shared.accumulators() <= MAX_SHARED_ACCUMULATORS && shared.quads == v.quads,
+                "{shared:?}"
+            );
         }
+        // Shared grad_output loads: more output channels per invocation.
+        let shared = WeightVariant::new(&g(3, 64))
+            .unwrap()
+            .sharing(Some(8), &g(3, 64));
+        assert_eq!((blocking(shared), shared.lanes), ((64, 2, 3, 1), 8));
+        let v = WeightVariant::new(&g(3, 64)).unwrap();
+        assert_eq!(v.sharing(None, &g(3, 64)), v, "no subgroups: as it is");
+        assert_eq!(v.sharing(Some(64), &g(3, 64)), v, "over 32 lanes: as it is");
+        // One invocation per block of positions (depthwise): padding it to a
+        // subgroup would load more, not less.
+        let depthwise = Conv2dGeometry::new(&depthwise, &[1, 8, 9, 9]).unwrap();
+        let v = WeightVariant::new(&depthwise).unwrap();
+        assert_eq!(v.sharing(Some(8), &depthwise).lanes, 0);
         let wide = crate::config::Conv2dConfig::new(1, 1, (1, 17));
         assert!(WeightVariant::new(&Conv2dGeometry::new(&wide, &[1, 1, 1, 40]).unwrap()).is_none());
     }
