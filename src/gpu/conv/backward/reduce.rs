@@ -14,7 +14,7 @@ use crate::gpu::runtime::registry::Binding::{ReadOnly, ReadWrite, Uniform};
 use crate::gpu::runtime::{KernelSpec, Recorder, WrittenKernel};
 
 /// Most blocks one reduction pass adds up (its loop: the driver's limit).
-const MAX_SPLITS: usize = 4096;
+pub(crate) const MAX_SPLITS: usize = 4096;
 
 /// Workgroups a tiled kernel's blocks aim to fill together: several per
 /// multiprocessor of a large GPU (an NVIDIA H200 has 132).

@@ -261,7 +261,10 @@ impl Algorithm {
                 Some(variant) => ForwardKernel::Depthwise(variant),
                 None => ForwardKernel::Blocked(Variant::new(geometry, 1)),
             },
-            Algorithm::Blocked => ForwardKernel::Blocked(Variant::blocked(geometry)),
+            Algorithm::Blocked => ForwardKernel::Blocked(match device {
+                wgpu::DeviceType::Cpu => Variant::blocked(geometry).on_cpu(geometry),
+                _ => Variant::blocked(geometry),
+            }),
             Algorithm::BlockedBf16 => ForwardKernel::Blocked(
                 Variant::blocked(geometry)
                     .on_bf16()

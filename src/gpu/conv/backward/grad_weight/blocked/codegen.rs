@@ -217,5 +217,6 @@ pub(crate) fn generate_reduce(values: &[u32]) -> String {
     );
     let _ = writeln!(constants, "const KERNEL_W: u32 = {}u;", v.kernel_w);
     let _ = writeln!(constants, "const LANES: u32 = {}u;", v.lanes);
+    let _ = writeln!(constants, "const PER: u32 = {}u;", v.reduce_quads());
     REDUCE_TEMPLATE.replace("//{constants}\n", &constants)
 }

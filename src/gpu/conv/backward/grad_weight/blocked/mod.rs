@@ -205,6 +205,20 @@ impl WeightVariant {
         blocks * rows * self.accumulators_padded()
     }
 
+    /// vec4s of partial sums per invocation of the reduction: up to 8, as
+    /// many as divide an invocation's accumulators, so that the divisions by
+    /// uniform values (which llvmpipe does lane by lane) are shared by up to
+    /// 32 weights (8×512×7×7 3×3: 9.9 ms at one vec4, 8.5 at four, 6.9 at
+    /// 16). Each adds up to [`MAX_SPLITS`](crate::gpu::conv::backward::reduce::MAX_SPLITS)
+    /// vec4s: 8 keeps that loop, and
+    /// the 8 of its four weights, under the driver's limit.
+    pub(super) fn reduce_quads(self) -> usize {
+        [8, 4, 2, 1]
+            .into_iter()
+            .find(|per| (self.accumulators_padded() / 4).is_multiple_of(*per))
+            .unwrap_or(1)
+    }
+
     /// Multiply-adds per step.
     fn fmas(self) -> usize {
         self.accumulators() * 4 * self.quads
@@ -397,10 +411,10 @@ pub(crate) fn encode_chunk(
         // Rows of these output channels were started by an earlier chunk
         // unless this is their first batch item and first input block.
         started: chunk.batch.start > 0 || chunk.accumulate,
-        // The reduction takes one vec4 of partial sums per invocation.
+        // The reduction takes `reduce_quads` vec4s of partial sums per invocation.
         own_layout: Some((
             &variant.reduce_spec(),
-            partials_per_block / 4,
+            partials_per_block / (4 * variant.reduce_quads()),
             partials_per_block,
         )),
     };
@@ -410,6 +424,7 @@ pub(crate) fn encode_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::conv::backward::reduce::MAX_SPLITS;
     use crate::gpu::runtime::registry::tests::validate;
 
     #[test]
@@ -441,6 +456,13 @@ mod tests {
             assert!(!spec.source_text().contains("//{"), "{}", spec.label());
             let reduce = variant.reduce_spec();
             validate(&reduce);
+            // Its loops: per vec4, four weights read, every split's vec4
+            // added, four stored.
+            let steps = variant.reduce_quads() * (4 + MAX_SPLITS + 4);
+            assert!(
+                steps < crate::gpu::runtime::loops::LOOP_BUDGET,
+                "{variant:?}"
+            );
             assert!(!reduce.source_text().contains("//{"), "{}", reduce.label());
         }
     }
