@@ -219,7 +219,7 @@ impl GpuConv2d {
         let mut rec = Recorder::new(&self.ctx);
         let call = self.call_params(&mut rec, &pass.geometry)?;
         pass.kernel
-            .encode_pack(&mut rec, &pass.geometry, &call, weight, &packed)?;
+            .encode_pack(&mut rec, &pass.geometry, &call, (weight, false), &packed)?;
         rec.submit();
         let handle = wgpu::Buffer::clone(&packed);
         cached.push((layout, packed));

@@ -359,45 +359,47 @@ impl BackwardPass {
             };
             let phase_call =
                 rec.uniform("transposed call", &ConvParams::new(&pass.geometry, false)?);
-            let packed_len = pass.kernel.packed_weight_len(&pass.geometry);
-            // Packed straight from the forward weight where the phase takes
-            // every tap; otherwise from a transposed copy of the phase's taps.
-            let packed = match packed_len {
-                Some(len) if phase.takes_every_tap(&self.geometry) => {
-                    let packed = rec.scratch("packed transposed weight", len);
-                    pass.kernel
-                        .encode_pack_transposed(rec, &pass.geometry, &phase_call, weight, &packed)?
-                        .then_some(packed)
-                }
-                _ => None,
+            // The phase's taps of the weight, transposed (flipped, channels
+            // swapped) as that convolution's weight.
+            let transposed_copy = |rec: &mut Recorder| -> Result<wgpu::Buffer> {
+                let flipped = rec.scratch("transposed weight", pass.geometry.weight_len());
+                grad_input::encode_transpose_weight(
+                    rec,
+                    &self.geometry,
+                    call,
+                    phase,
+                    weight,
+                    &flipped,
+                )?;
+                Ok(flipped)
             };
-            let phase_weight = match (packed, packed_len) {
-                (Some(packed), _) => packed,
-                (None, packed_len) => {
-                    let flipped = rec.scratch("transposed weight", pass.geometry.weight_len());
-                    grad_input::encode_transpose_weight(
-                        rec,
-                        &self.geometry,
-                        call,
-                        phase,
-                        weight,
-                        &flipped,
-                    )?;
-                    match packed_len {
-                        Some(len) => {
-                            let packed = rec.scratch("packed transposed weight", len);
-                            pass.kernel.encode_pack(
-                                rec,
-                                &pass.geometry,
-                                &phase_call,
-                                &flipped,
-                                &packed,
-                            )?;
-                            packed
-                        }
-                        None => flipped,
+            let phase_weight = match pass.kernel.packed_weight_len(&pass.geometry) {
+                Some(len) => {
+                    let packed = rec.scratch("packed transposed weight", len);
+                    // Packed straight from the forward weight where the
+                    // phase takes every tap and the kernel can; otherwise
+                    // from a transposed copy.
+                    let direct = phase.takes_every_tap(&self.geometry)
+                        && pass.kernel.encode_pack(
+                            rec,
+                            &pass.geometry,
+                            &phase_call,
+                            (weight, true),
+                            &packed,
+                        )?;
+                    if !direct {
+                        let flipped = transposed_copy(rec)?;
+                        pass.kernel.encode_pack(
+                            rec,
+                            &pass.geometry,
+                            &phase_call,
+                            (&flipped, false),
+                            &packed,
+                        )?;
                     }
+                    packed
                 }
+                None => transposed_copy(rec)?,
             };
             let output = if single {
                 grid.clone()

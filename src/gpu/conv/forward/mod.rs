@@ -145,46 +145,29 @@ impl ForwardKernel {
 
     /// Records the packing of `weight` into `packed` (of
     /// [`packed_weight_len`](Self::packed_weight_len) elements), for a kernel
-    /// that reads a packed weight.
+    /// that reads a packed weight, and returns whether it packed. With
+    /// `transposed`, `weight` is that of the stride-1 convolution whose
+    /// transpose this kernel runs (the input gradient's: channels swapped,
+    /// taps flipped), which only the blocked kernel packs from; other kernels
+    /// record nothing and need a transposed copy.
     pub(crate) fn encode_pack(
         self,
         rec: &mut Recorder,
         geometry: &Conv2dGeometry,
         call: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
-        packed: &wgpu::Buffer,
-    ) -> Result<()> {
-        match self {
-            ForwardKernel::Blocked(variant) if variant.packs() => {
-                blocked::encode_pack(rec, geometry, variant, call, (weight, false), packed)
-            }
-            ForwardKernel::Winograd(variant) => {
-                winograd::encode_weight_transform(rec, geometry, variant, call, weight, packed)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Records the packing of the weight of the stride-1 convolution whose
-    /// transpose this kernel runs (the input gradient's: channels swapped,
-    /// taps flipped) from that convolution's own `weight` into `packed`, and
-    /// returns true; false, recording nothing, where this kernel packs
-    /// nothing that way (it then needs a transposed copy).
-    pub(crate) fn encode_pack_transposed(
-        self,
-        rec: &mut Recorder,
-        geometry: &Conv2dGeometry,
-        call: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
+        (weight, transposed): (&wgpu::Buffer, bool),
         packed: &wgpu::Buffer,
     ) -> Result<bool> {
         match self {
             ForwardKernel::Blocked(variant) if variant.packs() => {
-                blocked::encode_pack(rec, geometry, variant, call, (weight, true), packed)?;
-                Ok(true)
+                blocked::encode_pack(rec, geometry, variant, call, (weight, transposed), packed)?
             }
-            _ => Ok(false),
+            ForwardKernel::Winograd(variant) if !transposed => {
+                winograd::encode_weight_transform(rec, geometry, variant, call, weight, packed)?
+            }
+            _ => return Ok(false),
         }
+        Ok(true)
     }
 
     /// Records one chunk from `buffers.input` into `buffers.output`.

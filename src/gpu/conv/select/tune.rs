@@ -517,7 +517,7 @@ async fn run(
         Some(len) => {
             let packed = rec.scratch("tuning packed weight", len);
             pass.kernel
-                .encode_pack(&mut rec, &pass.geometry, &call, weight, &packed)?;
+                .encode_pack(&mut rec, &pass.geometry, &call, (weight, false), &packed)?;
             packed
         }
         None => wgpu::Buffer::clone(weight),
