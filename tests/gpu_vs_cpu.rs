@@ -139,27 +139,11 @@ fn one_signed(input: &Tensor) -> bool {
     input.data().iter().all(|&v| v >= 0.0)
 }
 
-/// `count`, or the fraction of it that `WGPU_CONV2D_SWEEP_FRACTION` asks for
-/// (at least 8, the first cases of the same seeded sequence): CI's slow
-/// second driver (SwiftShader) runs a sample of the random suites. Said on
-/// stderr, so that a sample is never mistaken for the whole.
-fn sampled(count: usize) -> usize {
-    let Some(fraction) = std::env::var("WGPU_CONV2D_SWEEP_FRACTION")
-        .ok()
-        .and_then(|f| f.parse::<f64>().ok())
-    else {
-        return count;
-    };
-    let sample = ((count as f64 * fraction).ceil() as usize).clamp(8.min(count), count);
-    eprintln!("WGPU_CONV2D_SWEEP_FRACTION={fraction}: {sample} of {count} random cases");
-    sample
-}
-
 /// Checks `count` random cases of `space` with `algorithm` against the CPU
 /// reference; `cap` optionally limits the binding size so that tensors split.
 fn sweep(algorithm: Algorithm, space: Space, count: usize, seed: u64, split: bool) {
     let whole = count;
-    let count = sampled(count);
+    let count = common::sampled(count);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut checked = 0;
     let mut modes = [0usize; 4];
@@ -540,7 +524,7 @@ fn gradient_sweep(
     seed: u64,
     split: bool,
 ) {
-    let count = sampled(count);
+    let count = common::sampled(count);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut checked = 0;
     while checked < count {

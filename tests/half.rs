@@ -101,7 +101,8 @@ fn half_forward_agrees_with_the_cpu_reference_on_every_algorithm() {
     for dtype in HALVES {
         let mut rng = StdRng::seed_from_u64(0x16_0001 + dtype as u64);
         let (mut checked, mut runs) = (0, 0);
-        while checked < 40 {
+        let cases = common::sampled(40);
+        while checked < cases {
             let Some((layer, input)) = random_case(&mut rng, checked, dtype) else {
                 continue;
             };
@@ -122,7 +123,8 @@ fn half_gradients_agree_with_the_cpu_reference() {
     for dtype in HALVES {
         let mut rng = StdRng::seed_from_u64(0x16_0002 + dtype as u64);
         let mut checked = 0;
-        while checked < 24 {
+        let cases = common::sampled(24);
+        while checked < cases {
             let Some((layer, input)) = random_case(&mut rng, checked, dtype) else {
                 continue;
             };

@@ -118,3 +118,20 @@ pub fn random_tensor(shape: &[usize], seed: u64) -> Tensor {
     let n = shape.iter().product();
     Tensor::new(shape, (0..n).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
 }
+
+/// `count`, or the fraction of it that `WGPU_CONV2D_SWEEP_FRACTION` asks for
+/// (at least 8, the first cases of the same seeded sequence): CI's slow
+/// second driver (SwiftShader) and its validation-layer run take a sample of
+/// the random suites. Said on stderr, so that a sample is never mistaken for
+/// the whole.
+pub fn sampled(count: usize) -> usize {
+    let Some(fraction) = std::env::var("WGPU_CONV2D_SWEEP_FRACTION")
+        .ok()
+        .and_then(|f| f.parse::<f64>().ok())
+    else {
+        return count;
+    };
+    let sample = ((count as f64 * fraction).ceil() as usize).clamp(8.min(count), count);
+    eprintln!("WGPU_CONV2D_SWEEP_FRACTION={fraction}: {sample} of {count} random cases");
+    sample
+}

@@ -32,11 +32,14 @@ const MAX_SPAN: usize = 128;
 const MAX_ACCUMULATORS: usize = 576;
 
 /// Scalar accumulators per invocation at most where lanes share
-/// grad_output loads. Measured on llvmpipe (8 lanes, the four ResNet 3×3
-/// layers at batch 8): 64 × 2 × 3 rows (1152) took 27–31 ms, 32 × 2 × 3
-/// (576) 30–34, 16 × 4 × 3 (576) 36–42, 64 × 4 × 3 and 128 × 2 × 3 (2304)
-/// 29–39.
-const MAX_SHARED_ACCUMULATORS: usize = 1152;
+/// grad_output loads: as many as without. Measured on llvmpipe (8 lanes, the
+/// four ResNet 3×3 layers at batch 8, weight-gradient pass): 64 × 2 × 3 rows
+/// (1152) took 26–31 ms, 64 × 1 × 3 (576) 29–35, 32 × 2 × 3 (576) 30–34,
+/// 16 × 4 × 3 (576) 36–42, 64 × 4 × 3 and 128 × 2 × 3 (2304) 29–39; but
+/// 1152 made the first backward of 1×64×56×56 with an empty shader cache
+/// 5.6 s where 576 took 3.3 (the kernel's compile), for about 10% of warm
+/// speed.
+const MAX_SHARED_ACCUMULATORS: usize = MAX_ACCUMULATORS;
 
 /// Accumulators up to which a step takes two quads of positions.
 const FEW_ACCUMULATORS: usize = 64;
@@ -155,9 +158,9 @@ impl WeightVariant {
     /// the width, so the variant shares only where that takes fewer loads per
     /// useful multiply-add. It is blocked anew for shared loads (same quads),
     /// up to [`MAX_SHARED_ACCUMULATORS`]: with grad_output cheap, more output
-    /// channels per invocation pay (3×3, 64 channels: 8 + 12 vec4s per step
-    /// for 1152 weights, where the plain kernel loads 16 + 24 for 576). At
-    /// most 32 lanes.
+    /// channels per invocation pay (3×3, 64 channels: 64 × 1 × 3 rows, 8 + 6
+    /// vec4s per step, where the plain kernel's 16 × 4 × 3 loads 16 + 24 for
+    /// as many weights). At most 32 lanes.
     pub(crate) fn sharing(self, width: Option<usize>, geometry: &Conv2dGeometry) -> Self {
         let plain = Self { lanes: 0, ..self };
         width
@@ -503,7 +506,7 @@ mod tests {
         let shared = WeightVariant::new(&g(3, 64))
             .unwrap()
             .sharing(Some(8), &g(3, 64));
-        assert_eq!((blocking(shared), shared.lanes), ((64, 2, 3, 1), 8));
+        assert_eq!((blocking(shared), shared.lanes), ((64, 1, 3, 1), 8));
         let v = WeightVariant::new(&g(3, 64)).unwrap();
         assert_eq!(v.sharing(None, &g(3, 64)), v, "no subgroups: as it is");
         assert_eq!(v.sharing(Some(64), &g(3, 64)), v, "over 32 lanes: as it is");
