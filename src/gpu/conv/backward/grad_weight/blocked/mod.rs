@@ -29,17 +29,15 @@ const MAX_SPAN: usize = 128;
 /// Scalar accumulators per invocation at most (OB × CB × RB × kernel width).
 /// Measured on llvmpipe (8×64×56×56, 3×3): 16 × 4 × 3 rows (576) took 37 ms,
 /// 32 × 4 × 3 and 16 × 8 × 3 (1152) 40–41 ms, 16 × 2 × 3 (288) 42 ms.
-const MAX_ACCUMULATORS: usize = 576;
-
-/// Scalar accumulators per invocation at most where lanes share
-/// grad_output loads: as many as without. Measured on llvmpipe (8 lanes, the
-/// four ResNet 3×3 layers at batch 8, weight-gradient pass): 64 × 2 × 3 rows
-/// (1152) took 26–31 ms, 64 × 1 × 3 (576) 29–35, 32 × 2 × 3 (576) 30–34,
-/// 16 × 4 × 3 (576) 36–42, 64 × 4 × 3 and 128 × 2 × 3 (2304) 29–39; but
-/// 1152 made the first backward of 1×64×56×56 with an empty shader cache
+///
+/// The same where lanes share grad_output loads ([`WeightVariant::sharing`]).
+/// Measured there (8 lanes, the four ResNet 3×3 layers at batch 8): 64 × 2 ×
+/// 3 rows (1152) took 26–31 ms, 64 × 1 × 3 (576) 29–35, 32 × 2 × 3 (576)
+/// 30–34, 16 × 4 × 3 (576) 36–42, 64 × 4 × 3 and 128 × 2 × 3 (2304) 29–39;
+/// but 1152 made the first backward of 1×64×56×56 with an empty shader cache
 /// 5.6 s where 576 took 3.3 (the kernel's compile), for about 10% of warm
 /// speed.
-const MAX_SHARED_ACCUMULATORS: usize = MAX_ACCUMULATORS;
+const MAX_ACCUMULATORS: usize = 576;
 
 /// Accumulators up to which a step takes two quads of positions.
 const FEW_ACCUMULATORS: usize = 64;
@@ -90,7 +88,7 @@ impl WeightVariant {
         if w.kernel > MAX_KERNEL_W || base.span() > MAX_SPAN {
             return None;
         }
-        let best = base.blocking(geometry, MAX_ACCUMULATORS)?;
+        let best = base.blocking(geometry)?;
         let two = Self { quads: 2, ..best };
         Some(
             if best.accumulators() <= FEW_ACCUMULATORS && two.span() <= MAX_SPAN {
@@ -102,10 +100,10 @@ impl WeightVariant {
     }
 
     /// Of the blockings of output channels, input channels and kernel rows
-    /// (this variant's kernel, quads and lanes) with at most `accumulators`,
+    /// (this variant's kernel, quads and lanes) with at most [`MAX_ACCUMULATORS`],
     /// the one with the fewest [`loads`](WeightVariant::loads_per_fma) per
     /// useful multiply-add; the fewer accumulators between equals.
-    fn blocking(self, geometry: &Conv2dGeometry, accumulators: usize) -> Option<Self> {
+    fn blocking(self, geometry: &Conv2dGeometry) -> Option<Self> {
         let (out_per_group, in_per_group) = (
             geometry.out_channels_per_group().max(1),
             geometry.in_channels_per_group().max(1),
@@ -121,7 +119,7 @@ impl WeightVariant {
             .flat_map(|(ob, cb)| {
                 (1..=geometry.height.kernel).map(move |rb| Self { ob, cb, rb, ..self })
             })
-            .filter(|v| v.accumulators() <= accumulators)
+            .filter(|v| v.accumulators() <= MAX_ACCUMULATORS)
             .min_by(|a, b| {
                 cost(a)
                     .total_cmp(&cost(b))
@@ -157,7 +155,7 @@ impl WeightVariant {
     /// loads each and broadcasts it. Their count is padded to a multiple of
     /// the width, so the variant shares only where that takes fewer loads per
     /// useful multiply-add. It is blocked anew for shared loads (same quads),
-    /// up to [`MAX_SHARED_ACCUMULATORS`]: with grad_output cheap, more output
+    /// up to [`MAX_ACCUMULATORS`]: with grad_output cheap, more output
     /// channels per invocation pay (3×3, 64 channels: 64 × 1 × 3 rows, 8 + 6
     /// vec4s per step, where the plain kernel's 16 × 4 × 3 loads 16 + 24 for
     /// as many weights). At most 32 lanes.
@@ -165,7 +163,7 @@ impl WeightVariant {
         let plain = Self { lanes: 0, ..self };
         width
             .filter(|&w| (2..=32).contains(&w))
-            .and_then(|lanes| Self { lanes, ..plain }.blocking(geometry, MAX_SHARED_ACCUMULATORS))
+            .and_then(|lanes| Self { lanes, ..plain }.blocking(geometry))
             .filter(|shared| shared.loads_per_fma(geometry) < plain.loads_per_fma(geometry))
             .unwrap_or(plain)
     }
@@ -498,7 +496,7 @@ mod tests {
             assert!(v.accumulators() <= MAX_ACCUMULATORS && v.rb <= k, "{v:?}");
             let shared = v.sharing(Some(8), &g(k, 64));
             assert!(
-                shared.accumulators() <= MAX_SHARED_ACCUMULATORS && shared.quads == v.quads,
+                shared.accumulators() <= MAX_ACCUMULATORS && shared.quads == v.quads,
                 "{shared:?}"
             );
         }
