@@ -271,12 +271,16 @@ impl Algorithm {
                     .expect("blocks of the blocked algorithm pack their weight"),
             ),
             Algorithm::Winograd => {
-                ForwardKernel::Winograd(WinogradVariant::new(geometry).map_err(|reason| {
+                let variant = WinogradVariant::new(geometry).map_err(|reason| {
                     Conv2dError::UnsupportedAlgorithm {
                         algorithm: "winograd",
                         reason,
                     }
-                })?)
+                })?;
+                ForwardKernel::Winograd(match device {
+                    wgpu::DeviceType::Cpu => variant.on_cpu(geometry),
+                    _ => variant,
+                })
             }
         })
     }

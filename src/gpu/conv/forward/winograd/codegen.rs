@@ -91,12 +91,20 @@ pub(crate) fn gemm(values: &[u32]) -> String {
     }
     let pad = "        ";
     // Where lanes share the weights, each loads one vec4 of the channel's
-    // and the others come by broadcast.
+    // (`held{j}` holds vec4 j·LANES + lane, where the subgroup is narrower
+    // than KB/4) and the others come by broadcast.
     let accumulate = if v.lanes > 0 {
-        format!(
-            "{pad}let held = weight[wt + lane % (KB / 4u)];\n{}",
-            channel_step(&v, pad, |u| format!("subgroupBroadcast(held, {u}u)"))
-        )
+        let mut held = String::new();
+        for j in 0..(v.kb / 4).div_ceil(v.lanes) {
+            let _ = writeln!(
+                held,
+                "{pad}let held{j} = weight[wt + ({}u + lane) % (KB / 4u)];",
+                j * v.lanes
+            );
+        }
+        held + &channel_step(&v, pad, |u| {
+            format!("subgroupBroadcast(held{}, {}u)", u / v.lanes, u % v.lanes)
+        })
     } else {
         channel_step(&v, pad, |u| format!("weight[wt + {u}u]"))
     };
@@ -274,11 +282,12 @@ fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String 
     let _ = writeln!(constants, "const KB: u32 = {}u;", v.kb);
     let _ = writeln!(constants, "const TV: u32 = {}u;", v.tv);
     let _ = writeln!(constants, "const LANES: u32 = {}u;", v.lanes);
-    // The lanes that load a channel's weights where lanes share them.
+    // The lanes that load a channel's weights where lanes share them: the
+    // first KB/4, or all of a narrower subgroup.
     let _ = writeln!(
         constants,
         "const WEIGHT_LANES: u32 = {:#x}u;",
-        (1u32 << (v.kb / 4)) - 1
+        (1u64 << (v.kb / 4).min(v.lanes.max(1))) - 1
     );
     let framed = |name: &str, text: &str| {
         format!("// generated: {name} ({about})\n{text}// end generated: {name}\n")

@@ -33,6 +33,17 @@ use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
 /// Invocations per workgroup of the four passes.
 const WORKGROUP_SIZE: u32 = 64;
 
+/// vec4s of sums a product invocation holds at most (KB · TV): 16 channels ×
+/// 4 vec4s of tiles, or 32 × 2. The generated code, and so llvmpipe's first
+/// compile, grows with it: 64 × 2 made the product 0.84–0.99× the time of
+/// 32 × 2 on the ResNet layers at batch 8 but its first call 2.3× as long
+/// (1×64×56×56: 2.95 s against 1.27 s; docs/benchmarks.md).
+const MAX_ACCUMULATOR_VECS: usize = 64;
+
+/// Output channels per product invocation on CPU adapters (see
+/// [`WinogradVariant::on_cpu`]).
+const WIDE_KB: usize = 32;
+
 /// The transform matrices of one F(m×m, 3×3).
 #[derive(Debug)]
 pub(crate) struct Transforms {
@@ -173,7 +184,7 @@ impl WinogradVariant {
         // channel's row of tiles (all batch items') is shorter: at batch 1
         // a 7×7 plane has one vec4 of F(4×4) tiles.
         let tiles = geometry.batch.max(1) * h.output.div_ceil(tile) * w.output.div_ceil(tile);
-        let tv = tiles.div_ceil(4).clamp(1, 3);
+        let tv = tiles.div_ceil(4).clamp(1, 3).min(MAX_ACCUMULATOR_VECS / kb);
         Ok(Self {
             tile,
             kb,
@@ -184,20 +195,46 @@ impl WinogradVariant {
 
     /// The variant whose GEMM shares its weight loads across subgroups of
     /// `width` lanes (`None`: not at all), for rows of `quads` vec4s of
-    /// tiles. Each lane then loads one vec4 of a channel's KB/4, and the
-    /// others come by broadcast, so an invocation loads TV vec4s of tiles
-    /// and one of weights per channel. A block's runs are padded to a
-    /// multiple of the width; TV (1 to 4) is the one that loads least in
-    /// all, padding included: loads, not multiply-adds, set the speed on
-    /// llvmpipe (docs/benchmarks.md). Where the subgroups are narrower than
-    /// KB/4 vec4s, the variant stays as it is.
+    /// tiles. Each lane then loads one vec4 of a channel's KB/4 (two or
+    /// more where the subgroup is narrower than KB/4), and the others come
+    /// by broadcast, so an invocation loads TV vec4s of tiles and
+    /// ⌈KB/4/width⌉ of weights per channel. A block's runs are padded to a
+    /// multiple of the width; TV (1 to 4, at most
+    /// [`MAX_ACCUMULATOR_VECS`]` / KB`) is the one that loads least in all,
+    /// padding included: loads, not multiply-adds, set the speed on
+    /// llvmpipe (docs/benchmarks.md).
     pub(crate) fn sharing(self, width: Option<usize>, quads: usize) -> Self {
-        let Some(lanes) = width.filter(|&w| w >= self.kb / 4) else {
+        let Some(lanes) = width else {
             return Self { lanes: 0, ..self };
         };
-        let loads = |tv: usize| quads.div_ceil(tv).next_multiple_of(lanes) * (tv + 1);
-        let tv = (1..=4).rev().min_by_key(|&tv| loads(tv)).unwrap_or(self.tv);
+        let held = (self.kb / 4).div_ceil(lanes);
+        let loads = |tv: usize| quads.div_ceil(tv).next_multiple_of(lanes) * (tv + held);
+        let tv = (1..=4)
+            .rev()
+            .filter(|tv| tv * self.kb <= MAX_ACCUMULATOR_VECS)
+            .min_by_key(|&tv| loads(tv))
+            .unwrap_or(1);
         Self { tv, lanes, ..self }
+    }
+
+    /// The variant for CPU adapters: [`WIDE_KB`] output channels per
+    /// product invocation where a group has enough of them (its block
+    /// padding at most an eighth of its channels). Each vec4 of tiles a
+    /// lane loads then serves twice the channels; with the weights shared
+    /// across lanes, the product took 0.71–0.87× the time of 16-channel
+    /// blocks on the ResNet layers at batch 8 on llvmpipe
+    /// (docs/benchmarks.md). GPUs keep 16: twice the registers.
+    pub(crate) fn on_cpu(self, geometry: &Conv2dGeometry) -> Self {
+        let k = geometry.out_channels_per_group();
+        if k >= WIDE_KB && (k.next_multiple_of(WIDE_KB) - k) * 8 <= k {
+            Self {
+                kb: WIDE_KB,
+                tv: self.tv.min(MAX_ACCUMULATOR_VECS / WIDE_KB),
+                ..self
+            }
+        } else {
+            self
+        }
     }
 
     fn transforms(&self) -> &'static Transforms {
@@ -461,6 +498,9 @@ mod tests {
             (4, 4, 3, 0),
             (2, 16, 2, 4),
             (4, 16, 4, 8),
+            (4, 32, 2, 8),
+            (4, 32, 2, 4),
+            (2, 32, 1, 0),
         ] {
             let v = WinogradVariant {
                 tile,
@@ -503,6 +543,44 @@ mod tests {
                 lanes: 0
             }
         );
+        // On CPUs, 32 output channels per invocation and at most 2 vec4s of
+        // tiles; where 32-channel blocks would pad a group by more than an
+        // eighth, 16.
+        let wide = WinogradVariant::new(&resnet).unwrap().on_cpu(&resnet);
+        assert_eq!((wide.kb, wide.tv), (32, 2));
+        let narrow = g(Conv2dConfig::new(48, 48, 3).with_padding(1), &[1, 48, 8, 8]);
+        let v = WinogradVariant::new(&narrow).unwrap();
+        assert_eq!(v.on_cpu(&narrow), v);
+        let wide_groups = g(
+            Conv2dConfig::new(288, 288, 3)
+                .with_padding(1)
+                .with_groups(2),
+            &[1, 288, 8, 8],
+        );
+        assert_eq!(
+            WinogradVariant::new(&wide_groups)
+                .unwrap()
+                .on_cpu(&wide_groups)
+                .kb,
+            32
+        );
+        // Shared weights: TV loads least within the accumulator cap; a
+        // subgroup narrower than KB/4 vec4s shares them too.
+        assert_eq!(wide.sharing(Some(8), 392).tv, 2);
+        assert_eq!(
+            wide.sharing(Some(4), 392),
+            WinogradVariant {
+                tv: 2,
+                lanes: 4,
+                ..wide
+            }
+        );
+        assert_eq!(
+            wide.sharing(Some(8), 8).tv,
+            1,
+            "7×7 at batch 8: one subgroup of runs"
+        );
+        assert_eq!(wide.sharing(None, 392), wide);
         let small = g(Conv2dConfig::new(4, 4, 3).with_padding(1), &[1, 4, 2, 2]);
         assert_eq!(WinogradVariant::new(&small).unwrap().tile, 2);
         let strided = g(Conv2dConfig::new(4, 4, 3).with_stride(2), &[1, 4, 9, 9]);
