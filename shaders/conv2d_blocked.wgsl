@@ -52,7 +52,7 @@ fn main(
     // onto the last real one) so that every lane takes part, and store nothing.
     let runs = (p.out_w + OUTS - 1u) / OUTS;
     let per_block = runs * p.out_h * d.batch;
-    let padded_block = (per_block + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let padded_block = padded_to_lanes(per_block);
     let unclamped = invocation_index(wg, groups, local);
     let live = unclamped < d.total && unclamped % padded_block < per_block;
     if (LANES == 0u && !live) {

@@ -51,7 +51,7 @@ fn main(
     let row_blocks = (p.kernel_h + RB - 1u) / RB;
     let channel_blocks = (p.in_per_group + CB - 1u) / CB;
     let per_block = row_blocks * channel_blocks;
-    let padded_block = (per_block + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let padded_block = padded_to_lanes(per_block);
     let unclamped = invocation_index(wg, groups, local);
     let live = unclamped < d.total && unclamped % padded_block < per_block;
     if (LANES == 0u && !live) {

@@ -10,3 +10,11 @@ var<private> sound: bool = true;
 fn poison() -> f32 {
     return bitcast<f32>(select(0u, 0x7fc00000u, !sound));
 }
+
+// `count` invocations rounded up to a multiple of LANES (as they are where
+// lanes share nothing): kernels that share loads pad each block of work to
+// it, so that a subgroup's lanes are one block's.
+fn padded_to_lanes(count: u32) -> u32 {
+    let lanes = max(LANES, 1u);
+    return (count + lanes - 1u) / lanes * lanes;
+}

@@ -38,7 +38,7 @@ fn main(
     let tiles = ((p.out_w + TILE - 1u) / TILE) * ((p.out_h + TILE - 1u) / TILE);
     let quads = (d.batch * tiles + 3u) / 4u;
     let real_runs = (quads + TV - 1u) / TV;
-    let runs = (real_runs + max(LANES, 1u) - 1u) / max(LANES, 1u) * max(LANES, 1u);
+    let runs = padded_to_lanes(real_runs);
     let run = index % runs;
     var rest = index / runs;
     // Blocks of KB output channels are numbered over all groups; this chunk's

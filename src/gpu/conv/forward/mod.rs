@@ -148,8 +148,8 @@ impl ForwardKernel {
     /// that reads a packed weight, and returns whether it packed. With
     /// `transposed`, `weight` is that of the stride-1 convolution whose
     /// transpose this kernel runs (the input gradient's: channels swapped,
-    /// taps flipped), which only the blocked kernel packs from; other kernels
-    /// record nothing and need a transposed copy.
+    /// taps flipped), which the blocked and Winograd kernels pack from; other
+    /// kernels record nothing and need a transposed copy.
     pub(crate) fn encode_pack(
         self,
         rec: &mut Recorder,
@@ -162,9 +162,14 @@ impl ForwardKernel {
             ForwardKernel::Blocked(variant) if variant.packs() => {
                 blocked::encode_pack(rec, geometry, variant, call, (weight, transposed), packed)?
             }
-            ForwardKernel::Winograd(variant) if !transposed => {
-                winograd::encode_weight_transform(rec, geometry, variant, call, weight, packed)?
-            }
+            ForwardKernel::Winograd(variant) => winograd::encode_weight_transform(
+                rec,
+                geometry,
+                variant,
+                call,
+                (weight, transposed),
+                packed,
+            )?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -29,7 +29,7 @@ pub(crate) fn weight(values: &[u32]) -> String {
         for s in 0..3 {
             let _ = writeln!(
                 taps,
-                "    let g{r}_{s} = scale * weight[at + {}u];",
+                "    let g{r}_{s} = quad_tap(base, apart, k0, {}u);",
                 3 * r + s
             );
         }

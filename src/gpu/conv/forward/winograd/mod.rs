@@ -292,6 +292,16 @@ impl WinogradVariant {
         generate: fn(&[u32]) -> String,
         bindings: &'static [crate::gpu::runtime::registry::Binding],
     ) -> KernelSpec {
+        self.spec_with(family, generate, bindings, &[])
+    }
+
+    fn spec_with(
+        &self,
+        family: &'static str,
+        generate: fn(&[u32]) -> String,
+        bindings: &'static [crate::gpu::runtime::registry::Binding],
+        constants: &'static [(&'static str, f64)],
+    ) -> KernelSpec {
         KernelSpec {
             family,
             variant: self.key(),
@@ -299,17 +309,24 @@ impl WinogradVariant {
             entry_point: "main",
             workgroup_size: WORKGROUP_SIZE,
             bindings,
-            constants: &[],
+            constants,
             workgroup_bytes: 0,
         }
     }
 
-    /// Weight transform: call, dispatch, weight, transformed.
-    pub(crate) fn weight_spec(&self) -> KernelSpec {
-        self.spec(
+    /// Weight transform: call, dispatch, weight, transformed; of the
+    /// weight as it is or, `transposed`, of the input gradient's
+    /// transposition of it (see `shaders/winograd_weight.wgsl`).
+    pub(crate) fn weight_spec(&self, transposed: bool) -> KernelSpec {
+        self.spec_with(
             "winograd_weight",
             codegen::weight,
             &[Uniform, Uniform, ReadOnly, ReadWrite],
+            if transposed {
+                &[("TRANSPOSED", 1.0)]
+            } else {
+                &[("TRANSPOSED", 0.0)]
+            },
         )
     }
 
@@ -342,25 +359,28 @@ impl WinogradVariant {
 }
 
 /// Records the weight transform of `weight` into `transformed` (of
-/// [`WinogradVariant::transformed_weight_len`] elements).
+/// [`WinogradVariant::transformed_weight_len`] elements); with `transposed`,
+/// `weight` is that of the stride-1 convolution whose transpose `geometry`
+/// is, read through that transposition.
 pub(crate) fn encode_weight_transform(
     rec: &mut Recorder,
     geometry: &Conv2dGeometry,
     variant: WinogradVariant,
     call: &wgpu::Buffer,
-    weight: &wgpu::Buffer,
+    (weight, transposed): (&wgpu::Buffer, bool),
     transformed: &wgpu::Buffer,
 ) -> Result<()> {
     let kp = geometry
         .out_channels_per_group()
         .next_multiple_of(variant.kb);
-    let total = geometry.groups * geometry.in_channels_per_group() * kp;
+    // One invocation per four output channels.
+    let total = geometry.groups * geometry.in_channels_per_group() * kp / 4;
     let params = rec.uniform(
         "winograd weight dispatch",
         &DispatchParams::default().with_total(total)?,
     );
     rec.dispatch(
-        &variant.weight_spec(),
+        &variant.weight_spec(transposed),
         &[call, &params, weight, transformed],
         total as u64,
     )
@@ -509,7 +529,8 @@ mod tests {
                 lanes,
             };
             for spec in [
-                v.weight_spec(),
+                v.weight_spec(false),
+                v.weight_spec(true),
                 v.input_spec(),
                 v.gemm_spec(),
                 v.output_spec(),
