@@ -35,7 +35,7 @@ const WORKGROUP_SIZE: u32 = 64;
 
 /// vec4s of sums a product invocation holds at most (KB · TV): 16 channels ×
 /// 4 vec4s of tiles, or 32 × 2. The generated code, and so llvmpipe's first
-/// compile, grows with it: 64 × 2 made the product 0.84–0.99× the time of
+/// compile, grows with it: 64 × 2 made the forward 0.84–0.99× the time of
 /// 32 × 2 on the ResNet layers at batch 8 but its first call 2.3× as long
 /// (1×64×56×56: 2.95 s against 1.27 s; docs/benchmarks.md).
 const MAX_ACCUMULATOR_VECS: usize = 64;
@@ -221,7 +221,7 @@ impl WinogradVariant {
     /// product invocation where a group has enough of them (its block
     /// padding at most an eighth of its channels). Each vec4 of tiles a
     /// lane loads then serves twice the channels; with the weights shared
-    /// across lanes, the product took 0.71–0.87× the time of 16-channel
+    /// across lanes, the product took 0.68–0.83× the time of 16-channel
     /// blocks on the ResNet layers at batch 8 on llvmpipe
     /// (docs/benchmarks.md). GPUs keep 16: twice the registers.
     pub(crate) fn on_cpu(self, geometry: &Conv2dGeometry) -> Self {
