@@ -8,8 +8,9 @@
 // One invocation per (group, input channel, four padded output channels):
 // the transform runs on vec4s of the four channels' taps and each transformed
 // value is stored as one vec4, and the index arithmetic (integer divisions,
-// lane by lane on llvmpipe) is shared by four (one channel per invocation,
-// scalar stores: 23.7 ms on the 8×512×7×7 layer's weight, docs/benchmarks.md).
+// lane by lane on llvmpipe) is shared by four (8×512×7×7 layer's weight:
+// 19.1–20.5 ms, against 28.9–33.0 at one channel per invocation with scalar
+// stores; docs/benchmarks.md).
 // The transform is unrolled (src/gpu/conv/forward/winograd/codegen.rs). Run
 // once per weight and cached, as the blocked kernel's packed weight is. With
 // TRANSPOSED set it reads the forward weight through the input gradient's
