@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use common::{assert_within_bound, magnitude, random_tensor, terms};
 use wgpu_conv2d::{
-    Algorithm, Conv2d, Conv2dConfig, Conv2dError, GpuContext, GpuConv2d, Padding, PaddingMode,
-    Tensor,
+    Algorithm, Conv2d, Conv2dConfig, Conv2dError, Conv2dGeometry, GpuContext, GpuConv2d, Padding,
+    PaddingMode, Precision, Tensor,
 };
 
 /// Checks `config` on a random input of `shape` with each of `algorithms`.
@@ -155,6 +155,43 @@ fn tensors_too_large_for_the_device_are_refused_before_any_gpu_work() {
             .starts_with("one input plane (H×W) needs 4096 bytes"),
         "{err}"
     );
+}
+
+/// A kernel's packed weight is bound whole: where it does not fit one
+/// binding (Winograd's transform is 16× the weight for one output channel:
+/// 36 values per tap pair, output channels padded to 4), the call is refused
+/// with the tensor named, before any GPU work; `min_binding_bytes` counts it.
+#[test]
+fn a_packed_weight_past_the_binding_limit_is_refused() {
+    let config = Conv2dConfig::new(8, 1, 3).with_padding(1);
+    let layer = Conv2d::new(config, 3).unwrap();
+    let input = Tensor::zeros([1, 8, 4, 4]).unwrap();
+    let small = common::gpu().with_max_binding_bytes(1024);
+    let err = GpuConv2d::new(&small, &layer)
+        .unwrap()
+        .with_algorithm(Algorithm::Winograd)
+        .forward(&input)
+        .unwrap_err();
+    match &err {
+        Conv2dError::TensorTooLarge {
+            what, bytes, limit, ..
+        } => {
+            assert_eq!(*what, "packed weight", "{err}");
+            assert_eq!((*bytes, *limit), (36 * 8 * 4 * 4, 1024), "{err}");
+        }
+        other => panic!("expected TensorTooLarge, got {other}"),
+    }
+    let geometry = Conv2dGeometry::new(&config, input.shape()).unwrap();
+    let enough = Algorithm::Winograd
+        .min_binding_bytes(&geometry, small.adapter_info().device_type, Precision::High)
+        .unwrap();
+    assert_eq!(enough, 36 * 8 * 4 * 4);
+    let fits = common::gpu().with_max_binding_bytes(enough);
+    GpuConv2d::new(&fits, &layer)
+        .unwrap()
+        .with_algorithm(Algorithm::Winograd)
+        .forward(&input)
+        .unwrap();
 }
 
 #[test]

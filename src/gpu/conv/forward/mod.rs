@@ -18,7 +18,7 @@ use super::plan::{Chunk, plan_with_held};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
-use crate::gpu::runtime::buffers::check_buffer_size;
+use crate::gpu::runtime::buffers::{check_buffer_size, check_fits};
 use crate::gpu::runtime::{GpuContext, Recorder};
 use crate::tensor::checked_numel;
 
@@ -254,8 +254,10 @@ impl ForwardPass {
         } else {
             let input = checked_numel(&geometry.input_shape_4d()).unwrap_or(usize::MAX);
             check_buffer_size(ctx, &[("input", input), ("output", elements)])?;
+            // The packed (or transformed) weight is bound whole, never split
+            // by chunks: it must fit one binding.
             if let Some(packed) = kernel.packed_weight_len(&geometry) {
-                check_buffer_size(ctx, &[("packed weight", packed)])?;
+                check_fits(ctx, &[("packed weight", packed)])?;
             }
             let max = (ctx.max_binding_bytes() / 4) as usize;
             let [input, output] = kernel.held_planes(&geometry);
