@@ -1,19 +1,19 @@
 // Winograd F(m×m, 3×3), input transform: V = Bᵀ x B for every input plane
 // of the chunk and every m×m tile of the output, from the tile's ALPHA×ALPHA
 // window of the padded input, read through the padding mode's index map
-// (`source_coord`, every mode; its rows and columns once per invocation);
-// past the padded input it reads zeros (they feed outputs past the edge,
-// never stored). A padded copy read as vec4s first was slower on llvmpipe. Laid out for the GEMM as
-// ALPHA² planes of [channel][row], a channel's row holding the tiles of every
-// batch item in turn, rounded up to 4 (vec4 loads): the GEMM's rows are as
-// long as the chunk's batch makes them. One invocation per (plane, tile);
-// the loads and the transform are unrolled
-// (src/gpu/conv/forward/winograd/codegen.rs); the tile arithmetic is
-// winograd_tiles.wgsl's. (Four tiles per invocation, one
-// per lane of a vec4, was slower on llvmpipe: four times the registers.)
+// (`source_coord`, every mode; its rows and columns once per tile); past the
+// padded input it reads zeros (they feed outputs past the edge, never
+// stored). A padded copy read as vec4s first was slower on llvmpipe. Laid
+// out for the GEMM as ALPHA² planes of [channel][row] (winograd_tiles.wgsl):
+// the GEMM's rows are as long as the chunk's batch makes them. One
+// invocation per PER_INVOCATION tiles of a channel's row, their values
+// stored together as one vec2 per position; the loads and the transform are
+// unrolled (src/gpu/conv/forward/winograd/codegen.rs). (Reading each row of
+// the window as two vec4s instead of six scalars gained 3%: the stores are
+// what costs.)
 
 @group(0) @binding(2) var<storage, read> input: array<f32>;
-@group(0) @binding(3) var<storage, read_write> transformed: array<f32>;
+@group(0) @binding(3) var<storage, read_write> transformed: array<vec2<f32>>;
 
 //{constants}
 
@@ -27,22 +27,17 @@ fn main(
     if (index >= d.total) {
         return;
     }
-    let tile = tile_of(index, d.in_channels);
-    let plane = tile.plane;
-    let y0 = tile.y0;
-    let x0 = tile.x0;
-    let base = plane * p.in_h * p.in_w;
+    let places = places_of(index, d.in_channels);
 //{load}
 //{transform}
-    let stride = tile.stride;
-    let into = tile.at;
 //{store}
 }
 
-// Where padded row (or column) `at` of this plane reads from: its source
-// index along the axis, or -1 for a zero (src_len 0: nothing to read).
-fn source_h(at: u32) -> i32 {
-    if (at >= p.padded_h) {
+// Where padded row (or column) `at` of a tile's plane reads from: its source
+// index along the axis, or -1 for a zero (src_len 0: nothing to read; a tile
+// that is not live reads nothing).
+fn source_h(tile: Tile, at: u32) -> i32 {
+    if (!tile.live || at >= p.padded_h) {
         return -1;
     }
     return source_coord(i32(at), p.lead_h, p.src_first_h, p.src_len_h);
@@ -55,7 +50,7 @@ fn source_w(at: u32) -> i32 {
     return source_coord(i32(at), p.lead_w, p.src_first_w, p.src_len_w);
 }
 
-// The input at source row `sy` and column `sx` of this plane; zero for -1.
+// The input at source row `sy` and column `sx` of the plane at `base`; zero for -1.
 fn read_input(base: u32, sy: i32, sx: i32) -> f32 {
     if (sy < 0 || sx < 0) {
         return 0.0;

@@ -8,7 +8,7 @@
 
 use std::fmt::Write;
 
-use super::{Transforms, WinogradVariant};
+use super::{PER_INVOCATION, Transforms, WinogradVariant};
 use crate::gpu::conv::sharing::{sharing_parts, with_subgroup_check};
 
 const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
@@ -48,26 +48,51 @@ pub(crate) fn weight(values: &[u32]) -> String {
     )
 }
 
-/// The input transform of the variant whose key values are `values`.
+/// The input transform of the variant whose key values are `values`: per
+/// tile `u` of the invocation's [`PER_INVOCATION`], its window's source rows
+/// and columns, its loads and its transform; then one vec2 store per
+/// transformed position.
 pub(crate) fn input(values: &[u32]) -> String {
     let v = WinogradVariant::from_key(values);
     let t = v.transforms();
     let alpha = t.alpha();
     let mut load = String::new();
-    for r in 0..alpha {
-        let _ = writeln!(load, "    let sy{r} = source_h(y0 + {r}u);");
-        let _ = writeln!(load, "    let sx{r} = source_w(x0 + {r}u);");
-    }
-    for r in 0..alpha {
-        for j in 0..alpha {
-            let _ = writeln!(load, "    let x{r}_{j} = read_input(base, sy{r}, sx{j});");
+    let mut transform = String::new();
+    for u in 0..PER_INVOCATION {
+        let _ = writeln!(load, "    let tile{u} = tile_at(places.first + {u}u);");
+        let _ = writeln!(
+            load,
+            "    let base{u} = (tile{u}.n * d.in_channels + places.channel) * p.in_h * p.in_w;"
+        );
+        for r in 0..alpha {
+            let _ = writeln!(
+                load,
+                "    let sy{u}_{r} = source_h(tile{u}, tile{u}.y0 + {r}u);"
+            );
+            let _ = writeln!(load, "    let sx{u}_{r} = source_w(tile{u}.x0 + {r}u);");
         }
+        for r in 0..alpha {
+            for j in 0..alpha {
+                let _ = writeln!(
+                    load,
+                    "    let x{u}_{r}_{j} = read_input(base{u}, sy{u}_{r}, sx{u}_{j});"
+                );
+            }
+        }
+        // V = Bᵀ x B.
+        transform += &product_code("    ", &format!("h{u}_"), t.bt, alpha, |r, j| {
+            format!("x{u}_{r}_{j}")
+        });
+        transform += &product_code_right("    ", &format!("v{u}_"), t.bt, alpha, |i, s| {
+            format!("h{u}_{i}_{s}")
+        });
     }
-    // V = Bᵀ x B.
-    let transform = product_code("    ", "h", t.bt, alpha, |r, j| format!("x{r}_{j}"))
-        + &product_code_right("    ", "v", t.bt, alpha, |i, s| format!("h{i}_{s}"));
-    let store = stores(alpha, "v", |xi, name| {
-        format!("    transformed[{xi}u * stride + into] = {name};\n")
+    let store = stores(alpha, "_", |xi, name| {
+        let values: Vec<String> = (0..PER_INVOCATION).map(|u| format!("v{u}{name}")).collect();
+        format!(
+            "    transformed[({xi}u * places.stride + places.at) / {PER_INVOCATION}u] = vec{PER_INVOCATION}<f32>({});\n",
+            values.join(", ")
+        )
     });
     fill(
         INPUT_TEMPLATE,
@@ -157,30 +182,36 @@ fn channel_step(v: &WinogradVariant, pad: &str, weights: impl Fn(usize) -> Strin
     step
 }
 
-/// The output transform of the variant whose key values are `values`.
+/// The output transform of the variant whose key values are `values`: one
+/// vec2 load per transformed position (the products of the invocation's
+/// [`PER_INVOCATION`] tiles), then per tile `u` its transform and its stores.
 pub(crate) fn output(values: &[u32]) -> String {
     let v = WinogradVariant::from_key(values);
     let t = v.transforms();
     let alpha = t.alpha();
-    let mut load = String::new();
-    for xi in 0..alpha * alpha {
-        let _ = writeln!(
-            load,
-            "    let m{}_{} = product[{xi}u * stride + source];",
-            xi / alpha,
-            xi % alpha
-        );
-    }
-    // Y = Aᵀ M A.
-    let transform = product_code("    ", "h", t.at, alpha, |r, j| format!("m{r}_{j}"))
-        + &product_code_right("    ", "y", t.at, v.tile, |i, s| format!("h{i}_{s}"));
+    let mut load = stores(alpha, "m", |xi, name| {
+        format!(
+            "    let {name} = product[({xi}u * places.stride + places.at) / {PER_INVOCATION}u];\n"
+        )
+    });
+    let mut transform = String::new();
     let mut store = String::new();
-    for i in 0..v.tile {
-        for j in 0..v.tile {
-            let _ = writeln!(
-                store,
-                "    store_output(plane, y0 + {i}u, x0 + {j}u, start, y{i}_{j});"
-            );
+    for u in 0..PER_INVOCATION {
+        let _ = writeln!(load, "    let tile{u} = tile_at(places.first + {u}u);");
+        // Y = Aᵀ M A.
+        transform += &product_code("    ", &format!("h{u}_"), t.at, alpha, |r, j| {
+            format!("m{r}_{j}[{u}]")
+        });
+        transform += &product_code_right("    ", &format!("y{u}_"), t.at, v.tile, |i, s| {
+            format!("h{u}_{i}_{s}")
+        });
+        for i in 0..v.tile {
+            for j in 0..v.tile {
+                let _ = writeln!(
+                    store,
+                    "    store_output(tile{u}, places.channel, {i}u, {j}u, start, y{u}_{i}_{j});"
+                );
+            }
         }
     }
     fill(
@@ -265,19 +296,23 @@ fn stores(alpha: usize, name: &str, store: impl Fn(usize, String) -> String) -> 
 /// `template` with its constants and `blocks` filled in, each framed.
 fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String {
     let t: &Transforms = v.transforms();
-    let about = format!(
-        "F({m}x{m}, 3x3), {kb} output channels x {tv} vec4s of tiles, {sharing}",
-        m = v.tile,
-        kb = v.kb,
-        tv = v.tv,
-        sharing = if v.lanes > 0 {
+    // What the variant fixes for this pass: a transform's key leaves the
+    // product's choices at 0.
+    let mut about = format!("F({m}x{m}, 3x3)", m = v.tile);
+    if v.kb > 0 {
+        let _ = write!(about, ", {} output channels per block", v.kb);
+    }
+    if v.tv > 0 {
+        let _ = write!(about, " x {} vec4s of tiles, ", v.tv);
+        about += &if v.lanes > 0 {
             format!("weights shared across {} lanes", v.lanes)
         } else {
             "no subgroup operations".to_string()
-        }
-    );
+        };
+    }
     let mut constants = String::new();
     let _ = writeln!(constants, "const TILE: u32 = {}u;", v.tile);
+    let _ = writeln!(constants, "const PER_INVOCATION: u32 = {PER_INVOCATION}u;");
     let _ = writeln!(constants, "const ALPHA: u32 = {}u;", t.alpha());
     let _ = writeln!(constants, "const KB: u32 = {}u;", v.kb);
     let _ = writeln!(constants, "const TV: u32 = {}u;", v.tv);

@@ -33,6 +33,11 @@ use crate::gpu::runtime::{KernelSpec, Recorder, ShaderSource};
 /// Invocations per workgroup of the four passes.
 const WORKGROUP_SIZE: u32 = 64;
 
+/// Tiles per invocation of the input and output transforms, moved as one
+/// vec2 per transformed position (see `shaders/winograd_tiles.wgsl`). A
+/// channel's row of tiles is a multiple of 4 long, so of this too.
+const PER_INVOCATION: usize = 2;
+
 /// vec4s of sums a product invocation holds at most (KB · TV): 16 channels ×
 /// 4 vec4s of tiles, or 32 × 2. The generated code, and so llvmpipe's first
 /// compile, grows with it: 64 × 2 made the forward 0.84–0.99× the time of
@@ -286,6 +291,20 @@ impl WinogradVariant {
         }
     }
 
+    /// The variant as a transform pass sees it: its tile and, for the weight
+    /// transform, whose layout is in blocks of KB, `kb`; the product's other
+    /// choices zeroed, so that variants differing only in them share one
+    /// compiled transform (the forward's and the input gradient's, on
+    /// layers whose products differ in TV or sharing).
+    fn transform_only(&self, kb: usize) -> Self {
+        Self {
+            tile: self.tile,
+            kb,
+            tv: 0,
+            lanes: 0,
+        }
+    }
+
     fn spec(
         &self,
         family: &'static str,
@@ -318,7 +337,7 @@ impl WinogradVariant {
     /// weight as it is or, `transposed`, of the input gradient's
     /// transposition of it (see `shaders/winograd_weight.wgsl`).
     pub(crate) fn weight_spec(&self, transposed: bool) -> KernelSpec {
-        self.spec_with(
+        self.transform_only(self.kb).spec_with(
             "winograd_weight",
             codegen::weight,
             &[Uniform, Uniform, ReadOnly, ReadWrite],
@@ -332,7 +351,7 @@ impl WinogradVariant {
 
     /// Input transform: call, dispatch, input, transformed.
     pub(crate) fn input_spec(&self) -> KernelSpec {
-        self.spec(
+        self.transform_only(0).spec(
             "winograd_input",
             codegen::input,
             &[Uniform, Uniform, ReadOnly, ReadWrite],
@@ -350,7 +369,7 @@ impl WinogradVariant {
 
     /// Output transform: call, dispatch, product, bias, output.
     pub(crate) fn output_spec(&self) -> KernelSpec {
-        self.spec(
+        self.transform_only(0).spec(
             "winograd_output",
             codegen::output,
             &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
@@ -402,8 +421,6 @@ pub(crate) fn encode_chunk(
     // One row of tiles per channel: every batch item's in turn, rounded up to 4.
     let row = (chunk.batch.len() * tiles).next_multiple_of(4);
     let variant = variant.sharing(shared_load_lanes(rec.context()), row / 4);
-    let in_planes = chunk.batch.len() * chunk.in_channels.len();
-    let out_planes = chunk.batch.len() * chunk.out_channels.len();
     let base = DispatchParams::for_chunk(chunk)?;
 
     // The GEMM's last vec4s of tiles may read past the last row (their
@@ -412,7 +429,8 @@ pub(crate) fn encode_chunk(
         "winograd input",
         planes * chunk.in_channels.len() * row + 4 * variant.tv,
     );
-    let total = in_planes * tiles;
+    // One invocation per PER_INVOCATION places of a channel's row.
+    let total = chunk.in_channels.len() * row / PER_INVOCATION;
     let params = rec.uniform("winograd input dispatch", &base.with_total(total)?);
     rec.dispatch(
         &variant.input_spec(),
@@ -453,7 +471,7 @@ pub(crate) fn encode_chunk(
         )?;
     }
 
-    let total = out_planes * tiles;
+    let total = chunk.out_channels.len() * row / PER_INVOCATION;
     let params = rec.uniform("winograd output dispatch", &base.with_total(total)?);
     rec.dispatch(
         &variant.output_spec(),
@@ -528,14 +546,16 @@ mod tests {
                 tv,
                 lanes,
             };
-            for spec in [
-                v.weight_spec(false),
-                v.weight_spec(true),
-                v.input_spec(),
-                v.gemm_spec(),
-                v.output_spec(),
+            // The product's key is the whole variant; the transforms' only
+            // what they depend on (the weight's block size, the tile).
+            for (spec, keyed) in [
+                (v.weight_spec(false), v.transform_only(kb)),
+                (v.weight_spec(true), v.transform_only(kb)),
+                (v.input_spec(), v.transform_only(0)),
+                (v.gemm_spec(), v),
+                (v.output_spec(), v.transform_only(0)),
             ] {
-                assert_eq!(WinogradVariant::from_key(&spec.variant), v);
+                assert_eq!(WinogradVariant::from_key(&spec.variant), keyed);
                 validate(&spec);
                 let source = spec.source_text();
                 assert!(
@@ -544,6 +564,18 @@ mod tests {
                     spec.label()
                 );
             }
+            // Variants that differ only in the product's TV or sharing (the
+            // forward's and the input gradient's, say) compile their
+            // transforms once.
+            let other = WinogradVariant {
+                tv: tv + 1,
+                lanes: 8 - lanes,
+                ..v
+            };
+            assert_eq!(other.input_spec().variant, v.input_spec().variant);
+            assert_eq!(other.output_spec().variant, v.output_spec().variant);
+            assert_eq!(other.weight_spec(true).variant, v.weight_spec(true).variant);
+            assert_ne!(other.gemm_spec().variant, v.gemm_spec().variant);
         }
     }
 
