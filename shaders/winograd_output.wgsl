@@ -3,11 +3,13 @@
 // of input channels, onto what is stored), the outputs past the edge dropped.
 // One invocation per PER_INVOCATION tiles of a channel's row, their products
 // loaded together as one vec2 per position (winograd_tiles.wgsl); the
-// transform is unrolled (src/gpu/conv/forward/winograd/codegen.rs).
+// transform is unrolled (src/gpu/conv/forward/winograd/codegen.rs). The
+// output binding and its stores come from winograd_store_rows.wgsl where the
+// output's rows are a whole number of tiles long (each tile row one vector
+// store), else from winograd_store_each.wgsl (one store per output).
 
 @group(0) @binding(2) var<storage, read> product: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> output: array<f32>;
 
 //{constants}
 
@@ -29,21 +31,4 @@ fn main(
 //{load}
 //{transform}
 //{store}
-}
-
-// Adds `value` at row `i`, column `j` of `tile` (of this invocation's
-// channel) onto the bias, or onto what an earlier block of input channels
-// stored; nothing for a tile that is not live or past the edge.
-fn store_output(tile: Tile, channel: u32, i: u32, j: u32, start: f32, value: f32) {
-    let y = tile.y0 + i;
-    let x = tile.x0 + j;
-    if (!tile.live || y >= p.out_h || x >= p.out_w) {
-        return;
-    }
-    let at = ((tile.n * d.out_channels + channel) * p.out_h + y) * p.out_w + x;
-    if (d.accumulate != 0u) {
-        output[at] = output[at] + value;
-    } else {
-        output[at] = start + value;
-    }
 }

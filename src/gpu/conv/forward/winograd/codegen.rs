@@ -16,8 +16,16 @@ const INPUT_TEMPLATE: &str =
     crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_input.wgsl");
 const GEMM_TEMPLATE: &str =
     crate::gpu::conv::conv_source!("winograd_gemm.wgsl", "subgroup_sound.wgsl");
-const OUTPUT_TEMPLATE: &str =
-    crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_output.wgsl");
+const OUTPUT_TEMPLATE: &str = crate::gpu::conv::conv_source!(
+    "winograd_tiles.wgsl",
+    "winograd_output.wgsl",
+    "winograd_store_each.wgsl"
+);
+const OUTPUT_ROWS_TEMPLATE: &str = crate::gpu::conv::conv_source!(
+    "winograd_tiles.wgsl",
+    "winograd_output.wgsl",
+    "winograd_store_rows.wgsl"
+);
 
 /// The weight transform of the variant whose key values are `values`.
 pub(crate) fn weight(values: &[u32]) -> String {
@@ -206,16 +214,29 @@ pub(crate) fn output(values: &[u32]) -> String {
             format!("h{u}_{i}_{s}")
         });
         for i in 0..v.tile {
-            for j in 0..v.tile {
+            if v.whole_rows {
+                let row: Vec<String> = (0..v.tile).map(|j| format!("y{u}_{i}_{j}")).collect();
                 let _ = writeln!(
                     store,
-                    "    store_output(tile{u}, places.channel, {i}u, {j}u, start, y{u}_{i}_{j});"
+                    "    store_row(tile{u}, places.channel, {i}u, start, TileRow({}));",
+                    row.join(", ")
                 );
+            } else {
+                for j in 0..v.tile {
+                    let _ = writeln!(
+                        store,
+                        "    store_output(tile{u}, places.channel, {i}u, {j}u, start, y{u}_{i}_{j});"
+                    );
+                }
             }
         }
     }
     fill(
-        OUTPUT_TEMPLATE,
+        if v.whole_rows {
+            OUTPUT_ROWS_TEMPLATE
+        } else {
+            OUTPUT_TEMPLATE
+        },
         &v,
         &[
             ("load", &load),
@@ -302,6 +323,9 @@ fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String 
     if v.kb > 0 {
         let _ = write!(about, ", {} output channels per block", v.kb);
     }
+    if v.whole_rows {
+        about += ", rows of whole tiles";
+    }
     if v.tv > 0 {
         let _ = write!(about, " x {} vec4s of tiles, ", v.tv);
         about += &if v.lanes > 0 {
@@ -313,6 +337,9 @@ fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String 
     let mut constants = String::new();
     let _ = writeln!(constants, "const TILE: u32 = {}u;", v.tile);
     let _ = writeln!(constants, "const PER_INVOCATION: u32 = {PER_INVOCATION}u;");
+    // One row of a tile, as the output transform stores it where rows are
+    // whole tiles (winograd_store_rows.wgsl).
+    let _ = writeln!(constants, "alias TileRow = vec{}<f32>;", v.tile);
     let _ = writeln!(constants, "const ALPHA: u32 = {}u;", t.alpha());
     let _ = writeln!(constants, "const KB: u32 = {}u;", v.kb);
     let _ = writeln!(constants, "const TV: u32 = {}u;", v.tv);

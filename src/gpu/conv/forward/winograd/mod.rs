@@ -161,6 +161,10 @@ pub(crate) struct WinogradVariant {
     /// The subgroup width across which the GEMM's lanes share their weight
     /// loads; 0 where they do not (see [`sharing`](Self::sharing)).
     pub(crate) lanes: usize,
+    /// The output's rows are a whole number of tiles long: the output
+    /// transform stores each row of a tile as one vector
+    /// (`shaders/winograd_store_rows.wgsl`).
+    pub(crate) whole_rows: bool,
 }
 
 impl WinogradVariant {
@@ -195,6 +199,7 @@ impl WinogradVariant {
             kb,
             tv,
             lanes: 0,
+            whole_rows: w.output % tile == 0,
         })
     }
 
@@ -275,10 +280,16 @@ impl WinogradVariant {
 
     /// The values that identify the variant in its kernels' keys.
     fn key(&self) -> Vec<u32> {
-        [self.tile, self.kb, self.tv, self.lanes]
-            .iter()
-            .map(|&v| v as u32)
-            .collect()
+        [
+            self.tile,
+            self.kb,
+            self.tv,
+            self.lanes,
+            usize::from(self.whole_rows),
+        ]
+        .iter()
+        .map(|&v| v as u32)
+        .collect()
     }
 
     /// The variant [`key`](Self::key) names.
@@ -288,20 +299,23 @@ impl WinogradVariant {
             kb: values[1] as usize,
             tv: values[2] as usize,
             lanes: values[3] as usize,
+            whole_rows: values[4] != 0,
         }
     }
 
     /// The variant as a transform pass sees it: its tile and, for the weight
-    /// transform, whose layout is in blocks of KB, `kb`; the product's other
-    /// choices zeroed, so that variants differing only in them share one
-    /// compiled transform (the forward's and the input gradient's, on
-    /// layers whose products differ in TV or sharing).
-    fn transform_only(&self, kb: usize) -> Self {
+    /// transform, whose layout is in blocks of KB, `kb`, and for the output
+    /// transform `whole_rows`; the product's other choices zeroed, so that
+    /// variants differing only in them share one compiled transform (the
+    /// forward's and the input gradient's, on layers whose products differ
+    /// in TV or sharing).
+    fn transform_only(&self, kb: usize, whole_rows: bool) -> Self {
         Self {
             tile: self.tile,
             kb,
             tv: 0,
             lanes: 0,
+            whole_rows,
         }
     }
 
@@ -337,7 +351,7 @@ impl WinogradVariant {
     /// weight as it is or, `transposed`, of the input gradient's
     /// transposition of it (see `shaders/winograd_weight.wgsl`).
     pub(crate) fn weight_spec(&self, transposed: bool) -> KernelSpec {
-        self.transform_only(self.kb).spec_with(
+        self.transform_only(self.kb, false).spec_with(
             "winograd_weight",
             codegen::weight,
             &[Uniform, Uniform, ReadOnly, ReadWrite],
@@ -351,7 +365,7 @@ impl WinogradVariant {
 
     /// Input transform: call, dispatch, input, transformed.
     pub(crate) fn input_spec(&self) -> KernelSpec {
-        self.transform_only(0).spec(
+        self.transform_only(0, false).spec(
             "winograd_input",
             codegen::input,
             &[Uniform, Uniform, ReadOnly, ReadWrite],
@@ -369,7 +383,7 @@ impl WinogradVariant {
 
     /// Output transform: call, dispatch, product, bias, output.
     pub(crate) fn output_spec(&self) -> KernelSpec {
-        self.transform_only(0).spec(
+        self.transform_only(0, self.whole_rows).spec(
             "winograd_output",
             codegen::output,
             &[Uniform, Uniform, ReadOnly, ReadOnly, ReadWrite],
@@ -530,30 +544,32 @@ mod tests {
 
     #[test]
     fn generated_passes_validate_with_naga() {
-        for (tile, kb, tv, lanes) in [
-            (4, 16, 2, 0),
-            (2, 8, 1, 8),
-            (4, 4, 3, 0),
-            (2, 16, 2, 4),
-            (4, 16, 4, 8),
-            (4, 32, 2, 8),
-            (4, 32, 2, 4),
-            (2, 32, 1, 0),
+        for (tile, kb, tv, lanes, whole_rows) in [
+            (4, 16, 2, 0, true),
+            (2, 8, 1, 8, false),
+            (4, 4, 3, 0, false),
+            (2, 16, 2, 4, true),
+            (4, 16, 4, 8, false),
+            (4, 32, 2, 8, true),
+            (4, 32, 2, 4, false),
+            (2, 32, 1, 0, false),
         ] {
             let v = WinogradVariant {
                 tile,
                 kb,
                 tv,
                 lanes,
+                whole_rows,
             };
             // The product's key is the whole variant; the transforms' only
-            // what they depend on (the weight's block size, the tile).
+            // what they depend on (the tile; the weight's block size; the
+            // output's rows).
             for (spec, keyed) in [
-                (v.weight_spec(false), v.transform_only(kb)),
-                (v.weight_spec(true), v.transform_only(kb)),
-                (v.input_spec(), v.transform_only(0)),
+                (v.weight_spec(false), v.transform_only(kb, false)),
+                (v.weight_spec(true), v.transform_only(kb, false)),
+                (v.input_spec(), v.transform_only(0, false)),
                 (v.gemm_spec(), v),
-                (v.output_spec(), v.transform_only(0)),
+                (v.output_spec(), v.transform_only(0, whole_rows)),
             ] {
                 assert_eq!(WinogradVariant::from_key(&spec.variant), keyed);
                 validate(&spec);
@@ -593,9 +609,16 @@ mod tests {
                 tile: 4,
                 kb: 16,
                 tv: 3,
-                lanes: 0
+                lanes: 0,
+                whole_rows: true,
             }
         );
+        // Rows of 7 and 14 are not whole F(4×4) tiles; rows of 2 are whole
+        // F(2×2) ones.
+        let seven = g(Conv2dConfig::new(8, 8, 3).with_padding(1), &[1, 8, 7, 7]);
+        assert!(!WinogradVariant::new(&seven).unwrap().whole_rows);
+        let fourteen = g(Conv2dConfig::new(8, 8, 3).with_padding(1), &[1, 8, 14, 14]);
+        assert!(!WinogradVariant::new(&fourteen).unwrap().whole_rows);
         // On CPUs, 32 output channels per invocation and at most 2 vec4s of
         // tiles; where 32-channel blocks would pad a group by more than an
         // eighth, 16.
@@ -635,7 +658,8 @@ mod tests {
         );
         assert_eq!(wide.sharing(None, 392), wide);
         let small = g(Conv2dConfig::new(4, 4, 3).with_padding(1), &[1, 4, 2, 2]);
-        assert_eq!(WinogradVariant::new(&small).unwrap().tile, 2);
+        let small = WinogradVariant::new(&small).unwrap();
+        assert_eq!((small.tile, small.whole_rows), (2, true));
         let strided = g(Conv2dConfig::new(4, 4, 3).with_stride(2), &[1, 4, 9, 9]);
         assert_eq!(
             WinogradVariant::new(&strided).unwrap_err(),
