@@ -13,7 +13,7 @@
 // what costs.)
 
 @group(0) @binding(2) var<storage, read> input: array<f32>;
-@group(0) @binding(3) var<storage, read_write> transformed: array<vec2<f32>>;
+@group(0) @binding(3) var<storage, read_write> transformed: array<TileValues>;
 
 //{constants}
 

@@ -8,7 +8,7 @@
 // output's rows are a whole number of tiles long (each tile row one vector
 // store), else from winograd_store_each.wgsl (one store per output).
 
-@group(0) @binding(2) var<storage, read> product: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read> product: array<TileValues>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 
 //{constants}

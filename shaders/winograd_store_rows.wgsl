@@ -2,9 +2,9 @@
 // number of tiles long (out_w a multiple of TILE): each row of a tile is one
 // vector of TILE outputs, aligned, and never past the row's end, so it is one
 // store. llvmpipe runs every storage access as a loop over the lanes, so
-// this is a quarter of the per-output stores' cost on F(4×4) (the output
-// transform of 8×64×56×56 took 4.0–4.4 ms this way, 6.7–6.8 one output at a
-// time; docs/benchmarks.md).
+// one access per row instead of one per output pays (the output transform of
+// 8×64×56×56 took 4.2 ms this way, 6.9 one output at a time;
+// docs/benchmarks.md).
 
 @group(0) @binding(4) var<storage, read_write> output: array<TileRow>;
 

@@ -58,8 +58,8 @@ pub(crate) fn weight(values: &[u32]) -> String {
 
 /// The input transform of the variant whose key values are `values`: per
 /// tile `u` of the invocation's [`PER_INVOCATION`], its window's source rows
-/// and columns, its loads and its transform; then one vec2 store per
-/// transformed position.
+/// and columns, its loads and its transform; then one store per transformed
+/// position of all their values.
 pub(crate) fn input(values: &[u32]) -> String {
     let v = WinogradVariant::from_key(values);
     let t = v.transforms();
@@ -98,7 +98,7 @@ pub(crate) fn input(values: &[u32]) -> String {
     let store = stores(alpha, "_", |xi, name| {
         let values: Vec<String> = (0..PER_INVOCATION).map(|u| format!("v{u}{name}")).collect();
         format!(
-            "    transformed[({xi}u * places.stride + places.at) / {PER_INVOCATION}u] = vec{PER_INVOCATION}<f32>({});\n",
+            "    transformed[({xi}u * places.stride + places.at) / PER_INVOCATION] = TileValues({});\n",
             values.join(", ")
         )
     });
@@ -191,16 +191,14 @@ fn channel_step(v: &WinogradVariant, pad: &str, weights: impl Fn(usize) -> Strin
 }
 
 /// The output transform of the variant whose key values are `values`: one
-/// vec2 load per transformed position (the products of the invocation's
-/// [`PER_INVOCATION`] tiles), then per tile `u` its transform and its stores.
+/// load per transformed position of the products of the invocation's
+/// [`PER_INVOCATION`] tiles, then per tile `u` its transform and its stores.
 pub(crate) fn output(values: &[u32]) -> String {
     let v = WinogradVariant::from_key(values);
     let t = v.transforms();
     let alpha = t.alpha();
     let mut load = stores(alpha, "m", |xi, name| {
-        format!(
-            "    let {name} = product[({xi}u * places.stride + places.at) / {PER_INVOCATION}u];\n"
-        )
+        format!("    let {name} = product[({xi}u * places.stride + places.at) / PER_INVOCATION];\n")
     });
     let mut transform = String::new();
     let mut store = String::new();
@@ -337,6 +335,9 @@ fn fill(template: &str, v: &WinogradVariant, blocks: &[(&str, &str)]) -> String 
     let mut constants = String::new();
     let _ = writeln!(constants, "const TILE: u32 = {}u;", v.tile);
     let _ = writeln!(constants, "const PER_INVOCATION: u32 = {PER_INVOCATION}u;");
+    // One transformed position's values of an invocation's tiles, as the
+    // input and output transforms move them (winograd_tiles.wgsl).
+    let _ = writeln!(constants, "alias TileValues = vec{PER_INVOCATION}<f32>;");
     // One row of a tile, as the output transform stores it where rows are
     // whole tiles (winograd_store_rows.wgsl).
     let _ = writeln!(constants, "alias TileRow = vec{}<f32>;", v.tile);
