@@ -34,9 +34,8 @@ fn main(
         return;
     }
     let index = min(invocation_index(wg, groups, local), d.total - 1u);
-    // A channel's row: each batch item's tiles in turn, rounded up to 4.
-    let tiles = ((p.out_w + TILE - 1u) / TILE) * ((p.out_h + TILE - 1u) / TILE);
-    let quads = (d.batch * tiles + 3u) / 4u;
+    // A channel's row (winograd_tiles.wgsl), in vec4s of tiles.
+    let quads = row_len() / 4u;
     let real_runs = (quads + TV - 1u) / TV;
     let runs = padded_to_lanes(real_runs);
     let run = index % runs;

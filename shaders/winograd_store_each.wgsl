@@ -12,7 +12,7 @@ fn store_output(tile: Tile, channel: u32, i: u32, j: u32, start: f32, value: f32
     if (!tile.live || y >= p.out_h || x >= p.out_w) {
         return;
     }
-    let at = ((tile.n * d.out_channels + channel) * p.out_h + y) * p.out_w + x;
+    let at = output_index(tile, channel, i, j);
     if (d.accumulate != 0u) {
         output[at] = output[at] + value;
     } else {

@@ -16,7 +16,7 @@ fn store_row(tile: Tile, channel: u32, i: u32, start: f32, value: TileRow) {
     if (!tile.live || y >= p.out_h) {
         return;
     }
-    let at = (((tile.n * d.out_channels + channel) * p.out_h + y) * p.out_w + tile.x0) / TILE;
+    let at = output_index(tile, channel, i, 0u) / TILE;
     if (d.accumulate != 0u) {
         output[at] = output[at] + value;
     } else {

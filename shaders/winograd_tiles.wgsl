@@ -1,6 +1,6 @@
-// Shared by the Winograd input and output transforms: which tiles of which
-// channel an invocation transforms, and where their values sit in the GEMM's
-// rows. Per transformed position, the GEMM has one row per channel, holding
+// Shared by the Winograd input and output transforms (and the product, for
+// the length of a row): which tiles of which channel an invocation
+// transforms, and where their values sit in the GEMM's rows. Per transformed position, the GEMM has one row per channel, holding
 // the tiles of every batch item in turn, rounded up to 4 for its vec4 loads.
 // Each invocation takes PER_INVOCATION (2) consecutive places of one
 // channel's row and moves their values as one vec2 per position: llvmpipe
@@ -67,4 +67,10 @@ fn tile_at(place: u32) -> Tile {
     tile.x0 = (t % tiles_w()) * TILE;
     tile.live = tile.n < d.batch;
     return tile;
+}
+
+// Where output row `i`, column `j` of `tile`, of output channel `channel` in
+// this dispatch's block, sits in the output.
+fn output_index(tile: Tile, channel: u32, i: u32, j: u32) -> u32 {
+    return ((tile.n * d.out_channels + channel) * p.out_h + tile.y0 + i) * p.out_w + tile.x0 + j;
 }

@@ -105,6 +105,8 @@ fn forward_sums_4096_channels_of_3x3() {
 /// all-ones input and a weight of 576 at tap (0, 0) (576 = 24², so
 /// `G g Gᵀ` has integer entries, and `Bᵀ x B` of ones is integers), whose
 /// every output is 576 · 70000 = 40320000, a multiple of 64 and exact in f32.
+/// On a 6×6 input (a 4×4 output: rows of whole tiles, each stored as one
+/// vector) and a 9×9 one (7×7: one store per output, tiles past the edge).
 #[test]
 fn winograd_sums_70000_channels_exactly() {
     let channels = 70000;
@@ -119,15 +121,20 @@ fn winograd_sums_70000_channels_exactly() {
         None,
     )
     .unwrap();
-    let input = ones(&[1, channels, 6, 6]);
-    let want = layer.forward_cpu(&input).unwrap();
-    assert!(want.data().iter().all(|&v| v == 40_320_000.0));
-    let got = GpuConv2d::new(common::gpu(), &layer)
+    let gpu = GpuConv2d::new(common::gpu(), &layer)
         .unwrap()
-        .with_algorithm(Algorithm::Winograd)
-        .forward(&input)
-        .unwrap();
-    assert_eq!(got.data(), want.data(), "winograd over {channels} channels");
+        .with_algorithm(Algorithm::Winograd);
+    for side in [6, 9] {
+        let input = ones(&[1, channels, side, side]);
+        let want = layer.forward_cpu(&input).unwrap();
+        assert!(want.data().iter().all(|&v| v == 40_320_000.0));
+        let got = gpu.forward(&input).unwrap();
+        assert_eq!(
+            got.data(),
+            want.data(),
+            "winograd over {channels} channels, {side}x{side} input"
+        );
+    }
 }
 
 #[test]

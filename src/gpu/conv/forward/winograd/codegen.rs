@@ -14,8 +14,11 @@ use crate::gpu::conv::sharing::{sharing_parts, with_subgroup_check};
 const WEIGHT_TEMPLATE: &str = crate::gpu::conv::conv_source!("winograd_weight.wgsl");
 const INPUT_TEMPLATE: &str =
     crate::gpu::conv::conv_source!("winograd_tiles.wgsl", "winograd_input.wgsl");
-const GEMM_TEMPLATE: &str =
-    crate::gpu::conv::conv_source!("winograd_gemm.wgsl", "subgroup_sound.wgsl");
+const GEMM_TEMPLATE: &str = crate::gpu::conv::conv_source!(
+    "winograd_tiles.wgsl",
+    "winograd_gemm.wgsl",
+    "subgroup_sound.wgsl"
+);
 const OUTPUT_TEMPLATE: &str = crate::gpu::conv::conv_source!(
     "winograd_tiles.wgsl",
     "winograd_output.wgsl",
