@@ -49,7 +49,7 @@ pub(crate) fn weight(values: &[u32]) -> String {
     let transform = taps
         + &product_code("    ", "h", t.g, 3, |r, s| format!("g{r}_{s}"))
         + &product_code_right("    ", "u", t.g, alpha, |i, s| format!("h{i}_{s}"));
-    let store = stores(alpha, "u", |xi, name| {
+    let store = per_value(alpha, "u", |xi, name| {
         format!("    transformed[{xi}u * plane + into] = {name};\n")
     });
     fill(
@@ -98,7 +98,7 @@ pub(crate) fn input(values: &[u32]) -> String {
             format!("h{u}_{i}_{s}")
         });
     }
-    let store = stores(alpha, "_", |xi, name| {
+    let store = per_value(alpha, "_", |xi, name| {
         let values: Vec<String> = (0..PER_INVOCATION).map(|u| format!("v{u}{name}")).collect();
         format!(
             "    transformed[({xi}u * places.stride + places.at) / PER_INVOCATION] = TileValues({});\n",
@@ -200,7 +200,7 @@ pub(crate) fn output(values: &[u32]) -> String {
     let v = WinogradVariant::from_key(values);
     let t = v.transforms();
     let alpha = t.alpha();
-    let mut load = stores(alpha, "m", |xi, name| {
+    let mut load = per_value(alpha, "m", |xi, name| {
         format!("    let {name} = product[({xi}u * places.stride + places.at) / PER_INVOCATION];\n")
     });
     let mut transform = String::new();
@@ -308,10 +308,11 @@ fn sum(terms: impl Iterator<Item = (f64, String)>) -> String {
     if text.is_empty() { "0.0".into() } else { text }
 }
 
-/// One store per transformed value `{name}{i}_{j}`, ξ = i·alpha + j.
-fn stores(alpha: usize, name: &str, store: impl Fn(usize, String) -> String) -> String {
+/// One line per transformed value `{name}{i}_{j}`, ξ = i·alpha + j (its
+/// store, or its load).
+fn per_value(alpha: usize, name: &str, line: impl Fn(usize, String) -> String) -> String {
     (0..alpha * alpha)
-        .map(|xi| store(xi, format!("{name}{}_{}", xi / alpha, xi % alpha)))
+        .map(|xi| line(xi, format!("{name}{}_{}", xi / alpha, xi % alpha)))
         .collect()
 }
 
