@@ -71,7 +71,7 @@ fn layers_chain_on_the_gpu() {
 #[test]
 fn repeated_calls_allocate_no_new_buffers() {
     // A context of its own, so other tests' calls do not count.
-    let ctx = GpuContext::new().unwrap();
+    let ctx = GpuContext::new().unwrap().with_builds_ahead(false);
     let (first, second) = two_layers();
     let layers = [
         GpuConv2d::new(&ctx, &first).unwrap(),

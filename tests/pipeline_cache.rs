@@ -47,7 +47,7 @@ fn seal(key: &str, data: &[u8]) -> Vec<u8> {
 
 /// A new context loading `bytes`: what it says, and that it still computes right.
 fn load(bytes: &[u8], what: &str) -> PipelineCacheLoad {
-    let ctx = GpuContext::new().unwrap();
+    let ctx = GpuContext::new().unwrap().with_builds_ahead(false);
     let load = ctx.load_pipeline_cache_bytes(bytes);
     forward_is_right(&ctx, what);
     load
@@ -67,7 +67,7 @@ fn a_saved_pipeline_cache_loads_and_bad_data_is_refused() {
     let dir = std::env::temp_dir().join(format!("wgpu-conv2d-pipelines-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("kernels.pipelines");
-    let first = GpuContext::new().unwrap();
+    let first = GpuContext::new().unwrap().with_builds_ahead(false);
     forward_is_right(&first, "first context");
     let saved = first.save_pipeline_cache(&path).unwrap();
     assert_eq!(saved, first.has_pipeline_cache());
@@ -92,7 +92,7 @@ fn a_saved_pipeline_cache_loads_and_bad_data_is_refused() {
     );
     assert!(key.contains(&first.adapter_info().name), "{key}");
 
-    let second = GpuContext::new().unwrap();
+    let second = GpuContext::new().unwrap().with_builds_ahead(false);
     assert_eq!(
         second.load_pipeline_cache(&path).unwrap(),
         PipelineCacheLoad::Accepted
@@ -129,7 +129,7 @@ fn a_saved_pipeline_cache_loads_and_bad_data_is_refused() {
     assert_refused(load(&unrelated, "unrelated data"), "unrelated", "wgpu");
     // Not a sealed file at all, through the path form; a missing file.
     std::fs::write(&path, b"not a pipeline cache").unwrap();
-    let third = GpuContext::new().unwrap();
+    let third = GpuContext::new().unwrap().with_builds_ahead(false);
     assert_refused(
         third.load_pipeline_cache(&path).unwrap(),
         "unsealed",

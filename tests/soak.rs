@@ -18,7 +18,7 @@ fn resident_kib() -> usize {
 #[test]
 fn memory_stays_flat_over_2000_calls() {
     // A context of its own, so other tests' buffers do not count.
-    let ctx = GpuContext::new().unwrap();
+    let ctx = GpuContext::new().unwrap().with_builds_ahead(false);
     let layers: Vec<GpuConv2d> = [
         Conv2dConfig::new(3, 8, 3).with_padding(1),
         Conv2dConfig::new(8, 8, 3)

@@ -152,6 +152,12 @@ pub struct Measurement {
     /// the kernel plus creating its pipelines (and the driver compiling them,
     /// unless its own shader cache has them), the cold start of a new shape.
     pub first_call_ms: f64,
+    /// For `Auto` on a context that builds kernels ahead
+    /// ([`GpuContext::with_builds_ahead`]): the wall time from the first
+    /// call's start until the kernels it built ahead were built, and the
+    /// wall time of the call after that, the first to run them (loading
+    /// them from the driver's cache), in milliseconds. `None` otherwise.
+    pub built_ahead_ms: Option<(f64, f64)>,
 }
 
 /// Times the forward pass of `config` on an input of `input_shape` with
@@ -173,6 +179,16 @@ pub fn measure(
     let start = Instant::now();
     gpu.forward_gpu_timed(&resident)?;
     let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
+    // Time the fast kernel only: wait for what the first call built ahead.
+    let built_ahead_ms = if algorithm == Algorithm::Auto && ctx.builds_ahead() {
+        ctx.wait_for_builds_ahead();
+        let built = start.elapsed().as_secs_f64() * 1e3;
+        let takeover = Instant::now();
+        gpu.forward_gpu_timed(&resident)?;
+        Some((built, takeover.elapsed().as_secs_f64() * 1e3))
+    } else {
+        None
+    };
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -184,7 +200,7 @@ pub fn measure(
         gpu.forward(&input)?;
         Ok(start.elapsed().as_secs_f64() * 1e3)
     })?;
-    Ok(Measurement::new(
+    let mut measurement = Measurement::new(
         Pass::Forward,
         resolved.name().to_string(),
         (algorithm.name(), ctx.precision(), options.dtype),
@@ -193,7 +209,9 @@ pub fn measure(
             geometry.flops(),
             forward_bytes(&geometry, config.bias, options.dtype),
         ),
-    ))
+    );
+    measurement.built_ahead_ms = built_ahead_ms;
+    Ok(measurement)
 }
 
 /// Times the backward pass (input, weight and bias gradients) of `config` on
@@ -380,6 +398,7 @@ impl Measurement {
             bytes,
             runs: kernel.runs.min(end_to_end.runs),
             first_call_ms,
+            built_ahead_ms: None,
         }
     }
 }

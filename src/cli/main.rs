@@ -416,10 +416,10 @@ fn placement(backend: Backend) -> Result<Placement, String> {
             note: None,
         },
         Backend::Gpu => Placement {
-            ctx: Some(open_gpu().map_err(|e| e.to_string())?),
+            ctx: Some(one_call_gpu().map_err(|e| e.to_string())?),
             note: None,
         },
-        Backend::Auto => match open_gpu() {
+        Backend::Auto => match one_call_gpu() {
             Ok(ctx) => Placement {
                 note: Some(format!("running on the GPU: {}", ctx.describe())),
                 ctx: Some(ctx),
@@ -487,6 +487,14 @@ fn open_gpu() -> wgpu_conv2d::Result<GpuContext> {
     }
     let subgroups = std::env::var(SUBGROUPS_VAR).map_or(true, |v| v != "0");
     Ok(ctx.with_autotune(autotune).with_subgroups(subgroups))
+}
+
+/// [`open_gpu`] for a command that makes one call: without kernels built
+/// ahead, as the quicker kernel of a first call would run once and the
+/// process then wait for the build on exit; the fast kernel running in this
+/// process fills the driver's cache for the next one instead.
+fn one_call_gpu() -> wgpu_conv2d::Result<GpuContext> {
+    Ok(open_gpu()?.with_builds_ahead(false))
 }
 
 /// Reports the candidates autotuning discarded this run (on stderr), and
@@ -685,6 +693,8 @@ fn json_line(m: &Measurement, ctx: &GpuContext, config: &Conv2dConfig, shape: &[
         "bytes": m.bytes,
         "runs": m.runs,
         "first_call_ms": m.first_call_ms,
+        "built_ahead_ms": m.built_ahead_ms.map(|(built, _)| built),
+        "takeover_call_ms": m.built_ahead_ms.map(|(_, call)| call),
         "adapter": ctx.adapter_info().name,
         "backend": format!("{:?}", ctx.adapter_info().backend),
         "subgroup_width": ctx.subgroup_width(),

@@ -5,6 +5,8 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::forward::{ForwardBuffers, ForwardPass, WeightLayout};
+#[cfg(not(target_arch = "wasm32"))]
+use crate::gpu::conv::select::Algorithm;
 use crate::gpu::convert::{pack, unpack};
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
 use crate::gpu::runtime::{PendingTime, Recorder};
@@ -146,13 +148,20 @@ impl GpuConv2d {
     }
 
     /// Checks one forward call and cuts it into chunks, before any GPU work.
-    async fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
+    pub(super) async fn prepare(&self, input_shape: &[usize]) -> Result<ForwardPass> {
         let geometry = Conv2dGeometry::new(&self.config, input_shape)?;
         let kernel = self
             .algorithm
             .kernel_on(&self.ctx, &geometry, self.config.bias, self.precision())
             .await?;
-        ForwardPass::new(&self.ctx, geometry, kernel.for_values_of(self.dtype))
+        let kernel = kernel.for_values_of(self.dtype);
+        #[cfg(not(target_arch = "wasm32"))]
+        let kernel = if self.algorithm == Algorithm::Auto && !self.ctx.autotunes() {
+            self.while_building(&geometry, kernel)
+        } else {
+            kernel
+        };
+        ForwardPass::new(&self.ctx, geometry, kernel)
     }
 
     /// Records `pass` from `input` into `output` (both whole tensors of the

@@ -1,9 +1,12 @@
 //! The operator on top: [`GpuConv2d`], a Conv2d layer whose weight and bias
 //! live on the GPU. Construction and the layer's parameters here; its forward
-//! pass in [`forward`](mod@forward), its gradients and update in
+//! pass in [`forward`](mod@forward) (its first calls while the fast kernel
+//! builds in [`build_ahead`](mod@build_ahead)), its gradients and update in
 //! [`backward`](mod@backward).
 
 mod backward;
+#[cfg(not(target_arch = "wasm32"))]
+mod build_ahead;
 mod forward;
 mod optimise;
 

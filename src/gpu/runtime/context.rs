@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::background::{BackgroundBuilds, Job};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
@@ -43,9 +45,19 @@ pub struct GpuContext {
     /// Whether kernels may share loads across a subgroup (see
     /// [`GpuContext::with_subgroups`]).
     subgroups: bool,
+    /// Whether first calls may run a kernel quicker to build while the
+    /// fast one builds elsewhere (see [`GpuContext::with_builds_ahead`]).
+    /// Never on the web, which has no thread to build on.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    build_ahead: bool,
 }
 
 struct Inner {
+    /// Kernels built ahead of use on a second device (llvmpipe). First, so
+    /// that it is dropped, and its build in progress waited for, before the
+    /// device. Native only: a browser has no threads to build on.
+    #[cfg(not(target_arch = "wasm32"))]
+    builds_ahead: BackgroundBuilds,
     adapter: wgpu::Adapter,
     device: wgpu::Device,
     queue: wgpu::Queue,
@@ -86,6 +98,13 @@ impl GpuContext {
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = select_adapter(&instance).await?;
+        Self::on_adapter(adapter, true).await
+    }
+
+    /// A context on a device of its own on `adapter`, building kernels ahead
+    /// of use on a second device where that helps (`build_ahead`, see
+    /// [`with_builds_ahead`](Self::with_builds_ahead)).
+    pub(crate) async fn on_adapter(adapter: wgpu::Adapter, build_ahead: bool) -> Result<Self> {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: large tensors need the real
         // buffer and dispatch limits, not WebGPU's conservative defaults.
@@ -145,12 +164,23 @@ impl GpuContext {
             });
         }
         let subgroup_width = subgroups::verified_width(&device, &queue, features, &info).await;
+        #[cfg(not(target_arch = "wasm32"))]
+        let builds_ahead = if build_ahead {
+            BackgroundBuilds::new(&info)
+        } else {
+            BackgroundBuilds::none()
+        };
+        #[cfg(target_arch = "wasm32")]
+        let _ = build_ahead;
         Ok(Self {
             max_binding_bytes,
             autotune: false,
             precision: Precision::Highest,
             subgroups: true,
+            build_ahead: true,
             inner: Arc::new(Inner {
+                #[cfg(not(target_arch = "wasm32"))]
+                builds_ahead,
                 adapter,
                 device,
                 queue,
@@ -375,6 +405,66 @@ impl GpuContext {
             precision,
             ..self.clone()
         }
+    }
+
+    /// A context on the same device whose layers' `Algorithm::Auto` may
+    /// (`on`, the default) or may not run a kernel that is quicker to build
+    /// for the first calls of a shape whose fast kernel is not built yet,
+    /// while that kernel is built on a second device in a background thread.
+    ///
+    /// This applies on llvmpipe (lavapipe) alone, with Mesa's shader cache
+    /// on: it builds each kernel with LLVM at its first dispatch, seconds for
+    /// the large unrolled ones, and keeps it in the on-disk cache that the
+    /// second device fills for this one. The quicker kernel is the blocked
+    /// kernel with 8 output channels and 4 outputs per invocation; its
+    /// results agree with the fast kernel's within the same fp32 bound,
+    /// though not bit for bit. Dropping the device's last context waits for
+    /// a build in progress. Forced algorithms, autotuned contexts and the
+    /// backward pass do not change.
+    pub fn with_builds_ahead(&self, on: bool) -> Self {
+        Self {
+            build_ahead: on,
+            ..self.clone()
+        }
+    }
+
+    /// Whether first calls on this context may run a kernel quicker to
+    /// build while the fast one is built ahead: allowed
+    /// ([`with_builds_ahead`](Self::with_builds_ahead)) and of use on this
+    /// driver.
+    pub fn builds_ahead(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.build_ahead && self.inner.builds_ahead.applies();
+        #[cfg(target_arch = "wasm32")]
+        false
+    }
+
+    /// Blocks until every kernel being built ahead of use is built (see
+    /// [`with_builds_ahead`](Self::with_builds_ahead)): before timing a
+    /// layer's later calls, for instance. Returns at once where none is.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn wait_for_builds_ahead(&self) {
+        self.inner.builds_ahead.wait();
+    }
+
+    /// Whether the kernel `key` has been built ahead; the first time a key
+    /// is asked for, `start` makes the job that builds it on the second
+    /// device. Always `true` where building ahead does not apply.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn built_ahead(&self, key: &str, start: impl FnOnce() -> Job) -> bool {
+        !self.builds_ahead()
+            || self
+                .inner
+                .builds_ahead
+                .ready(&self.inner.adapter, key, start)
+    }
+
+    /// A context that builds ahead whatever the driver (see
+    /// [`BackgroundBuilds::force`]).
+    #[cfg(test)]
+    pub(crate) fn forcing_builds_ahead(&self) -> Self {
+        self.inner.builds_ahead.force();
+        self.with_builds_ahead(true)
     }
 
     /// The precision this context's layers keep unless they override it.

@@ -65,6 +65,22 @@ impl ForwardKernel {
         }
     }
 
+    /// A kernel that computes what this one does and is much quicker to
+    /// build, for first calls while this one is built ahead
+    /// ([`Variant::quick`]): for the blocked kernel's packed variants and
+    /// Winograd, where it differs from this one. `None` for the others,
+    /// whose build takes a fraction of a second.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn quicker_to_build(self, geometry: &Conv2dGeometry) -> Option<Self> {
+        let quick = Variant::quick(geometry);
+        let slow = match self {
+            ForwardKernel::Blocked(variant) => variant.packs() && variant != quick,
+            ForwardKernel::Winograd(_) => true,
+            _ => false,
+        };
+        (slow && quick.unsupported().is_none()).then_some(ForwardKernel::Blocked(quick))
+    }
+
     /// The same kernel reading a `dtype` layer's values in a form that changes
     /// no bit of its result: the blocked kernel on bfloat16 operands for a
     /// bfloat16 layer, whose values rounding to bfloat16 leaves as they are

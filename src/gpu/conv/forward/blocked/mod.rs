@@ -30,6 +30,10 @@ pub(crate) const WIDE_BLOCK: usize = 32;
 /// 16-wide block would compute mostly nothing.
 const NARROW_BLOCKS: [usize; 2] = [4, 8];
 
+/// Output channels per invocation of [`Variant::quick`].
+#[cfg(not(target_arch = "wasm32"))]
+const QUICK_BLOCK: usize = 8;
+
 /// Most vec4s of outputs along a row per invocation, by output channels per
 /// invocation and stride along the row. With 16 channels, more than three
 /// took seconds to compile on llvmpipe while every output was its own store
@@ -323,6 +327,23 @@ impl Variant {
             operands: Operands::Bf16,
             ..self
         })
+    }
+
+    /// The variant for `geometry` that is quickest to build, for first
+    /// calls while a faster one builds elsewhere: blocks of at most
+    /// [`QUICK_BLOCK`] output channels and one vec4 of outputs per
+    /// invocation, on float32 operands. On llvmpipe, first calls with an
+    /// empty Mesa cache at batch 1 (1×64×56×56 3×3 and 1×1 → 256,
+    /// 1×256×14×14 3×3, the 7×7 stem): 0.17–0.32 s against 1.5–2.6 s, the
+    /// kernel 1.5–2.2× slower (4 channels: 0.14–0.26 s, 2.4–4.4× slower;
+    /// 16: 0.26–0.5 s).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn quick(geometry: &Conv2dGeometry) -> Self {
+        let block = block_for(geometry.out_channels_per_group()).min(QUICK_BLOCK);
+        Self {
+            vecs: 1,
+            ..Self::new(geometry, block)
+        }
     }
 
     /// What it multiplies.

@@ -1,0 +1,184 @@
+//! First calls of [`GpuConv2d`] while their fast kernel is built ahead on a
+//! second device ([`GpuContext::with_builds_ahead`]).
+
+use super::GpuConv2d;
+use crate::config::Conv2dConfig;
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::forward::ForwardKernel;
+use crate::gpu::conv::select::Algorithm;
+use crate::gpu::runtime::{GpuContext, Job};
+use crate::layer::Conv2d;
+use crate::precision::Precision;
+use crate::tensor::Tensor;
+
+/// Most input elements the build job runs as the call has them (64 MiB of
+/// float32); a larger input runs as its first batch item alone, which
+/// builds the same kernel unless the batch changes how the call is split.
+const MAX_JOB_INPUT: usize = 1 << 24;
+
+impl GpuConv2d {
+    /// The kernel `Auto`'s `kernel` for `geometry` runs as now: itself where
+    /// it is built (or building ahead does not apply), else one quicker to
+    /// build, while a job builds `kernel` on the second device.
+    pub(super) fn while_building(
+        &self,
+        geometry: &Conv2dGeometry,
+        kernel: ForwardKernel,
+    ) -> ForwardKernel {
+        let Some(quick) = kernel.quicker_to_build(geometry) else {
+            return kernel;
+        };
+        let job = || -> Job {
+            let (config, dtype, precision) = (self.config, self.dtype, self.precision());
+            let algorithm = Algorithm::of(kernel);
+            let mut shape = geometry.input_shape_4d();
+            if shape.iter().product::<usize>() > MAX_JOB_INPUT {
+                shape[0] = 1;
+            }
+            Box::new(move |second| {
+                // A failed build leaves the kernel to the first device.
+                let _ = build(second, config, dtype, algorithm, precision, &shape);
+            })
+        };
+        if !self.ctx.built_ahead(&build_key(kernel), job) {
+            return quick;
+        }
+        // The quick kernel's copy of the weight, packed in blocks of its own
+        // size, serves no later call of this shape.
+        let layout = |k: ForwardKernel| k.weight_layout(geometry).map(|(layout, _)| layout);
+        if let Some(stale) = layout(quick).filter(|&l| Some(l) != layout(kernel)) {
+            self.packed_weight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(l, _)| *l != stale);
+        }
+        kernel
+    }
+}
+
+/// What identifies the build of `kernel` among the device's builds.
+fn build_key(kernel: ForwardKernel) -> String {
+    format!("forward {kernel:?}")
+}
+
+/// Runs a layer of `config` forced to `algorithm` once on `second`, on zeros
+/// of `shape`: it builds the kernel `Auto` picked on the first device.
+fn build(
+    second: &GpuContext,
+    config: Conv2dConfig,
+    dtype: DType,
+    algorithm: Algorithm,
+    precision: Precision,
+    shape: &[usize],
+) -> Result<()> {
+    let bias = config
+        .bias
+        .then(|| Tensor::zeros([config.out_channels]))
+        .transpose()?;
+    let layer =
+        Conv2d::from_weights(config, Tensor::zeros(config.weight_shape())?, bias)?.to_dtype(dtype);
+    let op = GpuConv2d::new(second, &layer)?
+        .with_algorithm(algorithm)
+        .with_precision(precision);
+    op.forward(&Tensor::zeros(shape)?.to_dtype(dtype))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::channel;
+
+    use super::*;
+
+    fn ones(shape: &[usize]) -> Tensor {
+        Tensor::new(shape, vec![1.0; shape.iter().product()]).unwrap()
+    }
+
+    /// While a shape's fast kernel builds, its calls run the quick one;
+    /// once built, the fast one. Both give exact one-signed sums of more
+    /// terms than llvmpipe's loop limit (65535). The fast kernel's build is
+    /// held by the test, so that what runs is known; the build ahead is
+    /// forced, so that the quick kernel also runs on drivers where it would
+    /// not.
+    #[test]
+    fn first_calls_run_the_quick_kernel_until_the_fast_one_is_built() {
+        let ctx = GpuContext::new()
+            .unwrap_or_else(|e| panic!("this test needs a GPU adapter: {e}"))
+            .forcing_builds_ahead();
+        // Every output of all-ones data is the number of its terms (plus
+        // the bias's one), exact in float32. At least 4096 outputs each:
+        // `Auto` runs smaller layers on the direct kernel.
+        let cases = [
+            // 8000 · 9 = 72000 terms per output, blocks of 16 channels,
+            // rows of 18 outputs (no whole vec4 stores).
+            (Conv2dConfig::new(8000, 16, 3), [1, 8000, 18, 20], 72001.0),
+            // 70000 terms per output, over planes flattened into one row.
+            (Conv2dConfig::new(70000, 64, 1), [1, 70000, 8, 8], 70001.0),
+        ];
+        for (config, shape, sum) in cases {
+            let what = format!("{config:?} on {shape:?}");
+            let bias = Some(ones(&[config.out_channels]));
+            let layer = Conv2d::from_weights(config, ones(&config.weight_shape()), bias).unwrap();
+            let input = ones(&shape);
+            let exact = |out: Tensor, kernel: &str| {
+                if let Some(k) = out.data().iter().position(|&v| v != sum) {
+                    panic!(
+                        "{what} [{kernel}]: output {k} is {}, not {sum}",
+                        out.data()[k]
+                    );
+                }
+            };
+            let op = GpuConv2d::new(&ctx, &layer).unwrap();
+            let kernel_of = |op: &GpuConv2d| pollster::block_on(op.prepare(&shape)).unwrap().kernel;
+            let geometry = Conv2dGeometry::new(&config, &shape).unwrap();
+            let device = ctx.adapter_info().device_type;
+            let fast = Algorithm::Auto
+                .kernel(&geometry, device, op.precision())
+                .unwrap();
+            let Some(quick) = fast.quicker_to_build(&geometry) else {
+                // A GPU's pick (a tiled GEMM) builds in a fraction of a second.
+                assert_ne!(device, wgpu::DeviceType::Cpu, "{what}: {fast:?}");
+                assert_eq!(kernel_of(&op), fast, "{what}");
+                continue;
+            };
+            let (release, held) = channel::<()>();
+            let hold = move || -> Job {
+                Box::new(move |_| {
+                    let _ = held.recv();
+                })
+            };
+            assert!(!ctx.built_ahead(&build_key(fast), hold), "{what}");
+            assert_eq!(kernel_of(&op), quick, "{what}: while building");
+            exact(op.forward(&input).unwrap(), "quick");
+            // Neither a forced algorithm nor a context that does not build
+            // ahead runs the quick kernel.
+            let forced = GpuConv2d::new(&ctx, &layer)
+                .unwrap()
+                .with_algorithm(Algorithm::of(fast));
+            assert_eq!(kernel_of(&forced), fast, "{what}: forced");
+            let off = GpuConv2d::new(&ctx.with_builds_ahead(false), &layer).unwrap();
+            assert_eq!(kernel_of(&off), fast, "{what}: not building ahead");
+
+            let quick_layout = quick.weight_layout(&geometry).unwrap().0;
+            let layouts = |op: &GpuConv2d| -> Vec<_> {
+                op.packed_weight
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(l, _)| *l)
+                    .collect()
+            };
+            assert_eq!(layouts(&op), [quick_layout], "{what}");
+
+            release.send(()).unwrap();
+            ctx.wait_for_builds_ahead();
+            assert_eq!(kernel_of(&op), fast, "{what}: built");
+            exact(op.forward(&input).unwrap(), "fast");
+            // The quick kernel's packed weight is let go.
+            let fast_layout = fast.weight_layout(&geometry).unwrap().0;
+            assert_eq!(layouts(&op), [fast_layout], "{what}");
+        }
+    }
+}
