@@ -153,11 +153,21 @@ pub struct Measurement {
     /// unless its own shader cache has them), the cold start of a new shape.
     pub first_call_ms: f64,
     /// For `Auto` on a context that builds kernels ahead
-    /// ([`GpuContext::with_builds_ahead`]): the wall time from the first
-    /// call's start until the kernels it built ahead were built, and the
-    /// wall time of the call after that, the first to run them (loading
-    /// them from the driver's cache), in milliseconds. `None` otherwise.
-    pub built_ahead_ms: Option<(f64, f64)>,
+    /// ([`GpuContext::with_builds_ahead`]): how the calls after the first
+    /// went. `None` otherwise.
+    pub built_ahead: Option<BuiltAhead>,
+}
+
+/// The first calls of a layer whose kernel is built ahead, in wall-clock
+/// milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltAhead {
+    /// The second call, made at once: while the build (if any) runs.
+    pub building_call_ms: f64,
+    /// From the first call's start until the kernels built ahead were built.
+    pub built_ms: f64,
+    /// The call after that, the first to run them (from the driver's cache).
+    pub takeover_call_ms: f64,
 }
 
 /// Times the forward pass of `config` on an input of `input_shape` with
@@ -180,12 +190,20 @@ pub fn measure(
     gpu.forward_gpu_timed(&resident)?;
     let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
     // Time the fast kernel only: wait for what the first call built ahead.
-    let built_ahead_ms = if algorithm == Algorithm::Auto && ctx.builds_ahead() {
+    let built_ahead = if algorithm == Algorithm::Auto && ctx.builds_ahead() {
+        let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
+        let building = Instant::now();
+        gpu.forward_gpu_timed(&resident)?;
+        let building_call_ms = ms(building);
         ctx.wait_for_builds_ahead();
-        let built = start.elapsed().as_secs_f64() * 1e3;
+        let built_ms = ms(start);
         let takeover = Instant::now();
         gpu.forward_gpu_timed(&resident)?;
-        Some((built, takeover.elapsed().as_secs_f64() * 1e3))
+        Some(BuiltAhead {
+            building_call_ms,
+            built_ms,
+            takeover_call_ms: ms(takeover),
+        })
     } else {
         None
     };
@@ -210,7 +228,7 @@ pub fn measure(
             forward_bytes(&geometry, config.bias, options.dtype),
         ),
     );
-    measurement.built_ahead_ms = built_ahead_ms;
+    measurement.built_ahead = built_ahead;
     Ok(measurement)
 }
 
@@ -398,7 +416,7 @@ impl Measurement {
             bytes,
             runs: kernel.runs.min(end_to_end.runs),
             first_call_ms,
-            built_ahead_ms: None,
+            built_ahead: None,
         }
     }
 }

@@ -20,14 +20,19 @@ const MAX_JOB_INPUT: usize = 1 << 24;
 
 impl GpuConv2d {
     /// The kernel `Auto`'s `kernel` for `geometry` runs as now: itself where
-    /// it is built (or building ahead does not apply), else one quicker to
-    /// build, while a job builds `kernel` on the second device.
+    /// it is built (or building ahead does not apply, or the call computes
+    /// nothing), else one quicker to build, while a job builds `kernel` on
+    /// the second device once this call is done (the caller releases it
+    /// after submitting).
     pub(super) fn while_building(
         &self,
         geometry: &Conv2dGeometry,
         kernel: ForwardKernel,
     ) -> ForwardKernel {
-        let Some(quick) = kernel.quicker_to_build(geometry) else {
+        let Some(quick) = kernel
+            .quicker_to_build(geometry)
+            .filter(|_| !geometry.output_shape().contains(&0))
+        else {
             return kernel;
         };
         let job = || -> Job {
@@ -89,8 +94,10 @@ fn build(
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc::channel;
+    use std::time::Duration;
 
     use super::*;
+    use crate::gpu::tensor::GpuTensor;
 
     fn ones(shape: &[usize]) -> Tensor {
         Tensor::new(shape, vec![1.0; shape.iter().product()]).unwrap()
@@ -113,11 +120,23 @@ mod tests {
         let cases = [
             // 8000 · 9 = 72000 terms per output, blocks of 16 channels,
             // rows of 18 outputs (no whole vec4 stores).
-            (Conv2dConfig::new(8000, 16, 3), [1, 8000, 18, 20], 72001.0),
+            (
+                Conv2dConfig::new(8000, 16, 3),
+                [1, 8000, 18, 20],
+                72001.0,
+                false,
+            ),
             // 70000 terms per output, over planes flattened into one row.
-            (Conv2dConfig::new(70000, 64, 1), [1, 70000, 8, 8], 70001.0),
+            (
+                Conv2dConfig::new(70000, 64, 1),
+                [1, 70000, 8, 8],
+                70001.0,
+                true,
+            ),
         ];
-        for (config, shape, sum) in cases {
+        // The first case's calls take host tensors, the second's GPU-resident
+        // ones (`resident`).
+        for (config, shape, sum, resident) in cases {
             let what = format!("{config:?} on {shape:?}");
             let bias = Some(ones(&[config.out_channels]));
             let layer = Conv2d::from_weights(config, ones(&config.weight_shape()), bias).unwrap();
@@ -144,14 +163,27 @@ mod tests {
                 continue;
             };
             let (release, held) = channel::<()>();
+            let (started, start) = channel::<()>();
             let hold = move || -> Job {
                 Box::new(move |_| {
+                    let _ = started.send(());
                     let _ = held.recv();
                 })
             };
             assert!(!ctx.built_ahead(&build_key(fast), hold), "{what}");
             assert_eq!(kernel_of(&op), quick, "{what}: while building");
-            exact(op.forward(&input).unwrap(), "quick");
+            // The build starts once a call has submitted itself, not before.
+            assert!(start.try_recv().is_err(), "{what}: started before a call");
+            let quick_out = if resident {
+                let resident = GpuTensor::upload(&ctx, &input).unwrap();
+                op.forward_gpu(&resident).unwrap().download().unwrap()
+            } else {
+                op.forward(&input).unwrap()
+            };
+            exact(quick_out, "quick");
+            start
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("{what}: the call did not start the build"));
             // Neither a forced algorithm nor a context that does not build
             // ahead runs the quick kernel.
             let forced = GpuConv2d::new(&ctx, &layer)

@@ -11,7 +11,8 @@
 //! device leaves it built for the first, whose later dispatch loads it from
 //! the cache (tens of milliseconds instead of seconds). Callers run
 //! something cheaper to build meanwhile and ask [`BackgroundBuilds::ready`]
-//! before each call.
+//! before each call; a job starts once the call that asked for it is done
+//! ([`BackgroundBuilds::release`]), so as not to slow that call down.
 //!
 //! Only on llvmpipe over Vulkan with Mesa's shader cache on: elsewhere the
 //! driver builds when a pipeline is created, or keeps nothing across devices.
@@ -41,12 +42,17 @@ enum Status {
 pub(crate) struct BackgroundBuilds {
     /// Whether the driver builds at first dispatch and shares a disk cache.
     applies: AtomicBool,
+    /// The adapter to open the second device on, and the device whose
+    /// submitted work each job waits for.
+    main: Option<(wgpu::Adapter, wgpu::Device)>,
     state: Arc<(Mutex<State>, Condvar)>,
 }
 
 #[derive(Default)]
 struct State {
     builds: HashMap<String, Status>,
+    /// Jobs asked for and not yet handed to the worker.
+    waiting: Vec<(String, Job)>,
     /// The worker's queue, once it has been started.
     jobs: Option<Sender<(String, Job)>>,
     /// Set when the device's contexts are gone: queued jobs are skipped.
@@ -59,14 +65,19 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl BackgroundBuilds {
-    /// The builds of a device on the adapter described by `info`.
-    pub(crate) fn new(info: &wgpu::AdapterInfo) -> Self {
+    /// The builds of `device` on `adapter`, described by `info`.
+    pub(crate) fn new(
+        info: &wgpu::AdapterInfo,
+        adapter: &wgpu::Adapter,
+        device: &wgpu::Device,
+    ) -> Self {
         Self {
             applies: AtomicBool::new(applies_to(
                 info.backend,
                 &info.driver,
                 std::env::var("MESA_SHADER_CACHE_DISABLE").ok(),
             )),
+            main: Some((adapter.clone(), device.clone())),
             state: Arc::default(),
         }
     }
@@ -75,13 +86,14 @@ impl BackgroundBuilds {
     pub(crate) fn none() -> Self {
         Self {
             applies: AtomicBool::new(false),
+            main: None,
             state: Arc::default(),
         }
     }
 
     /// Whether building ahead helps on this device.
     pub(crate) fn applies(&self) -> bool {
-        self.applies.load(Ordering::Relaxed)
+        self.main.is_some() && self.applies.load(Ordering::Relaxed)
     }
 
     /// Builds ahead on any driver: for tests of what callers run meanwhile.
@@ -90,65 +102,86 @@ impl BackgroundBuilds {
         self.applies.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the build `key` is done: `false` while it is queued or
-    /// running, and `false` the first time it is asked for, when `start`
-    /// makes the job that builds it, which a worker thread then runs on a
-    /// second device of `adapter` (opened on first use).
-    pub(crate) fn ready(
-        &self,
-        adapter: &wgpu::Adapter,
-        key: &str,
-        start: impl FnOnce() -> Job,
-    ) -> bool {
+    /// Whether the build `key` is done: `false` while it waits or runs, and
+    /// `false` the first time it is asked for, when `start` makes the job
+    /// that builds it. The job waits until [`release`](Self::release).
+    pub(crate) fn ready(&self, key: &str, start: impl FnOnce() -> Job) -> bool {
         let (state, _) = &*self.state;
         let mut state = lock(state);
         match state.builds.get(key) {
-            Some(Status::Done) => return true,
-            Some(Status::Building) => return false,
-            None => {}
+            Some(Status::Done) => true,
+            Some(Status::Building) => false,
+            None => {
+                state.builds.insert(key.to_owned(), Status::Building);
+                state.waiting.push((key.to_owned(), start()));
+                false
+            }
+        }
+    }
+
+    /// Hands the waiting jobs to the worker thread (started on first use,
+    /// with the second device), which runs each once the main device has
+    /// finished the work submitted before it: a call that asked for a build
+    /// releases it after submitting itself, so that the build does not take
+    /// the CPU from that call's own (quicker) build and run.
+    pub(crate) fn release(&self) {
+        let Some((adapter, device)) = &self.main else {
+            return;
+        };
+        let (state, done) = &*self.state;
+        let mut state = lock(state);
+        if state.waiting.is_empty() {
+            return;
         }
         if state.jobs.is_none() {
             let (sender, receiver) = channel::<(String, Job)>();
-            let adapter = adapter.clone();
+            let (adapter, device) = (adapter.clone(), device.clone());
             let shared = self.state.clone();
             let worker = std::thread::Builder::new()
                 .name("wgpu-conv2d background builds".into())
                 .spawn(move || {
-                    let second = pollster::block_on(GpuContext::on_adapter(adapter, false)).ok();
                     let (state, done) = &*shared;
+                    // Opened after the first wait, not to compete with the call.
+                    let mut second = None;
                     for (key, job) in receiver {
-                        if let Some(second) = second.as_ref().filter(|_| !lock(state).closing) {
-                            // A job that panics is a build that failed: the
-                            // worker goes on, and waiters are woken.
-                            let _ = catch_unwind(AssertUnwindSafe(|| job(second)));
+                        if !lock(state).closing {
+                            let _ = device.poll(wgpu::PollType::wait_indefinitely());
+                            let second = second.get_or_insert_with(|| {
+                                pollster::block_on(GpuContext::on_adapter(adapter.clone(), false))
+                            });
+                            if let Ok(second) = second {
+                                // A job that panics is a build that failed:
+                                // the worker goes on, and waiters are woken.
+                                let _ = catch_unwind(AssertUnwindSafe(|| job(second)));
+                            }
                         }
                         lock(state).builds.insert(key, Status::Done);
                         done.notify_all();
                     }
                 });
-            match worker {
-                Ok(worker) => {
-                    state.jobs = Some(sender);
-                    state.worker = Some(worker);
-                }
-                // No thread: build on the main device, as without this.
-                Err(_) => return true,
+            if let Ok(worker) = worker {
+                state.jobs = Some(sender);
+                state.worker = Some(worker);
             }
         }
-        let sent = state
-            .jobs
-            .as_ref()
-            .is_some_and(|jobs| jobs.send((key.to_owned(), start())).is_ok());
-        state.builds.insert(
-            key.to_owned(),
-            if sent { Status::Building } else { Status::Done },
-        );
-        !sent
+        for (key, job) in std::mem::take(&mut state.waiting) {
+            let sent = state
+                .jobs
+                .as_ref()
+                .is_some_and(|jobs| jobs.send((key.clone(), job)).is_ok());
+            if !sent {
+                // No worker: the main device builds it, as without this.
+                state.builds.insert(key, Status::Done);
+                done.notify_all();
+            }
+        }
     }
 
-    /// Blocks until every build asked for so far is done.
+    /// Blocks until every build asked for so far is done (releasing those
+    /// that wait).
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn wait(&self) {
+        self.release();
         let (state, done) = &*self.state;
         let mut state = lock(state);
         while state.builds.values().any(|&s| s == Status::Building) {

@@ -166,7 +166,7 @@ impl GpuContext {
         let subgroup_width = subgroups::verified_width(&device, &queue, features, &info).await;
         #[cfg(not(target_arch = "wasm32"))]
         let builds_ahead = if build_ahead {
-            BackgroundBuilds::new(&info)
+            BackgroundBuilds::new(&info, &adapter, &device)
         } else {
             BackgroundBuilds::none()
         };
@@ -449,14 +449,20 @@ impl GpuContext {
 
     /// Whether the kernel `key` has been built ahead; the first time a key
     /// is asked for, `start` makes the job that builds it on the second
-    /// device. Always `true` where building ahead does not apply.
+    /// device, which starts at the next
+    /// [`release_builds_ahead`](Self::release_builds_ahead). Always `true`
+    /// where building ahead does not apply.
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn built_ahead(&self, key: &str, start: impl FnOnce() -> Job) -> bool {
-        !self.builds_ahead()
-            || self
-                .inner
-                .builds_ahead
-                .ready(&self.inner.adapter, key, start)
+        !self.builds_ahead() || self.inner.builds_ahead.ready(key, start)
+    }
+
+    /// Starts the builds asked for since the last call of this, once the
+    /// work submitted so far is done: for a call to make after submitting
+    /// itself.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn release_builds_ahead(&self) {
+        self.inner.builds_ahead.release();
     }
 
     /// A context that builds ahead whatever the driver (see
