@@ -36,18 +36,23 @@ impl GpuConv2d {
             return kernel;
         };
         let job = || -> Job {
-            let (config, dtype, precision) = (self.config, self.dtype, self.precision());
-            let algorithm = Algorithm::of(kernel);
             let mut shape = geometry.input_shape_4d();
             if shape.iter().product::<usize>() > MAX_JOB_INPUT {
                 shape[0] = 1;
             }
-            Box::new(move |second| {
-                // A failed build leaves the kernel to the first device.
-                let _ = build(second, config, dtype, algorithm, precision, &shape);
-            })
+            let build = Build {
+                config: self.config,
+                dtype: self.dtype,
+                algorithm: Algorithm::of(kernel),
+                precision: self.precision(),
+                shape,
+                subgroups: self.ctx.subgroup_width().is_some(),
+                max_binding_bytes: self.ctx.max_binding_bytes(),
+            };
+            // A failed build leaves the kernel to the first device.
+            Box::new(move |second| drop(build.run(second)))
         };
-        if !self.ctx.built_ahead(&build_key(kernel), job) {
+        if !self.ctx.built_ahead(&build_key(&self.ctx, kernel), job) {
             return quick;
         }
         // The quick kernel's copy of the weight, packed in blocks of its own
@@ -63,32 +68,48 @@ impl GpuConv2d {
     }
 }
 
-/// What identifies the build of `kernel` among the device's builds.
-fn build_key(kernel: ForwardKernel) -> String {
-    format!("forward {kernel:?}")
+/// What identifies the build of `kernel` on `ctx` among its device's
+/// builds: the kernel, and the context's settings that choose among its
+/// pipelines (shared loads across subgroups, the split into dispatches).
+fn build_key(ctx: &GpuContext, kernel: ForwardKernel) -> String {
+    format!(
+        "forward {kernel:?}, subgroups {:?}, bindings of {} bytes",
+        ctx.subgroup_width(),
+        ctx.max_binding_bytes()
+    )
 }
 
-/// Runs a layer of `config` forced to `algorithm` once on `second`, on zeros
-/// of `shape`: it builds the kernel `Auto` picked on the first device.
-fn build(
-    second: &GpuContext,
+/// One build job: a layer of `config` forced to `algorithm`, run once on
+/// zeros of `shape` on a second device with the first context's settings,
+/// builds the kernel `Auto` picked there.
+struct Build {
     config: Conv2dConfig,
     dtype: DType,
     algorithm: Algorithm,
     precision: Precision,
-    shape: &[usize],
-) -> Result<()> {
-    let bias = config
-        .bias
-        .then(|| Tensor::zeros([config.out_channels]))
-        .transpose()?;
-    let layer =
-        Conv2d::from_weights(config, Tensor::zeros(config.weight_shape())?, bias)?.to_dtype(dtype);
-    let op = GpuConv2d::new(second, &layer)?
-        .with_algorithm(algorithm)
-        .with_precision(precision);
-    op.forward(&Tensor::zeros(shape)?.to_dtype(dtype))?;
-    Ok(())
+    shape: [usize; 4],
+    subgroups: bool,
+    max_binding_bytes: u64,
+}
+
+impl Build {
+    fn run(&self, second: &GpuContext) -> Result<()> {
+        let second = second
+            .with_subgroups(self.subgroups)
+            .with_max_binding_bytes(self.max_binding_bytes);
+        let config = self.config;
+        let bias = config
+            .bias
+            .then(|| Tensor::zeros([config.out_channels]))
+            .transpose()?;
+        let layer = Conv2d::from_weights(config, Tensor::zeros(config.weight_shape())?, bias)?
+            .to_dtype(self.dtype);
+        let op = GpuConv2d::new(&second, &layer)?
+            .with_algorithm(self.algorithm)
+            .with_precision(self.precision);
+        op.forward(&Tensor::zeros(self.shape)?.to_dtype(self.dtype))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -170,7 +191,7 @@ mod tests {
                     let _ = held.recv();
                 })
             };
-            assert!(!ctx.built_ahead(&build_key(fast), hold), "{what}");
+            assert!(!ctx.built_ahead(&build_key(&ctx, fast), hold), "{what}");
             assert_eq!(kernel_of(&op), quick, "{what}: while building");
             // The build starts once a call has submitted itself, not before.
             assert!(start.try_recv().is_err(), "{what}: started before a call");
