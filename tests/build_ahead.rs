@@ -1,12 +1,13 @@
 //! Kernels built ahead on a second device (`GpuContext::with_builds_ahead`),
-//! as on llvmpipe, CI's driver: results agree with the CPU reference from the
-//! first call, while the fast kernel builds and once it is built. (Which
+//! as on llvmpipe, CI's driver: forward and backward results agree with the
+//! CPU reference from the first call, while the picked kernels build and
+//! once they are built. (Which
 //! kernel runs when is tested inside the crate, where it can be held.)
 
 mod common;
 
-use common::{check_algorithm, random_tensor};
-use wgpu_conv2d::{Algorithm, Conv2d, Conv2dConfig, GpuContext, Precision};
+use common::{assert_grads_within_bound, check_algorithm, random_tensor};
+use wgpu_conv2d::{Algorithm, Conv2d, Conv2dConfig, GpuContext, GpuConv2d, Precision};
 
 #[test]
 fn calls_agree_while_and_after_kernels_build_ahead() {
@@ -62,6 +63,19 @@ fn calls_agree_while_and_after_kernels_build_ahead() {
             Algorithm::Auto,
             &ctx,
         );
+    }
+    // The backward: its input gradient's phases and weight gradient.
+    let config = Conv2dConfig::new(16, 32, 3).with_padding(1);
+    let layer = Conv2d::new(config, 5).unwrap();
+    let input = random_tensor(&[2, 16, 18, 18], 20);
+    let grad_output = random_tensor(&[2, 32, 18, 18], 21);
+    let want = layer.backward_cpu(&input, &grad_output).unwrap();
+    let op = GpuConv2d::new(&ctx, &layer).unwrap();
+    for when in ["first call", "once built"] {
+        let got = op.backward(&input, &grad_output).unwrap();
+        let what = format!("backward of {config:?}, {when}");
+        assert_grads_within_bound(&what, &got, &want, &layer, &input, &grad_output);
+        ctx.wait_for_builds_ahead();
     }
     // Dropping the last context waits for any build still running.
 }

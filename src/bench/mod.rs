@@ -189,24 +189,9 @@ pub fn measure(
     let start = Instant::now();
     gpu.forward_gpu_timed(&resident)?;
     let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
-    // Time the fast kernel only: wait for what the first call built ahead.
-    let built_ahead = if algorithm == Algorithm::Auto && ctx.builds_ahead() {
-        let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
-        let building = Instant::now();
-        gpu.forward_gpu_timed(&resident)?;
-        let building_call_ms = ms(building);
-        ctx.wait_for_builds_ahead();
-        let built_ms = ms(start);
-        let takeover = Instant::now();
-        gpu.forward_gpu_timed(&resident)?;
-        Some(BuiltAhead {
-            building_call_ms,
-            built_ms,
-            takeover_call_ms: ms(takeover),
-        })
-    } else {
-        None
-    };
+    let built_ahead = built_ahead(ctx, algorithm == Algorithm::Auto, start, || {
+        gpu.forward_gpu_timed(&resident).map(drop)
+    })?;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -252,6 +237,10 @@ pub fn measure_backward(
     let start = Instant::now();
     gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)?;
     let first_call_ms = start.elapsed().as_secs_f64() * 1e3;
+    let built_ahead = built_ahead(ctx, algorithm == BackwardAlgorithm::Auto, start, || {
+        gpu.backward_gpu_timed(&resident, &resident_grad, GradMask::ALL)
+            .map(drop)
+    })?;
     let mut timing = KernelTiming::Timestamps;
     let kernel = repeat(options, || {
         let start = Instant::now();
@@ -263,7 +252,7 @@ pub fn measure_backward(
         gpu.backward(&input, &grad_output)?;
         Ok(start.elapsed().as_secs_f64() * 1e3)
     })?;
-    Ok(Measurement::new(
+    let mut measurement = Measurement::new(
         Pass::Backward,
         resolved,
         (algorithm.name(), ctx.precision(), options.dtype),
@@ -272,7 +261,9 @@ pub fn measure_backward(
             backward_flops(&geometry, config.bias),
             backward_bytes(&geometry, config.bias, options.dtype),
         ),
-    ))
+    );
+    measurement.built_ahead = built_ahead;
+    Ok(measurement)
 }
 
 /// Times one training step (see [`Pass::Step`]) of `config` on an input of
@@ -419,6 +410,34 @@ impl Measurement {
             built_ahead: None,
         }
     }
+}
+
+/// For a call under `auto` on a context that builds kernels ahead, after
+/// its first `call` (started at `start`): one call at once (while the build
+/// runs), a wait for the build, and the call that first runs what it built.
+/// So that only the built kernels are timed after it. `None` otherwise.
+fn built_ahead(
+    ctx: &GpuContext,
+    auto: bool,
+    start: Instant,
+    mut call: impl FnMut() -> Result<()>,
+) -> Result<Option<BuiltAhead>> {
+    if !auto || !ctx.builds_ahead() {
+        return Ok(None);
+    }
+    let ms = |since: Instant| since.elapsed().as_secs_f64() * 1e3;
+    let building = Instant::now();
+    call()?;
+    let building_call_ms = ms(building);
+    ctx.wait_for_builds_ahead();
+    let built_ms = ms(start);
+    let takeover = Instant::now();
+    call()?;
+    Ok(Some(BuiltAhead {
+        building_call_ms,
+        built_ms,
+        takeover_call_ms: ms(takeover),
+    }))
 }
 
 /// The GPU's own time when it has timestamps, else the wall time since `start`

@@ -5,6 +5,8 @@ use super::GpuConv2d;
 use crate::error::{Conv2dError, Result};
 use crate::geometry::Conv2dGeometry;
 use crate::gpu::conv::backward::BackwardPass;
+#[cfg(not(target_arch = "wasm32"))]
+use crate::gpu::conv::select::BackwardAlgorithm;
 use crate::gpu::convert::{Conversion, encode, pack, unpack};
 use crate::gpu::optim::encode_plain_sgd;
 use crate::gpu::runtime::buffers::{Scopes, output, read_mapped, staging};
@@ -140,6 +142,7 @@ impl GpuConv2d {
                 bias_len,
             );
             rec.submit();
+            self.ctx.release_builds_ahead();
             scopes.pop().await?;
             let mut data = read_mapped(&self.ctx, &readback, total).await?;
             let gb = data.split_off(input.numel() + weight_len);
@@ -205,6 +208,7 @@ impl GpuConv2d {
             at += len;
         }
         rec.submit();
+        self.ctx.release_builds_ahead();
         scopes.pop().await?;
         let mut words = read_mapped(&self.ctx, &readback, at).await?;
         let gb = words.split_off(slots[0] + slots[1]);
@@ -362,6 +366,7 @@ impl GpuConv2d {
             )?;
         }
         let pending = rec.submit_timed();
+        self.ctx.release_builds_ahead();
         Ok((grads, pending, scopes.pop()))
     }
 
@@ -446,6 +451,7 @@ impl GpuConv2d {
             encode_plain_sgd(&mut rec, &grad_bias, &self.bias, bias_len, lr)?;
         }
         rec.submit();
+        self.ctx.release_builds_ahead();
         // The blocked kernel's packed copy is stale now.
         self.parameters_changed();
         scopes.pop().await
@@ -489,6 +495,13 @@ impl GpuConv2d {
                 *kernel = kernel.for_values_of(self.dtype);
             }
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        let kernels = if self.backward_algorithm == BackwardAlgorithm::Auto && !self.ctx.autotunes()
+        {
+            self.backward_while_building(&geometry, kernels)
+        } else {
+            kernels
+        };
         BackwardPass::new(&self.ctx, geometry, gradients, kernels, self.dtype)
     }
 

@@ -6,6 +6,7 @@ use crate::config::Conv2dConfig;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::geometry::Conv2dGeometry;
+use crate::gpu::conv::backward::BackwardKernels;
 use crate::gpu::conv::forward::ForwardKernel;
 use crate::gpu::conv::select::Algorithm;
 use crate::gpu::runtime::{GpuContext, Job};
@@ -32,27 +33,12 @@ impl GpuConv2d {
         let Some(quick) = kernel
             .quicker_to_build(geometry)
             .filter(|_| !geometry.output_shape().contains(&0))
+            .map(|quick| quick.for_values_of(self.dtype))
         else {
             return kernel;
         };
-        let job = || -> Job {
-            let mut shape = geometry.input_shape_4d();
-            if shape.iter().product::<usize>() > MAX_JOB_INPUT {
-                shape[0] = 1;
-            }
-            let build = Build {
-                config: self.config,
-                dtype: self.dtype,
-                algorithm: Algorithm::of(kernel),
-                precision: self.precision(),
-                shape,
-                subgroups: self.ctx.subgroup_width().is_some(),
-                max_binding_bytes: self.ctx.max_binding_bytes(),
-            };
-            // A failed build leaves the kernel to the first device.
-            Box::new(move |second| drop(build.run(second)))
-        };
-        if !self.ctx.built_ahead(&build_key(&self.ctx, kernel), job) {
+        let job = || self.build_job(geometry, Pass::Forward(Algorithm::of(kernel)));
+        if !self.ctx.built_ahead(&build_key(&self.ctx, &kernel), job) {
             return quick;
         }
         // The quick kernel's copy of the weight, packed in blocks of its own
@@ -66,28 +52,88 @@ impl GpuConv2d {
         }
         kernel
     }
+
+    /// [`while_building`](Self::while_building) for the kernels of a
+    /// backward call under `BackwardAlgorithm::Auto`: its input gradient's
+    /// phases and its weight gradient.
+    pub(super) fn backward_while_building(
+        &self,
+        geometry: &Conv2dGeometry,
+        kernels: BackwardKernels,
+    ) -> BackwardKernels {
+        let Some(quick) = kernels
+            .quicker_to_build(geometry, self.dtype)
+            .filter(|_| !geometry.output_shape().contains(&0))
+        else {
+            return kernels;
+        };
+        let job = || self.build_job(geometry, Pass::Backward);
+        if self.ctx.built_ahead(&build_key(&self.ctx, &kernels), job) {
+            kernels
+        } else {
+            quick
+        }
+    }
+
+    /// The job that builds this layer's `pass` for `geometry` on the second
+    /// device.
+    fn build_job(&self, geometry: &Conv2dGeometry, pass: Pass) -> Job {
+        let mut batch = geometry.batch;
+        if geometry.input_shape_4d().iter().product::<usize>() > MAX_JOB_INPUT {
+            batch = 1;
+        }
+        let with_batch = |mut shape: [usize; 4]| {
+            shape[0] = batch;
+            shape
+        };
+        let build = Build {
+            config: self.config,
+            dtype: self.dtype,
+            pass,
+            precision: self.precision(),
+            input: with_batch(geometry.input_shape_4d()),
+            output: with_batch(geometry.output_shape_4d()),
+            subgroups: self.ctx.subgroup_width().is_some(),
+            max_binding_bytes: self.ctx.max_binding_bytes(),
+        };
+        // A failed build leaves the kernels to the first device.
+        Box::new(move |second| drop(build.run(second)))
+    }
 }
 
-/// What identifies the build of `kernel` on `ctx` among its device's
-/// builds: the kernel, and the context's settings that choose among its
+/// What identifies the build of `kernels` on `ctx` among its device's
+/// builds: the kernels, and the context's settings that choose among their
 /// pipelines (shared loads across subgroups, the split into dispatches).
-fn build_key(ctx: &GpuContext, kernel: ForwardKernel) -> String {
+fn build_key(ctx: &GpuContext, kernels: &impl std::fmt::Debug) -> String {
     format!(
-        "forward {kernel:?}, subgroups {:?}, bindings of {} bytes",
+        "{kernels:?}, subgroups {:?}, bindings of {} bytes",
         ctx.subgroup_width(),
         ctx.max_binding_bytes()
     )
 }
 
-/// One build job: a layer of `config` forced to `algorithm`, run once on
-/// zeros of `shape` on a second device with the first context's settings,
-/// builds the kernel `Auto` picked there.
+/// Which pass a build job runs.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// The forward, forced to the algorithm `Auto` picked on the first
+    /// device.
+    Forward(Algorithm),
+    /// The backward under `BackwardAlgorithm::Auto`, whose fixed rules the
+    /// second device (which builds nothing ahead, and does not autotune)
+    /// follows as the first did.
+    Backward,
+}
+
+/// One build job: a layer of `config` run once on zeros on a second device
+/// with the first context's settings builds the kernels `Auto` picked there.
 struct Build {
     config: Conv2dConfig,
     dtype: DType,
-    algorithm: Algorithm,
+    pass: Pass,
     precision: Precision,
-    shape: [usize; 4],
+    /// Shapes of the input and the output (gradient).
+    input: [usize; 4],
+    output: [usize; 4],
     subgroups: bool,
     max_binding_bytes: u64,
 }
@@ -104,10 +150,16 @@ impl Build {
             .transpose()?;
         let layer = Conv2d::from_weights(config, Tensor::zeros(config.weight_shape())?, bias)?
             .to_dtype(self.dtype);
-        let op = GpuConv2d::new(&second, &layer)?
-            .with_algorithm(self.algorithm)
-            .with_precision(self.precision);
-        op.forward(&Tensor::zeros(self.shape)?.to_dtype(self.dtype))?;
+        let op = GpuConv2d::new(&second, &layer)?.with_precision(self.precision);
+        let zeros = |shape: [usize; 4]| {
+            Ok::<_, crate::error::Conv2dError>(Tensor::zeros(shape)?.to_dtype(self.dtype))
+        };
+        match self.pass {
+            Pass::Forward(algorithm) => {
+                drop(op.with_algorithm(algorithm).forward(&zeros(self.input)?)?)
+            }
+            Pass::Backward => drop(op.backward(&zeros(self.input)?, &zeros(self.output)?)?),
+        }
         Ok(())
     }
 }
@@ -118,6 +170,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::gpu::conv::select::BackwardAlgorithm;
     use crate::gpu::tensor::GpuTensor;
 
     fn ones(shape: &[usize]) -> Tensor {
@@ -191,7 +244,7 @@ mod tests {
                     let _ = held.recv();
                 })
             };
-            assert!(!ctx.built_ahead(&build_key(&ctx, fast), hold), "{what}");
+            assert!(!ctx.built_ahead(&build_key(&ctx, &fast), hold), "{what}");
             assert_eq!(kernel_of(&op), quick, "{what}: while building");
             // The build starts once a call has submitted itself, not before.
             assert!(start.try_recv().is_err(), "{what}: started before a call");
@@ -232,6 +285,100 @@ mod tests {
             // The quick kernel's packed weight is let go.
             let fast_layout = fast.weight_layout(&geometry).unwrap().0;
             assert_eq!(layouts(&op), [fast_layout], "{what}");
+        }
+    }
+
+    /// The backward's first calls run quick kernels (phases and weight
+    /// gradient) while its own build is held, then its picked ones; both
+    /// give exact one-signed sums past llvmpipe's loop limit: the weight
+    /// gradient over 66564 positions, the input gradient over 72000 terms.
+    #[test]
+    fn backward_first_calls_run_quick_kernels_until_the_picked_ones_are_built() {
+        let ctx = GpuContext::new()
+            .unwrap_or_else(|e| panic!("this test needs a GPU adapter: {e}"))
+            .forcing_builds_ahead();
+        // All-ones input, weight and output gradient, no padding, stride 1:
+        // each weight's gradient is the number of output positions; an input
+        // element's gradient is the output channels times the taps that
+        // reach it, `taps(y) · taps(x)` for a kernel of 3 over `out` outputs.
+        let taps = |p: usize, out: usize| (0..3).filter(|&i| p >= i && p - i < out).count();
+        let cases = [
+            (Conv2dConfig::new(4, 16, 3), [1, 4, 260, 260]),
+            (Conv2dConfig::new(16, 8000, 3), [1, 16, 16, 16]),
+        ];
+        for (config, shape) in cases {
+            let what = format!("{config:?} on {shape:?}");
+            let bias = Some(ones(&[config.out_channels]));
+            let layer = Conv2d::from_weights(config, ones(&config.weight_shape()), bias).unwrap();
+            let geometry = Conv2dGeometry::new(&config, &shape).unwrap();
+            let (oh, ow) = (geometry.height.output, geometry.width.output);
+            let input = ones(&shape);
+            let grad_output = ones(&geometry.output_shape());
+            let exact = |op: &GpuConv2d, kernels: &str| {
+                let grads = op.backward(&input, &grad_output).unwrap();
+                let positions = (oh * ow) as f32;
+                for (name, got) in [
+                    ("grad_weight", &grads.grad_weight),
+                    ("grad_bias", grads.grad_bias.as_ref().unwrap()),
+                ] {
+                    if let Some(k) = got.data().iter().position(|&v| v != positions) {
+                        panic!(
+                            "{what} [{kernels}]: {name}[{k}] is {}, not {positions}",
+                            got.data()[k]
+                        );
+                    }
+                }
+                let [_, _, h, w] = shape;
+                for (k, &v) in grads.grad_input.data().iter().enumerate() {
+                    let (y, x) = ((k / w) % h, k % w);
+                    let want = (config.out_channels * taps(y, oh) * taps(x, ow)) as f32;
+                    assert_eq!(v, want, "{what} [{kernels}]: grad_input[{k}]");
+                }
+            };
+            let op = GpuConv2d::new(&ctx, &layer).unwrap();
+            let picked = pollster::block_on(BackwardAlgorithm::Auto.kernels_on(
+                &ctx,
+                &geometry,
+                op.precision(),
+            ))
+            .unwrap();
+            let Some(quick) = picked.quicker_to_build(&geometry, DType::F32) else {
+                // A GPU's picks build in a fraction of a second.
+                assert_ne!(
+                    ctx.adapter_info().device_type,
+                    wgpu::DeviceType::Cpu,
+                    "{what}"
+                );
+                continue;
+            };
+            let describe = |k: &BackwardKernels| format!("{k:?}");
+            let (release, held) = channel::<()>();
+            let (started, start) = channel::<()>();
+            let hold = move || -> Job {
+                Box::new(move |_| {
+                    let _ = started.send(());
+                    let _ = held.recv();
+                })
+            };
+            assert!(!ctx.built_ahead(&build_key(&ctx, &picked), hold), "{what}");
+            assert_eq!(
+                describe(&op.backward_while_building(&geometry, picked.clone())),
+                describe(&quick),
+                "{what}: while building"
+            );
+            assert!(start.try_recv().is_err(), "{what}: started before a call");
+            exact(&op, "quick");
+            start
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("{what}: the call did not start the build"));
+            release.send(()).unwrap();
+            ctx.wait_for_builds_ahead();
+            assert_eq!(
+                describe(&op.backward_while_building(&geometry, picked.clone())),
+                describe(&picked),
+                "{what}: built"
+            );
+            exact(&op, "picked");
         }
     }
 }

@@ -54,7 +54,6 @@ impl GpuConv2d {
         self.encode(&mut rec, &pass, &input, &out)?;
         rec.copy(&out, 0, &readback, 0, slots);
         rec.submit();
-        #[cfg(not(target_arch = "wasm32"))]
         self.ctx.release_builds_ahead();
         scopes.pop().await?;
         let mut data = read_mapped(&self.ctx, &readback, slots).await?;
@@ -139,7 +138,6 @@ impl GpuConv2d {
             };
             self.encode(&mut rec, &pass, &input.buffer, &out)?;
             pending = rec.submit_timed();
-            #[cfg(not(target_arch = "wasm32"))]
             self.ctx.release_builds_ahead();
         }
         let output = GpuTensor {

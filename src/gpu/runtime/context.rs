@@ -407,20 +407,22 @@ impl GpuContext {
         }
     }
 
-    /// A context on the same device whose layers' `Algorithm::Auto` may
-    /// (`on`, the default) or may not run a kernel that is quicker to build
-    /// for the first calls of a shape whose fast kernel is not built yet,
-    /// while that kernel is built on a second device in a background thread.
+    /// A context on the same device whose layers' `Algorithm::Auto` (and
+    /// `BackwardAlgorithm::Auto`) may (`on`, the default) or may not run
+    /// kernels that are quicker to build for the first calls of a shape
+    /// whose picked kernels are not built yet, while those are built on a
+    /// second device in a background thread, once the call is done.
     ///
     /// This applies on llvmpipe (lavapipe) alone, with Mesa's shader cache
     /// on: it builds each kernel with LLVM at its first dispatch, seconds for
     /// the large unrolled ones, and keeps it in the on-disk cache that the
-    /// second device fills for this one. The quicker kernel is the blocked
-    /// kernel with 8 output channels and 4 outputs per invocation; its
-    /// results agree with the fast kernel's within the same fp32 bound,
-    /// though not bit for bit. Dropping the device's last context waits for
-    /// a build in progress. Forced algorithms, autotuned contexts and the
-    /// backward pass do not change.
+    /// second device fills for this one. The quicker kernels are the blocked
+    /// kernel with 8 output channels and 4 outputs per invocation (the
+    /// forward, and the input gradient's phases) and the blocked weight
+    /// gradient with at most 72 sums per invocation; their results agree
+    /// with the picked kernels' within the same fp32 bound, though not bit
+    /// for bit. Dropping the device's last context waits for a build in
+    /// progress. Forced algorithms and autotuned contexts do not change.
     pub fn with_builds_ahead(&self, on: bool) -> Self {
         Self {
             build_ahead: on,
@@ -459,9 +461,9 @@ impl GpuContext {
 
     /// Starts the builds asked for since the last call of this, once the
     /// work submitted so far is done: for a call to make after submitting
-    /// itself.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// itself. Nothing on the web.
     pub(crate) fn release_builds_ahead(&self) {
+        #[cfg(not(target_arch = "wasm32"))]
         self.inner.builds_ahead.release();
     }
 

@@ -61,6 +61,38 @@ pub(crate) struct BackwardKernels {
     pub forced: bool,
 }
 
+impl BackwardKernels {
+    /// Kernels that compute what these do and are much quicker to build,
+    /// for first calls while these are built ahead: each phase's
+    /// [`ForwardKernel::quicker_to_build`] and the weight gradient's
+    /// [`WeightVariant::quick`](grad_weight::blocked::WeightVariant::quick),
+    /// read as `dtype` values are ([`ForwardKernel::for_values_of`]).
+    /// `None` where none is quicker.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn quicker_to_build(&self, geometry: &Conv2dGeometry, dtype: DType) -> Option<Self> {
+        let mut quick = self.clone();
+        let mut quicker = false;
+        if let Some((transposed, phases)) = quick.input.as_mut() {
+            for (phase, kernel) in transposed.phases.iter().zip(phases.iter_mut()) {
+                if let (Some(g), Some(k)) = (&phase.geometry, kernel.as_mut())
+                    && let Some(q) = k.quicker_to_build(g)
+                {
+                    *k = q.for_values_of(dtype);
+                    quicker = true;
+                }
+            }
+        }
+        if let WeightKernel::Blocked(variant) = quick.weight
+            && let Some(q) = grad_weight::blocked::WeightVariant::quick(geometry)
+            && q.spec().variant != variant.spec().variant
+        {
+            quick.weight = WeightKernel::Blocked(q);
+            quicker = true;
+        }
+        quicker.then_some(quick)
+    }
+}
+
 impl BackwardPass {
     /// Checks that the tensors fit the device (the gradients are read back in
     /// one buffer of `gradients` elements) and cuts the call into chunks.

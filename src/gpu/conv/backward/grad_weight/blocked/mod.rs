@@ -39,6 +39,10 @@ const MAX_SPAN: usize = 128;
 /// speed.
 const MAX_ACCUMULATORS: usize = 576;
 
+/// Most accumulators per invocation of [`WeightVariant::quick`].
+#[cfg(not(target_arch = "wasm32"))]
+const QUICK_ACCUMULATORS: usize = 72;
+
 /// Accumulators up to which a step takes two quads of positions.
 const FEW_ACCUMULATORS: usize = 64;
 
@@ -59,6 +63,13 @@ pub(crate) struct WeightVariant {
     /// The subgroup width across which lanes share each step's grad_output
     /// loads; 0 where they do not (see [`sharing`](WeightVariant::sharing)).
     pub(super) lanes: usize,
+    /// Most accumulators a blocking of this variant may take, [`sharing`]
+    /// included: [`MAX_ACCUMULATORS`], or fewer for [`quick`]. Not part of
+    /// the kernel's code.
+    ///
+    /// [`sharing`]: WeightVariant::sharing
+    /// [`quick`]: WeightVariant::quick
+    pub(super) cap: usize,
 }
 
 impl WeightVariant {
@@ -74,6 +85,23 @@ impl WeightVariant {
     ///
     /// [`blocking`]: WeightVariant::blocking
     pub(crate) fn new(geometry: &Conv2dGeometry) -> Option<Self> {
+        Self::capped(geometry, MAX_ACCUMULATORS)
+    }
+
+    /// The variant for `geometry` that is quickest to build, for first
+    /// calls while [`new`](Self::new)'s builds elsewhere: at most
+    /// [`QUICK_ACCUMULATORS`]. On llvmpipe, with the forward's
+    /// `Variant::quick` on the input gradient's phases, the first backward
+    /// of 1×64×56×56 3×3 and 1×1 → 256 with an empty Mesa cache took
+    /// 0.45–0.50 s against 2.9–3.1 s, the kernels 1.4–1.8× slower (36:
+    /// 0.44–0.46 s, 1.5–1.9×).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn quick(geometry: &Conv2dGeometry) -> Option<Self> {
+        Self::capped(geometry, QUICK_ACCUMULATORS)
+    }
+
+    /// [`new`](Self::new) with at most `cap` accumulators.
+    fn capped(geometry: &Conv2dGeometry, cap: usize) -> Option<Self> {
         let w = &geometry.width;
         let base = Self {
             ob: 1,
@@ -84,6 +112,7 @@ impl WeightVariant {
             dilation_w: w.dilation,
             quads: 1,
             lanes: 0,
+            cap,
         };
         if w.kernel > MAX_KERNEL_W || base.span() > MAX_SPAN {
             return None;
@@ -100,7 +129,8 @@ impl WeightVariant {
     }
 
     /// Of the blockings of output channels, input channels and kernel rows
-    /// (this variant's kernel, quads and lanes) with at most [`MAX_ACCUMULATORS`],
+    /// (this variant's kernel, quads and lanes) with at most its cap
+    /// ([`MAX_ACCUMULATORS`] but for [`quick`](Self::quick)),
     /// the one with the fewest [`loads`](WeightVariant::loads_per_fma) per
     /// useful multiply-add; the fewer accumulators between equals.
     fn blocking(self, geometry: &Conv2dGeometry) -> Option<Self> {
@@ -119,7 +149,7 @@ impl WeightVariant {
             .flat_map(|(ob, cb)| {
                 (1..=geometry.height.kernel).map(move |rb| Self { ob, cb, rb, ..self })
             })
-            .filter(|v| v.accumulators() <= MAX_ACCUMULATORS)
+            .filter(|v| v.accumulators() <= v.cap)
             .min_by(|a, b| {
                 cost(a)
                     .total_cmp(&cost(b))
@@ -155,7 +185,7 @@ impl WeightVariant {
     /// loads each and broadcasts it. Their count is padded to a multiple of
     /// the width, so the variant shares only where that takes fewer loads per
     /// useful multiply-add. It is blocked anew for shared loads (same quads),
-    /// up to [`MAX_ACCUMULATORS`]: with grad_output cheap, more output
+    /// up to its cap ([`MAX_ACCUMULATORS`]): with grad_output cheap, more output
     /// channels per invocation pay (3×3, 64 channels: 64 × 1 × 3 rows, 8 + 6
     /// vec4s per step, where the plain kernel's 16 × 4 × 3 loads 16 + 24 for
     /// as many weights). At most 32 lanes.
@@ -299,6 +329,7 @@ impl WeightVariant {
             dilation_w: v(5),
             quads: v(6),
             lanes: v(7),
+            cap: MAX_ACCUMULATORS,
         }
     }
 
@@ -450,6 +481,7 @@ mod tests {
                 dilation_w,
                 quads,
                 lanes,
+                cap: MAX_ACCUMULATORS,
             };
             let spec = variant.spec();
             assert_eq!(WeightVariant::from_key(&spec.variant), variant);
