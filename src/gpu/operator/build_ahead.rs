@@ -166,12 +166,26 @@ impl Build {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc::channel;
+    use std::sync::mpsc::{Receiver, Sender, channel};
     use std::time::Duration;
 
     use super::*;
     use crate::gpu::conv::select::BackwardAlgorithm;
     use crate::gpu::tensor::GpuTensor;
+
+    /// A build job that says when it starts (`start`) and then waits for
+    /// `release`: what runs meanwhile is then known.
+    fn held_build() -> (impl FnOnce() -> Job, Sender<()>, Receiver<()>) {
+        let (release, held) = channel::<()>();
+        let (started, start) = channel::<()>();
+        let hold = move || -> Job {
+            Box::new(move |_| {
+                let _ = started.send(());
+                let _ = held.recv();
+            })
+        };
+        (hold, release, start)
+    }
 
     fn ones(shape: &[usize]) -> Tensor {
         Tensor::new(shape, vec![1.0; shape.iter().product()]).unwrap()
@@ -236,14 +250,7 @@ mod tests {
                 assert_eq!(kernel_of(&op), fast, "{what}");
                 continue;
             };
-            let (release, held) = channel::<()>();
-            let (started, start) = channel::<()>();
-            let hold = move || -> Job {
-                Box::new(move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv();
-                })
-            };
+            let (hold, release, start) = held_build();
             assert!(!ctx.built_ahead(&build_key(&ctx, &fast), hold), "{what}");
             assert_eq!(kernel_of(&op), quick, "{what}: while building");
             // The build starts once a call has submitted itself, not before.
@@ -352,14 +359,7 @@ mod tests {
                 continue;
             };
             let describe = |k: &BackwardKernels| format!("{k:?}");
-            let (release, held) = channel::<()>();
-            let (started, start) = channel::<()>();
-            let hold = move || -> Job {
-                Box::new(move |_| {
-                    let _ = started.send(());
-                    let _ = held.recv();
-                })
-            };
+            let (hold, release, start) = held_build();
             assert!(!ctx.built_ahead(&build_key(&ctx, &picked), hold), "{what}");
             assert_eq!(
                 describe(&op.backward_while_building(&geometry, picked.clone())),
