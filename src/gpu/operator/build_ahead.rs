@@ -380,5 +380,14 @@ mod tests {
             );
             exact(&op, "picked");
         }
+        // The first calls' new kernels were shared with the second device,
+        // whose stand-in dispatches all passed validation.
+        ctx.wait_for_builds_ahead();
+        let (handed, built) = ctx.alongside_counts();
+        assert!(handed > 0, "no call shared its first builds");
+        assert_eq!(
+            built, handed,
+            "kernels built alongside, of those handed over"
+        );
     }
 }

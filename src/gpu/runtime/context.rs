@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 #[cfg(not(target_arch = "wasm32"))]
-use super::background::{BackgroundBuilds, Job};
+use super::background::{BackgroundBuilds, Job, KernelsJob};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
 use super::registry::{Kernel, KernelSpec, Registry};
@@ -465,6 +465,29 @@ impl GpuContext {
     pub(crate) fn release_builds_ahead(&self) {
         #[cfg(not(target_arch = "wasm32"))]
         self.inner.builds_ahead.release();
+    }
+
+    /// Shares the first builds of a submission of `kernels` (in order) with
+    /// the second device, where this context builds ahead: the job `build`
+    /// makes of those the second takes runs there at once (see
+    /// `BackgroundBuilds::alongside`). For the recorder, just before it
+    /// submits.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub(crate) fn build_alongside(
+        &self,
+        kernels: &[KernelSpec],
+        build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
+    ) {
+        if self.builds_ahead() && kernels.len() > 1 {
+            self.inner.builds_ahead.alongside(kernels, build);
+        }
+    }
+
+    /// How many kernels were handed to the second device alongside this
+    /// device's submissions, and how many of those it built without error.
+    #[cfg(test)]
+    pub(crate) fn alongside_counts(&self) -> (usize, usize) {
+        self.inner.builds_ahead.alongside_counts()
     }
 
     /// A context that builds ahead whatever the driver (see

@@ -6,9 +6,13 @@ use std::collections::HashMap;
 
 use bytemuck::Pod;
 
+#[cfg(not(target_arch = "wasm32"))]
+use super::buffers::Scopes;
 use super::buffers::{output, read_mapped, staging, uniform, upload};
 use super::context::GpuContext;
 use super::pool::{Kind, PooledBuffer};
+#[cfg(not(target_arch = "wasm32"))]
+use super::registry::Binding;
 use super::registry::KernelSpec;
 use crate::error::{Conv2dError, Result};
 
@@ -18,6 +22,10 @@ pub(crate) struct Recorder {
     encoder: wgpu::CommandEncoder,
     held: Vec<PooledBuffer>,
     timer: Option<Timer>,
+    /// The kernels dispatched, each once, in order, where the context builds
+    /// ahead: their first builds are shared with a second device at the
+    /// submission ([`GpuContext::build_alongside`]).
+    kernels: Vec<KernelSpec>,
 }
 
 /// Timestamps around every compute pass of a call (benchmarks only).
@@ -69,6 +77,7 @@ impl Recorder {
             encoder: ctx.device().create_command_encoder(&Default::default()),
             held: Vec::new(),
             timer: None,
+            kernels: Vec::new(),
         }
     }
 
@@ -126,6 +135,9 @@ impl Recorder {
     ) -> Result<()> {
         self.ctx.check_fits(spec)?;
         let kernel = self.ctx.kernel(spec);
+        if self.ctx.builds_ahead() && !self.kernels.iter().any(|k| k.same_kernel(spec)) {
+            self.kernels.push(spec.clone());
+        }
         let (x, y) = grid(&self.ctx, invocations, spec.workgroup_size)?;
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
@@ -223,6 +235,10 @@ impl Recorder {
             }
             _ => None,
         };
+        #[cfg(not(target_arch = "wasm32"))]
+        self.ctx.build_alongside(&self.kernels, |theirs| {
+            Box::new(move |second: &GpuContext| build_on_stand_ins(second, &theirs))
+        });
         self.ctx.queue().submit([self.encoder.finish()]);
         // Later users of the set write it in later submissions, after this resolve.
         if let Some(timer) = timer {
@@ -230,6 +246,48 @@ impl Recorder {
         }
         pending
     }
+}
+
+/// Builds `kernels` on `ctx` (the second device, see
+/// [`GpuContext::build_alongside`]), in order, by running each once over one
+/// workgroup whose bindings are small zeroed buffers: a zero dispatch size
+/// in the uniform block makes every invocation return at once. llvmpipe
+/// builds at the dispatch and keeps the result in Mesa's cache, under the
+/// same key as the main device's build of the same pipeline. Returns how
+/// many were dispatched without an error.
+#[cfg(not(target_arch = "wasm32"))]
+fn build_on_stand_ins(ctx: &GpuContext, kernels: &[KernelSpec]) -> usize {
+    /// Bytes of each stand-in buffer: more than any kernel's uniform block
+    /// or fixed-size storage part.
+    const STAND_IN_BYTES: u64 = 4096;
+    let mut built = 0;
+    for spec in kernels {
+        let scopes = Scopes::push(ctx);
+        let buffers: Vec<wgpu::Buffer> = spec
+            .bindings
+            .iter()
+            .map(|binding| {
+                ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("stand-in"),
+                    size: STAND_IN_BYTES,
+                    usage: match binding {
+                        Binding::Uniform => wgpu::BufferUsages::UNIFORM,
+                        Binding::ReadOnly | Binding::ReadWrite => wgpu::BufferUsages::STORAGE,
+                    },
+                    mapped_at_creation: false,
+                })
+            })
+            .collect();
+        let bound: Vec<&wgpu::Buffer> = buffers.iter().collect();
+        let mut rec = Recorder::new(ctx);
+        let recorded = rec.dispatch(spec, &bound, 1).is_ok();
+        // One submission each: the cache holds each kernel as soon as built.
+        rec.submit();
+        let _ = ctx.device().poll(wgpu::PollType::wait_indefinitely());
+        let popped = pollster::block_on(scopes.pop());
+        built += usize::from(recorded && popped.is_ok());
+    }
+    built
 }
 
 /// Workgroup grid `(x, y)` covering `invocations` with `workgroup_size`-wide
