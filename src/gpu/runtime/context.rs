@@ -421,8 +421,13 @@ impl GpuContext {
     /// forward, and the input gradient's phases) and the blocked weight
     /// gradient with at most 72 sums per invocation; their results agree
     /// with the picked kernels' within the same fp32 bound, though not bit
-    /// for bit. Dropping the device's last context waits for a build in
-    /// progress. Forced algorithms and autotuned contexts do not change.
+    /// for bit. The same second device also shares each call's first
+    /// builds, whatever the algorithm: of the kernels a submission runs for
+    /// the first time, it builds the last ones at once while the main
+    /// device's queue builds the first, which changes where kernels are
+    /// built, never what they compute. Dropping the device's last context
+    /// waits for a build in progress. Forced algorithms and autotuned
+    /// contexts run their picked kernels from the first call.
     pub fn with_builds_ahead(&self, on: bool) -> Self {
         Self {
             build_ahead: on,
