@@ -176,7 +176,7 @@ impl BackgroundBuilds {
     }
 
     /// Shares the builds of a submission about to be made of `kernels` (in
-    /// the order it runs them): those the main device has not been handed
+    /// the order it runs them, with their keys): those the main device has not been handed
     /// before, it builds in order as its queue reaches them, but for the
     /// last ones, which the second device takes at once (see
     /// [`alongside_share`]) and builds last first, through the job `build`
@@ -185,7 +185,7 @@ impl BackgroundBuilds {
     /// before submitting. No result changes: only where the driver builds.
     pub(crate) fn alongside(
         &self,
-        kernels: &[KernelSpec],
+        kernels: &[(KernelKey, KernelSpec)],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
         if !self.applies() {
@@ -195,7 +195,8 @@ impl BackgroundBuilds {
         let mut state = lock(state);
         let fresh: Vec<&KernelSpec> = kernels
             .iter()
-            .filter(|spec| state.submitted.insert(spec.key()))
+            .filter(|(key, _)| state.submitted.insert(key.clone()))
+            .map(|(_, spec)| spec)
             .collect();
         let lengths: Vec<usize> = fresh
             .iter()

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use super::background::{BackgroundBuilds, Job, KernelsJob};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
+#[cfg(not(target_arch = "wasm32"))]
+use super::registry::KernelKey;
 use super::registry::{Kernel, KernelSpec, Registry};
 use super::subgroups;
 #[cfg(not(target_arch = "wasm32"))]
@@ -472,7 +474,8 @@ impl GpuContext {
         self.inner.builds_ahead.release();
     }
 
-    /// Shares the first builds of a submission of `kernels` (in order) with
+    /// Shares the first builds of a submission of `kernels` (in order, by
+    /// key) with
     /// the second device, where this context builds ahead: the job `build`
     /// makes of those the second takes runs there at once (see
     /// `BackgroundBuilds::alongside`). For the recorder, just before it
@@ -480,7 +483,7 @@ impl GpuContext {
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn build_alongside(
         &self,
-        kernels: &[KernelSpec],
+        kernels: &[(KernelKey, KernelSpec)],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
         if self.builds_ahead() && kernels.len() > 1 {

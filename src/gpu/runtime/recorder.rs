@@ -11,9 +11,7 @@ use super::buffers::Scopes;
 use super::buffers::{output, read_mapped, staging, uniform, upload};
 use super::context::GpuContext;
 use super::pool::{Kind, PooledBuffer};
-#[cfg(not(target_arch = "wasm32"))]
-use super::registry::Binding;
-use super::registry::KernelSpec;
+use super::registry::{KernelKey, KernelSpec};
 use crate::error::{Conv2dError, Result};
 
 /// Records the commands of one call; [`submit`](Self::submit) sends them in one submission.
@@ -25,7 +23,7 @@ pub(crate) struct Recorder {
     /// The kernels dispatched, each once, in order, where the context builds
     /// ahead: their first builds are shared with a second device at the
     /// submission ([`GpuContext::build_alongside`]).
-    kernels: Vec<KernelSpec>,
+    kernels: Vec<(KernelKey, KernelSpec)>,
 }
 
 /// Timestamps around every compute pass of a call (benchmarks only).
@@ -135,8 +133,11 @@ impl Recorder {
     ) -> Result<()> {
         self.ctx.check_fits(spec)?;
         let kernel = self.ctx.kernel(spec);
-        if self.ctx.builds_ahead() && !self.kernels.iter().any(|k| k.same_kernel(spec)) {
-            self.kernels.push(spec.clone());
+        if self.ctx.builds_ahead() {
+            let key = spec.key();
+            if !self.kernels.iter().any(|(k, _)| *k == key) {
+                self.kernels.push((key, spec.clone()));
+            }
         }
         let (x, y) = grid(&self.ctx, invocations, spec.workgroup_size)?;
         let entries: Vec<wgpu::BindGroupEntry> = buffers
@@ -260,25 +261,23 @@ fn build_on_stand_ins(ctx: &GpuContext, kernels: &[KernelSpec]) -> usize {
     /// Bytes of each stand-in buffer: more than any kernel's uniform block
     /// or fixed-size storage part.
     const STAND_IN_BYTES: u64 = 4096;
+    // One buffer per binding place, for every kernel: bound as what each
+    // kernel declares there.
+    let places = kernels.iter().map(|k| k.bindings.len()).max().unwrap_or(0);
+    let buffers: Vec<wgpu::Buffer> = (0..places)
+        .map(|_| {
+            ctx.device().create_buffer(&wgpu::BufferDescriptor {
+                label: Some("stand-in"),
+                size: STAND_IN_BYTES,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        })
+        .collect();
     let mut built = 0;
     for spec in kernels {
         let scopes = Scopes::push(ctx);
-        let buffers: Vec<wgpu::Buffer> = spec
-            .bindings
-            .iter()
-            .map(|binding| {
-                ctx.device().create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("stand-in"),
-                    size: STAND_IN_BYTES,
-                    usage: match binding {
-                        Binding::Uniform => wgpu::BufferUsages::UNIFORM,
-                        Binding::ReadOnly | Binding::ReadWrite => wgpu::BufferUsages::STORAGE,
-                    },
-                    mapped_at_creation: false,
-                })
-            })
-            .collect();
-        let bound: Vec<&wgpu::Buffer> = buffers.iter().collect();
+        let bound: Vec<&wgpu::Buffer> = buffers[..spec.bindings.len()].iter().collect();
         let mut rec = Recorder::new(ctx);
         let recorded = rec.dispatch(spec, &bound, 1).is_ok();
         // One submission each: the cache holds each kernel as soon as built.

@@ -82,21 +82,6 @@ impl KernelSpec {
         }
     }
 
-    /// Whether `other` is the same pipeline ([`key`](Self::key) without
-    /// building one).
-    pub(crate) fn same_kernel(&self, other: &KernelSpec) -> bool {
-        self.family == other.family
-            && self.entry_point == other.entry_point
-            && self.variant == other.variant
-            && self.workgroup_size == other.workgroup_size
-            && self.constants.len() == other.constants.len()
-            && self
-                .constants
-                .iter()
-                .zip(other.constants)
-                .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits())
-    }
-
     /// The WGSL text (generated now for a generated variant).
     pub(crate) fn source_text(&self) -> Cow<'static, str> {
         match self.source {
@@ -520,18 +505,5 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) { out[id.x] = 1.0; }",
         let mut wide = PROBE.spec();
         wide.workgroup_size = 128;
         assert_ne!(wide.key(), PROBE.spec().key());
-        // `same_kernel` tells kernels apart as their keys do.
-        let constant = PROBE
-            .with_constants("registry_probe", &[("RUN", 2.0)])
-            .spec();
-        let entry = PROBE.entry("registry_probe", "other").spec();
-        let mut variant = PROBE.spec();
-        variant.variant = vec![1];
-        let specs = [PROBE.spec(), other, wide, constant, entry, variant];
-        for a in &specs {
-            for b in &specs {
-                assert_eq!(a.same_kernel(b), a.key() == b.key(), "{a:?} and {b:?}");
-            }
-        }
     }
 }
