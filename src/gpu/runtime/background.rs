@@ -40,6 +40,19 @@ pub(crate) type Job = Box<dyn FnOnce(&GpuContext) + Send>;
 /// Builds kernels on the second device; returns how many it built.
 pub(crate) type KernelsJob = Box<dyn FnOnce(&GpuContext) -> usize + Send>;
 
+/// A kernel a submission runs, as [`BackgroundBuilds::alongside`] weighs it.
+#[derive(Debug, Clone)]
+pub(crate) struct SubmittedKernel {
+    /// What identifies its build.
+    pub key: KernelKey,
+    /// What the second device builds.
+    pub spec: KernelSpec,
+    /// Its code's length without comments and indentation: what stands for
+    /// its build time (the generated, unrolled kernels are the longest and
+    /// the slowest to build; the written ones carry long comments).
+    pub code_length: usize,
+}
+
 /// Where a keyed build stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
@@ -185,7 +198,7 @@ impl BackgroundBuilds {
     /// before submitting. No result changes: only where the driver builds.
     pub(crate) fn alongside(
         &self,
-        kernels: &[(KernelKey, KernelSpec)],
+        kernels: &[SubmittedKernel],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
         if !self.applies() {
@@ -193,15 +206,11 @@ impl BackgroundBuilds {
         }
         let (state, _) = &*self.state;
         let mut state = lock(state);
-        let fresh: Vec<&KernelSpec> = kernels
+        let fresh: Vec<&SubmittedKernel> = kernels
             .iter()
-            .filter(|(key, _)| state.submitted.insert(key.clone()))
-            .map(|(_, spec)| spec)
+            .filter(|kernel| state.submitted.insert(kernel.key.clone()))
             .collect();
-        let lengths: Vec<usize> = fresh
-            .iter()
-            .map(|spec| code_length(&spec.source_text()))
-            .collect();
+        let lengths: Vec<usize> = fresh.iter().map(|kernel| kernel.code_length).collect();
         let share = alongside_share(&lengths);
         if share == 0 {
             return;
@@ -209,7 +218,7 @@ impl BackgroundBuilds {
         let theirs: Vec<KernelSpec> = fresh[fresh.len() - share..]
             .iter()
             .rev()
-            .map(|&spec| spec.clone())
+            .map(|kernel| kernel.spec.clone())
             .collect();
         self.start_worker(&mut state);
         let count = theirs.len();
@@ -323,11 +332,11 @@ impl Drop for BackgroundBuilds {
 }
 
 /// How many of a submission's new kernels, of WGSL code `lengths` (standing
-/// for build times, see [`code_length`]) in the order the main device builds
-/// them, the second device takes from the end, to build last first from the
-/// moment of the submission: the most whose total is at most 3/4 of what the
-/// main device builds before it reaches them. The margin covers what the
-/// lengths misjudge: a kernel the main device's queue reaches while the
+/// for build times, see [`SubmittedKernel::code_length`]) in the order the
+/// main device builds them, the second device takes from the end, to build
+/// last first from the moment of the submission: the most whose total is at
+/// most 3/4 of what the main device builds before it reaches them. The
+/// margin covers what the lengths misjudge: a kernel the main device's queue reaches while the
 /// second still builds it is built twice, and waited for all the same.
 /// None when the last kernel alone is too long.
 fn alongside_share(lengths: &[usize]) -> usize {
@@ -343,15 +352,6 @@ fn alongside_share(lengths: &[usize]) -> usize {
         share += 1;
     }
     share
-}
-
-/// The length of `wgsl` without comments and indentation: what stands for a
-/// kernel's build time (the generated, unrolled kernels are the longest and
-/// the slowest to build; the written ones carry long comments).
-fn code_length(wgsl: &str) -> usize {
-    wgsl.lines()
-        .map(|line| line.split("//").next().unwrap_or_default().trim().len())
-        .sum()
 }
 
 /// Whether an adapter on `backend` with `driver` is llvmpipe over Vulkan,
@@ -385,12 +385,6 @@ mod tests {
         assert_eq!(alongside_share(&[47, 46, 94, 63, 20, 17, 31, 100]), 4);
         // Taking stops at the first kernel that does not fit.
         assert_eq!(alongside_share(&[400, 10, 300, 10]), 1);
-    }
-
-    #[test]
-    fn code_length_leaves_out_comments_and_indentation() {
-        let wgsl = "// A kernel.\n    let a = 1; // why\n\n  // more\n}\n";
-        assert_eq!(code_length(wgsl), "let a = 1;".len() + "}".len());
     }
 
     #[test]

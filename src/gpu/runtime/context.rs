@@ -4,11 +4,9 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 #[cfg(not(target_arch = "wasm32"))]
-use super::background::{BackgroundBuilds, Job, KernelsJob};
+use super::background::{BackgroundBuilds, Job, KernelsJob, SubmittedKernel};
 use super::pipeline_cache::{self, PipelineCacheLoad};
 use super::pool::{BufferPool, Kind, PooledBuffer};
-#[cfg(not(target_arch = "wasm32"))]
-use super::registry::KernelKey;
 use super::registry::{Kernel, KernelSpec, Registry};
 use super::subgroups;
 #[cfg(not(target_arch = "wasm32"))]
@@ -483,7 +481,7 @@ impl GpuContext {
     #[cfg(not(target_arch = "wasm32"))]
     pub(crate) fn build_alongside(
         &self,
-        kernels: &[(KernelKey, KernelSpec)],
+        kernels: &[SubmittedKernel],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
         if self.builds_ahead() && kernels.len() > 1 {

@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use bytemuck::Pod;
 
 #[cfg(not(target_arch = "wasm32"))]
+use super::background::SubmittedKernel;
+#[cfg(not(target_arch = "wasm32"))]
 use super::buffers::Scopes;
 use super::buffers::{output, read_mapped, staging, uniform, upload};
 use super::context::GpuContext;
 use super::pool::{Kind, PooledBuffer};
-use super::registry::{KernelKey, KernelSpec};
+use super::registry::KernelSpec;
 use crate::error::{Conv2dError, Result};
 
 /// Records the commands of one call; [`submit`](Self::submit) sends them in one submission.
@@ -23,7 +25,8 @@ pub(crate) struct Recorder {
     /// The kernels dispatched, each once, in order, where the context builds
     /// ahead: their first builds are shared with a second device at the
     /// submission ([`GpuContext::build_alongside`]).
-    kernels: Vec<(KernelKey, KernelSpec)>,
+    #[cfg(not(target_arch = "wasm32"))]
+    kernels: Vec<SubmittedKernel>,
 }
 
 /// Timestamps around every compute pass of a call (benchmarks only).
@@ -75,6 +78,7 @@ impl Recorder {
             encoder: ctx.device().create_command_encoder(&Default::default()),
             held: Vec::new(),
             timer: None,
+            #[cfg(not(target_arch = "wasm32"))]
             kernels: Vec::new(),
         }
     }
@@ -133,10 +137,15 @@ impl Recorder {
     ) -> Result<()> {
         self.ctx.check_fits(spec)?;
         let kernel = self.ctx.kernel(spec);
+        #[cfg(not(target_arch = "wasm32"))]
         if self.ctx.builds_ahead() {
             let key = spec.key();
-            if !self.kernels.iter().any(|(k, _)| *k == key) {
-                self.kernels.push((key, spec.clone()));
+            if !self.kernels.iter().any(|k| k.key == key) {
+                self.kernels.push(SubmittedKernel {
+                    key,
+                    spec: spec.clone(),
+                    code_length: kernel.code_length,
+                });
             }
         }
         let (x, y) = grid(&self.ctx, invocations, spec.workgroup_size)?;

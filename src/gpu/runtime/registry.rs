@@ -229,6 +229,11 @@ pub(crate) struct Kernel {
     pub pipeline: wgpu::ComputePipeline,
     /// Layout of bind group 0.
     pub layout: wgpu::BindGroupLayout,
+    /// The length of its code without comments and indentation: a stand-in
+    /// for how long llvmpipe takes to build it (see
+    /// `BackgroundBuilds::alongside`).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub code_length: usize,
 }
 
 impl Kernel {
@@ -266,9 +271,12 @@ impl Kernel {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
+        let source = spec.source_text();
+        #[cfg(not(target_arch = "wasm32"))]
+        let code_length = code_length(&source);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(&label),
-            source: wgpu::ShaderSource::Wgsl(spec.source_text()),
+            source: wgpu::ShaderSource::Wgsl(source),
         });
         let constants = spec.pipeline_constants();
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -282,8 +290,21 @@ impl Kernel {
             },
             cache,
         });
-        Self { pipeline, layout }
+        Self {
+            pipeline,
+            layout,
+            #[cfg(not(target_arch = "wasm32"))]
+            code_length,
+        }
     }
+}
+
+/// The length of `wgsl` without comments and indentation.
+#[cfg(not(target_arch = "wasm32"))]
+fn code_length(wgsl: &str) -> usize {
+    wgsl.lines()
+        .map(|line| line.split("//").next().unwrap_or_default().trim().len())
+        .sum()
 }
 
 /// Pipelines of one device, by key, each compiled once on first use, through
@@ -441,6 +462,12 @@ pub(crate) mod tests {
         given.sort_unstable();
         assert_eq!(declared, given, "{label}: override constants");
         module
+    }
+
+    #[test]
+    fn code_length_leaves_out_comments_and_indentation() {
+        let wgsl = "// A kernel.\n    let a = 1; // why\n\n  // more\n}\n";
+        assert_eq!(code_length(wgsl), "let a = 1;".len() + "}".len());
     }
 
     #[test]
