@@ -336,9 +336,9 @@ impl Drop for BackgroundBuilds {
 /// main device builds them, the second device takes from the end, to build
 /// last first from the moment of the submission: the most whose total is at
 /// most 3/4 of what the main device builds before it reaches them. The
-/// margin covers what the lengths misjudge: a kernel the main device's queue reaches while the
-/// second still builds it is built twice, and waited for all the same.
-/// None when the last kernel alone is too long.
+/// margin covers what the lengths misjudge: a kernel the main device's
+/// queue reaches while the second still builds it is built twice, and
+/// waited for all the same. None when the last kernel alone is too long.
 fn alongside_share(lengths: &[usize]) -> usize {
     let total: usize = lengths.iter().sum();
     let mut taken = 0;
