@@ -189,7 +189,7 @@ impl BackgroundBuilds {
     }
 
     /// Shares the builds of a submission about to be made of `kernels` (in
-    /// the order it runs them, with their keys): those the main device has not been handed
+    /// the order it runs them): those the main device has not been handed
     /// before, it builds in order as its queue reaches them, but for the
     /// last ones, which the second device takes at once (see
     /// [`alongside_share`]) and builds last first, through the job `build`
@@ -201,7 +201,7 @@ impl BackgroundBuilds {
         kernels: &[SubmittedKernel],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
-        if !self.applies() {
+        if !self.applies() || kernels.is_empty() {
             return;
         }
         let (state, _) = &*self.state;

@@ -472,10 +472,10 @@ impl GpuContext {
         self.inner.builds_ahead.release();
     }
 
-    /// Shares the first builds of a submission of `kernels` (in order, by
-    /// key) with
-    /// the second device, where this context builds ahead: the job `build`
-    /// makes of those the second takes runs there at once (see
+    /// Shares the first builds of a submission of `kernels` (in order; the
+    /// recorder notes them only where this context
+    /// [`builds_ahead`](Self::builds_ahead)) with the second device: the job
+    /// `build` makes of those the second takes runs there at once (see
     /// `BackgroundBuilds::alongside`). For the recorder, just before it
     /// submits.
     #[cfg(not(target_arch = "wasm32"))]
@@ -484,9 +484,7 @@ impl GpuContext {
         kernels: &[SubmittedKernel],
         build: impl FnOnce(Vec<KernelSpec>) -> KernelsJob,
     ) {
-        if self.builds_ahead() && kernels.len() > 1 {
-            self.inner.builds_ahead.alongside(kernels, build);
-        }
+        self.inner.builds_ahead.alongside(kernels, build);
     }
 
     /// How many kernels were handed to the second device alongside this
